@@ -1,0 +1,5 @@
+//! Transport adapters: turn API Gateway events into [`crate::Services`] calls and results into frames or HTTP
+//! responses. One module per API.
+
+pub mod rest;
+pub mod ws;
