@@ -70,22 +70,23 @@ pub async fn deliver_to_users(
     frame: &str,
     skip_connection: Option<&str>,
 ) -> DeliveryReport {
-    let unique: HashSet<&String> = user_ids.iter().collect();
-    let targets: Vec<(String, String)> = stream::iter(unique)
+    let unique: Vec<String> = user_ids.iter().cloned().collect::<HashSet<_>>().into_iter().collect();
+    let lookups: Vec<(String, Vec<String>)> = stream::iter(unique)
         .map(|user_id| async move {
-            match connections.connection_ids_of_user(user_id).await {
-                Ok(ids) => ids.into_iter().map(|c| (user_id.clone(), c)).collect(),
-                Err(e) => {
-                    tracing::warn!(user_id = %user_id, error = ?e, "could not look up connections");
-                    Vec::new()
-                }
-            }
+            let ids = connections.connection_ids_of_user(&user_id).await.unwrap_or_else(|e| {
+                tracing::warn!(%user_id, error = ?e, "could not look up connections");
+                Vec::new()
+            });
+            (user_id, ids)
         })
         .buffer_unordered(MAX_CONCURRENT_LOOKUPS)
-        .flat_map(stream::iter)
-        .filter(|(_, connection_id)| std::future::ready(Some(connection_id.as_str()) != skip_connection))
         .collect()
         .await;
+    let targets: Vec<(String, String)> = lookups
+        .into_iter()
+        .flat_map(|(user_id, ids)| ids.into_iter().map(move |id| (user_id.clone(), id)))
+        .filter(|(_, connection_id)| Some(connection_id.as_str()) != skip_connection)
+        .collect();
 
     let outcomes: Vec<(String, String, PostOutcome)> = stream::iter(targets)
         .map(|(user_id, connection_id)| async move {

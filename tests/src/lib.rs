@@ -1,1 +1,200 @@
-//! End-to-end tests live in `tests/tests/`; this crate has no library code.
+//! Harness for the end-to-end tests in `tests/`: finds the deployed stack, and drives it with real HTTP and
+//! WebSocket clients. Every wait is bounded so a broken stack fails a test instead of hanging it.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+/// How long a test waits for a frame that should arrive.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a test listens to conclude that a frame will not arrive.
+pub const QUIET_PERIOD: Duration = Duration::from_millis(1500);
+
+/// Endpoints of the stack under test, written by `cargo xtask` after deploying.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stack {
+    pub websocket: String,
+    pub http: String,
+    pub aws_endpoint: String,
+    pub region: String,
+    pub table_name: String,
+}
+
+impl Stack {
+    /// Reads `$CHAT_ENDPOINTS_FILE` (set by `cargo xtask test`), else `.local/endpoints.json` of `cargo xtask dev`.
+    pub fn load() -> Stack {
+        let path = std::env::var("CHAT_ENDPOINTS_FILE")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.local/endpoints.json").to_owned());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("no deployed stack: cannot read {path} ({e}). Run these tests with `cargo xtask test`.")
+        });
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not a valid endpoints file: {e}"))
+    }
+
+    pub fn api(&self) -> Api {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
+        Api { http, base: self.http.trim_end_matches('/').to_owned() }
+    }
+
+    /// An SDK config pointing at the emulator, with throwaway credentials.
+    pub async fn aws_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.aws_endpoint)
+            .region(aws_config::Region::new(self.region.clone()))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "e2e"))
+            .load()
+            .await
+    }
+}
+
+/// A registered user.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub token: String,
+}
+
+/// A unique username, so tests can share a stack and run concurrently.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// HTTP client for the REST API.
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: request failed: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("response body");
+        let json =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, json)
+    }
+
+    pub async fn register(&self, prefix: &str) -> TestUser {
+        let username = unique_name(prefix);
+        let (status, body) = self
+            .call("POST", "/auth/register", None, Some(json!({ "username": username, "password": "correct-horse-1" })))
+            .await;
+        assert_eq!(status, 201, "register {username}: {body}");
+        TestUser {
+            id: body["user"]["_id"].as_str().expect("user id").to_owned(),
+            username,
+            token: body["token"].as_str().expect("token").to_owned(),
+        }
+    }
+
+    /// Creates (or finds) the private conversation of `a` with `b`; returns its id.
+    pub async fn private_conversation(&self, a: &TestUser, b: &TestUser) -> String {
+        let (status, body) = self
+            .call("POST", "/conversations", Some(&a.token), Some(json!({ "type": "private", "participantId": b.id })))
+            .await;
+        assert!(status == 201 || status == 200, "create conversation: {status} {body}");
+        body["_id"].as_str().expect("conversation id").to_owned()
+    }
+}
+
+/// A WebSocket client speaking the chat protocol.
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_request: u64,
+}
+
+impl WsClient {
+    /// Connects with `?token=`; the error is the refused handshake, if any.
+    pub async fn try_connect(stack: &Stack, token: &str) -> Result<WsClient, tungstenite::Error> {
+        let url = format!("{}?token={token}", stack.websocket);
+        let (stream, _) = tokio::time::timeout(FRAME_TIMEOUT, connect_async(url.as_str()))
+            .await
+            .unwrap_or_else(|_| panic!("WebSocket handshake timed out"))?;
+        Ok(WsClient { stream, next_request: 0 })
+    }
+
+    pub async fn connect(stack: &Stack, user: &TestUser) -> WsClient {
+        Self::try_connect(stack, &user.token)
+            .await
+            .unwrap_or_else(|e| panic!("{} could not connect: {e}", user.username))
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.stream.send(WsMessage::text(frame.to_string())).await.expect("send frame");
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.stream.send(WsMessage::text(text.to_owned())).await.expect("send frame");
+    }
+
+    /// The next JSON frame; panics if none arrives within [`FRAME_TIMEOUT`].
+    pub async fn next_frame(&mut self) -> Value {
+        self.next_frame_within(FRAME_TIMEOUT).await.unwrap_or_else(|| panic!("no frame within {FRAME_TIMEOUT:?}"))
+    }
+
+    async fn next_frame_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()?;
+            match next {
+                Some(Ok(WsMessage::Text(text))) => {
+                    return Some(
+                        serde_json::from_str(&text).unwrap_or_else(|e| panic!("frame is not JSON ({e}): {text}")),
+                    );
+                }
+                Some(Ok(WsMessage::Close(frame))) => panic!("server closed the connection: {frame:?}"),
+                Some(Ok(_)) => continue, // ping/pong/binary: not protocol frames
+                Some(Err(e)) => panic!("WebSocket error: {e}"),
+                None => panic!("WebSocket stream ended"),
+            }
+        }
+    }
+
+    /// The next frame, which must be the event `name`; returns its `data`.
+    pub async fn expect_event(&mut self, name: &str) -> Value {
+        let frame = self.next_frame().await;
+        assert_eq!(frame["event"], name, "expected `{name}`, got {frame}");
+        frame["data"].clone()
+    }
+
+    /// Asserts that no frame arrives for [`QUIET_PERIOD`].
+    pub async fn expect_quiet(&mut self) {
+        if let Some(frame) = self.next_frame_within(QUIET_PERIOD).await {
+            panic!("expected no frame, got {frame}");
+        }
+    }
+
+    /// Sends `frame` with a fresh `requestId` and returns the `ack` or `error` frame answering it.
+    pub async fn request(&mut self, mut frame: Value) -> Value {
+        self.next_request += 1;
+        let request_id = format!("req-{}", self.next_request);
+        frame["requestId"] = json!(request_id);
+        self.send(frame).await;
+        loop {
+            let reply = self.next_frame().await;
+            if reply["requestId"] == json!(request_id) {
+                return reply;
+            }
+            panic!("unexpected frame while waiting for {request_id}: {reply}");
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}

@@ -1,15 +1,18 @@
 //! The HTTP API: accounts, conversations and history, through `lambda_http`.
 
+use std::sync::Arc;
+
 use chat_shared::{Services, handlers::rest, telemetry};
 use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let services = Services::from_env().await?;
-    run(service_fn(|request: Request| {
-        let services = &services;
-        async move { Ok::<_, Error>(rest::handle(services, request).await) }
+    let services = Arc::new(Services::from_env().await?);
+    run(service_fn(move |request: Request| {
+        // The future must own what it uses: lambda_http requires it to be `Send` for every lifetime.
+        let services = Arc::clone(&services);
+        async move { Ok::<_, Error>(rest::handle(&services, request).await) }
     }))
     .await
 }

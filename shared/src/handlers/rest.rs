@@ -16,9 +16,29 @@ use crate::store::Created;
 /// Request bodies are small JSON documents; anything bigger is refused before parsing.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The parts of a request the routes use, owned so the handler future holds no borrow of the event.
+struct HttpRequest {
+    method: Method,
+    path: String,
+    authorization: Option<String>,
+    body: Vec<u8>,
+}
+
+impl From<Request> for HttpRequest {
+    fn from(request: Request) -> Self {
+        let (parts, body) = request.into_parts();
+        HttpRequest {
+            path: parts.uri.path().trim_end_matches('/').to_owned(),
+            authorization: parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            method: parts.method,
+            body: body.as_ref().to_vec(),
+        }
+    }
+}
+
 /// Handles one request. Errors become JSON error responses here; nothing propagates to the runtime.
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let result = route(services, &request).await;
+    let result = route(services, HttpRequest::from(request)).await;
     match result {
         Ok((status, body)) => json_response(status, &body),
         Err(err) => {
@@ -30,26 +50,24 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
 
 type Reply = (StatusCode, serde_json::Value);
 
-async fn route(services: &Services, request: &Request) -> AppResult<Reply> {
-    let path = request.uri().path().trim_end_matches('/').to_owned();
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let method = request.method();
-    match (method, segments.as_slice()) {
+async fn route(services: &Services, request: HttpRequest) -> AppResult<Reply> {
+    let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
+    match (&request.method, segments.as_slice()) {
         (&Method::POST, ["auth", "register"]) => {
-            let session = services.register(body::<Credentials>(request)?).await?;
+            let session = services.register(body::<Credentials>(&request)?).await?;
             Ok((StatusCode::CREATED, to_json(&session)?))
         }
         (&Method::POST, ["auth", "login"]) => {
-            let session = services.login(body::<Credentials>(request)?).await?;
+            let session = services.login(body::<Credentials>(&request)?).await?;
             Ok((StatusCode::OK, to_json(&session)?))
         }
         (&Method::GET, ["users", "me"]) => {
-            let me = caller(services, request).await?;
+            let me = caller(services, &request).await?;
             Ok((StatusCode::OK, to_json(&me)?))
         }
         (&Method::POST, ["conversations"]) => {
-            let me = caller(services, request).await?;
-            let input = body::<CreateConversation>(request)?;
+            let me = caller(services, &request).await?;
+            let input = body::<CreateConversation>(&request)?;
             Ok(match services.create_conversation(&me, input).await? {
                 Created::New(view) => (StatusCode::CREATED, to_json(&view)?),
                 Created::Existing(view) => (StatusCode::OK, to_json(&view)?),
@@ -59,13 +77,12 @@ async fn route(services: &Services, request: &Request) -> AppResult<Reply> {
     }
 }
 
-async fn caller(services: &Services, request: &Request) -> AppResult<User> {
-    let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
-    services.authenticate(bearer_token(header)).await
+async fn caller(services: &Services, request: &HttpRequest) -> AppResult<User> {
+    services.authenticate(bearer_token(request.authorization.as_deref())).await
 }
 
-fn body<T: DeserializeOwned>(request: &Request) -> AppResult<T> {
-    let bytes: &[u8] = request.body().as_ref();
+fn body<T: DeserializeOwned>(request: &HttpRequest) -> AppResult<T> {
+    let bytes = request.body.as_slice();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(AppError::PayloadTooLarge(format!("request bodies are limited to {MAX_BODY_BYTES} bytes")));
     }

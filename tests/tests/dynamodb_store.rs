@@ -1,0 +1,166 @@
+//! The DynamoDB store against the deployed table on the emulator: the atomic guarantees the handlers rely on.
+
+use std::collections::BTreeSet;
+
+use chat_e2e::{Stack, unique_name};
+use chat_shared::AppError;
+use chat_shared::model::{
+    Connection, Conversation, ConversationKind, MessageKind, NewMessage, Sender, User, UserRecord,
+};
+use chat_shared::model::{new_id, now_epoch_seconds, now_iso};
+use chat_shared::store::dynamo::DynamoDbStore;
+use chat_shared::store::{ConnectionStore, ConversationStore, Created, MessageStore, UserStore};
+
+async fn store() -> DynamoDbStore {
+    let stack = Stack::load();
+    let config = stack.aws_config().await;
+    DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&config), stack.table_name)
+}
+
+async fn user(store: &DynamoDbStore) -> User {
+    let user = User { id: new_id(), username: unique_name("u"), avatar: None, created_at: now_iso() };
+    store.create_user(&UserRecord { user: user.clone(), password_hash: "h".into() }).await.unwrap();
+    user
+}
+
+fn private(a: &User, b: &User) -> Conversation {
+    Conversation {
+        id: new_id(),
+        kind: ConversationKind::Private,
+        name: None,
+        avatar: None,
+        member_ids: BTreeSet::from([a.id.clone(), b.id.clone()]),
+        created_by: a.id.clone(),
+        created_at: now_iso(),
+        updated_at: now_iso(),
+        last_seq: 0,
+        last_message: None,
+    }
+}
+
+fn draft(conversation: &str, sender: &User, content: &str, client_message_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        conversation_id: conversation.to_owned(),
+        sender: Sender { id: sender.id.clone(), username: sender.username.clone(), avatar: None },
+        content: content.to_owned(),
+        kind: MessageKind::Text,
+        file_url: None,
+        file_name: None,
+        client_message_id: client_message_id.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn usernames_are_unique_case_insensitively() {
+    let store = store().await;
+    let alice = user(&store).await;
+    let twin = User { id: new_id(), username: alice.username.to_uppercase(), avatar: None, created_at: now_iso() };
+    let err = store.create_user(&UserRecord { user: twin.clone(), password_hash: "h".into() }).await.unwrap_err();
+    assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
+    assert!(store.get_user(&twin.id).await.unwrap().is_none(), "the loser wrote nothing");
+    let found = store.find_by_username(&alice.username.to_uppercase()).await.unwrap().unwrap();
+    assert_eq!(found.user, alice);
+    assert_eq!(found.password_hash, "h");
+    let many = store.get_users(&[alice.id.clone(), "missing".into(), alice.id.clone()]).await.unwrap();
+    assert_eq!(many, vec![alice]);
+}
+
+#[tokio::test]
+async fn concurrent_private_creates_yield_one_conversation() {
+    let store = store().await;
+    let (a, b) = (user(&store).await, user(&store).await);
+    let attempts: Vec<Conversation> =
+        (0..6).map(|i| if i % 2 == 0 { private(&a, &b) } else { private(&b, &a) }).collect();
+    let results = futures_util::future::join_all(attempts.iter().map(|c| store.create_conversation(c))).await;
+    let mut ids = BTreeSet::new();
+    let mut new = 0;
+    for result in results {
+        match result.unwrap() {
+            Created::New(c) => {
+                new += 1;
+                ids.insert(c.id);
+            }
+            Created::Existing(c) => {
+                ids.insert(c.id);
+            }
+        }
+    }
+    assert_eq!(new, 1, "exactly one create wins");
+    assert_eq!(ids.len(), 1, "everyone gets the same conversation");
+}
+
+#[tokio::test]
+async fn concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe() {
+    let store = store().await;
+    let (a, b) = (user(&store).await, user(&store).await);
+    let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+
+    let drafts: Vec<NewMessage> =
+        (0..8).map(|i| draft(&conversation.id, if i % 2 == 0 { &a } else { &b }, &format!("m{i}"), None)).collect();
+    let results = futures_util::future::join_all(drafts.into_iter().map(|d| store.append_message(d))).await;
+    let mut seqs: Vec<u64> = results
+        .into_iter()
+        .map(|r| match r.unwrap() {
+            Created::New(appended) => appended.message.seq,
+            Created::Existing(_) => panic!("no client ids, no duplicates"),
+        })
+        .collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+
+    let first = store.append_message(draft(&conversation.id, &a, "once", Some("cm-1"))).await.unwrap();
+    let again = store.append_message(draft(&conversation.id, &a, "once (retry)", Some("cm-1"))).await.unwrap();
+    let (Created::New(first), Created::Existing(again)) = (first, again) else { panic!("new then existing") };
+    assert_eq!(first.message, again.message);
+    assert_eq!(first.message.seq, 9);
+    // The same client id from another sender is a different message.
+    let Created::New(other) = store.append_message(draft(&conversation.id, &b, "b", Some("cm-1"))).await.unwrap()
+    else {
+        panic!("another sender's client id is independent")
+    };
+    assert_eq!(other.message.seq, 10);
+    let stored = store.get_conversation(&conversation.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_seq, 10);
+    assert_eq!(stored.last_message.unwrap().content, "b");
+}
+
+#[tokio::test]
+async fn non_members_cannot_append() {
+    let store = store().await;
+    let (a, b, c) = (user(&store).await, user(&store).await, user(&store).await);
+    let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+    let err = store.append_message(draft(&conversation.id, &c, "hi", None)).await.unwrap_err();
+    assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
+    let err = store.append_message(draft("no-such-conversation", &a, "hi", None)).await.unwrap_err();
+    assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
+    assert_eq!(store.get_conversation(&conversation.id).await.unwrap().unwrap().last_seq, 0);
+}
+
+#[tokio::test]
+async fn connections_by_id_and_by_user() {
+    let store = store().await;
+    let a = user(&store).await;
+    let mk = |id: &str, expires_at| Connection {
+        connection_id: id.to_owned(),
+        user_id: a.id.clone(),
+        username: a.username.clone(),
+        avatar: None,
+        connected_at: now_iso(),
+        expires_at,
+    };
+    let (c1, c2, old) = (new_id(), new_id(), new_id());
+    store.put_connection(&mk(&c1, now_epoch_seconds() + 600)).await.unwrap();
+    store.put_connection(&mk(&c2, now_epoch_seconds() + 600)).await.unwrap();
+    store.put_connection(&mk(&old, now_epoch_seconds() - 1)).await.unwrap();
+    let mut ids = store.connection_ids_of_user(&a.id).await.unwrap();
+    ids.sort();
+    let mut want = vec![c1.clone(), c2.clone()];
+    want.sort();
+    assert_eq!(ids, want, "expired connections are not live even before TTL deletes them");
+    assert_eq!(store.get_connection(&c1).await.unwrap().unwrap().user_id, a.id);
+    assert!(store.get_connection(&old).await.unwrap().is_none());
+    store.delete_connection(&c1, &a.id).await.unwrap();
+    store.delete_connection(&c1, &a.id).await.unwrap(); // idempotent
+    assert!(store.get_connection(&c1).await.unwrap().is_none());
+    assert_eq!(store.connection_ids_of_user(&a.id).await.unwrap(), vec![c2]);
+}

@@ -1,0 +1,428 @@
+//! `cargo xtask`: the one entry point for running the chat backend locally.
+//!
+//! The backend is deployed with a single SAM template to AWS. Locally the same
+//! template is deployed to MiniStack, a Python AWS emulator that runs our Rust
+//! `bootstrap` binaries as local processes. Getting there takes a handful of
+//! tools (a Python venv with MiniStack + awscli, cargo-lambda + zig for the
+//! cross build) and a fixed sequence of steps (build, start the emulator, wait
+//! for it, package, deploy, read the stack outputs), and the emulator must be
+//! stopped again whatever happens. Doing that in Rust instead of shell keeps
+//! it portable, bounded (every wait has a deadline) and guarded (a `Drop`
+//! guard stops the emulator's whole process group on error, panic or Ctrl-C).
+//!
+//! Subcommands:
+//! - `dev [--port N] [--stack NAME]`: build, start a persistent emulator,
+//!   deploy, print the endpoints and follow the emulator log until Ctrl-C.
+//! - `deploy --endpoint http://127.0.0.1:PORT [--stack NAME]`: build and
+//!   deploy to an emulator that is already running (e.g. the Docker one).
+//! - `test`: unit tests, build, fresh emulator on a free port, deploy,
+//!   end-to-end tests, stop; non-zero exit if any step failed.
+//! - `emulator [--port N]`: only a fresh emulator, in the foreground, for
+//!   `deploy --endpoint` or for poking at MiniStack by hand.
+
+mod cmd;
+mod deploy;
+mod emulator;
+mod paths;
+mod steps;
+mod toolchain;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use deploy::{AwsTarget, Endpoints};
+use emulator::{Emulator, EmulatorConfig};
+use paths::Paths;
+use steps::Steps;
+
+/// Stack name used when `--stack` is not given.
+const DEFAULT_STACK: &str = "chat-local";
+/// The port LocalStack-compatible tooling expects; `dev` prefers it.
+const DEFAULT_PORT: u16 = 4566;
+/// Worker threads for the end-to-end suite. Its tests are independent (each
+/// creates its own users and rooms), so they may run concurrently.
+const E2E_TEST_THREADS: u32 = 4;
+/// How long the emulator may take to answer its health check.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Emulator log lines shown when something fails.
+const LOG_TAIL_LINES: usize = 80;
+
+type Res<T> = Result<T, String>;
+
+/// Set by the Ctrl-C / SIGTERM handler; long loops poll it.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+fn check_interrupted() -> Res<()> {
+    if interrupted() { Err("interrupted".to_string()) } else { Ok(()) }
+}
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  dev     [--port N] [--stack NAME]
+          Build the functions, start MiniStack (persistent state in
+          .local/state/dev, port 4566 unless taken), deploy, print the
+          endpoints (also written to .local/endpoints.json) and follow the
+          emulator log until Ctrl-C.
+  deploy  --endpoint http://127.0.0.1:PORT [--stack NAME] [--no-build]
+          Build and deploy to an emulator that is already running
+          (e.g. `docker compose -f localstack/docker-compose.yml up`);
+          --no-build deploys what is already in target/lambda.
+  test    Unit tests, build, a fresh emulator on a free port, deploy,
+          end-to-end tests; the emulator is always stopped afterwards.
+  emulator [--port N]
+          Only start a fresh MiniStack (no persistence; port 4566 unless
+          taken) and follow its log until Ctrl-C. Deploy to it with
+          `cargo xtask deploy --endpoint http://127.0.0.1:PORT`.
+
+The default stack name is chat-local.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    if matches!(command.as_str(), "-h" | "--help" | "help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let options = match Options::parse(command, rest) {
+        Ok(options) => options,
+        Err(err) => {
+            eprintln!("error: {err}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    if let Err(err) = ctrlc::set_handler(|| {
+        if !INTERRUPTED.swap(true, Ordering::SeqCst) {
+            eprintln!("\nxtask: interrupted, cleaning up (this may take a few seconds)...");
+        }
+    }) {
+        eprintln!("warning: cannot install the Ctrl-C handler: {err}");
+    }
+
+    let paths = Paths::discover();
+    let result = match command.as_str() {
+        "dev" => dev(&paths, &options),
+        "deploy" => deploy_cmd(&paths, &options),
+        "test" => test(&paths),
+        "emulator" => emulator_only(&paths, &options),
+        _ => unreachable!("rejected by Options::parse"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("\nerror: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Command-line options; which ones are allowed depends on the command.
+#[derive(Default)]
+struct Options {
+    port: Option<u16>,
+    endpoint: Option<String>,
+    stack: Option<String>,
+    no_build: bool,
+}
+
+impl Options {
+    fn parse(command: &str, args: &[String]) -> Res<Self> {
+        let allowed: &[&str] = match command {
+            "dev" => &["--port", "--stack"],
+            "deploy" => &["--endpoint", "--stack", "--no-build"],
+            "test" => &[],
+            "emulator" => &["--port"],
+            other => return Err(format!("unknown command `{other}`")),
+        };
+        let mut options = Options::default();
+        let mut iter = args.iter();
+        while let Some(arg) = iter.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag, Some(value.to_string())),
+                None => (arg.as_str(), None),
+            };
+            if !allowed.contains(&flag) {
+                return Err(format!("`{command}` does not take `{arg}`"));
+            }
+            if flag == "--no-build" {
+                if inline.is_some() {
+                    return Err(format!("`{flag}` takes no value"));
+                }
+                options.no_build = true;
+                continue;
+            }
+            let value = match inline {
+                Some(value) => value,
+                None => iter.next().cloned().ok_or_else(|| format!("`{flag}` needs a value"))?,
+            };
+            match flag {
+                "--port" => {
+                    let port = value
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|port| *port != 0)
+                        .ok_or_else(|| format!("`--port {value}` is not a port number"))?;
+                    options.port = Some(port);
+                }
+                "--endpoint" => options.endpoint = Some(value),
+                "--stack" => {
+                    // CloudFormation's rule; also keeps `.local/stack-<name>` sane.
+                    let valid = value.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && value.len() <= 128
+                        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+                    if !valid {
+                        return Err(format!("`--stack {value}`: use letters, digits and '-', starting with a letter"));
+                    }
+                    options.stack = Some(value);
+                }
+                _ => unreachable!(),
+            }
+        }
+        if command == "deploy" && options.endpoint.is_none() {
+            return Err("`deploy` needs `--endpoint http://127.0.0.1:PORT`".to_string());
+        }
+        Ok(options)
+    }
+
+    fn stack(&self) -> &str {
+        self.stack.as_deref().unwrap_or(DEFAULT_STACK)
+    }
+}
+
+/// `cargo xtask dev`: everything needed for a local stack, then stay in the
+/// foreground until Ctrl-C.
+fn dev(paths: &Paths, options: &Options) -> Res<()> {
+    let mut steps = Steps::new();
+    steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
+    steps.run("Build functions (cargo lambda build)", || toolchain::build_functions(paths))?;
+
+    let port = choose_port(options.port)?;
+    let config = EmulatorConfig {
+        port,
+        log: paths.local.join(format!("ministack-{port}.log")),
+        state_dir: paths.local.join("state").join("dev"),
+        persist: true,
+    };
+    let mut emulator = steps.run(&format!("Start MiniStack on 127.0.0.1:{port}"), || Emulator::start(paths, config))?;
+
+    let target = AwsTarget::new(paths, port);
+    let out_dir = paths.local.join(format!("stack-{}", options.stack()));
+    let deployed = steps.run(&format!("Deploy stack {}", options.stack()), || {
+        deploy::deploy(paths, &target, options.stack(), &out_dir)
+    });
+    let endpoints = match deployed {
+        Ok(endpoints) => endpoints,
+        Err(err) => {
+            emulator.print_log_tail(LOG_TAIL_LINES);
+            return Err(err);
+        }
+    };
+    let endpoints_file = publish_endpoints(paths, &endpoints)?;
+    steps.summary();
+
+    println!();
+    print_endpoints(paths, &endpoints, &endpoints_file);
+    println!(
+        "  emulator log: {}\n  state:        {} (persists across restarts)\n",
+        paths.display(emulator.log_path()),
+        paths.display(&paths.local.join("state").join("dev")),
+    );
+    println!("Following the emulator log. Press Ctrl-C to stop.\n");
+    let followed = emulator.follow_log_until_interrupted();
+    drop(emulator); // stops the process group, with progress output
+    followed
+}
+
+/// `--port` if given (it must be free), else 4566 if free, else any free port.
+fn choose_port(requested: Option<u16>) -> Res<u16> {
+    match requested {
+        Some(port) if emulator::port_is_free(port) => Ok(port),
+        Some(port) => Err(format!("port {port} is already in use on 127.0.0.1")),
+        None if emulator::port_is_free(DEFAULT_PORT) => Ok(DEFAULT_PORT),
+        None => {
+            let port = emulator::free_port()?;
+            println!("port {DEFAULT_PORT} is in use; using {port} instead");
+            Ok(port)
+        }
+    }
+}
+
+/// `cargo xtask emulator`: a fresh MiniStack in the foreground, nothing else.
+fn emulator_only(paths: &Paths, options: &Options) -> Res<()> {
+    let port = choose_port(options.port)?;
+    let state_dir = paths.local.join(format!("emulator-{port}"));
+    let mut steps = Steps::new();
+    steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
+    let config = EmulatorConfig {
+        port,
+        log: paths.local.join(format!("ministack-{port}.log")),
+        state_dir: state_dir.clone(),
+        persist: false,
+    };
+    let mut emulator = steps.run(&format!("Start MiniStack on 127.0.0.1:{port}"), || Emulator::start(paths, config))?;
+    println!("\nMiniStack is up at http://127.0.0.1:{port}");
+    println!("Deploy with `cargo xtask deploy --endpoint http://127.0.0.1:{port}`.");
+    println!("Following the emulator log. Press Ctrl-C to stop.\n");
+    let followed = emulator.follow_log_until_interrupted();
+    drop(emulator);
+    let _ = fs::remove_dir_all(&state_dir);
+    followed
+}
+
+/// `cargo xtask deploy`: build and deploy to an emulator someone else runs.
+fn deploy_cmd(paths: &Paths, options: &Options) -> Res<()> {
+    let endpoint = options.endpoint.as_deref().expect("checked by Options::parse");
+    let port = deploy::parse_local_endpoint(endpoint)?;
+    if !emulator::is_healthy(port) {
+        return Err(format!(
+            "no emulator answers at {endpoint}/_localstack/health; start one first, e.g. \
+             `docker compose -f localstack/docker-compose.yml up -d --build` or `cargo xtask dev`"
+        ));
+    }
+    let mut steps = Steps::new();
+    steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
+    if !options.no_build {
+        steps.run("Build functions (cargo lambda build)", || toolchain::build_functions(paths))?;
+    }
+    let target = AwsTarget::new(paths, port);
+    let out_dir = paths.local.join(format!("stack-{}", options.stack()));
+    let endpoints = steps.run(&format!("Deploy stack {}", options.stack()), || {
+        deploy::deploy(paths, &target, options.stack(), &out_dir)
+    })?;
+    let endpoints_file = publish_endpoints(paths, &endpoints)?;
+    steps.summary();
+    println!();
+    print_endpoints(paths, &endpoints, &endpoints_file);
+    Ok(())
+}
+
+/// `cargo xtask test`: the CI entry point (`.ci/run`).
+fn test(paths: &Paths) -> Res<()> {
+    let mut steps = Steps::new();
+    let outcome = run_test_steps(paths, &mut steps);
+    steps.summary();
+    outcome
+}
+
+fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
+    let cargo = toolchain::cargo();
+    prune_old_test_runs(paths);
+    steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
+    // Unit and handler tests do not need the emulator; a failure here is
+    // recorded but the end-to-end suite still runs, so one CI run reports both.
+    let unit = steps.run("Unit + handler tests (cargo test)", || {
+        cmd::run(
+            std::process::Command::new(&cargo)
+                .current_dir(&paths.root)
+                .args(["test", "--workspace", "--exclude", "chat-e2e"])
+                .args(["--exclude", "xtask"]),
+        )
+    });
+    check_interrupted()?;
+    steps.run("Build functions (cargo lambda build)", || toolchain::build_functions(paths))?;
+
+    let port = emulator::free_port()?;
+    let out_dir = paths.local.join(format!("test-{port}"));
+    let state_dir = out_dir.join("state");
+    let config = EmulatorConfig {
+        port,
+        log: paths.local.join(format!("ministack-test-{port}.log")),
+        state_dir: state_dir.clone(),
+        persist: false,
+    };
+    let mut emulator =
+        steps.run(&format!("Start fresh MiniStack on 127.0.0.1:{port}"), || Emulator::start(paths, config))?;
+
+    let target = AwsTarget::new(paths, port);
+    let deployed =
+        steps.run(&format!("Deploy stack {DEFAULT_STACK}"), || deploy::deploy(paths, &target, DEFAULT_STACK, &out_dir));
+    let e2e = deployed.and_then(|endpoints| {
+        let endpoints_file = out_dir.join("endpoints.json");
+        print_endpoints(paths, &endpoints, &endpoints_file);
+        steps.run("End-to-end tests (cargo test -p chat-e2e)", || {
+            let mut command = std::process::Command::new(&cargo);
+            command
+                .current_dir(&paths.root)
+                .args(["test", "-p", "chat-e2e", "--"])
+                .arg(format!("--test-threads={E2E_TEST_THREADS}"))
+                .env("CHAT_ENDPOINTS_FILE", &endpoints_file);
+            // The suite may talk to DynamoDB directly: give it the same
+            // sandboxed AWS environment as the CLI, never a real profile.
+            target.apply_env(&mut command);
+            cmd::run(&mut command)
+        })
+    });
+    if e2e.is_err() {
+        emulator.print_log_tail(LOG_TAIL_LINES);
+    }
+
+    steps.run("Stop MiniStack", || {
+        emulator.stop();
+        Ok(())
+    })?;
+    // Fresh state each run: nothing in it is worth keeping.
+    let _ = fs::remove_dir_all(&state_dir);
+
+    match (unit, e2e) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(err), Ok(())) => Err(format!("unit tests failed: {err}")),
+        (Ok(()), Err(err)) => Err(format!("end-to-end stage failed: {err}")),
+        (Err(unit), Err(e2e)) => Err(format!("unit tests failed ({unit}) and end-to-end stage failed ({e2e})")),
+    }
+}
+
+/// Remove what earlier `test` runs left in `.local/` (`test-<port>/`,
+/// `ministack-test-<port>.log`), so the last run stays inspectable until the
+/// next one. A run whose port is still taken may be in progress: kept.
+fn prune_old_test_runs(paths: &Paths) {
+    let Ok(entries) = fs::read_dir(&paths.local) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let port = name
+            .strip_prefix("test-")
+            .or_else(|| name.strip_prefix("ministack-test-").and_then(|rest| rest.strip_suffix(".log")))
+            .and_then(|port| port.parse::<u16>().ok());
+        if port.is_some_and(emulator::port_is_free) {
+            let path = entry.path();
+            let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        }
+    }
+}
+
+/// Write `.local/endpoints.json`, the file local clients read by default.
+fn publish_endpoints(paths: &Paths, endpoints: &Endpoints) -> Res<PathBuf> {
+    let file = paths.local.join("endpoints.json");
+    write_json(&file, &endpoints.to_json())?;
+    Ok(file)
+}
+
+fn print_endpoints(paths: &Paths, endpoints: &Endpoints, file: &Path) {
+    println!("Stack {} is deployed:", endpoints.stack_name);
+    println!("  WebSocket API: {}", endpoints.websocket);
+    println!("  HTTP API:      {}", endpoints.http);
+    println!(
+        "  AWS endpoint:  {} (region {}, table {})",
+        endpoints.aws_endpoint, endpoints.region, endpoints.table_name
+    );
+    println!("  endpoints:     {}", paths.display(file));
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Res<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|err| format!("cannot create {}: {err}", parent.display()))?;
+    }
+    let text = serde_json::to_string_pretty(value).expect("JSON values always serialise");
+    fs::write(path, text + "\n").map_err(|err| format!("cannot write {}: {err}", path.display()))
+}
