@@ -19,10 +19,10 @@ use crate::model::{
     UserRecord, now_epoch_seconds, now_iso,
 };
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// Key builders: the only place that knows how entities map to `pk`/`sk`.
-mod keys {
+pub(crate) mod keys {
     pub fn user(user_id: &str) -> String {
         format!("USER#{user_id}")
     }
@@ -61,8 +61,8 @@ mod keys {
 const APPEND_ATTEMPTS: u32 = 8;
 
 pub struct DynamoDbStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
 impl DynamoDbStore {
@@ -70,11 +70,11 @@ impl DynamoDbStore {
         DynamoDbStore { client, table: table.into() }
     }
 
-    fn key(pk: String, sk: impl Into<String>) -> Item {
+    pub(crate) fn key(pk: String, sk: impl Into<String>) -> Item {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
 
-    async fn get(&self, pk: String, sk: &str) -> AppResult<Option<Item>> {
+    pub(crate) async fn get(&self, pk: String, sk: &str) -> AppResult<Option<Item>> {
         let out = self
             .client
             .get_item()
@@ -87,7 +87,7 @@ impl DynamoDbStore {
         Ok(out.item)
     }
 
-    fn put(&self, item: Item, if_absent: bool) -> AppResult<TransactWriteItem> {
+    pub(crate) fn put(&self, item: Item, if_absent: bool) -> AppResult<TransactWriteItem> {
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
         if if_absent {
             put = put.condition_expression("attribute_not_exists(pk)");
@@ -95,7 +95,7 @@ impl DynamoDbStore {
         Ok(TransactWriteItem::builder().put(put.build().map_err(AppError::internal)?).build())
     }
 
-    fn delete(&self, pk: String, sk: &str) -> AppResult<TransactWriteItem> {
+    pub(crate) fn delete(&self, pk: String, sk: &str) -> AppResult<TransactWriteItem> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(pk, sk)))
@@ -104,12 +104,12 @@ impl DynamoDbStore {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError>> {
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError>> {
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ())
     }
 
     /// Reads a message item by conversation and seq.
-    async fn get_message(&self, conversation_id: &str, seq: u64) -> AppResult<Option<Message>> {
+    pub(crate) async fn get_message(&self, conversation_id: &str, seq: u64) -> AppResult<Option<Message>> {
         self.get(keys::conversation(conversation_id), &keys::message(seq))
             .await?
             .map(|item| message_from_item(&item))
@@ -118,7 +118,7 @@ impl DynamoDbStore {
 }
 
 /// Cancellation reason codes of a cancelled transaction, one per item in request order; `None` otherwise.
-fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<String>> {
+pub(crate) fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<String>> {
     match err.as_service_error()? {
         TransactWriteItemsError::TransactionCanceledException(e) => {
             Some(e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
@@ -127,12 +127,12 @@ fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<Str
     }
 }
 
-fn failed_condition(codes: &[String], index: usize) -> bool {
+pub(crate) fn failed_condition(codes: &[String], index: usize) -> bool {
     codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
 }
 
 /// Contention that is worth retrying: another writer won the condition, or a concurrent transaction held the item.
-fn contended(codes: &[String], index: usize) -> bool {
+pub(crate) fn contended(codes: &[String], index: usize) -> bool {
     codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict")
 }
 
@@ -209,7 +209,7 @@ impl ConnectionStore for DynamoDbStore {
     }
 }
 
-fn user_from_item(item: &Item) -> AppResult<User> {
+pub(crate) fn user_from_item(item: &Item) -> AppResult<User> {
     Ok(User {
         id: get_s(item, "userId")?,
         username: get_s(item, "username")?,
@@ -301,7 +301,7 @@ impl UserStore for DynamoDbStore {
     }
 }
 
-fn conversation_from_item(item: &Item) -> AppResult<Conversation> {
+pub(crate) fn conversation_from_item(item: &Item) -> AppResult<Conversation> {
     let kind = match get_s(item, "type")?.as_str() {
         "private" => ConversationKind::Private,
         "group" => ConversationKind::Group,
@@ -392,7 +392,7 @@ impl ConversationStore for DynamoDbStore {
     }
 }
 
-fn message_to_item(m: &Message) -> Item {
+pub(crate) fn message_to_item(m: &Message) -> Item {
     let mut item = DynamoDbStore::key(keys::conversation(&m.conversation_id), keys::message(m.seq));
     item.insert("messageId".into(), s(&m.id));
     item.insert("conversationId".into(), s(&m.conversation_id));
@@ -425,7 +425,7 @@ fn message_to_item(m: &Message) -> Item {
     item
 }
 
-fn kind_str(kind: MessageKind) -> &'static str {
+pub(crate) fn kind_str(kind: MessageKind) -> &'static str {
     match kind {
         MessageKind::Text => "text",
         MessageKind::Image => "image",
@@ -433,7 +433,7 @@ fn kind_str(kind: MessageKind) -> &'static str {
     }
 }
 
-fn message_from_item(item: &Item) -> AppResult<Message> {
+pub(crate) fn message_from_item(item: &Item) -> AppResult<Message> {
     let kind = match get_s(item, "type")?.as_str() {
         "text" => MessageKind::Text,
         "image" => MessageKind::Image,
@@ -543,32 +543,32 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(jitter.max(1))
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: u64) -> AttributeValue {
+pub(crate) fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn get_s(item: &Item, name: &str) -> AppResult<String> {
+pub(crate) fn get_s(item: &Item, name: &str) -> AppResult<String> {
     get_opt_s(item, name).ok_or_else(|| AppError::internal(format!("stored item lacks string attribute {name}")))
 }
 
-fn get_opt_s(item: &Item, name: &str) -> Option<String> {
+pub(crate) fn get_opt_s(item: &Item, name: &str) -> Option<String> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Some(v.clone()),
         _ => None,
     }
 }
 
-fn get_n(item: &Item, name: &str) -> AppResult<u64> {
+pub(crate) fn get_n(item: &Item, name: &str) -> AppResult<u64> {
     match item.get(name) {
         Some(AttributeValue::N(v)) => v.parse().map_err(AppError::internal),
         _ => Err(AppError::internal(format!("stored item lacks number attribute {name}"))),
     }
 }
 
-fn get_bool(item: &Item, name: &str) -> bool {
+pub(crate) fn get_bool(item: &Item, name: &str) -> bool {
     matches!(item.get(name), Some(AttributeValue::Bool(true)))
 }

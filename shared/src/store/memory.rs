@@ -10,16 +10,16 @@ use crate::error::{AppError, AppResult};
 use crate::model::{Connection, Conversation, Message, NewMessage, User, UserRecord, now_iso};
 
 #[derive(Default)]
-struct State {
-    connections: BTreeMap<String, Connection>,
-    users: HashMap<String, UserRecord>,
-    usernames: HashMap<String, String>,
-    conversations: HashMap<String, Conversation>,
-    pairs: HashMap<String, String>,
+pub(super) struct State {
+    pub(super) connections: BTreeMap<String, Connection>,
+    pub(super) users: HashMap<String, UserRecord>,
+    pub(super) usernames: HashMap<String, String>,
+    pub(super) conversations: HashMap<String, Conversation>,
+    pub(super) pairs: HashMap<String, String>,
     /// (conversation id, seq) → message
-    messages: BTreeMap<(String, u64), Message>,
+    pub(super) messages: BTreeMap<(String, u64), Message>,
     /// (conversation id, sender id, client message id) → seq
-    client_ids: HashMap<(String, String, String), u64>,
+    pub(super) client_ids: HashMap<(String, String, String), u64>,
 }
 
 #[derive(Default)]
@@ -32,7 +32,7 @@ impl InMemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 

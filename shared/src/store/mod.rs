@@ -8,7 +8,12 @@ use crate::error::AppResult;
 use crate::model::{Connection, Conversation, Message, NewMessage, User, UserRecord};
 
 pub mod dynamo;
+mod dynamo_queries;
 pub mod memory;
+mod memory_queries;
+pub mod queries;
+
+pub use queries::QueryStore;
 
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
@@ -60,8 +65,8 @@ pub trait MessageStore: Send + Sync {
 }
 
 /// Everything the handlers need from persistence.
-pub trait Store: ConnectionStore + UserStore + ConversationStore + MessageStore {}
-impl<T: ConnectionStore + UserStore + ConversationStore + MessageStore> Store for T {}
+pub trait Store: ConnectionStore + UserStore + ConversationStore + MessageStore + QueryStore {}
+impl<T: ConnectionStore + UserStore + ConversationStore + MessageStore + QueryStore> Store for T {}
 
 /// Usernames are unique regardless of case; this is the form used for uniqueness and lookup.
 pub fn username_key(username: &str) -> String {
