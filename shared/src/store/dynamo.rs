@@ -104,7 +104,10 @@ impl DynamoDbStore {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError>> {
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), SdkError<TransactWriteItemsError>> {
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ())
     }
 
@@ -502,6 +505,16 @@ impl MessageStore for DynamoDbStore {
                 claim.insert("seq".into(), n(seq));
                 items.push(self.put(claim, true)?);
             }
+            // Whoever sends has read everything up to their own message.
+            let sender_read = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(keys::user(&new.sender.id), keys::conversation(&new.conversation_id))))
+                .update_expression("SET lastReadSeq = :seq")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":seq", n(seq))
+                .build()
+                .map_err(AppError::internal)?;
+            items.push(TransactWriteItem::builder().update(sender_read).build());
 
             match self.transact(items).await {
                 Ok(()) => {
@@ -511,7 +524,7 @@ impl MessageStore for DynamoDbStore {
                     let Some(codes) = cancellation_codes(&e) else {
                         return Err(AppError::internal(e));
                     };
-                    if failed_condition(&codes, 2) {
+                    if new.client_message_id.is_some() && failed_condition(&codes, 2) {
                         let cmid = new.client_message_id.as_deref().expect("item 2 exists only with a client id");
                         let claim = self
                             .get(keys::conversation(&new.conversation_id), &keys::client_message(&new.sender.id, cmid))

@@ -18,6 +18,8 @@ pub(super) struct State {
     pub(super) pairs: HashMap<String, String>,
     /// (conversation id, seq) → message
     pub(super) messages: BTreeMap<(String, u64), Message>,
+    /// (user id, conversation id) → seq of the newest message the user has read
+    pub(super) read_seqs: HashMap<(String, String), u64>,
     /// (conversation id, sender id, client message id) → seq
     pub(super) client_ids: HashMap<(String, String, String), u64>,
 }
@@ -136,6 +138,7 @@ impl MessageStore for InMemoryStore {
         if let Some(key) = dedupe_key {
             state.client_ids.insert(key, seq);
         }
+        state.read_seqs.insert((message.sender.id.clone(), message.conversation_id.clone()), seq);
         state.messages.insert((message.conversation_id.clone(), seq), message.clone());
         Ok(Created::New(Appended { message, member_ids }))
     }
