@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::auth::{self, Identity, TokenKeys};
 use crate::config::Config;
+use crate::cursor::CursorCodec;
 use crate::error::{AppError, AppResult};
 use crate::fanout::{ApiGatewayFanout, DeliveryReport, Fanout, RecordingFanout, deliver_to_users};
 use crate::model::{
@@ -27,6 +28,7 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub fanout: Arc<dyn Fanout>,
     pub tokens: TokenKeys,
+    pub cursors: CursorCodec,
     pub connection_ttl: Duration,
 }
 
@@ -47,6 +49,7 @@ impl Services {
             .secret_string
             .ok_or_else(|| AppError::internal("JWT secret has no string value"))?;
         let tokens = TokenKeys::new(secret.trim().as_bytes(), config.token_ttl)?;
+        let cursors = CursorCodec::new(secret.trim().as_bytes());
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         // A hung PostToConnection must not hold the whole invocation: bound every call.
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
@@ -62,6 +65,7 @@ impl Services {
             store: Arc::new(DynamoDbStore::new(dynamo, config.table_name)),
             fanout: Arc::new(ApiGatewayFanout::new(aws_sdk_apigatewaymanagement::Client::from_conf(management))),
             tokens,
+            cursors,
             connection_ttl: config.connection_ttl,
         })
     }
@@ -70,12 +74,13 @@ impl Services {
     pub fn in_memory() -> (Self, Arc<InMemoryStore>, Arc<RecordingFanout>) {
         let store = Arc::new(InMemoryStore::new());
         let fanout = Arc::new(RecordingFanout::new());
-        let tokens = TokenKeys::new(b"in-memory-test-secret-with-enough-bytes", Duration::from_secs(3600))
-            .expect("test secret is long enough");
+        let secret = b"in-memory-test-secret-with-enough-bytes";
+        let tokens = TokenKeys::new(secret, Duration::from_secs(3600)).expect("test secret is long enough");
         let services = Services {
             store: store.clone(),
             fanout: fanout.clone(),
             tokens,
+            cursors: CursorCodec::new(secret),
             connection_ttl: Duration::from_secs(7800),
         };
         (services, store, fanout)
