@@ -4,7 +4,7 @@
 //! recipients' connections up with a Query per user (never a Scan), post concurrently with a bound, retry
 //! throttling with backoff, and delete exactly the connections that answered 410 Gone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -53,21 +53,26 @@ pub async fn post_with_retry(fanout: &dyn Fanout, connection_id: &str, frame: &s
 }
 
 /// Counts of one delivery, for logs and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeliveryReport {
+    /// Frames accepted by API Gateway.
     pub delivered: usize,
+    /// Connections found gone (and deleted).
     pub gone: usize,
+    /// Frames that could not be delivered for another reason.
     pub failed: usize,
+    /// Users with at least one connection that accepted every frame.
+    pub reached: BTreeSet<String>,
 }
 
-/// Sends `frame` to every live connection of every user in `user_ids`, except `skip_connection` (the sender's
-/// own connection, which gets an ack instead). Never fails: delivery is best effort, and the message is
-/// already stored for catch-up.
+/// Sends `frames`, in order, to every live connection of every user in `user_ids`, except `skip_connection`
+/// (the sender's own connection, which gets an ack instead). Never fails: delivery is best effort, and what
+/// was stored stays available for catch-up.
 pub async fn deliver_to_users(
     connections: &dyn ConnectionStore,
     fanout: &dyn Fanout,
     user_ids: &[String],
-    frame: &str,
+    frames: &[String],
     skip_connection: Option<&str>,
 ) -> DeliveryReport {
     let unique: Vec<String> = user_ids.iter().cloned().collect::<HashSet<_>>().into_iter().collect();
@@ -87,27 +92,45 @@ pub async fn deliver_to_users(
         .flat_map(|(user_id, ids)| ids.into_iter().map(move |id| (user_id.clone(), id)))
         .filter(|(_, connection_id)| Some(connection_id.as_str()) != skip_connection)
         .collect();
+    deliver_to_connections(connections, fanout, targets, frames).await
+}
 
-    let outcomes: Vec<(String, String, PostOutcome)> = stream::iter(targets)
+/// Sends `frames`, in order, to each `(user id, connection id)` target, concurrently across targets.
+pub async fn deliver_to_connections(
+    connections: &dyn ConnectionStore,
+    fanout: &dyn Fanout,
+    targets: Vec<(String, String)>,
+    frames: &[String],
+) -> DeliveryReport {
+    let outcomes: Vec<(String, String, usize, PostOutcome)> = stream::iter(targets)
         .map(|(user_id, connection_id)| async move {
-            let outcome = post_with_retry(fanout, &connection_id, frame).await;
-            (user_id, connection_id, outcome)
+            let mut delivered = 0;
+            for frame in frames {
+                match post_with_retry(fanout, &connection_id, frame).await {
+                    PostOutcome::Delivered => delivered += 1,
+                    other => return (user_id, connection_id, delivered, other),
+                }
+            }
+            (user_id, connection_id, delivered, PostOutcome::Delivered)
         })
         .buffer_unordered(MAX_CONCURRENT_POSTS)
         .collect()
         .await;
 
     let mut report = DeliveryReport::default();
-    for (user_id, connection_id, outcome) in outcomes {
-        match outcome {
-            PostOutcome::Delivered => report.delivered += 1,
+    for (user_id, connection_id, delivered, last) in outcomes {
+        report.delivered += delivered;
+        match last {
+            PostOutcome::Delivered => {
+                report.reached.insert(user_id);
+            }
             PostOutcome::Gone => {
                 report.gone += 1;
                 if let Err(e) = connections.delete_connection(&connection_id, &user_id).await {
                     tracing::warn!(%connection_id, error = ?e, "could not delete gone connection");
                 }
             }
-            PostOutcome::Throttled | PostOutcome::Failed => report.failed += 1,
+            PostOutcome::Throttled | PostOutcome::Failed => report.failed += frames.len() - delivered,
         }
     }
     report
@@ -183,6 +206,11 @@ impl RecordingFanout {
             .collect()
     }
 
+    /// Forgets what was sent so far (after a test's setup).
+    pub fn clear(&self) {
+        self.sent.lock().unwrap().clear();
+    }
+
     pub fn total_posts(&self) -> usize {
         self.sent.lock().unwrap().len()
     }
@@ -232,11 +260,13 @@ mod tests {
         connect(&store, "bob", "b1").await;
         connect(&store, "carol", "c1").await;
         let users = vec!["alice".to_string(), "bob".to_string(), "alice".to_string()];
-        let report = deliver_to_users(&store, &fanout, &users, r#"{"event":"x"}"#, Some("a1")).await;
-        assert_eq!(report, DeliveryReport { delivered: 2, gone: 0, failed: 0 });
+        let frames = [r#"{"event":"x"}"#.to_string(), r#"{"event":"y"}"#.to_string()];
+        let report = deliver_to_users(&store, &fanout, &users, &frames, Some("a1")).await;
+        assert_eq!((report.delivered, report.gone, report.failed), (4, 0, 0));
+        assert_eq!(report.reached, BTreeSet::from(["alice".to_string(), "bob".to_string()]));
+        assert_eq!(fanout.frames("b1"), vec![serde_json::json!({"event":"x"}), serde_json::json!({"event":"y"})]);
         assert!(fanout.frames("a1").is_empty());
-        assert_eq!(fanout.frames("a2").len(), 1);
-        assert_eq!(fanout.frames("b1").len(), 1);
+        assert_eq!(fanout.frames("a2").len(), 2);
         assert!(fanout.frames("c1").is_empty(), "non-recipients get nothing");
     }
 
@@ -248,8 +278,9 @@ mod tests {
         connect(&store, "bob", "b1").await;
         connect(&store, "bob", "b2").await;
         fanout.mark_gone("b1");
-        let report = deliver_to_users(&store, &fanout, &["alice".into(), "bob".into()], "{}", Some("a1")).await;
-        assert_eq!(report, DeliveryReport { delivered: 1, gone: 1, failed: 0 });
+        let report =
+            deliver_to_users(&store, &fanout, &["alice".into(), "bob".into()], &["{}".into()], Some("a1")).await;
+        assert_eq!((report.delivered, report.gone, report.failed), (1, 1, 0));
         assert_eq!(store.connection_ids_of_user("bob").await.unwrap(), vec!["b2".to_string()]);
         assert_eq!(store.connection_ids_of_user("alice").await.unwrap(), vec!["a1".to_string()], "sender kept");
     }
@@ -262,8 +293,9 @@ mod tests {
         connect(&store, "carol", "c1").await;
         fanout.throttle("b1", 2);
         fanout.throttle("c1", 100);
-        let report = deliver_to_users(&store, &fanout, &["bob".into(), "carol".into()], "{}", None).await;
-        assert_eq!(report, DeliveryReport { delivered: 1, gone: 0, failed: 1 });
+        let report = deliver_to_users(&store, &fanout, &["bob".into(), "carol".into()], &["{}".into()], None).await;
+        assert_eq!((report.delivered, report.gone, report.failed), (1, 0, 1));
+        assert_eq!(report.reached, BTreeSet::from(["bob".to_string()]));
         assert_eq!(fanout.frames("b1").len(), 1);
         assert_eq!(store.connection_ids_of_user("carol").await.unwrap().len(), 1, "throttled is not gone");
     }

@@ -6,13 +6,16 @@
 
 pub mod auth;
 pub mod config;
+pub mod conversations;
 pub mod cursor;
 pub mod error;
 pub mod fanout;
 pub mod handlers;
+pub mod messaging;
 pub mod model;
 pub mod protocol;
 pub mod service;
+pub mod social;
 pub mod store;
 pub mod telemetry;
 

@@ -142,6 +142,9 @@ pub struct Message {
     pub reactions: BTreeMap<String, Vec<String>>,
 }
 
+/// What a deleted message's content becomes (seed 003).
+pub const DELETED_CONTENT: &str = "This message was deleted";
+
 /// Message ids name their conversation and position, so a message is found with one key lookup and an id
 /// from another conversation can never alias one in this conversation.
 pub fn message_id(conversation_id: &str, seq: u64) -> String {

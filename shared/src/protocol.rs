@@ -15,7 +15,26 @@ pub mod events {
     pub const ERROR: &str = "error";
     pub const PONG: &str = "pong";
     pub const RECEIVE_MESSAGE: &str = "receive_message";
+    pub const MESSAGE_EDITED: &str = "message_edited";
+    pub const MESSAGE_DELETED: &str = "message_deleted";
+    pub const MESSAGES_READ: &str = "messages_read";
+    pub const MESSAGE_STATUS: &str = "message_status";
+    pub const TYPING_STATUS: &str = "typing_status";
+    pub const REACTION_ADDED: &str = "reaction_added";
+    pub const REACTION_REMOVED: &str = "reaction_removed";
+    pub const USER_ONLINE: &str = "user_online";
+    pub const USER_OFFLINE: &str = "user_offline";
+    pub const STATUS_CHANGED: &str = "status_changed";
     pub const CONVERSATION_CREATED: &str = "conversation_created";
+    pub const CONVERSATION_UPDATED: &str = "conversation_updated";
+    pub const MEMBER_JOINED: &str = "member_joined";
+    pub const MEMBER_LEFT: &str = "member_left";
+    pub const FRIEND_REQUEST_RECEIVED: &str = "friend_request_received";
+    pub const FRIEND_REQUEST_CANCELLED: &str = "friend_request_cancelled";
+    pub const FRIEND_REQUEST_ACCEPTED: &str = "friend_request_accepted";
+    pub const FRIEND_REQUEST_REJECTED: &str = "friend_request_rejected";
+    pub const FRIENDSHIP_CREATED: &str = "friendship_created";
+    pub const FRIENDSHIP_DELETED: &str = "friendship_deleted";
 }
 
 /// API Gateway rejects frames over 128 KB; anything near that is not a chat action.
@@ -93,18 +112,18 @@ impl SendMessageInput {
         if self.conversation_id.trim().is_empty() {
             return Err(AppError::Validation("conversationId is required".into()));
         }
-        let chars = self.content.chars().count();
-        if chars > MAX_CONTENT_CHARS {
-            return Err(AppError::PayloadTooLarge(format!("content is limited to {MAX_CONTENT_CHARS} characters")));
-        }
         match self.kind {
-            MessageKind::Text if self.content.trim().is_empty() => {
-                return Err(AppError::Validation("content must not be empty".into()));
+            MessageKind::Text => validate_content(&self.content)?,
+            MessageKind::Image | MessageKind::File => {
+                if self.content.chars().count() > MAX_CONTENT_CHARS {
+                    return Err(AppError::PayloadTooLarge(format!(
+                        "content is limited to {MAX_CONTENT_CHARS} characters"
+                    )));
+                }
+                if self.file_url.is_none() {
+                    return Err(AppError::Validation("image and file messages need a fileUrl".into()));
+                }
             }
-            MessageKind::Image | MessageKind::File if self.file_url.is_none() => {
-                return Err(AppError::Validation("image and file messages need a fileUrl".into()));
-            }
-            _ => {}
         }
         if let Some(url) = &self.file_url {
             let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
@@ -128,6 +147,106 @@ impl SendMessageInput {
             }
         }
         Ok(())
+    }
+}
+
+/// `{conversationId}`: join_conversation, leave_conversation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationRef {
+    pub conversation_id: String,
+}
+
+/// `{conversationIds: [...]}`: join_conversations.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationIds {
+    pub conversation_ids: Vec<String>,
+}
+
+/// `{messageId, newContent}`: edit_message.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EditMessageInput {
+    pub message_id: String,
+    pub new_content: String,
+}
+
+/// `{messageId}`: delete_message.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRef {
+    pub message_id: String,
+}
+
+/// `{conversationId, messageIds}` or `{conversationId, lastMessageId}`: mark_read.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkReadInput {
+    pub conversation_id: String,
+    pub message_ids: Option<Vec<String>>,
+    pub last_message_id: Option<String>,
+}
+
+/// `{conversationId, isTyping}`: typing.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingInput {
+    pub conversation_id: String,
+    pub is_typing: bool,
+}
+
+/// `{messageId, emoji}`: add_reaction, remove_reaction.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionInput {
+    pub message_id: String,
+    pub emoji: String,
+}
+
+/// `{username}`: the friend actions.
+#[derive(Clone, Debug, Deserialize)]
+pub struct UsernameRef {
+    pub username: String,
+}
+
+/// `{status}`: set_status.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SetStatusInput {
+    pub status: String,
+}
+
+/// Message text rules shared by sending and editing.
+pub fn validate_content(content: &str) -> Result<(), AppError> {
+    if content.chars().count() > MAX_CONTENT_CHARS {
+        return Err(AppError::PayloadTooLarge(format!("content is limited to {MAX_CONTENT_CHARS} characters")));
+    }
+    if content.trim().is_empty() {
+        return Err(AppError::Validation("content must not be empty".into()));
+    }
+    Ok(())
+}
+
+/// A reaction is one emoji (or a short emoji sequence): up to 16 characters, no spaces or key separators, and
+/// not plain ASCII text.
+pub fn validate_emoji(emoji: &str) -> Result<(), AppError> {
+    let chars = emoji.chars().count();
+    let ok = (1..=16).contains(&chars)
+        && !emoji.chars().any(|c| c.is_whitespace() || c.is_control() || c == '#')
+        && emoji.chars().any(|c| !c.is_ascii());
+    if ok { Ok(()) } else { Err(AppError::Validation("emoji must be 1-16 characters of emoji".into())) }
+}
+
+/// The statuses a user can choose, or a short custom text.
+pub const KNOWN_STATUSES: [&str; 4] = ["online", "away", "busy", "invisible"];
+
+pub fn validate_status(status: &str) -> Result<String, AppError> {
+    let status = status.trim();
+    let chars = status.chars().count();
+    if (1..=64).contains(&chars) && !status.chars().any(char::is_control) {
+        Ok(status.to_owned())
+    } else {
+        Err(AppError::Validation("status must be online, away, busy, invisible or 1-64 characters of text".into()))
     }
 }
 
@@ -231,6 +350,21 @@ mod tests {
         assert!(bad_cmid.validate().is_err());
         let cmid = SendMessageInput { client_message_id: Some("tab-1:42".into()), ..base };
         cmid.validate().unwrap();
+    }
+
+    #[test]
+    fn emoji_and_status_rules() {
+        for ok in ["👍", "❤️", "🇫🇷", "👨‍👩‍👧"] {
+            validate_emoji(ok).unwrap();
+        }
+        for bad in ["", "lol", "👍 👍", "#👍", &"👍".repeat(17)] {
+            assert!(validate_emoji(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(validate_status("  away ").unwrap(), "away");
+        assert_eq!(validate_status("in a meeting").unwrap(), "in a meeting");
+        assert!(validate_status("").is_err());
+        assert!(validate_status(&"x".repeat(65)).is_err());
+        assert!(validate_status("a\u{7}b").is_err());
     }
 
     #[test]

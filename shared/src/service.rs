@@ -88,9 +88,19 @@ impl Services {
 
     /// Sends one frame to all connections of `user_ids` except `skip_connection`.
     pub async fn notify(&self, user_ids: &[String], frame: &str, skip_connection: Option<&str>) -> DeliveryReport {
-        let report =
-            deliver_to_users(self.store.as_ref(), self.fanout.as_ref(), user_ids, frame, skip_connection).await;
-        tracing::debug!(delivered = report.delivered, gone = report.gone, failed = report.failed, "fan-out done");
+        self.notify_all(user_ids, &[frame.to_owned()], skip_connection).await
+    }
+
+    /// Sends several frames, in order, to all connections of `user_ids` except `skip_connection`.
+    pub async fn notify_all(&self, user_ids: &[String], frames: &[String], skip: Option<&str>) -> DeliveryReport {
+        let report = deliver_to_users(self.store.as_ref(), self.fanout.as_ref(), user_ids, frames, skip).await;
+        tracing::info!(
+            recipients = user_ids.len(),
+            delivered = report.delivered,
+            gone = report.gone,
+            failed = report.failed,
+            "fan-out"
+        );
         report
     }
 
@@ -148,13 +158,21 @@ impl Services {
             expires_at: now_epoch_seconds() + self.connection_ttl.as_secs(),
         };
         self.store.put_connection(&connection).await?;
+        // Presence is best effort: failing to announce must not refuse the connection.
+        if let Err(e) = self.announce_online(&connection).await {
+            e.log();
+        }
         Ok(connection)
     }
 
     pub async fn close_connection(&self, connection_id: &str) -> AppResult<Option<Connection>> {
         let connection = self.store.get_connection(connection_id).await?;
         if let Some(c) = &connection {
+            self.store.leave_all(connection_id).await?;
             self.store.delete_connection(connection_id, &c.user_id).await?;
+            if let Err(e) = self.announce_offline(c).await {
+                e.log();
+            }
         }
         Ok(connection)
     }
@@ -187,13 +205,35 @@ impl Services {
             .await
     }
 
-    /// `receive_message` to every member's connections except the one the message came from.
+    /// `receive_message` to every member's connections except the one the message came from, then
+    /// `message_status: delivered` to the sender for each other member whose connection accepted it.
     pub async fn broadcast_message(&self, appended: &Appended, origin_connection: Option<&str>) -> DeliveryReport {
+        let message = &appended.message;
         let frame = event_frame(
             events::RECEIVE_MESSAGE,
-            json!({ "message": appended.message, "conversationId": appended.message.conversation_id }),
+            json!({ "message": message, "conversationId": message.conversation_id }),
         );
-        self.notify(&appended.member_ids, &frame, origin_connection).await
+        let report = self.notify(&appended.member_ids, &frame, origin_connection).await;
+        let statuses: Vec<String> = report
+            .reached
+            .iter()
+            .filter(|user| **user != message.sender.id)
+            .map(|user| {
+                event_frame(
+                    events::MESSAGE_STATUS,
+                    json!({
+                        "conversationId": message.conversation_id,
+                        "messageId": message.id,
+                        "status": "delivered",
+                        "userId": user,
+                    }),
+                )
+            })
+            .collect();
+        if !statuses.is_empty() {
+            self.notify_all(std::slice::from_ref(&message.sender.id), &statuses, None).await;
+        }
+        report
     }
 
     // ------------------------------------------------------------------ conversations

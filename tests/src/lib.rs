@@ -1,6 +1,8 @@
 //! Harness for the end-to-end tests in `tests/`: finds the deployed stack, and drives it with real HTTP and
 //! WebSocket clients. Every wait is bounded so a broken stack fails a test instead of hanging it.
 
+pub mod rest;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};

@@ -17,6 +17,11 @@ async fn a_message_reaches_the_other_member_and_the_sender_gets_an_ack() {
     let mut alice_tab = WsClient::connect(&stack, &alice).await;
     let mut bob_ws = WsClient::connect(&stack, &bob).await;
     let mut mallory_ws = WsClient::connect(&stack, &mallory).await;
+    // Bob's first connection is announced to his conversation peer on each of her connections.
+    for ws in [&mut alice_ws, &mut alice_tab] {
+        let online = ws.expect_event("user_online").await;
+        assert_eq!(online["userId"], bob.id.as_str());
+    }
 
     let ack = alice_ws
         .request(json!({"action":"send_message","conversationId":conversation_id,"content":"hello bob","type":"text"}))
@@ -35,6 +40,13 @@ async fn a_message_reaches_the_other_member_and_the_sender_gets_an_ack() {
         let data = ws.expect_event("receive_message").await;
         assert_eq!(data["conversationId"], conversation_id.as_str());
         assert_eq!(&data["message"], message);
+    }
+    // Bob's connection accepted the frame, so both of Alice's connections learn it was delivered.
+    for ws in [&mut alice_ws, &mut alice_tab] {
+        let status = ws.expect_event("message_status").await;
+        assert_eq!(status["status"], "delivered");
+        assert_eq!(status["userId"], bob.id.as_str());
+        assert_eq!(status["messageId"], message["_id"]);
     }
     mallory_ws.expect_quiet().await;
     alice_ws.expect_quiet().await;

@@ -1,6 +1,7 @@
 //! HTTP API handler (`lambda_http`, payload format 2.0): routes, bodies and the JSON error shape
 //! `{"error":{"code":…,"message":…}}`.
 
+use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -8,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::auth::bearer_token;
+use crate::conversations::{AddMembers, HistoryQuery, ListQuery, UpdateConversation, UserSearch};
 use crate::error::{AppError, AppResult};
 use crate::model::User;
 use crate::service::{CreateConversation, Credentials, Services};
@@ -20,6 +22,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 struct HttpRequest {
     method: Method,
     path: String,
+    /// Parsed from the URI, which `lambda_http` builds from the event's raw query string (tests build it too).
+    query: QueryMap,
     authorization: Option<String>,
     body: Vec<u8>,
 }
@@ -29,6 +33,7 @@ impl From<Request> for HttpRequest {
         let (parts, body) = request.into_parts();
         HttpRequest {
             path: parts.uri.path().trim_end_matches('/').to_owned(),
+            query: parts.uri.query().unwrap_or_default().parse().unwrap_or_default(),
             authorization: parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
             method: parts.method,
             body: body.as_ref().to_vec(),
@@ -65,16 +70,107 @@ async fn route(services: &Services, request: HttpRequest) -> AppResult<Reply> {
             let me = caller(services, &request).await?;
             Ok((StatusCode::OK, to_json(&me)?))
         }
+        (&Method::GET, ["users"]) => {
+            let me = caller(services, &request).await?;
+            let query = UserSearch {
+                search: query_text(&request, "search"),
+                limit: query_number(&request, "limit")?,
+                cursor: query_text(&request, "cursor"),
+            };
+            ok(&services.search_users(&me, query).await?)
+        }
         (&Method::POST, ["conversations"]) => {
             let me = caller(services, &request).await?;
             let input = body::<CreateConversation>(&request)?;
-            Ok(match services.create_conversation(&me, input).await? {
-                Created::New(view) => (StatusCode::CREATED, to_json(&view)?),
-                Created::Existing(view) => (StatusCode::OK, to_json(&view)?),
-            })
+            created(services.create_conversation(&me, input).await?)
+        }
+        (&Method::GET, ["conversations"]) => {
+            let me = caller(services, &request).await?;
+            let query = ListQuery {
+                limit: query_number(&request, "limit")?,
+                cursor: query_text(&request, "cursor"),
+                page: query_number(&request, "page")?,
+            };
+            ok(&services.list_conversations(&me, query).await?)
+        }
+        (&Method::GET, ["conversations", id]) => {
+            let (me, id) = (caller(services, &request).await?, path_id(id, NO_CONVERSATION)?);
+            ok(&services.conversation_summary(&me, id).await?)
+        }
+        (&Method::PATCH, ["conversations", id]) => {
+            let (me, id) = (caller(services, &request).await?, path_id(id, NO_CONVERSATION)?);
+            ok(&services.update_group(&me, id, body::<UpdateConversation>(&request)?).await?)
+        }
+        (&Method::POST, ["conversations", id, "members"]) => {
+            let (me, id) = (caller(services, &request).await?, path_id(id, NO_CONVERSATION)?);
+            ok(&services.add_members(&me, id, body::<AddMembers>(&request)?).await?)
+        }
+        (&Method::DELETE, ["conversations", id, "members", user_id]) => {
+            let (me, id, user_id) = (
+                caller(services, &request).await?,
+                path_id(id, NO_CONVERSATION)?,
+                path_id(user_id, "member not found")?,
+            );
+            ok(&services.remove_member(&me, id, user_id).await?)
+        }
+        (&Method::GET, ["conversations", id, "messages"]) => {
+            let (me, id) = (caller(services, &request).await?, path_id(id, NO_CONVERSATION)?);
+            ok(&services.message_history(&me, id, history_query(&request)?).await?)
+        }
+        // Seed 000's spelling of the history route.
+        (&Method::GET, ["messages"]) => {
+            let me = caller(services, &request).await?;
+            let id = query_text(&request, "cid").ok_or_else(|| AppError::Validation("cid is required".into()))?;
+            ok(&services.message_history(&me, path_id(&id, NO_CONVERSATION)?, history_query(&request)?).await?)
+        }
+        (&Method::POST, ["conversations", id, "messages"]) => {
+            let (me, id) = (caller(services, &request).await?, path_id(id, NO_CONVERSATION)?);
+            created(services.post_message(&me, id, body::<serde_json::Value>(&request)?).await?)
         }
         _ => Err(AppError::NotFound("no such route")),
     }
+}
+
+fn ok(value: &impl Serialize) -> AppResult<Reply> {
+    Ok((StatusCode::OK, to_json(value)?))
+}
+
+/// 201 for something new, 200 for what already existed (same private pair, same `clientMessageId`).
+fn created(result: Created<impl Serialize>) -> AppResult<Reply> {
+    match result {
+        Created::New(value) => Ok((StatusCode::CREATED, to_json(&value)?)),
+        Created::Existing(value) => ok(&value),
+    }
+}
+
+/// Ids in paths are ours (32 hex digits); anything unlike an id cannot name something, so it is a 404 before
+/// it reaches a key.
+fn path_id<'a>(segment: &'a str, missing: &'static str) -> AppResult<&'a str> {
+    let plausible = (1..=64).contains(&segment.len())
+        && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if plausible { Ok(segment) } else { Err(AppError::NotFound(missing)) }
+}
+
+const NO_CONVERSATION: &str = "conversation not found";
+
+fn query_text(request: &HttpRequest, name: &str) -> Option<String> {
+    request.query.first(name).filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+fn query_number(request: &HttpRequest, name: &str) -> AppResult<Option<u64>> {
+    query_text(request, name)
+        .map(|v| v.parse().map_err(|_| AppError::Validation(format!("{name} must be a non-negative integer"))))
+        .transpose()
+}
+
+/// `before` is the older name of `cursor`; both continue the page the cursor came from.
+fn history_query(request: &HttpRequest) -> AppResult<HistoryQuery> {
+    Ok(HistoryQuery {
+        limit: query_number(request, "limit")?,
+        cursor: query_text(request, "cursor").or_else(|| query_text(request, "before")),
+        page: query_number(request, "page")?,
+        after_seq: query_number(request, "afterSeq")?,
+    })
 }
 
 async fn caller(services: &Services, request: &HttpRequest) -> AppResult<User> {
@@ -261,5 +357,491 @@ mod tests {
         let (s, b) =
             call(&services, "POST", "/conversations", Some(alice_token), Some(json!({"type":"channel"}))).await;
         assert_error(s, &b, 400, "bad_request");
+    }
+
+    // ------------------------------------------------------------------ REST API issue: shared fixtures
+
+    use crate::model::{Connection, now_epoch_seconds};
+    use crate::store::ConnectionStore;
+    use crate::store::memory::InMemoryStore;
+    use std::sync::Arc;
+
+    struct Account {
+        id: String,
+        token: String,
+    }
+
+    async fn account(services: &Services, name: &str) -> Account {
+        let creds = json!({"username": name, "password": "password123"});
+        let (status, body) = call(services, "POST", "/auth/register", None, Some(creds)).await;
+        assert_eq!(status, 201, "{body}");
+        Account { id: body["user"]["_id"].as_str().unwrap().into(), token: body["token"].as_str().unwrap().into() }
+    }
+
+    /// A live connection of `who`, so tests can read what the fan-out sent it.
+    async fn connect(store: &Arc<InMemoryStore>, who: &Account, connection_id: &str) {
+        store
+            .put_connection(&Connection {
+                connection_id: connection_id.into(),
+                user_id: who.id.clone(),
+                username: "n".into(),
+                avatar: None,
+                connected_at: "t".into(),
+                expires_at: now_epoch_seconds() + 600,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// `data` of the frames named `event` that reached `connection_id`.
+    fn events_of(fanout: &crate::fanout::RecordingFanout, connection_id: &str, event: &str) -> Vec<Value> {
+        fanout.frames(connection_id).into_iter().filter(|f| f["event"] == event).map(|f| f["data"].clone()).collect()
+    }
+
+    async fn group(services: &Services, owner: &Account, others: &[&Account], name: &str) -> String {
+        let ids: Vec<&str> = others.iter().map(|a| a.id.as_str()).collect();
+        let body = json!({"type": "group", "participantIds": ids, "name": name});
+        let (status, created) = call(services, "POST", "/conversations", Some(&owner.token), Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        created["_id"].as_str().unwrap().into()
+    }
+
+    async fn private(services: &Services, a: &Account, b: &Account) -> String {
+        let body = json!({"type": "private", "participantId": b.id});
+        let (status, created) = call(services, "POST", "/conversations", Some(&a.token), Some(body)).await;
+        assert!(status == 201 || status == 200, "{created}");
+        created["_id"].as_str().unwrap().into()
+    }
+
+    async fn send(services: &Services, who: &Account, conversation_id: &str, content: &str) -> Value {
+        let path = format!("/conversations/{conversation_id}/messages");
+        let (status, message) =
+            call(services, "POST", &path, Some(&who.token), Some(json!({"content": content, "type": "text"}))).await;
+        assert_eq!(status, 201, "{message}");
+        // Activity times have millisecond resolution; tests that order by activity need them distinct.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        message
+    }
+
+    fn ids(page: &Value) -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|i| i["_id"].as_str().unwrap().to_owned()).collect()
+    }
+
+    fn seqs(page: &Value) -> Vec<u64> {
+        page["items"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+    }
+
+    // ------------------------------------------------------------------ users
+
+    #[tokio::test]
+    async fn user_search_pages_through_a_prefix_case_insensitively() {
+        let (services, _, _) = Services::in_memory();
+        let me = account(&services, "searcher").await;
+        for name in ["Alba", "albert", "ALBUS", "alfred", "bob"] {
+            account(&services, name).await;
+        }
+        let (s, first) = call(&services, "GET", "/users?search=AL&limit=2", Some(&me.token), None).await;
+        assert_eq!(s, 200, "{first}");
+        let names = |page: &Value| -> Vec<String> {
+            page["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(names(&first), ["Alba", "albert"]);
+        assert!(first["items"][0].get("passwordHash").is_none());
+        let cursor = first["nextCursor"].as_str().unwrap();
+        let (_, second) =
+            call(&services, "GET", &format!("/users?search=al&limit=2&cursor={cursor}"), Some(&me.token), None).await;
+        assert_eq!(names(&second), ["ALBUS", "alfred"]);
+        assert!(second["nextCursor"].is_null(), "exactly two left: no empty third page");
+
+        // A cursor is bound to its search and its user.
+        let other = account(&services, "other").await;
+        let (s, b) =
+            call(&services, "GET", &format!("/users?search=al&cursor={cursor}"), Some(&other.token), None).await;
+        assert_error(s, &b, 400, "bad_request");
+        let (s, b) = call(&services, "GET", &format!("/users?search=alb&cursor={cursor}"), Some(&me.token), None).await;
+        assert_error(s, &b, 400, "bad_request");
+
+        let (_, none) = call(&services, "GET", "/users?search=zz", Some(&me.token), None).await;
+        assert_eq!(none, json!({"items": [], "nextCursor": null}));
+        for bad in
+            ["/users", "/users?search=", "/users?search=%20", "/users?search=al&limit=51", "/users?search=a&limit=x"]
+        {
+            let (s, b) = call(&services, "GET", bad, Some(&me.token), None).await;
+            assert_error(s, &b, 422, "validation_failed");
+        }
+        let (s, b) = call(&services, "GET", "/users?search=al", None, None).await;
+        assert_error(s, &b, 401, "unauthorized");
+    }
+
+    // ------------------------------------------------------------------ conversation list and detail
+
+    #[tokio::test]
+    async fn conversations_list_newest_activity_first_with_unread_counts() {
+        let (services, _, _) = Services::in_memory();
+        let (alice, bob, carol) =
+            (account(&services, "alice").await, account(&services, "bob").await, account(&services, "carol").await);
+        let with_bob = private(&services, &alice, &bob).await;
+        let with_carol = private(&services, &alice, &carol).await;
+        let trio = group(&services, &alice, &[&bob, &carol], "trio").await;
+        send(&services, &bob, &with_bob, "one").await;
+        send(&services, &bob, &with_bob, "two").await;
+        send(&services, &carol, &trio, "hi all").await;
+        send(&services, &alice, &with_carol, "carol?").await;
+
+        let (s, list) = call(&services, "GET", "/conversations", Some(&alice.token), None).await;
+        assert_eq!(s, 200, "{list}");
+        assert_eq!(ids(&list), [with_carol.clone(), trio.clone(), with_bob.clone()]);
+        let unread: Vec<u64> =
+            list["items"].as_array().unwrap().iter().map(|c| c["unreadCount"].as_u64().unwrap()).collect();
+        assert_eq!(unread, [0, 1, 2], "own messages are read, others' are not");
+        assert_eq!(list["items"][2]["lastMessage"]["content"], "two");
+        assert_eq!(list["items"][1]["members"].as_array().unwrap().len(), 3);
+        assert!(list["nextCursor"].is_null());
+
+        // Cursor pages and numbered pages walk the same order.
+        let mut walked = Vec::new();
+        let mut path = "/conversations?limit=1".to_owned();
+        loop {
+            let (s, page) = call(&services, "GET", &path, Some(&alice.token), None).await;
+            assert_eq!(s, 200, "{page}");
+            walked.extend(ids(&page));
+            match page["nextCursor"].as_str() {
+                Some(cursor) => path = format!("/conversations?limit=1&cursor={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(walked, ids(&list));
+        let (_, second) = call(&services, "GET", "/conversations?page=2&limit=1", Some(&alice.token), None).await;
+        assert_eq!(ids(&second), std::slice::from_ref(&trio));
+        let (_, beyond) = call(&services, "GET", "/conversations?page=9&limit=1", Some(&alice.token), None).await;
+        assert_eq!(ids(&beyond), Vec::<String>::new());
+
+        let (_, bobs) = call(&services, "GET", "/conversations?limit=1", Some(&bob.token), None).await;
+        let bobs_cursor = bobs["nextCursor"].as_str().unwrap();
+        for (path, status) in [
+            (format!("/conversations?cursor={bobs_cursor}"), 400),
+            ("/conversations?cursor=forged".to_owned(), 400),
+            (format!("/conversations?page=1&cursor={bobs_cursor}"), 422),
+            ("/conversations?page=0".to_owned(), 422),
+            ("/conversations?limit=0".to_owned(), 422),
+            ("/conversations?limit=51".to_owned(), 422),
+        ] {
+            let (s, b) = call(&services, "GET", &path, Some(&alice.token), None).await;
+            assert_eq!(s, status, "{path}: {b}");
+        }
+        let (s, b) = call(&services, "GET", "/conversations", None, None).await;
+        assert_error(s, &b, 401, "unauthorized");
+    }
+
+    #[tokio::test]
+    async fn a_conversation_is_visible_to_its_members_only() {
+        let (services, _, _) = Services::in_memory();
+        let (alice, bob, eve) =
+            (account(&services, "alice").await, account(&services, "bob").await, account(&services, "eve").await);
+        let id = private(&services, &alice, &bob).await;
+        send(&services, &alice, &id, "hello").await;
+        let (s, seen) = call(&services, "GET", &format!("/conversations/{id}"), Some(&bob.token), None).await;
+        assert_eq!(s, 200, "{seen}");
+        assert_eq!(seen["_id"], id.as_str());
+        assert_eq!(seen["unreadCount"], 1);
+        assert_eq!(seen["lastMessage"]["content"], "hello");
+
+        let foreign = call(&services, "GET", &format!("/conversations/{id}"), Some(&eve.token), None).await;
+        let unknown = call(&services, "GET", "/conversations/0123456789abcdef", Some(&eve.token), None).await;
+        assert_error(foreign.0, &foreign.1, 404, "not_found");
+        assert_eq!(foreign, unknown, "a non-member cannot tell an existing conversation from a missing one");
+        let (s, b) = call(&services, "GET", "/conversations/not%23an%23id", Some(&alice.token), None).await;
+        assert_error(s, &b, 404, "not_found");
+    }
+
+    // ------------------------------------------------------------------ group management
+
+    #[tokio::test]
+    async fn members_rename_a_group_and_everyone_hears_of_it() {
+        let (services, store, fanout) = Services::in_memory();
+        let (alice, bob, eve) =
+            (account(&services, "alice").await, account(&services, "bob").await, account(&services, "eve").await);
+        let id = group(&services, &alice, &[&bob], "old name").await;
+        connect(&store, &alice, "c-alice").await;
+        connect(&store, &eve, "c-eve").await;
+
+        let path = format!("/conversations/{id}");
+        let change = json!({"name": "  new name ", "avatar": "https://img/g.png"});
+        let (s, view) = call(&services, "PATCH", &path, Some(&bob.token), Some(change)).await;
+        assert_eq!(s, 200, "{view}");
+        assert_eq!(view["name"], "new name");
+        assert_eq!(view["avatar"], "https://img/g.png");
+        let heard = events_of(&fanout, "c-alice", "conversation_updated");
+        assert_eq!(heard.len(), 1);
+        assert_eq!(heard[0]["conversation"], view);
+        assert!(fanout.frames("c-eve").is_empty());
+        let (_, seen) = call(&services, "GET", &path, Some(&alice.token), None).await;
+        assert_eq!(seen["name"], "new name");
+
+        let (_, only_avatar) =
+            call(&services, "PATCH", &path, Some(&alice.token), Some(json!({"avatar": "https://img/h.png"}))).await;
+        assert_eq!(only_avatar["name"], "new name", "absent fields stay as they are");
+
+        for (body, status) in [
+            (json!({}), 422),
+            (json!({"name": " "}), 422),
+            (json!({"name": "x".repeat(101)}), 422),
+            (json!({"avatar": "ftp://x"}), 422),
+            (json!({"name": 5}), 400),
+            (json!({"title": "x"}), 400),
+        ] {
+            let (s, b) = call(&services, "PATCH", &path, Some(&alice.token), Some(body.clone())).await;
+            assert_eq!(s, status, "{body}: {b}");
+        }
+        let (s, b) = call(&services, "PATCH", &path, Some(&eve.token), Some(json!({"name": "mine"}))).await;
+        assert_error(s, &b, 404, "not_found");
+        let pair = private(&services, &alice, &bob).await;
+        let (s, b) =
+            call(&services, "PATCH", &format!("/conversations/{pair}"), Some(&alice.token), Some(json!({"name": "x"})))
+                .await;
+        assert_error(s, &b, 422, "validation_failed");
+    }
+
+    #[tokio::test]
+    async fn members_join_without_inheriting_unread_history() {
+        let (services, store, fanout) = Services::in_memory();
+        let (alice, bob, carol, dave) = (
+            account(&services, "alice").await,
+            account(&services, "bob").await,
+            account(&services, "carol").await,
+            account(&services, "dave").await,
+        );
+        let id = group(&services, &alice, &[&bob], "team").await;
+        send(&services, &alice, &id, "before carol").await;
+        send(&services, &bob, &id, "also before").await;
+        connect(&store, &alice, "c-alice").await;
+        connect(&store, &carol, "c-carol").await;
+
+        let path = format!("/conversations/{id}/members");
+        let (s, view) =
+            call(&services, "POST", &path, Some(&bob.token), Some(json!({"userIds": [carol.id, bob.id]}))).await;
+        assert_eq!(s, 200, "{view}");
+        assert_eq!(view["members"].as_array().unwrap().len(), 3);
+        for connection in ["c-alice", "c-carol"] {
+            let joined = events_of(&fanout, connection, "member_joined");
+            assert_eq!(joined.len(), 1, "{connection}");
+            assert_eq!(joined[0]["conversationId"], id.as_str());
+            assert_eq!(joined[0]["addedBy"], bob.id.as_str());
+            let added: Vec<&str> =
+                joined[0]["members"].as_array().unwrap().iter().map(|u| u["_id"].as_str().unwrap()).collect();
+            assert_eq!(added, [carol.id.as_str()], "members already in the group are not announced");
+        }
+        let (_, seen) = call(&services, "GET", &format!("/conversations/{id}"), Some(&carol.token), None).await;
+        assert_eq!(seen["unreadCount"], 0);
+        send(&services, &alice, &id, "welcome").await;
+        let (_, seen) = call(&services, "GET", &format!("/conversations/{id}"), Some(&carol.token), None).await;
+        assert_eq!(seen["unreadCount"], 1);
+
+        // Adding someone who is already in: nothing changes, nobody is told.
+        let before = fanout.total_posts();
+        let (s, _) = call(&services, "POST", &path, Some(&alice.token), Some(json!({"userIds": [carol.id]}))).await;
+        assert_eq!(s, 200);
+        assert_eq!(fanout.total_posts(), before);
+
+        for (who, body, status) in [
+            (&alice, json!({"userIds": []}), 422),
+            (&alice, json!({"userIds": ["0123456789abcdef"]}), 404),
+            (&alice, json!({"userIds": "x"}), 400),
+            (&dave, json!({"userIds": [dave.id]}), 404),
+        ] {
+            let (s, b) = call(&services, "POST", &path, Some(&who.token), Some(body.clone())).await;
+            assert_eq!(s, status, "{body}: {b}");
+        }
+        let pair = private(&services, &alice, &bob).await;
+        let (s, b) = call(
+            &services,
+            "POST",
+            &format!("/conversations/{pair}/members"),
+            Some(&alice.token),
+            Some(json!({"userIds": [carol.id]})),
+        )
+        .await;
+        assert_error(s, &b, 422, "validation_failed");
+    }
+
+    #[tokio::test]
+    async fn a_group_holds_at_most_fifty_members() {
+        let (services, _, _) = Services::in_memory();
+        let owner = account(&services, "owner").await;
+        let mut others = Vec::new();
+        for i in 0..50 {
+            others.push(account(&services, &format!("user{i:02}")).await);
+        }
+        let first: Vec<&Account> = others.iter().take(48).collect();
+        let id = group(&services, &owner, &first, "big").await;
+        let path = format!("/conversations/{id}/members");
+        let (s, b) = call(
+            &services,
+            "POST",
+            &path,
+            Some(&owner.token),
+            Some(json!({"userIds": [others[48].id, others[49].id]})),
+        )
+        .await;
+        assert_error(s, &b, 422, "validation_failed");
+        let (s, view) =
+            call(&services, "POST", &path, Some(&owner.token), Some(json!({"userIds": [others[48].id]}))).await;
+        assert_eq!(s, 200, "{view}");
+        assert_eq!(view["members"].as_array().unwrap().len(), 50);
+    }
+
+    #[tokio::test]
+    async fn members_leave_and_only_the_creator_removes_others() {
+        let (services, store, fanout) = Services::in_memory();
+        let (alice, bob, carol) =
+            (account(&services, "alice").await, account(&services, "bob").await, account(&services, "carol").await);
+        let id = group(&services, &alice, &[&bob, &carol], "club").await;
+        connect(&store, &alice, "c-alice").await;
+        connect(&store, &carol, "c-carol").await;
+        let member = |who: &Account| format!("/conversations/{id}/members/{}", who.id);
+
+        let (s, b) = call(&services, "DELETE", &member(&carol), Some(&bob.token), None).await;
+        assert_error(s, &b, 403, "forbidden");
+        let (s, left) = call(&services, "DELETE", &member(&carol), Some(&alice.token), None).await;
+        assert_eq!(s, 200, "{left}");
+        let expected = json!({"conversationId": id, "userId": carol.id, "removedBy": alice.id});
+        assert_eq!(left, expected);
+        assert_eq!(events_of(&fanout, "c-alice", "member_left"), std::slice::from_ref(&expected));
+        assert_eq!(events_of(&fanout, "c-carol", "member_left"), [expected], "the removed user is told too");
+        let (s, b) = call(&services, "GET", &format!("/conversations/{id}"), Some(&carol.token), None).await;
+        assert_error(s, &b, 404, "not_found");
+        let (_, list) = call(&services, "GET", "/conversations", Some(&carol.token), None).await;
+        assert_eq!(ids(&list), Vec::<String>::new());
+        let (s, b) = call(&services, "DELETE", &member(&carol), Some(&alice.token), None).await;
+        assert_error(s, &b, 404, "not_found");
+
+        // Anyone may leave.
+        let (s, left) = call(&services, "DELETE", &member(&bob), Some(&bob.token), None).await;
+        assert_eq!(s, 200, "{left}");
+        assert_eq!(left["removedBy"], bob.id.as_str());
+        let (_, seen) = call(&services, "GET", &format!("/conversations/{id}"), Some(&alice.token), None).await;
+        assert_eq!(seen["members"].as_array().unwrap().len(), 1);
+
+        let pair = private(&services, &alice, &bob).await;
+        let (s, b) =
+            call(&services, "DELETE", &format!("/conversations/{pair}/members/{}", bob.id), Some(&alice.token), None)
+                .await;
+        assert_error(s, &b, 422, "validation_failed");
+    }
+
+    // ------------------------------------------------------------------ messages
+
+    #[tokio::test]
+    async fn history_pages_newest_first_and_catches_up_oldest_first() {
+        let (services, _, _) = Services::in_memory();
+        let (alice, bob, eve) =
+            (account(&services, "alice").await, account(&services, "bob").await, account(&services, "eve").await);
+        let id = private(&services, &alice, &bob).await;
+        let other = private(&services, &alice, &eve).await;
+        for i in 1..=7 {
+            send(&services, if i % 2 == 0 { &bob } else { &alice }, &id, &format!("m{i}")).await;
+        }
+        let base = format!("/conversations/{id}/messages");
+
+        let mut pages = Vec::new();
+        let mut path = format!("{base}?limit=3");
+        loop {
+            let (s, page) = call(&services, "GET", &path, Some(&bob.token), None).await;
+            assert_eq!(s, 200, "{page}");
+            pages.push(seqs(&page));
+            match page["nextCursor"].as_str() {
+                Some(cursor) => path = format!("{base}?limit=3&before={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(pages, [vec![7, 6, 5], vec![4, 3, 2], vec![1]]);
+        let (_, exact) = call(&services, "GET", &format!("{base}?limit=7"), Some(&bob.token), None).await;
+        assert!(exact["nextCursor"].is_null(), "seq 1 is on this page: nothing older");
+        let (_, page2) = call(&services, "GET", &format!("{base}?page=2&limit=3"), Some(&bob.token), None).await;
+        assert_eq!(seqs(&page2), [4, 3, 2]);
+        let (_, page4) = call(&services, "GET", &format!("{base}?page=4&limit=3"), Some(&bob.token), None).await;
+        assert_eq!(seqs(&page4), Vec::<u64>::new());
+
+        let (_, caught) = call(&services, "GET", &format!("{base}?afterSeq=4"), Some(&bob.token), None).await;
+        assert_eq!(seqs(&caught), [5, 6, 7]);
+        assert_eq!(caught["items"][0]["content"], "m5");
+        let (_, part) = call(&services, "GET", &format!("{base}?afterSeq=2&limit=3"), Some(&bob.token), None).await;
+        assert_eq!(seqs(&part), [3, 4, 5]);
+        let cursor = part["nextCursor"].as_str().unwrap();
+        let (_, rest) =
+            call(&services, "GET", &format!("{base}?limit=3&cursor={cursor}"), Some(&bob.token), None).await;
+        assert_eq!(seqs(&rest), [6, 7], "a catch-up cursor continues oldest first");
+
+        // Seed 000's route answers the same.
+        let (s, seeded) = call(&services, "GET", &format!("/messages?cid={id}&limit=3"), Some(&bob.token), None).await;
+        assert_eq!(s, 200);
+        let (_, direct) = call(&services, "GET", &format!("{base}?limit=3"), Some(&bob.token), None).await;
+        assert_eq!(ids(&seeded), ids(&direct));
+
+        // Cursors are bound to conversation and user.
+        let (_, first) = call(&services, "GET", &format!("{base}?limit=3"), Some(&alice.token), None).await;
+        let alices = first["nextCursor"].as_str().unwrap();
+        for (path, token, status) in [
+            (format!("{base}?before={alices}"), &bob.token, 400),
+            (format!("/conversations/{other}/messages?before={alices}"), &alice.token, 400),
+            (format!("{base}?before=bm90LWEtY3Vyc29y"), &alice.token, 400),
+            (format!("{base}?limit=0"), &alice.token, 422),
+            (format!("{base}?limit=101"), &alice.token, 422),
+            (format!("{base}?page=0"), &alice.token, 422),
+            (format!("{base}?page=1&afterSeq=2"), &alice.token, 422),
+            (format!("{base}?afterSeq=2&before={alices}"), &alice.token, 422),
+            (format!("{base}?afterSeq=-1"), &alice.token, 422),
+            ("/messages".to_owned(), &alice.token, 422),
+            (base.clone(), &eve.token, 404),
+            (format!("/messages?cid={id}"), &eve.token, 404),
+        ] {
+            let (s, b) = call(&services, "GET", &path, Some(token), None).await;
+            assert_eq!(s, status, "{path}: {b}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_posted_over_http_is_stored_once_and_broadcast() {
+        let (services, store, fanout) = Services::in_memory();
+        let (alice, bob, eve) =
+            (account(&services, "alice").await, account(&services, "bob").await, account(&services, "eve").await);
+        let id = private(&services, &alice, &bob).await;
+        connect(&store, &alice, "c-alice").await;
+        connect(&store, &bob, "c-bob").await;
+        connect(&store, &eve, "c-eve").await;
+        let path = format!("/conversations/{id}/messages");
+        let body = json!({"content": "over http", "type": "text", "clientMessageId": "cm-1", "conversationId": "x"});
+
+        let (s, message) = call(&services, "POST", &path, Some(&alice.token), Some(body.clone())).await;
+        assert_eq!(s, 201, "{message}");
+        assert_eq!(message["conversationId"], id.as_str(), "the path names the conversation");
+        assert_eq!(message["sender"]["_id"], alice.id.as_str());
+        assert_eq!(message["sender"]["username"], "alice");
+        assert_eq!(message["seq"], 1);
+        for connection in ["c-alice", "c-bob"] {
+            let received = events_of(&fanout, connection, "receive_message");
+            assert_eq!(received.len(), 1, "{connection}");
+            assert_eq!(received[0]["message"], message);
+        }
+        assert!(fanout.frames("c-eve").is_empty());
+
+        let (s, again) = call(&services, "POST", &path, Some(&alice.token), Some(body)).await;
+        assert_eq!(s, 200, "a retry returns the original");
+        assert_eq!(again, message);
+        assert_eq!(events_of(&fanout, "c-bob", "receive_message").len(), 1, "and is not broadcast again");
+        assert_eq!(store.messages(&id).len(), 1);
+
+        for (who, body, status) in [
+            (&alice, json!({"content": "", "type": "text"}), 422),
+            (&alice, json!({"content": "x".repeat(4001)}), 413),
+            (&alice, json!({"content": "x", "type": "video"}), 400),
+            (&alice, json!(["x"]), 400),
+            (&eve, json!({"content": "let me in"}), 404),
+        ] {
+            let (s, b) = call(&services, "POST", &path, Some(&who.token), Some(body.clone())).await;
+            assert_eq!(s, status, "{body}: {b}");
+        }
+        let (s, b) = call(&services, "POST", &path, None, Some(json!({"content": "x"}))).await;
+        assert_error(s, &b, 401, "unauthorized");
     }
 }

@@ -6,11 +6,16 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use serde_json::json;
 
+use crate::auth::Identity;
 use crate::auth::bearer_token;
 use crate::error::{AppError, AppResult};
 use crate::fanout::{PostOutcome, post_with_retry};
+use crate::messaging::ReadTarget;
 use crate::model::Sender;
-use crate::protocol::{IncomingFrame, SendMessageInput, ack_frame, error_frame, events, reply_frame};
+use crate::protocol::{
+    ConversationIds, ConversationRef, EditMessageInput, IncomingFrame, MarkReadInput, MessageRef, ReactionInput,
+    SendMessageInput, SetStatusInput, TypingInput, UsernameRef, ack_frame, error_frame, events, reply_frame,
+};
 use crate::service::Services;
 use crate::store::Created;
 
@@ -93,35 +98,148 @@ async fn reply(services: &Services, connection_id: &str, frame: &str) {
     }
 }
 
+/// Every action the WebSocket API understands (also the route keys in the template).
+pub const ACTIONS: [&str; 20] = [
+    "ping",
+    "join_conversations",
+    "join_conversation",
+    "leave_conversation",
+    "send_message",
+    "edit_message",
+    "delete_message",
+    "mark_read",
+    "typing",
+    "add_reaction",
+    "remove_reaction",
+    "send_friend_request",
+    "cancel_friend_request",
+    "accept_friend_request",
+    "reject_friend_request",
+    "unfriend",
+    "set_status",
+    "get_friends",
+    "get_friend_requests",
+    "get_status",
+];
+
 async fn dispatch(services: &Services, connection_id: &str, frame: &IncomingFrame) -> AppResult<()> {
     let request_id = frame.request_id.as_deref();
-    match frame.action.as_str() {
-        "ping" => {
-            reply(services, connection_id, &reply_frame(events::PONG, request_id, json!({}))).await;
-            Ok(())
-        }
+    let action = frame.action.as_str();
+    if action == "ping" {
+        reply(services, connection_id, &reply_frame(events::PONG, request_id, json!({}))).await;
+        return Ok(());
+    }
+    if !ACTIONS.contains(&action) {
+        return Err(AppError::UnknownAction(action.chars().take(64).collect()));
+    }
+    let connection = services.connection(connection_id).await?;
+    let me = Identity { user_id: connection.user_id.clone(), username: connection.username.clone() };
+    let sender = Sender {
+        id: connection.user_id.clone(),
+        username: connection.username.clone(),
+        avatar: connection.avatar.clone(),
+    };
+    let origin = Some(connection_id);
+
+    let ack_data = match action {
         "send_message" => {
             let input: SendMessageInput = frame.payload()?;
             input.validate()?;
-            let connection = services.connection(connection_id).await?;
-            let sender = Sender { id: connection.user_id, username: connection.username, avatar: connection.avatar };
+            // The sender needs the stored message, so this action is acknowledged even without a requestId.
             match services.send_message(sender, input).await? {
                 Created::New(appended) => {
                     let ack = ack_frame(request_id, json!({ "message": appended.message }));
-                    tokio::join!(
-                        reply(services, connection_id, &ack),
-                        services.broadcast_message(&appended, Some(connection_id))
-                    );
+                    tokio::join!(reply(services, connection_id, &ack), services.broadcast_message(&appended, origin));
                 }
                 Created::Existing(appended) => {
                     let ack = ack_frame(request_id, json!({ "message": appended.message, "duplicate": true }));
                     reply(services, connection_id, &ack).await;
                 }
             }
-            Ok(())
+            return Ok(());
         }
-        other => Err(AppError::UnknownAction(other.chars().take(64).collect())),
+        "join_conversations" => {
+            let input: ConversationIds = frame.payload()?;
+            let joined =
+                services.join_conversations(&me, connection_id, connection.expires_at, &input.conversation_ids).await?;
+            json!(joined)
+        }
+        "join_conversation" => {
+            let input: ConversationRef = frame.payload()?;
+            let joined = services
+                .join_conversations(&me, connection_id, connection.expires_at, &[input.conversation_id.clone()])
+                .await?;
+            if joined.joined.is_empty() {
+                return Err(AppError::NotFound("conversation not found"));
+            }
+            json!({ "conversationId": input.conversation_id })
+        }
+        "leave_conversation" => {
+            let input: ConversationRef = frame.payload()?;
+            services.leave_conversation(connection_id, &input.conversation_id).await?;
+            json!({ "conversationId": input.conversation_id })
+        }
+        "edit_message" => {
+            let input: EditMessageInput = frame.payload()?;
+            let message = services.edit_message(&me, &input.message_id, &input.new_content, origin).await?;
+            json!({ "message": message })
+        }
+        "delete_message" => {
+            let input: MessageRef = frame.payload()?;
+            let message = services.delete_message(&me, &input.message_id, origin).await?;
+            json!({ "messageId": message.id, "conversationId": message.conversation_id })
+        }
+        "mark_read" => {
+            let input: MarkReadInput = frame.payload()?;
+            let target = match (input.message_ids, input.last_message_id) {
+                (Some(ids), None) => ReadTarget::Ids(ids),
+                (None, Some(last)) => ReadTarget::UpTo(last),
+                _ => return Err(AppError::Validation("give either messageIds or lastMessageId".into())),
+            };
+            json!(services.mark_read(&me, &input.conversation_id, target, origin).await?)
+        }
+        "typing" => {
+            let input: TypingInput = frame.payload()?;
+            let sent = services.typing(&me, &input.conversation_id, input.is_typing).await?;
+            json!({ "conversationId": input.conversation_id, "broadcast": sent })
+        }
+        "add_reaction" | "remove_reaction" => {
+            let input: ReactionInput = frame.payload()?;
+            let add = action == "add_reaction";
+            let changed = services.react(&me, &input.message_id, &input.emoji, add, origin).await?;
+            json!({ "messageId": input.message_id, "emoji": input.emoji, "changed": changed })
+        }
+        "send_friend_request"
+        | "cancel_friend_request"
+        | "accept_friend_request"
+        | "reject_friend_request"
+        | "unfriend" => {
+            let input: UsernameRef = frame.payload()?;
+            let outcome = match action {
+                "send_friend_request" => services.send_friend_request(&sender, &input.username, origin).await?,
+                "cancel_friend_request" => services.cancel_friend_request(&sender, &input.username).await?,
+                "accept_friend_request" => services.accept_friend_request(&sender, &input.username, origin).await?,
+                "reject_friend_request" => services.reject_friend_request(&sender, &input.username).await?,
+                _ => services.unfriend(&sender, &input.username, origin).await?,
+            };
+            json!(outcome)
+        }
+        "set_status" => {
+            let input: SetStatusInput = frame.payload()?;
+            json!({ "status": services.set_status(&sender, &input.status).await? })
+        }
+        "get_friends" => json!({ "friends": services.friends(&me.user_id).await? }),
+        "get_friend_requests" => json!(services.friend_requests(&me.user_id).await?),
+        "get_status" => {
+            let (status, last_seen) = services.store.presence(&me.user_id).await?;
+            json!({ "status": status.unwrap_or_else(|| "online".into()), "lastSeen": last_seen })
+        }
+        _ => unreachable!("every action in ACTIONS is handled"),
+    };
+    if request_id.is_some() {
+        reply(services, connection_id, &ack_frame(request_id, ack_data)).await;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -192,6 +310,9 @@ mod tests {
             let res = connect(&services, ws_event("$connect", connection, None, Some(query), json!({}))).await;
             assert_eq!(res.status_code, 200);
         }
+        // Bob's connect told Alice's connections he is online; tests start from a clean slate.
+        assert_eq!(fanout.frames("a1")[0]["event"], "user_online");
+        fanout.clear();
         World {
             alice: tokens[0].user.id.clone(),
             bob: tokens[1].user.id.clone(),
@@ -245,15 +366,19 @@ mod tests {
         assert_eq!(ack["data"]["message"]["content"], "hi bob");
         assert_eq!(ack["data"]["message"]["seq"], 1);
         assert_eq!(ack["data"]["message"]["sender"]["_id"], w.alice.as_str());
-        assert_eq!(w.fanout.frames("a1").len(), 1, "the sending connection gets the ack, not a copy");
+        let delivered = json!({"event":"message_status","data":{
+            "conversationId": w.conversation_id, "messageId": ack["data"]["message"]["_id"],
+            "status": "delivered", "userId": w.bob}});
+        assert_eq!(w.fanout.frames("a1")[1..], [delivered.clone()], "the sender's connection gets no copy");
 
         for other in ["a2", "b1"] {
             let frames = w.fanout.frames(other);
-            assert_eq!(frames.len(), 1, "{other}");
             assert_eq!(frames[0]["event"], "receive_message");
             assert_eq!(frames[0]["data"]["conversationId"], w.conversation_id.as_str());
             assert_eq!(frames[0]["data"]["message"], ack["data"]["message"]);
         }
+        assert_eq!(w.fanout.frames("a2")[1..], [delivered], "all the sender's connections learn of delivery");
+        assert_eq!(w.fanout.frames("b1").len(), 1);
         assert!(w.fanout.frames("m1").is_empty(), "non-members receive nothing");
     }
 
@@ -269,8 +394,13 @@ mod tests {
             )
             .await;
         }
-        let seqs: Vec<u64> =
-            w.fanout.frames("a2").iter().map(|f| f["data"]["message"]["seq"].as_u64().unwrap()).collect();
+        let seqs: Vec<u64> = w
+            .fanout
+            .frames("a2")
+            .iter()
+            .filter(|f| f["event"] == "receive_message")
+            .map(|f| f["data"]["message"]["seq"].as_u64().unwrap())
+            .collect();
         assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
     }
 
@@ -280,7 +410,7 @@ mod tests {
         let body = json!({"action":"send_message","requestId":"r1","conversationId":w.conversation_id,"content":"once","clientMessageId":"cm-1"});
         send(&w, "a1", body.clone()).await;
         send(&w, "a1", body).await;
-        let acks = w.fanout.frames("a1");
+        let acks: Vec<Value> = w.fanout.frames("a1").into_iter().filter(|f| f["event"] == "ack").collect();
         assert_eq!(acks.len(), 2);
         assert_eq!(acks[0]["data"]["message"], acks[1]["data"]["message"]);
         assert_eq!(acks[1]["data"]["duplicate"], true);
@@ -329,7 +459,7 @@ mod tests {
         }
         send(&w, "b1", json!({"action":"send_message","conversationId":w.conversation_id,"content":"still here"}))
             .await;
-        assert_eq!(w.fanout.frames("b1").last().unwrap()["event"], "ack");
+        assert_eq!(w.fanout.frames("b1")[cases.len()]["event"], "ack");
         assert_eq!(w.fanout.frames("a1").last().unwrap()["data"]["message"]["sender"]["_id"], w.bob.as_str());
     }
 
@@ -361,5 +491,270 @@ mod tests {
         )
         .await;
         assert_eq!(w.fanout.frames("ghost")[0]["data"]["code"], "unauthorized");
+    }
+
+    async fn act(w: &World, connection_id: &str, body: Value) {
+        let res =
+            message(&w.services, ws_event("$default", connection_id, Some(&body.to_string()), None, json!({}))).await;
+        assert_eq!(res.status_code, 200);
+    }
+
+    fn events_of(w: &World, connection_id: &str) -> Vec<String> {
+        w.fanout.frames(connection_id).iter().map(|f| f["event"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Alice sends one message and the frames it caused are forgotten; returns its id.
+    async fn one_message(w: &World) -> String {
+        send(w, "a1", json!({"action":"send_message","conversationId":w.conversation_id,"content":"original"})).await;
+        let id = w.fanout.frames("b1")[0]["data"]["message"]["_id"].as_str().unwrap().to_owned();
+        w.fanout.clear();
+        id
+    }
+
+    #[tokio::test]
+    async fn only_the_sender_edits_and_members_hear_of_it() {
+        let w = world().await;
+        let id = one_message(&w).await;
+        act(&w, "b1", json!({"action":"edit_message","requestId":"e0","messageId":id,"newContent":"hacked"})).await;
+        assert_eq!(w.fanout.frames("b1")[0]["data"]["code"], "forbidden");
+        act(&w, "m1", json!({"action":"edit_message","requestId":"e1","messageId":id,"newContent":"x"})).await;
+        assert_eq!(w.fanout.frames("m1")[0]["data"]["code"], "not_found");
+        act(&w, "a1", json!({"action":"edit_message","requestId":"e2","messageId":id,"newContent":" "})).await;
+        assert_eq!(w.fanout.frames("a1")[0]["data"]["code"], "validation_failed");
+        w.fanout.clear();
+
+        act(&w, "a1", json!({"action":"edit_message","requestId":"e3","messageId":id,"newContent":"fixed"})).await;
+        let ack = &w.fanout.frames("a1")[0];
+        assert_eq!(ack["event"], "ack");
+        assert_eq!(ack["data"]["message"]["content"], "fixed");
+        assert_eq!(ack["data"]["message"]["edited"], true);
+        for other in ["a2", "b1"] {
+            let frame = &w.fanout.frames(other)[0];
+            assert_eq!(frame["event"], "message_edited");
+            assert_eq!(frame["data"]["messageId"], id.as_str());
+            assert_eq!(frame["data"]["newContent"], "fixed");
+            assert_eq!(frame["data"]["conversationId"], w.conversation_id.as_str());
+            assert_eq!(frame["data"]["editedAt"], ack["data"]["message"]["editedAt"]);
+        }
+        assert!(w.fanout.frames("m1").is_empty());
+    }
+
+    #[tokio::test]
+    async fn soft_delete_replaces_content_and_freezes_the_message() {
+        let w = world().await;
+        let id = one_message(&w).await;
+        act(&w, "a1", json!({"action":"delete_message","requestId":"d","messageId":id})).await;
+        assert_eq!(w.fanout.frames("a1")[0]["data"]["messageId"], id.as_str());
+        for other in ["a2", "b1"] {
+            assert_eq!(
+                w.fanout.frames(other),
+                vec![json!({"event":"message_deleted","data":{"messageId":id,"conversationId":w.conversation_id}})]
+            );
+        }
+        let (cid, seq) = crate::model::parse_message_id(&id).unwrap();
+        let stored = w.services.store.get_message(cid, seq).await.unwrap().unwrap();
+        assert_eq!(stored.content, "This message was deleted");
+        assert!(stored.deleted && stored.deleted_at.is_some());
+        w.fanout.clear();
+        act(&w, "a1", json!({"action":"edit_message","requestId":"e","messageId":id,"newContent":"back"})).await;
+        assert_eq!(w.fanout.frames("a1")[0]["data"]["code"], "conflict");
+        act(&w, "b1", json!({"action":"add_reaction","requestId":"r","messageId":id,"emoji":"👍"})).await;
+        assert_eq!(w.fanout.frames("b1")[0]["data"]["code"], "conflict");
+    }
+
+    #[tokio::test]
+    async fn mark_read_moves_the_pointer_and_notifies_members_once() {
+        let w = world().await;
+        let first = one_message(&w).await;
+        let id = one_message(&w).await;
+        act(
+            &w,
+            "b1",
+            json!({"action":"mark_read","requestId":"r","conversationId":w.conversation_id,"lastMessageId":id}),
+        )
+        .await;
+        let ack = &w.fanout.frames("b1")[0];
+        assert_eq!(ack["data"]["lastReadSeq"], 2);
+        assert_eq!(ack["data"]["messageIds"], json!([first, id]));
+        for alice in ["a1", "a2"] {
+            let frames = w.fanout.frames(alice);
+            assert_eq!(frames[0]["event"], "messages_read");
+            assert_eq!(frames[0]["data"]["readBy"], w.bob.as_str());
+            assert_eq!(frames[0]["data"]["messageIds"], json!([first, id]));
+            assert_eq!(
+                frames[1],
+                json!({"event":"message_status","data":{"conversationId":w.conversation_id,"messageId":id,"status":"read","userId":w.bob}})
+            );
+        }
+        w.fanout.clear();
+        act(
+            &w,
+            "b1",
+            json!({"action":"mark_read","requestId":"r2","conversationId":w.conversation_id,"messageIds":[first]}),
+        )
+        .await;
+        assert_eq!(w.fanout.frames("b1")[0]["data"]["messageIds"], json!([]), "pointers never move back");
+        assert!(w.fanout.frames("a1").is_empty());
+        act(&w, "b1", json!({"action":"mark_read","requestId":"r3","conversationId":w.conversation_id,"messageIds":["elsewhere-1"]})).await;
+        assert_eq!(w.fanout.frames("b1")[1]["data"]["code"], "not_found");
+        act(
+            &w,
+            "m1",
+            json!({"action":"mark_read","requestId":"r4","conversationId":w.conversation_id,"lastMessageId":id}),
+        )
+        .await;
+        assert_eq!(w.fanout.frames("m1")[0]["data"]["code"], "not_found");
+    }
+
+    #[tokio::test]
+    async fn reactions_broadcast_only_changes() {
+        let w = world().await;
+        let id = one_message(&w).await;
+        let add = json!({"action":"add_reaction","requestId":"x","messageId":id,"emoji":"🎉"});
+        act(&w, "b1", add.clone()).await;
+        act(&w, "b1", add).await;
+        let acks: Vec<Value> = w.fanout.frames("b1").iter().map(|f| f["data"]["changed"].clone()).collect();
+        assert_eq!(acks, vec![json!(true), json!(false)]);
+        let expected = json!({"event":"reaction_added","data":{"messageId":id,"conversationId":w.conversation_id,"emoji":"🎉","userId":w.bob}});
+        assert_eq!(w.fanout.frames("a1"), vec![expected.clone()]);
+        assert_eq!(w.fanout.frames("a2"), vec![expected]);
+        act(&w, "b1", json!({"action":"remove_reaction","messageId":id,"emoji":"🎉"})).await;
+        assert_eq!(w.fanout.frames("a1")[1]["event"], "reaction_removed");
+        act(&w, "b1", json!({"action":"add_reaction","requestId":"y","messageId":id,"emoji":"ok"})).await;
+        assert_eq!(w.fanout.frames("b1").last().unwrap()["data"]["code"], "validation_failed");
+        assert!(w.fanout.frames("m1").is_empty());
+    }
+
+    #[tokio::test]
+    async fn typing_reaches_joined_connections_of_others_and_is_throttled() {
+        let w = world().await;
+        act(
+            &w,
+            "b1",
+            json!({"action":"join_conversations","requestId":"j","conversationIds":[w.conversation_id, "nope"]}),
+        )
+        .await;
+        assert_eq!(
+            w.fanout.frames("b1")[0]["data"],
+            json!({"success":true,"joined":[w.conversation_id],"rejected":["nope"]})
+        );
+        act(&w, "a2", json!({"action":"join_conversation","conversationId":w.conversation_id})).await;
+        act(&w, "m1", json!({"action":"join_conversation","requestId":"m","conversationId":w.conversation_id})).await;
+        assert_eq!(w.fanout.frames("m1")[0]["data"]["code"], "not_found");
+        w.fanout.clear();
+
+        let typing = json!({"action":"typing","conversationId":w.conversation_id,"isTyping":true});
+        act(&w, "a1", typing.clone()).await;
+        act(&w, "a1", typing).await; // within 2 s: swallowed
+        act(&w, "a1", json!({"action":"typing","conversationId":w.conversation_id,"isTyping":false})).await;
+        let states: Vec<Value> = w.fanout.frames("b1").iter().map(|f| f["data"]["isTyping"].clone()).collect();
+        assert_eq!(states, vec![json!(true), json!(false)]);
+        assert_eq!(w.fanout.frames("b1")[0]["data"]["username"], "alice");
+        assert!(w.fanout.frames("a2").is_empty(), "the typer's own connections are not told");
+        assert!(w.fanout.frames("a1").is_empty(), "no requestId, no ack");
+
+        act(&w, "b1", json!({"action":"leave_conversation","conversationId":w.conversation_id})).await;
+        act(&w, "a1", json!({"action":"typing","conversationId":w.conversation_id,"isTyping":true})).await;
+        assert_eq!(w.fanout.frames("b1").len(), 2, "left connections hear nothing");
+    }
+
+    #[tokio::test]
+    async fn friend_requests_flow_between_the_two_users_only() {
+        let w = world().await;
+        let req = |action: &str, user: &str| json!({"action":action,"requestId":action,"username":user});
+        act(&w, "a1", req("send_friend_request", "mallory")).await;
+        assert_eq!(w.fanout.frames("a1")[0]["data"]["result"], "requested");
+        let got = &w.fanout.frames("m1")[0];
+        assert_eq!(got["event"], "friend_request_received");
+        assert_eq!(got["data"]["from"]["username"], "alice");
+        act(&w, "a1", req("send_friend_request", "mallory")).await;
+        assert_eq!(w.fanout.frames("a1")[1]["data"]["code"], "conflict");
+        act(&w, "a1", req("send_friend_request", "nobody")).await;
+        assert_eq!(w.fanout.frames("a1")[2]["data"]["code"], "not_found");
+        act(&w, "a1", req("send_friend_request", "alice")).await;
+        assert_eq!(w.fanout.frames("a1")[3]["data"]["code"], "validation_failed");
+        w.fanout.clear();
+
+        act(&w, "m1", req("accept_friend_request", "alice")).await;
+        assert_eq!(w.fanout.frames("m1")[0]["data"]["result"], "accepted");
+        for alice in ["a1", "a2"] {
+            assert_eq!(events_of(&w, alice), ["friend_request_accepted", "friendship_created"]);
+            assert_eq!(w.fanout.frames(alice)[1]["data"]["friend"]["username"], "mallory");
+        }
+        assert!(w.fanout.frames("b1").is_empty(), "bystanders hear nothing");
+        w.fanout.clear();
+
+        act(&w, "a1", req("unfriend", "mallory")).await;
+        assert_eq!(events_of(&w, "m1"), ["friendship_deleted"]);
+        assert_eq!(events_of(&w, "a2"), ["friendship_deleted"]);
+        act(&w, "a1", req("unfriend", "mallory")).await;
+        assert_eq!(w.fanout.frames("a1")[1]["data"]["code"], "not_found");
+        w.fanout.clear();
+
+        act(&w, "b1", req("send_friend_request", "mallory")).await;
+        act(&w, "b1", req("cancel_friend_request", "mallory")).await;
+        assert_eq!(events_of(&w, "m1"), ["friend_request_received", "friend_request_cancelled"]);
+        act(&w, "b1", req("send_friend_request", "mallory")).await;
+        act(&w, "m1", req("reject_friend_request", "bob")).await;
+        assert_eq!(events_of(&w, "b1")[3], "friend_request_rejected");
+        act(&w, "m1", req("accept_friend_request", "bob")).await;
+        assert_eq!(w.fanout.frames("m1").last().unwrap()["data"]["code"], "not_found");
+    }
+
+    #[tokio::test]
+    async fn crossing_requests_become_a_friendship() {
+        let w = world().await;
+        act(&w, "a1", json!({"action":"send_friend_request","username":"bob"})).await;
+        act(&w, "b1", json!({"action":"send_friend_request","requestId":"x","username":"alice"})).await;
+        assert_eq!(w.fanout.frames("b1").last().unwrap()["data"]["result"], "accepted");
+        assert_eq!(w.services.store.relation(&w.alice, &w.bob).await.unwrap(), crate::store::Relation::Friends);
+    }
+
+    #[tokio::test]
+    async fn presence_follows_first_and_last_connection_and_status() {
+        let w = world().await;
+        disconnect(&w.services, ws_event("$disconnect", "b1", None, None, json!({}))).await;
+        for alice in ["a1", "a2"] {
+            let frame = &w.fanout.frames(alice)[0];
+            assert_eq!(frame["event"], "user_offline");
+            assert_eq!(frame["data"]["userId"], w.bob.as_str());
+            assert!(frame["data"]["lastSeen"].is_string());
+        }
+        assert!(w.fanout.frames("m1").is_empty(), "strangers do not see presence");
+        disconnect(&w.services, ws_event("$disconnect", "a2", None, None, json!({}))).await;
+        assert_eq!(w.fanout.frames("a1").len(), 1, "alice still has a connection: no event");
+
+        // Friends see status changes; invisible looks offline.
+        act(&w, "a1", json!({"action":"send_friend_request","username":"mallory"})).await;
+        act(&w, "m1", json!({"action":"accept_friend_request","username":"alice"})).await;
+        w.fanout.clear();
+        act(&w, "a1", json!({"action":"set_status","requestId":"s","status":"away"})).await;
+        assert_eq!(w.fanout.frames("a1")[0]["data"]["status"], "away");
+        assert_eq!(
+            w.fanout.frames("m1"),
+            vec![json!({"event":"status_changed","data":{"userId":w.alice,"username":"alice","status":"away"}})]
+        );
+        act(&w, "a1", json!({"action":"set_status","status":"invisible"})).await;
+        assert_eq!(events_of(&w, "m1")[1], "user_offline");
+        act(&w, "a1", json!({"action":"set_status","status":"in a meeting"})).await;
+        assert_eq!(events_of(&w, "m1")[2..], ["user_online", "status_changed"]);
+        act(&w, "m1", json!({"action":"get_friends","requestId":"f"})).await;
+        let friends = w.fanout.frames("m1").last().unwrap()["data"]["friends"].clone();
+        assert_eq!(friends[0]["username"], "alice");
+        assert_eq!(friends[0]["online"], true);
+        assert_eq!(friends[0]["status"], "in a meeting");
+    }
+
+    #[test]
+    fn the_template_routes_exactly_the_known_actions() {
+        let template = include_str!("../../../infra/template.yaml");
+        let routes: std::collections::BTreeSet<&str> = template
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("RouteKey: "))
+            .filter(|key| !key.contains(' ')) // HTTP routes are "METHOD /path"
+            .collect();
+        let mut expected: std::collections::BTreeSet<&str> = ACTIONS.into_iter().collect();
+        expected.extend(["$connect", "$disconnect", "$default"]);
+        assert_eq!(routes, expected);
     }
 }

@@ -10,13 +10,20 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+    Update, WriteRequest,
+};
 
-use super::{Appended, ConnectionStore, ConversationStore, Created, MessageStore, UserStore, username_key};
+use super::{
+    Appended, ConnectionStore, ConversationStore, Created, MessageStore, PendingRequest, Relation, RoomStore,
+    SocialStore, UserGraph, UserStore, username_key,
+};
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Connection, Conversation, ConversationKind, Message, MessageKind, MessageStatus, NewMessage, Sender, User,
-    UserRecord, now_epoch_seconds, now_iso,
+    Connection, Conversation, ConversationKind, DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage,
+    Sender, User, UserRecord, now_epoch_seconds, now_iso,
 };
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -55,6 +62,30 @@ pub(crate) mod keys {
     pub fn client_message(sender_id: &str, client_message_id: &str) -> String {
         format!("CMID#{sender_id}#{client_message_id}")
     }
+    /// Reactions sort by message, so the reactions of a page of messages are one range.
+    pub fn reaction(seq: u64, emoji: &str, user_id: &str) -> String {
+        format!("RX#{seq:020}#{emoji}#{user_id}")
+    }
+    pub fn joined(connection_id: &str) -> String {
+        format!("JOIN#{connection_id}")
+    }
+    pub const JOIN_PREFIX: &str = "JOIN#";
+    pub fn typing(user_id: &str) -> String {
+        format!("TYPING#{user_id}")
+    }
+    pub fn friend(other_id: &str) -> String {
+        format!("FRIEND#{other_id}")
+    }
+    pub fn request_out(to: &str) -> String {
+        format!("FREQ#OUT#{to}")
+    }
+    pub fn request_in(from: &str) -> String {
+        format!("FREQ#IN#{from}")
+    }
+    /// Bounds of the range of a user's partition holding connections, memberships, requests and friends
+    /// (`CONN#` < `CONV#` < `FREQ#` < `FRIEND#` < `FRIEND$`), which excludes the profile.
+    pub const GRAPH_START: &str = "CONN#";
+    pub const GRAPH_END: &str = "FRIEND$";
 }
 
 /// How often `append_message` retries when another writer took the same `seq` first.
@@ -111,8 +142,107 @@ impl DynamoDbStore {
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ())
     }
 
+    /// `BatchGetItem` over any number of keys (100 per call), retrying unprocessed keys. Strongly consistent.
+    pub(crate) async fn batch_get(&self, keys: Vec<Item>, projection: Option<&str>) -> AppResult<Vec<Item>> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .set_projection_expression(projection.map(str::to_owned))
+                    .build()
+                    .map_err(AppError::internal)?,
+            );
+            let mut attempt = 0u32;
+            while let Some(req) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(AppError::internal)?;
+                items.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+                if request.is_some() {
+                    attempt += 1;
+                    if attempt > 5 {
+                        return Err(AppError::internal("BatchGetItem kept returning unprocessed keys"));
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// `BatchWriteItem` deletes (25 per call), retrying unprocessed items.
+    pub(crate) async fn batch_delete(&self, keys: Vec<Item>) -> AppResult<()> {
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete =
+                        DeleteRequest::builder().set_key(Some(key.clone())).build().map_err(AppError::internal)?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<AppResult<_>>()?;
+            let mut attempt = 0u32;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(AppError::internal)?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    if attempt > 5 {
+                        return Err(AppError::internal("BatchWriteItem kept returning unprocessed items"));
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn condition_check(&self, pk: String, sk: &str, condition: &str) -> AppResult<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .condition_expression(condition)
+            .build()
+            .map_err(AppError::internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    fn delete_if_exists(&self, pk: String, sk: &str) -> AppResult<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(AppError::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A transaction whose only expected failure is a condition: `Ok(false)` when one failed.
+    async fn transact_if(&self, items: Vec<TransactWriteItem>) -> AppResult<bool> {
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(e) if cancellation_codes(&e).is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) => {
+                Ok(false)
+            }
+            Err(e) => Err(AppError::internal(e)),
+        }
+    }
+
     /// Reads a message item by conversation and seq.
-    pub(crate) async fn get_message(&self, conversation_id: &str, seq: u64) -> AppResult<Option<Message>> {
+    pub(crate) async fn read_message(&self, conversation_id: &str, seq: u64) -> AppResult<Option<Message>> {
         self.get(keys::conversation(conversation_id), &keys::message(seq))
             .await?
             .map(|item| message_from_item(&item))
@@ -252,44 +382,10 @@ impl UserStore for DynamoDbStore {
     }
 
     async fn get_users(&self, user_ids: &[String]) -> AppResult<Vec<User>> {
-        let mut ids: Vec<&String> = user_ids.iter().collect();
-        ids.sort();
-        ids.dedup();
-        let mut users = Vec::with_capacity(ids.len());
-        // BatchGetItem takes at most 100 keys per call.
-        for chunk in ids.chunks(100) {
-            let keys: Vec<Item> = chunk.iter().map(|id| Self::key(keys::user(id), keys::PROFILE)).collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .projection_expression("userId, username, avatar, createdAt")
-                    .build()
-                    .map_err(AppError::internal)?,
-            );
-            let mut attempt = 0u32;
-            while let Some(req) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, req)
-                    .send()
-                    .await
-                    .map_err(AppError::internal)?;
-                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                    users.push(user_from_item(&item)?);
-                }
-                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
-                if request.is_some() {
-                    attempt += 1;
-                    if attempt > 5 {
-                        return Err(AppError::internal("BatchGetItem kept returning unprocessed keys"));
-                    }
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-            }
-        }
-        Ok(users)
+        let ids: std::collections::BTreeSet<&String> = user_ids.iter().collect();
+        let keys = ids.into_iter().map(|id| Self::key(keys::user(id), keys::PROFILE)).collect();
+        let items = self.batch_get(keys, Some("userId, username, avatar, createdAt")).await?;
+        items.iter().map(user_from_item).collect()
     }
 
     async fn find_by_username(&self, username: &str) -> AppResult<Option<UserRecord>> {
@@ -531,7 +627,7 @@ impl MessageStore for DynamoDbStore {
                             .await?
                             .ok_or_else(|| AppError::internal("client message claim vanished"))?;
                         let original = self
-                            .get_message(&new.conversation_id, get_n(&claim, "seq")?)
+                            .read_message(&new.conversation_id, get_n(&claim, "seq")?)
                             .await?
                             .ok_or_else(|| AppError::internal("client message claim points at a missing message"))?;
                         return Ok(Created::Existing(Appended { message: original, member_ids }));
@@ -546,6 +642,424 @@ impl MessageStore for DynamoDbStore {
         }
         // Only a conversation receiving far more messages per second than a person types gets here.
         Err(AppError::RateLimited)
+    }
+
+    async fn get_message(&self, conversation_id: &str, seq: u64) -> AppResult<Option<Message>> {
+        self.read_message(conversation_id, seq).await
+    }
+
+    async fn edit_message(
+        &self,
+        conversation_id: &str,
+        seq: u64,
+        editor_id: &str,
+        content: &str,
+        at: &str,
+    ) -> AppResult<Message> {
+        self.change_message(
+            conversation_id,
+            seq,
+            editor_id,
+            "SET content = :content, edited = :true, editedAt = :at",
+            &[(":content", s(content)), (":at", s(at))],
+        )
+        .await
+    }
+
+    async fn delete_message(&self, conversation_id: &str, seq: u64, user_id: &str, at: &str) -> AppResult<Message> {
+        self.change_message(
+            conversation_id,
+            seq,
+            user_id,
+            "SET content = :content, deleted = :true, deletedAt = :at REMOVE fileUrl, fileName",
+            &[(":content", s(DELETED_CONTENT)), (":at", s(at))],
+        )
+        .await
+    }
+
+    async fn add_reaction(&self, conversation_id: &str, seq: u64, user_id: &str, emoji: &str) -> AppResult<bool> {
+        let mut item = Self::key(keys::conversation(conversation_id), keys::reaction(seq, emoji, user_id));
+        item.insert("seq".into(), n(seq));
+        item.insert("emoji".into(), s(emoji));
+        item.insert("userId".into(), s(user_id));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(AppError::internal(e)),
+        }
+    }
+
+    async fn remove_reaction(&self, conversation_id: &str, seq: u64, user_id: &str, emoji: &str) -> AppResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::conversation(conversation_id), keys::reaction(seq, emoji, user_id))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(AppError::internal)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn advance_read(&self, user_id: &str, conversation_id: &str, seq: u64) -> AppResult<Option<u64>> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::user(user_id), keys::conversation(conversation_id))))
+            .update_expression("SET lastReadSeq = :seq")
+            .condition_expression("attribute_exists(pk) AND lastReadSeq < :seq")
+            .expression_attribute_values(":seq", n(seq))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out.attributes.as_ref().map(|a| get_n(a, "lastReadSeq")).transpose()?.unwrap_or(0))),
+            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
+                Ok(None)
+            }
+            Err(e) => Err(AppError::internal(e)),
+        }
+    }
+}
+
+impl DynamoDbStore {
+    /// Applies `update` to a message the user sent and has not deleted; keeps the conversation's `lastMessage`
+    /// copy in step when it is the newest message.
+    async fn change_message(
+        &self,
+        conversation_id: &str,
+        seq: u64,
+        user_id: &str,
+        update: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> AppResult<Message> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::conversation(conversation_id), keys::message(seq))))
+            .update_expression(update)
+            .condition_expression("attribute_exists(pk) AND senderId = :me AND deleted = :false")
+            .expression_attribute_values(":me", s(user_id))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .return_values(ReturnValue::AllNew);
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        let message = match request.send().await {
+            Ok(out) => message_from_item(&out.attributes.unwrap_or_default())?,
+            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
+                return Err(AppError::Conflict("message cannot be changed"));
+            }
+            Err(e) => return Err(AppError::internal(e)),
+        };
+        let last = serde_json::to_string(&message).map_err(AppError::internal)?;
+        let refreshed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::conversation(conversation_id), keys::META)))
+            .update_expression("SET lastMessage = :last")
+            .condition_expression("lastSeq = :seq")
+            .expression_attribute_values(":last", s(last))
+            .expression_attribute_values(":seq", n(seq))
+            .send()
+            .await;
+        match refreshed {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {}
+            Err(e) => return Err(AppError::internal(e)),
+        }
+        Ok(message)
+    }
+
+    /// Every item of a user's partition between connections and friends, page by page.
+    async fn graph_items(&self, user_id: &str) -> AppResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(keys::user(user_id)))
+                .expression_attribute_values(":from", s(keys::GRAPH_START))
+                .expression_attribute_values(":to", s(keys::GRAPH_END))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(AppError::internal)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RoomStore for DynamoDbStore {
+    async fn join(&self, connection_id: &str, user_id: &str, conversation_id: &str, expires_at: u64) -> AppResult<()> {
+        let mut item = Self::key(keys::conversation(conversation_id), keys::joined(connection_id));
+        item.insert("connectionId".into(), s(connection_id));
+        item.insert("userId".into(), s(user_id));
+        item.insert("ttl".into(), n(expires_at));
+        // The connection remembers its rooms so that closing it can clean them up.
+        let remember = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::connection(connection_id), keys::CONN)))
+            .update_expression("ADD rooms :room")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":room", AttributeValue::Ss(vec![conversation_id.to_owned()]))
+            .build()
+            .map_err(AppError::internal)?;
+        let items = vec![self.put(item, false)?, TransactWriteItem::builder().update(remember).build()];
+        if self.transact_if(items).await? {
+            Ok(())
+        } else {
+            Err(AppError::Unauthorized("connection is not registered, reconnect"))
+        }
+    }
+
+    async fn leave(&self, connection_id: &str, conversation_id: &str) -> AppResult<()> {
+        let forget = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::connection(connection_id), keys::CONN)))
+            .update_expression("DELETE rooms :room")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":room", AttributeValue::Ss(vec![conversation_id.to_owned()]))
+            .build()
+            .map_err(AppError::internal)?;
+        let items = vec![
+            self.delete(keys::conversation(conversation_id), &keys::joined(connection_id))?,
+            TransactWriteItem::builder().update(forget).build(),
+        ];
+        self.transact_if(items).await.map(|_| ())
+    }
+
+    async fn leave_all(&self, connection_id: &str) -> AppResult<()> {
+        let Some(item) = self.get(keys::connection(connection_id), keys::CONN).await? else { return Ok(()) };
+        let rooms = match item.get("rooms") {
+            Some(AttributeValue::Ss(rooms)) => rooms.clone(),
+            _ => return Ok(()),
+        };
+        let keys = rooms.iter().map(|room| Self::key(keys::conversation(room), keys::joined(connection_id))).collect();
+        self.batch_delete(keys).await
+    }
+
+    async fn joined(&self, conversation_id: &str) -> AppResult<Vec<(String, String)>> {
+        let mut joined = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .filter_expression("#ttl > :now")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":pk", s(keys::conversation(conversation_id)))
+                .expression_attribute_values(":prefix", s(keys::JOIN_PREFIX))
+                .expression_attribute_values(":now", n(now_epoch_seconds()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(AppError::internal)?;
+            for item in out.items.unwrap_or_default() {
+                joined.push((get_s(&item, "connectionId")?, get_s(&item, "userId")?));
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(joined),
+            }
+        }
+    }
+
+    async fn claim_typing(&self, conversation_id: &str, user_id: &str, now_ms: u64, window_ms: u64) -> AppResult<bool> {
+        let mut item = Self::key(keys::conversation(conversation_id), keys::typing(user_id));
+        item.insert("at".into(), n(now_ms));
+        item.insert("ttl".into(), n(now_ms / 1000 + 60));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #at <= :cutoff")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":cutoff", n(now_ms.saturating_sub(window_ms)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(AppError::internal(e)),
+        }
+    }
+
+    async fn release_typing(&self, conversation_id: &str, user_id: &str) -> AppResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::conversation(conversation_id), keys::typing(user_id))))
+            .send()
+            .await
+            .map_err(AppError::internal)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SocialStore for DynamoDbStore {
+    async fn user_graph(&self, user_id: &str) -> AppResult<UserGraph> {
+        let now = now_epoch_seconds();
+        let mut graph = UserGraph::default();
+        for item in self.graph_items(user_id).await? {
+            let sk = get_s(&item, "sk")?;
+            let pending = || -> AppResult<PendingRequest> {
+                Ok(PendingRequest { user_id: get_s(&item, "otherId")?, created_at: get_s(&item, "createdAt")? })
+            };
+            if let Some(id) = sk.strip_prefix("CONN#") {
+                if get_n(&item, "ttl")? > now {
+                    graph.connection_ids.push(id.to_owned());
+                }
+            } else if let Some(id) = sk.strip_prefix("CONV#") {
+                graph.conversation_ids.push(id.to_owned());
+            } else if sk.starts_with("FREQ#IN#") {
+                graph.incoming.push(pending()?);
+            } else if sk.starts_with("FREQ#OUT#") {
+                graph.outgoing.push(pending()?);
+            } else if let Some(id) = sk.strip_prefix("FRIEND#") {
+                graph.friend_ids.push(id.to_owned());
+            }
+        }
+        Ok(graph)
+    }
+
+    async fn relation(&self, user_id: &str, other_id: &str) -> AppResult<Relation> {
+        let pk = keys::user(user_id);
+        let wanted = vec![
+            Self::key(pk.clone(), keys::friend(other_id)),
+            Self::key(pk.clone(), keys::request_out(other_id)),
+            Self::key(pk, keys::request_in(other_id)),
+        ];
+        let found: Vec<String> =
+            self.batch_get(wanted, Some("sk")).await?.iter().map(|i| get_s(i, "sk")).collect::<AppResult<_>>()?;
+        Ok(if found.contains(&keys::friend(other_id)) {
+            Relation::Friends
+        } else if found.contains(&keys::request_out(other_id)) {
+            Relation::RequestSent
+        } else if found.contains(&keys::request_in(other_id)) {
+            Relation::RequestReceived
+        } else {
+            Relation::None
+        })
+    }
+
+    async fn create_friend_request(&self, from: &str, to: &str, at: &str) -> AppResult<()> {
+        let side = |pk: String, sk: String, other: &str| {
+            let mut item = Self::key(pk, sk);
+            item.insert("otherId".into(), s(other));
+            item.insert("createdAt".into(), s(at));
+            item
+        };
+        let items = vec![
+            self.put(side(keys::user(from), keys::request_out(to), to), true)?,
+            self.put(side(keys::user(to), keys::request_in(from), from), true)?,
+            self.condition_check(keys::user(from), &keys::friend(to), "attribute_not_exists(pk)")?,
+            self.condition_check(keys::user(from), &keys::request_in(to), "attribute_not_exists(pk)")?,
+        ];
+        if self.transact_if(items).await? {
+            Ok(())
+        } else {
+            Err(AppError::Conflict("already friends or a request is pending"))
+        }
+    }
+
+    async fn delete_friend_request(&self, from: &str, to: &str) -> AppResult<bool> {
+        let items = vec![
+            self.delete_if_exists(keys::user(from), &keys::request_out(to))?,
+            self.delete(keys::user(to), &keys::request_in(from))?,
+        ];
+        self.transact_if(items).await
+    }
+
+    async fn accept_friend_request(&self, from: &str, to: &str, at: &str) -> AppResult<bool> {
+        let friend = |owner: &str, other: &str| {
+            let mut item = Self::key(keys::user(owner), keys::friend(other));
+            item.insert("otherId".into(), s(other));
+            item.insert("createdAt".into(), s(at));
+            item
+        };
+        let items = vec![
+            self.delete_if_exists(keys::user(to), &keys::request_in(from))?,
+            self.delete(keys::user(from), &keys::request_out(to))?,
+            self.put(friend(from, to), false)?,
+            self.put(friend(to, from), false)?,
+        ];
+        self.transact_if(items).await
+    }
+
+    async fn delete_friendship(&self, a: &str, b: &str) -> AppResult<bool> {
+        let items = vec![
+            self.delete_if_exists(keys::user(a), &keys::friend(b))?,
+            self.delete(keys::user(b), &keys::friend(a))?,
+        ];
+        self.transact_if(items).await
+    }
+
+    async fn members_of(&self, conversation_ids: &[String]) -> AppResult<Vec<String>> {
+        let keys = conversation_ids.iter().map(|id| Self::key(keys::conversation(id), keys::META)).collect();
+        let mut members = std::collections::BTreeSet::new();
+        for item in self.batch_get(keys, Some("members")).await? {
+            if let Some(AttributeValue::Ss(ids)) = item.get("members") {
+                members.extend(ids.iter().cloned());
+            }
+        }
+        Ok(members.into_iter().collect())
+    }
+
+    async fn presence(&self, user_id: &str) -> AppResult<(Option<String>, Option<String>)> {
+        let item = self.get(keys::user(user_id), keys::PROFILE).await?.unwrap_or_default();
+        Ok((get_opt_s(&item, "status"), get_opt_s(&item, "lastSeen")))
+    }
+
+    async fn set_status(&self, user_id: &str, status: &str) -> AppResult<()> {
+        self.set_profile_field(user_id, "status", status).await
+    }
+
+    async fn set_last_seen(&self, user_id: &str, at: &str) -> AppResult<()> {
+        self.set_profile_field(user_id, "lastSeen", at).await
+    }
+}
+
+impl DynamoDbStore {
+    async fn set_profile_field(&self, user_id: &str, field: &str, value: &str) -> AppResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::user(user_id), keys::PROFILE)))
+            .update_expression("SET #f = :v")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#f", field)
+            .expression_attribute_values(":v", s(value))
+            .send()
+            .await
+            .map_err(AppError::internal)?;
+        Ok(())
     }
 }
 

@@ -1,11 +1,14 @@
 //! An in-memory [`Store`](super::Store) for handler tests: same contract as DynamoDB, no network.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Appended, ConnectionStore, ConversationStore, Created, MessageStore, UserStore, username_key};
+use super::{
+    Appended, ConnectionStore, ConversationStore, Created, MessageStore, PendingRequest, Relation, RoomStore,
+    SocialStore, UserGraph, UserStore, username_key,
+};
 use crate::error::{AppError, AppResult};
 use crate::model::{Connection, Conversation, Message, NewMessage, User, UserRecord, now_iso};
 
@@ -22,6 +25,16 @@ pub(super) struct State {
     pub(super) read_seqs: HashMap<(String, String), u64>,
     /// (conversation id, sender id, client message id) → seq
     pub(super) client_ids: HashMap<(String, String, String), u64>,
+    /// (conversation id, connection id) → user id
+    joins: BTreeMap<(String, String), String>,
+    /// (conversation id, user id) → when the typing slot was taken, ms
+    typing: HashMap<(String, String), u64>,
+    /// both directions of every friendship
+    friends: BTreeSet<(String, String)>,
+    /// (from, to) → created at
+    requests: BTreeMap<(String, String), String>,
+    statuses: HashMap<String, String>,
+    last_seen: HashMap<String, String>,
 }
 
 #[derive(Default)]
@@ -141,5 +154,230 @@ impl MessageStore for InMemoryStore {
         state.read_seqs.insert((message.sender.id.clone(), message.conversation_id.clone()), seq);
         state.messages.insert((message.conversation_id.clone(), seq), message.clone());
         Ok(Created::New(Appended { message, member_ids }))
+    }
+
+    async fn get_message(&self, conversation_id: &str, seq: u64) -> AppResult<Option<Message>> {
+        Ok(self.lock().messages.get(&(conversation_id.to_owned(), seq)).cloned())
+    }
+
+    async fn edit_message(
+        &self,
+        conversation_id: &str,
+        seq: u64,
+        editor_id: &str,
+        content: &str,
+        at: &str,
+    ) -> AppResult<Message> {
+        let mut state = self.lock();
+        let message = editable(&mut state, conversation_id, seq, editor_id)?;
+        message.content = content.to_owned();
+        message.edited = true;
+        message.edited_at = Some(at.to_owned());
+        Ok(message.clone())
+    }
+
+    async fn delete_message(&self, conversation_id: &str, seq: u64, user_id: &str, at: &str) -> AppResult<Message> {
+        let mut state = self.lock();
+        let message = editable(&mut state, conversation_id, seq, user_id)?;
+        message.content = crate::model::DELETED_CONTENT.to_owned();
+        message.deleted = true;
+        message.deleted_at = Some(at.to_owned());
+        message.file_url = None;
+        message.file_name = None;
+        Ok(message.clone())
+    }
+
+    async fn add_reaction(&self, conversation_id: &str, seq: u64, user_id: &str, emoji: &str) -> AppResult<bool> {
+        let mut state = self.lock();
+        let message = state
+            .messages
+            .get_mut(&(conversation_id.to_owned(), seq))
+            .ok_or(AppError::NotFound("message not found"))?;
+        let users = message.reactions.entry(emoji.to_owned()).or_default();
+        if users.iter().any(|u| u == user_id) {
+            return Ok(false);
+        }
+        users.push(user_id.to_owned());
+        Ok(true)
+    }
+
+    async fn remove_reaction(&self, conversation_id: &str, seq: u64, user_id: &str, emoji: &str) -> AppResult<bool> {
+        let mut state = self.lock();
+        let Some(message) = state.messages.get_mut(&(conversation_id.to_owned(), seq)) else { return Ok(false) };
+        let Some(users) = message.reactions.get_mut(emoji) else { return Ok(false) };
+        let before = users.len();
+        users.retain(|u| u != user_id);
+        let removed = users.len() != before;
+        if users.is_empty() {
+            message.reactions.remove(emoji);
+        }
+        Ok(removed)
+    }
+
+    async fn advance_read(&self, user_id: &str, conversation_id: &str, seq: u64) -> AppResult<Option<u64>> {
+        let mut state = self.lock();
+        let pointer = state.read_seqs.entry((user_id.to_owned(), conversation_id.to_owned())).or_insert(0);
+        if *pointer >= seq {
+            return Ok(None);
+        }
+        Ok(Some(std::mem::replace(pointer, seq)))
+    }
+}
+
+/// The message, if `user_id` sent it and it is not deleted.
+fn editable<'a>(state: &'a mut State, conversation_id: &str, seq: u64, user_id: &str) -> AppResult<&'a mut Message> {
+    let message =
+        state.messages.get_mut(&(conversation_id.to_owned(), seq)).ok_or(AppError::NotFound("message not found"))?;
+    if message.sender.id != user_id || message.deleted {
+        return Err(AppError::Conflict("message cannot be changed"));
+    }
+    Ok(message)
+}
+
+#[async_trait]
+impl RoomStore for InMemoryStore {
+    async fn join(&self, connection_id: &str, user_id: &str, conversation_id: &str, _expires_at: u64) -> AppResult<()> {
+        self.lock().joins.insert((conversation_id.to_owned(), connection_id.to_owned()), user_id.to_owned());
+        Ok(())
+    }
+
+    async fn leave(&self, connection_id: &str, conversation_id: &str) -> AppResult<()> {
+        self.lock().joins.remove(&(conversation_id.to_owned(), connection_id.to_owned()));
+        Ok(())
+    }
+
+    async fn leave_all(&self, connection_id: &str) -> AppResult<()> {
+        self.lock().joins.retain(|(_, c), _| c != connection_id);
+        Ok(())
+    }
+
+    async fn joined(&self, conversation_id: &str) -> AppResult<Vec<(String, String)>> {
+        let state = self.lock();
+        Ok(state
+            .joins
+            .iter()
+            .filter(|((c, _), _)| c == conversation_id)
+            .map(|((_, connection), user)| (connection.clone(), user.clone()))
+            .collect())
+    }
+
+    async fn claim_typing(&self, conversation_id: &str, user_id: &str, now_ms: u64, window_ms: u64) -> AppResult<bool> {
+        let mut state = self.lock();
+        let slot = state.typing.entry((conversation_id.to_owned(), user_id.to_owned())).or_insert(0);
+        if *slot != 0 && now_ms < *slot + window_ms {
+            return Ok(false);
+        }
+        *slot = now_ms;
+        Ok(true)
+    }
+
+    async fn release_typing(&self, conversation_id: &str, user_id: &str) -> AppResult<()> {
+        self.lock().typing.remove(&(conversation_id.to_owned(), user_id.to_owned()));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SocialStore for InMemoryStore {
+    async fn user_graph(&self, user_id: &str) -> AppResult<UserGraph> {
+        let state = self.lock();
+        let pending = |mine: bool| {
+            state
+                .requests
+                .iter()
+                .filter(|((from, to), _)| if mine { from == user_id } else { to == user_id })
+                .map(|((from, to), at)| PendingRequest {
+                    user_id: if mine { to.clone() } else { from.clone() },
+                    created_at: at.clone(),
+                })
+                .collect()
+        };
+        Ok(UserGraph {
+            connection_ids: state
+                .connections
+                .values()
+                .filter(|c| c.user_id == user_id)
+                .map(|c| c.connection_id.clone())
+                .collect(),
+            conversation_ids: state
+                .conversations
+                .values()
+                .filter(|c| c.is_member(user_id))
+                .map(|c| c.id.clone())
+                .collect(),
+            friend_ids: state.friends.iter().filter(|(a, _)| a == user_id).map(|(_, b)| b.clone()).collect(),
+            incoming: pending(false),
+            outgoing: pending(true),
+        })
+    }
+
+    async fn relation(&self, user_id: &str, other_id: &str) -> AppResult<Relation> {
+        let state = self.lock();
+        let pair = (user_id.to_owned(), other_id.to_owned());
+        Ok(if state.friends.contains(&pair) {
+            Relation::Friends
+        } else if state.requests.contains_key(&pair) {
+            Relation::RequestSent
+        } else if state.requests.contains_key(&(other_id.to_owned(), user_id.to_owned())) {
+            Relation::RequestReceived
+        } else {
+            Relation::None
+        })
+    }
+
+    async fn create_friend_request(&self, from: &str, to: &str, at: &str) -> AppResult<()> {
+        let mut state = self.lock();
+        let (ab, ba) = ((from.to_owned(), to.to_owned()), (to.to_owned(), from.to_owned()));
+        if state.friends.contains(&ab) || state.requests.contains_key(&ab) || state.requests.contains_key(&ba) {
+            return Err(AppError::Conflict("already friends or a request is pending"));
+        }
+        state.requests.insert(ab, at.to_owned());
+        Ok(())
+    }
+
+    async fn delete_friend_request(&self, from: &str, to: &str) -> AppResult<bool> {
+        Ok(self.lock().requests.remove(&(from.to_owned(), to.to_owned())).is_some())
+    }
+
+    async fn accept_friend_request(&self, from: &str, to: &str, _at: &str) -> AppResult<bool> {
+        let mut state = self.lock();
+        if state.requests.remove(&(from.to_owned(), to.to_owned())).is_none() {
+            return Ok(false);
+        }
+        state.friends.insert((from.to_owned(), to.to_owned()));
+        state.friends.insert((to.to_owned(), from.to_owned()));
+        Ok(true)
+    }
+
+    async fn delete_friendship(&self, a: &str, b: &str) -> AppResult<bool> {
+        let mut state = self.lock();
+        let removed = state.friends.remove(&(a.to_owned(), b.to_owned()));
+        state.friends.remove(&(b.to_owned(), a.to_owned()));
+        Ok(removed)
+    }
+
+    async fn members_of(&self, conversation_ids: &[String]) -> AppResult<Vec<String>> {
+        let state = self.lock();
+        let members: BTreeSet<String> = conversation_ids
+            .iter()
+            .filter_map(|id| state.conversations.get(id))
+            .flat_map(|c| c.member_ids.iter().cloned())
+            .collect();
+        Ok(members.into_iter().collect())
+    }
+
+    async fn presence(&self, user_id: &str) -> AppResult<(Option<String>, Option<String>)> {
+        let state = self.lock();
+        Ok((state.statuses.get(user_id).cloned(), state.last_seen.get(user_id).cloned()))
+    }
+
+    async fn set_status(&self, user_id: &str, status: &str) -> AppResult<()> {
+        self.lock().statuses.insert(user_id.to_owned(), status.to_owned());
+        Ok(())
+    }
+
+    async fn set_last_seen(&self, user_id: &str, at: &str) -> AppResult<()> {
+        self.lock().last_seen.insert(user_id.to_owned(), at.to_owned());
+        Ok(())
     }
 }

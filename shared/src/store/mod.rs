@@ -62,11 +62,100 @@ pub trait MessageStore: Send + Sync {
     /// learn that the conversation exists). With a `client_message_id` already used by this sender in this
     /// conversation, nothing is written and the original message is returned as `Existing`.
     async fn append_message(&self, message: NewMessage) -> AppResult<Created<Appended>>;
+    async fn get_message(&self, conversation_id: &str, seq: u64) -> AppResult<Option<Message>>;
+    /// Replaces the content if `editor_id` sent the message and it is not deleted (`Conflict` otherwise).
+    async fn edit_message(
+        &self,
+        conversation_id: &str,
+        seq: u64,
+        editor_id: &str,
+        content: &str,
+        at: &str,
+    ) -> AppResult<Message>;
+    /// Soft delete: keeps the item, replaces the content, marks it deleted. Sender only (`Conflict` otherwise).
+    async fn delete_message(&self, conversation_id: &str, seq: u64, user_id: &str, at: &str) -> AppResult<Message>;
+    /// Records a reaction; `false` if this user already reacted with this emoji.
+    async fn add_reaction(&self, conversation_id: &str, seq: u64, user_id: &str, emoji: &str) -> AppResult<bool>;
+    /// Removes a reaction; `false` if there was none.
+    async fn remove_reaction(&self, conversation_id: &str, seq: u64, user_id: &str, emoji: &str) -> AppResult<bool>;
+    /// Moves the user's read pointer forward to `seq`. Returns the previous pointer, or `None` if it already was
+    /// at or past `seq` (read pointers never move back).
+    async fn advance_read(&self, user_id: &str, conversation_id: &str, seq: u64) -> AppResult<Option<u64>>;
+}
+
+/// Which connections have a conversation open ("joined the room"), and the typing throttle. Live-session
+/// state: every item expires with the connection's TTL.
+#[async_trait]
+pub trait RoomStore: Send + Sync {
+    async fn join(&self, connection_id: &str, user_id: &str, conversation_id: &str, expires_at: u64) -> AppResult<()>;
+    async fn leave(&self, connection_id: &str, conversation_id: &str) -> AppResult<()>;
+    /// Forgets every room of a closing connection.
+    async fn leave_all(&self, connection_id: &str) -> AppResult<()>;
+    /// `(connection id, user id)` of the connections that joined the conversation.
+    async fn joined(&self, conversation_id: &str) -> AppResult<Vec<(String, String)>>;
+    /// Takes the user's typing slot in the conversation unless it was taken less than `window_ms` ago.
+    async fn claim_typing(&self, conversation_id: &str, user_id: &str, now_ms: u64, window_ms: u64) -> AppResult<bool>;
+    async fn release_typing(&self, conversation_id: &str, user_id: &str) -> AppResult<()>;
+}
+
+/// How two users relate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    None,
+    Friends,
+    /// The first user asked the second.
+    RequestSent,
+    /// The second user asked the first.
+    RequestReceived,
+}
+
+/// A pending friend request as seen from one side: the other user and when it was made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingRequest {
+    pub user_id: String,
+    pub created_at: String,
+}
+
+/// Everything kept under one user's partition, read with one Query.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserGraph {
+    pub connection_ids: Vec<String>,
+    pub conversation_ids: Vec<String>,
+    pub friend_ids: Vec<String>,
+    pub incoming: Vec<PendingRequest>,
+    pub outgoing: Vec<PendingRequest>,
+}
+
+/// Friendships, friend requests and presence.
+#[async_trait]
+pub trait SocialStore: Send + Sync {
+    async fn user_graph(&self, user_id: &str) -> AppResult<UserGraph>;
+    async fn relation(&self, user_id: &str, other_id: &str) -> AppResult<Relation>;
+    /// Fails with `Conflict` unless the two are strangers (no friendship, no request either way).
+    async fn create_friend_request(&self, from: &str, to: &str, at: &str) -> AppResult<()>;
+    /// Deletes the request `from` → `to`; `false` if there was none.
+    async fn delete_friend_request(&self, from: &str, to: &str) -> AppResult<bool>;
+    /// Turns the request `from` → `to` into a friendship; `false` if there was no such request.
+    async fn accept_friend_request(&self, from: &str, to: &str, at: &str) -> AppResult<bool>;
+    /// `false` if they were not friends.
+    async fn delete_friendship(&self, a: &str, b: &str) -> AppResult<bool>;
+    /// Member ids of the given conversations.
+    async fn members_of(&self, conversation_ids: &[String]) -> AppResult<Vec<String>>;
+    /// The user's chosen status (`online`, `away`, `busy`, `invisible` or custom text) and last-seen time.
+    async fn presence(&self, user_id: &str) -> AppResult<(Option<String>, Option<String>)>;
+    async fn set_status(&self, user_id: &str, status: &str) -> AppResult<()>;
+    async fn set_last_seen(&self, user_id: &str, at: &str) -> AppResult<()>;
 }
 
 /// Everything the handlers need from persistence.
-pub trait Store: ConnectionStore + UserStore + ConversationStore + MessageStore + QueryStore {}
-impl<T: ConnectionStore + UserStore + ConversationStore + MessageStore + QueryStore> Store for T {}
+pub trait Store:
+    ConnectionStore + UserStore + ConversationStore + MessageStore + RoomStore + SocialStore + QueryStore
+{
+}
+impl<T> Store for T where
+    T: ConnectionStore + UserStore + ConversationStore + MessageStore + RoomStore + SocialStore + QueryStore
+{
+}
 
 /// Usernames are unique regardless of case; this is the form used for uniqueness and lookup.
 pub fn username_key(username: &str) -> String {

@@ -1,0 +1,256 @@
+//! Counts the DynamoDB requests and PostToConnection calls each action makes, against the deployed table.
+//!
+//! The handlers run in-process over the real table (every request the SDK transmits is counted by an
+//! interceptor, retries included) with a recording fan-out (every PostToConnection the code makes is counted).
+//! The printed table is where the per-action figures in docs/ come from; the test fails if any path scans.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use chat_e2e::{Stack, unique_name};
+use chat_shared::Services;
+use chat_shared::auth::TokenKeys;
+use chat_shared::cursor::CursorCodec;
+use chat_shared::fanout::RecordingFanout;
+use chat_shared::handlers::{rest, ws};
+use chat_shared::store::dynamo::DynamoDbStore;
+use serde_json::{Value, json};
+
+#[derive(Debug, Default, Clone)]
+struct DynamoCounter(Arc<Mutex<BTreeMap<String, usize>>>);
+
+impl Intercept for DynamoCounter {
+    fn name(&self) -> &'static str {
+        "DynamoCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context.request().headers().get("x-amz-target").unwrap_or("unknown");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        *self.0.lock().unwrap().entry(operation).or_default() += 1;
+        Ok(())
+    }
+}
+
+impl DynamoCounter {
+    fn take(&self) -> BTreeMap<String, usize> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+struct Harness {
+    services: Services,
+    counter: DynamoCounter,
+    fanout: Arc<RecordingFanout>,
+    rows: Vec<(String, BTreeMap<String, usize>, usize)>,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let stack = Stack::load();
+        let config = stack.aws_config().await;
+        let counter = DynamoCounter::default();
+        let dynamo_config = aws_sdk_dynamodb::config::Builder::from(&config).interceptor(counter.clone()).build();
+        let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo_config), stack.table_name);
+        let fanout = Arc::new(RecordingFanout::new());
+        let secret = b"request-count-harness-secret-of-enough-length";
+        let services = Services {
+            store: Arc::new(store),
+            fanout: fanout.clone(),
+            tokens: TokenKeys::new(secret, Duration::from_secs(600)).unwrap(),
+            cursors: CursorCodec::new(secret),
+            connection_ttl: Duration::from_secs(600),
+        };
+        Harness { services, counter, fanout, rows: Vec::new() }
+    }
+
+    /// Records what happened since the last call under `label`.
+    fn record(&mut self, label: &str) {
+        let requests = self.counter.take();
+        let posts = self.fanout.total_posts();
+        self.fanout.clear();
+        assert!(!requests.is_empty() || label.starts_with("ping"), "{label}: no DynamoDB request at all?");
+        self.rows.push((label.to_owned(), requests, posts));
+    }
+
+    async fn connect(&mut self, label: &str, connection_id: &str, token: &str) {
+        let event = ws_event("$connect", connection_id, None, Some(token));
+        assert_eq!(ws::connect(&self.services, event).await.status_code, 200);
+        self.record(label);
+    }
+
+    async fn act(&mut self, label: &str, connection_id: &str, body: Value) -> Vec<Value> {
+        let event = ws_event("$default", connection_id, Some(&body.to_string()), None);
+        ws::message(&self.services, event).await;
+        let frames = self.fanout.frames(connection_id);
+        if let Some(error) = frames.iter().find(|f| f["event"] == "error") {
+            panic!("{label}: {error}");
+        }
+        self.record(label);
+        frames
+    }
+
+    async fn http(&mut self, label: &str, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+        let mut request = lambda_http::http::Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = body.map(|b| lambda_http::Body::Text(b.to_string())).unwrap_or(lambda_http::Body::Empty);
+        let response = rest::handle(&self.services, request.body(body).unwrap()).await;
+        assert!(response.status().is_success(), "{label}: {}", response.status());
+        let json = match response.body() {
+            lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
+            _ => Value::Null,
+        };
+        self.record(label);
+        json
+    }
+
+    fn print(&self) {
+        println!("\n{:<46} {:>5} {:>6}  by operation", "action", "ddb", "posts");
+        for (label, requests, posts) in &self.rows {
+            let total: usize = requests.values().sum();
+            let detail: Vec<String> = requests.iter().map(|(op, n)| format!("{op}×{n}")).collect();
+            println!("{label:<46} {total:>5} {posts:>6}  {}", detail.join(" "));
+        }
+    }
+}
+
+fn ws_event(route: &str, connection_id: &str, body: Option<&str>, token: Option<&str>) -> WebsocketEvent {
+    serde_json::from_value(json!({
+        "headers": {},
+        "queryStringParameters": token.map(|t| json!({ "token": t })),
+        "requestContext": {
+            "routeKey": route, "connectionId": connection_id, "requestId": "count", "stage": "prod",
+            "domainName": "local", "apiId": "local", "connectedAt": 0, "requestTimeEpoch": 0
+        },
+        "body": body,
+        "isBase64Encoded": false
+    }))
+    .unwrap()
+}
+
+type WebsocketEvent = lambda_http::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+
+#[tokio::test]
+async fn requests_per_action() {
+    let mut h = Harness::new().await;
+    let (alice, bob, carol) = (unique_name("alice"), unique_name("bob"), unique_name("carol"));
+    let a = h
+        .http(
+            "POST /auth/register",
+            "POST",
+            "/auth/register",
+            None,
+            Some(json!({"username":alice,"password":"password123"})),
+        )
+        .await;
+    let b = h
+        .http("(register bob)", "POST", "/auth/register", None, Some(json!({"username":bob,"password":"password123"})))
+        .await;
+    let c = h
+        .http(
+            "(register carol)",
+            "POST",
+            "/auth/register",
+            None,
+            Some(json!({"username":carol,"password":"password123"})),
+        )
+        .await;
+    let (ta, tb, tc) = (a["token"].as_str().unwrap(), b["token"].as_str().unwrap(), c["token"].as_str().unwrap());
+    h.http("POST /auth/login", "POST", "/auth/login", None, Some(json!({"username":alice,"password":"password123"})))
+        .await;
+    let conversation = h
+        .http(
+            "POST /conversations (private, new)",
+            "POST",
+            "/conversations",
+            Some(ta),
+            Some(json!({"type":"private","participantId":b["user"]["_id"]})),
+        )
+        .await;
+    h.http(
+        "POST /conversations (private, existing)",
+        "POST",
+        "/conversations",
+        Some(tb),
+        Some(json!({"type":"private","participantId":a["user"]["_id"]})),
+    )
+    .await;
+    let cid = conversation["_id"].as_str().unwrap().to_owned();
+    let (a1, a2, b1, c1) = (unique_name("a1"), unique_name("a2"), unique_name("b1"), unique_name("c1"));
+
+    h.connect("$connect (first connection of a user)", &a1, ta).await;
+    h.connect("$connect (second connection)", &a2, ta).await;
+    h.connect("$connect (bob, peer online)", &b1, tb).await;
+    h.connect("(carol)", &c1, tc).await;
+    h.act("ping", &a1, json!({"action":"ping"})).await;
+    h.act("join_conversations (1 id)", &b1, json!({"action":"join_conversations","conversationIds":[cid]})).await;
+    let frames = h
+        .act(
+            "send_message (2 members, 3 connections)",
+            &a1,
+            json!({"action":"send_message","conversationId":cid,"content":"hi","clientMessageId":"c-1"}),
+        )
+        .await;
+    let id = frames[0]["data"]["message"]["_id"].as_str().unwrap().to_owned();
+    h.act(
+        "send_message (retry, duplicate)",
+        &a1,
+        json!({"action":"send_message","conversationId":cid,"content":"hi","clientMessageId":"c-1"}),
+    )
+    .await;
+    h.act("edit_message", &a1, json!({"action":"edit_message","messageId":id,"newContent":"hello"})).await;
+    h.act("add_reaction", &b1, json!({"action":"add_reaction","messageId":id,"emoji":"👍"})).await;
+    h.act("remove_reaction", &b1, json!({"action":"remove_reaction","messageId":id,"emoji":"👍"})).await;
+    h.act("mark_read (lastMessageId)", &b1, json!({"action":"mark_read","conversationId":cid,"lastMessageId":id}))
+        .await;
+    h.act("typing (true)", &a1, json!({"action":"typing","conversationId":cid,"isTyping":true})).await;
+    h.act("typing (true, throttled)", &a1, json!({"action":"typing","conversationId":cid,"isTyping":true})).await;
+    h.act("typing (false)", &a1, json!({"action":"typing","conversationId":cid,"isTyping":false})).await;
+    h.act("delete_message", &a1, json!({"action":"delete_message","messageId":id})).await;
+    h.act("send_friend_request", &a1, json!({"action":"send_friend_request","username":carol})).await;
+    h.act("accept_friend_request", &c1, json!({"action":"accept_friend_request","username":alice})).await;
+    h.act("set_status", &a1, json!({"action":"set_status","status":"away"})).await;
+    h.act("get_friends (1 friend)", &a1, json!({"action":"get_friends","requestId":"f"})).await;
+    h.act("unfriend", &a1, json!({"action":"unfriend","username":carol})).await;
+    h.act("leave_conversation", &b1, json!({"action":"leave_conversation","conversationId":cid})).await;
+    h.http(
+        "POST /conversations/:id/messages",
+        "POST",
+        &format!("/conversations/{cid}/messages"),
+        Some(ta),
+        Some(json!({"content":"via http"})),
+    )
+    .await;
+    h.http("GET /conversations", "GET", "/conversations", Some(ta), None).await;
+    h.http(
+        "GET /conversations/:id/messages",
+        "GET",
+        &format!("/conversations/{cid}/messages?limit=50"),
+        Some(ta),
+        None,
+    )
+    .await;
+    h.http("GET /users/me", "GET", "/users/me", Some(ta), None).await;
+    let disconnect = ws_event("$disconnect", &a2, None, None);
+    ws::disconnect(&h.services, disconnect).await;
+    h.record("$disconnect (user still has a connection)");
+    let disconnect = ws_event("$disconnect", &b1, None, None);
+    ws::disconnect(&h.services, disconnect).await;
+    h.record("$disconnect (last connection, peer online)");
+
+    h.print();
+    for (label, requests, _) in &h.rows {
+        assert!(!requests.contains_key("Scan"), "{label} scanned the table");
+    }
+}

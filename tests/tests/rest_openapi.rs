@@ -1,0 +1,152 @@
+//! `docs/openapi.yaml` against the template and the deployed API: both list the same routes, and every deployed
+//! route answers, on success and on error, in the shape the spec documents for that status.
+
+use std::collections::BTreeSet;
+
+use chat_e2e::rest::{CheckedApi, OPENAPI_YAML, Spec, TEMPLATE_YAML};
+use chat_e2e::{Stack, unique_name};
+use serde_json::json;
+
+fn spec() -> Spec {
+    Spec::new(serde_norway::from_str(OPENAPI_YAML).expect("docs/openapi.yaml is valid YAML"))
+}
+
+/// Route keys of the HTTP API in the template (routes whose `ApiId` is `!Ref HttpApi`).
+fn template_routes() -> BTreeSet<String> {
+    use serde_norway::Value;
+    let template: Value = serde_norway::from_str(TEMPLATE_YAML).expect("template is valid YAML");
+    let resources = template["Resources"].as_mapping().expect("template has Resources");
+    let mut routes = BTreeSet::new();
+    for resource in resources.values() {
+        let is_http_route = resource["Type"].as_str() == Some("AWS::ApiGatewayV2::Route")
+            && matches!(&resource["Properties"]["ApiId"], Value::Tagged(t)
+                if t.tag == "Ref" && t.value.as_str() == Some("HttpApi"));
+        if is_http_route {
+            routes.insert(resource["Properties"]["RouteKey"].as_str().expect("RouteKey is a string").to_owned());
+        }
+    }
+    routes
+}
+
+#[test]
+fn the_spec_documents_exactly_the_routes_the_template_deploys() {
+    let deployed = template_routes();
+    assert!(deployed.contains("GET /conversations/{id}/messages"), "template parsing found {deployed:?}");
+    let operations = spec().operations();
+    let documented: BTreeSet<String> =
+        operations.iter().filter(|(_, planned)| !planned).map(|(r, _)| r.clone()).collect();
+    let planned: BTreeSet<String> = operations.iter().filter(|(_, planned)| *planned).map(|(r, _)| r.clone()).collect();
+    assert_eq!(
+        deployed.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "deployed but not documented (or still marked x-planned)"
+    );
+    assert_eq!(documented.difference(&deployed).collect::<Vec<_>>(), Vec::<&String>::new(), "documented, not deployed");
+    assert!(planned.is_disjoint(&deployed), "planned routes that are deployed must lose `x-planned`");
+}
+
+#[test]
+fn the_checker_rejects_answers_that_break_the_schema() {
+    // The live test below is only as good as this checker: it must notice missing, mistyped and extra fields.
+    let spec = spec();
+    let user = json!({"_id": "u", "username": "a", "avatar": null, "createdAt": "t"});
+    assert!(spec.check("GET /users/me", 200, &user).is_ok());
+    let mut missing = user.clone();
+    missing.as_object_mut().unwrap().remove("createdAt");
+    assert!(spec.check("GET /users/me", 200, &missing).is_err());
+    assert!(
+        spec.check("GET /users/me", 200, &json!({"_id": 1, "username": "a", "avatar": null, "createdAt": "t"}))
+            .is_err()
+    );
+    assert!(spec.check("GET /users/me", 418, &user).is_err(), "undocumented status");
+    let page = json!({"items": [user.clone()], "nextCursor": null});
+    assert!(spec.check("GET /users", 200, &page).is_ok());
+    assert!(spec.check("GET /users", 200, &json!({"items": [{"_id": "u"}], "nextCursor": null})).is_err());
+    assert!(spec.check("GET /users", 200, &json!({"items": []})).is_err());
+    let error = json!({"error": {"code": "not_found", "message": "x"}});
+    assert!(spec.check("GET /conversations/{id}", 404, &error).is_ok());
+    assert!(spec.check("GET /conversations/{id}", 404, &json!({"error": {"code": "nope", "message": "x"}})).is_err());
+    let summary = json!({"_id": "c", "type": "group", "name": "g", "avatar": null, "members": [user],
+        "lastMessage": null, "lastSeq": 0, "createdBy": "u", "createdAt": "t", "updatedAt": "t"});
+    assert!(spec.check("GET /conversations/{id}", 200, &summary).is_err(), "unreadCount is required");
+    let mut with_unread = summary.clone();
+    with_unread["unreadCount"] = json!(0);
+    assert!(spec.check("GET /conversations/{id}", 200, &with_unread).is_ok());
+    with_unread["lastMessage"] = json!({"content": "no other fields"});
+    assert!(spec.check("GET /conversations/{id}", 200, &with_unread).is_err(), "lastMessage is a Message or null");
+    assert_eq!(spec.route_of("GET", "/users/me?x=1").as_deref(), Some("GET /users/me"));
+    assert_eq!(
+        spec.route_of("DELETE", "/conversations/c1/members/u1").as_deref(),
+        Some("DELETE /conversations/{id}/members/{userId}")
+    );
+    assert_eq!(spec.route_of("GET", "/nowhere"), None);
+}
+
+#[tokio::test]
+async fn every_deployed_route_answers_in_its_documented_shape() {
+    let stack = Stack::load();
+    let api = CheckedApi::new(stack.api(), spec());
+    let plain = stack.api();
+    let (alice, bob, carol) =
+        (plain.register("alice").await, plain.register("bob").await, plain.register("carol").await);
+
+    // Accounts.
+    let name = unique_name("dora");
+    let creds = json!({"username": name, "password": "correct-horse-1"});
+    assert_eq!(api.call("POST", "/auth/register", None, Some(creds.clone())).await.0, 201);
+    assert_eq!(api.call("POST", "/auth/register", None, Some(creds.clone())).await.0, 409);
+    assert_eq!(api.call("POST", "/auth/login", None, Some(creds)).await.0, 200);
+    let wrong = json!({"username": name, "password": "wrong-horse-1"});
+    assert_eq!(api.call("POST", "/auth/login", None, Some(wrong)).await.0, 401);
+    assert_eq!(api.call("GET", "/users/me", Some(&alice.token), None).await.0, 200);
+    assert_eq!(api.call("GET", "/users/me", None, None).await.0, 401);
+    let search = format!("/users?search={}", &alice.username[..8]);
+    assert_eq!(api.call("GET", &search, Some(&alice.token), None).await.0, 200);
+    assert_eq!(api.call("GET", "/users?search=", Some(&alice.token), None).await.0, 422);
+
+    // Conversations.
+    let pair = json!({"type": "private", "participantId": bob.id});
+    assert_eq!(api.call("POST", "/conversations", Some(&alice.token), Some(pair.clone())).await.0, 201);
+    let (status, existing) = api
+        .call("POST", "/conversations", Some(&bob.token), Some(json!({"type": "private", "participantId": alice.id})))
+        .await;
+    assert_eq!(status, 200);
+    let private_id = existing["_id"].as_str().unwrap().to_owned();
+    let group = api.group(&alice, &[&bob], "contract").await;
+    assert_eq!(api.call("GET", "/conversations?limit=1", Some(&alice.token), None).await.0, 200);
+    assert_eq!(api.call("GET", "/conversations?page=1", Some(&alice.token), None).await.0, 200);
+    assert_eq!(api.call("GET", "/conversations?cursor=forged", Some(&alice.token), None).await.0, 400);
+    assert_eq!(api.call("GET", &format!("/conversations/{group}"), Some(&alice.token), None).await.0, 200);
+    assert_eq!(api.call("GET", &format!("/conversations/{group}"), Some(&carol.token), None).await.0, 404);
+    let rename = json!({"name": "renamed", "avatar": "https://img.example/g.png"});
+    assert_eq!(api.call("PATCH", &format!("/conversations/{group}"), Some(&bob.token), Some(rename)).await.0, 200);
+    assert_eq!(api.call("PATCH", &format!("/conversations/{group}"), Some(&bob.token), Some(json!({}))).await.0, 422);
+    let members = format!("/conversations/{group}/members");
+    assert_eq!(api.call("POST", &members, Some(&bob.token), Some(json!({"userIds": [carol.id]}))).await.0, 200);
+    assert_eq!(api.call("POST", &members, Some(&bob.token), Some(json!({"userIds": []}))).await.0, 422);
+    let carol_in_group = format!("{members}/{}", carol.id);
+    assert_eq!(api.call("DELETE", &carol_in_group, Some(&bob.token), None).await.0, 403);
+    assert_eq!(api.call("DELETE", &carol_in_group, Some(&alice.token), None).await.0, 200);
+    let in_private = format!("/conversations/{private_id}/members/{}", bob.id);
+    assert_eq!(api.call("DELETE", &in_private, Some(&alice.token), None).await.0, 422);
+
+    // Messages.
+    let messages = format!("/conversations/{group}/messages");
+    let body = json!({"content": "contract", "type": "text", "clientMessageId": "contract-1"});
+    let (status, sent) = api.call("POST", &messages, Some(&alice.token), Some(body.clone())).await;
+    assert_eq!(status, 201);
+    let (status, again) = api.call("POST", &messages, Some(&alice.token), Some(body)).await;
+    assert_eq!((status, &again), (200, &sent));
+    assert_eq!(api.call("POST", &messages, Some(&alice.token), Some(json!({"content": ""}))).await.0, 422);
+    assert_eq!(api.call("POST", &messages, Some(&carol.token), Some(json!({"content": "x"}))).await.0, 404);
+    let (status, page) = api.call("GET", &messages, Some(&bob.token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["items"][0], sent);
+    assert_eq!(api.call("GET", &format!("{messages}?limit=0"), Some(&bob.token), None).await.0, 422);
+    assert_eq!(api.call("GET", &format!("/messages?cid={group}"), Some(&bob.token), None).await.0, 200);
+    assert_eq!(api.call("GET", &format!("/messages?cid={group}"), Some(&carol.token), None).await.0, 404);
+
+    let deployed = template_routes();
+    let missed: Vec<&String> = deployed.iter().filter(|r| !api.seen().contains(*r)).collect();
+    assert!(missed.is_empty(), "routes this test did not exercise: {missed:?}");
+}
