@@ -4,7 +4,7 @@
 //! recipients' connections up with a Query per user (never a Scan), post concurrently with a bound, retry
 //! throttling with backoff, and delete exactly the connections that answered 410 Gone.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -63,6 +63,9 @@ pub struct DeliveryReport {
     pub failed: usize,
     /// Users with at least one connection that accepted every frame.
     pub reached: BTreeSet<String>,
+    /// The live connections found per recipient, including a skipped one, so follow-up frames to the same
+    /// users need no second lookup.
+    pub found: BTreeMap<String, Vec<String>>,
 }
 
 /// Sends `frames`, in order, to every live connection of every user in `user_ids`, except `skip_connection`
@@ -88,11 +91,13 @@ pub async fn deliver_to_users(
         .collect()
         .await;
     let targets: Vec<(String, String)> = lookups
-        .into_iter()
-        .flat_map(|(user_id, ids)| ids.into_iter().map(move |id| (user_id.clone(), id)))
+        .iter()
+        .flat_map(|(user_id, ids)| ids.iter().map(move |id| (user_id.clone(), id.clone())))
         .filter(|(_, connection_id)| Some(connection_id.as_str()) != skip_connection)
         .collect();
-    deliver_to_connections(connections, fanout, targets, frames).await
+    let mut report = deliver_to_connections(connections, fanout, targets, frames).await;
+    report.found = lookups.into_iter().collect();
+    report
 }
 
 /// Sends `frames`, in order, to each `(user id, connection id)` target, concurrently across targets.

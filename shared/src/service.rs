@@ -12,7 +12,9 @@ use crate::auth::{self, Identity, TokenKeys};
 use crate::config::Config;
 use crate::cursor::CursorCodec;
 use crate::error::{AppError, AppResult};
-use crate::fanout::{ApiGatewayFanout, DeliveryReport, Fanout, RecordingFanout, deliver_to_users};
+use crate::fanout::{
+    ApiGatewayFanout, DeliveryReport, Fanout, RecordingFanout, deliver_to_connections, deliver_to_users,
+};
 use crate::model::{
     Connection, Conversation, ConversationKind, Message, NewMessage, Sender, User, UserRecord, new_id,
     now_epoch_seconds, now_iso,
@@ -231,7 +233,15 @@ impl Services {
             })
             .collect();
         if !statuses.is_empty() {
-            self.notify_all(std::slice::from_ref(&message.sender.id), &statuses, None).await;
+            // The sender's connections were looked up for the broadcast already (their other tabs receive it).
+            let sender_connections: Vec<(String, String)> = report
+                .found
+                .get(&message.sender.id)
+                .into_iter()
+                .flatten()
+                .map(|connection| (message.sender.id.clone(), connection.clone()))
+                .collect();
+            deliver_to_connections(self.store.as_ref(), self.fanout.as_ref(), sender_connections, &statuses).await;
         }
         report
     }

@@ -12,7 +12,9 @@ pub fn init() {
         .json()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_current_span(false)
+        // Every line carries the span of the request it belongs to (API Gateway request id, connection, route).
+        .with_current_span(true)
+        .with_span_list(false)
         .with_target(false)
         .without_time() // CloudWatch timestamps every line already.
         .try_init();

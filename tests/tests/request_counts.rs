@@ -143,6 +143,7 @@ type WebsocketEvent = lambda_http::aws_lambda_events::apigw::ApiGatewayWebsocket
 
 #[tokio::test]
 async fn requests_per_action() {
+    chat_shared::telemetry::init();
     let mut h = Harness::new().await;
     let (alice, bob, carol) = (unique_name("alice"), unique_name("bob"), unique_name("carol"));
     let a = h

@@ -15,11 +15,15 @@
 //!   deploy, print the endpoints and follow the emulator log until Ctrl-C.
 //! - `deploy --endpoint http://127.0.0.1:PORT [--stack NAME]`: build and
 //!   deploy to an emulator that is already running (e.g. the Docker one).
-//! - `test`: unit tests, build, fresh emulator on a free port, deploy,
-//!   end-to-end tests, stop; non-zero exit if any step failed.
+//! - `test`: template lint, unit tests, build (+ `sam build`), fresh emulator
+//!   on a free port, deploy, end-to-end tests, stop; non-zero exit if any
+//!   step failed.
 //! - `emulator [--port N]`: only a fresh emulator, in the foreground, for
 //!   `deploy --endpoint` or for poking at MiniStack by hand.
+//! - `sam-build [--arch x86_64|arm64]`: `sam build` for an AWS deployment
+//!   (docs/deploy.md).
 
+mod checks;
 mod cmd;
 mod deploy;
 mod emulator;
@@ -76,12 +80,17 @@ commands:
           Build and deploy to an emulator that is already running
           (e.g. `docker compose -f localstack/docker-compose.yml up`);
           --no-build deploys what is already in target/lambda.
-  test    Unit tests, build, a fresh emulator on a free port, deploy,
-          end-to-end tests; the emulator is always stopped afterwards.
+  test    Template lint (cfn-lint, sam validate --lint), unit tests, build
+          (+ sam build), a fresh emulator on a free port, deploy, end-to-end
+          tests; the emulator is always stopped afterwards.
   emulator [--port N]
           Only start a fresh MiniStack (no persistence; port 4566 unless
           taken) and follow its log until Ctrl-C. Deploy to it with
           `cargo xtask deploy --endpoint http://127.0.0.1:PORT`.
+  sam-build [--arch x86_64|arm64]
+          `sam build` of infra/template.yaml into .aws-sam/build for a
+          real AWS deploy (docs/deploy.md); default arch x86_64. arm64
+          needs the aarch64-unknown-linux-gnu Rust target installed.
 
 The default stack name is chat-local.";
 
@@ -117,6 +126,7 @@ fn main() -> ExitCode {
         "deploy" => deploy_cmd(&paths, &options),
         "test" => test(&paths),
         "emulator" => emulator_only(&paths, &options),
+        "sam-build" => sam_build(&paths, &options),
         _ => unreachable!("rejected by Options::parse"),
     };
     match result {
@@ -135,6 +145,7 @@ struct Options {
     endpoint: Option<String>,
     stack: Option<String>,
     no_build: bool,
+    arch: Option<checks::Arch>,
 }
 
 impl Options {
@@ -144,6 +155,7 @@ impl Options {
             "deploy" => &["--endpoint", "--stack", "--no-build"],
             "test" => &[],
             "emulator" => &["--port"],
+            "sam-build" => &["--arch"],
             other => return Err(format!("unknown command `{other}`")),
         };
         let mut options = Options::default();
@@ -177,6 +189,7 @@ impl Options {
                     options.port = Some(port);
                 }
                 "--endpoint" => options.endpoint = Some(value),
+                "--arch" => options.arch = Some(checks::Arch::parse(&value)?),
                 "--stack" => {
                     // CloudFormation's rule; also keeps `.local/stack-<name>` sane.
                     let valid = value.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -320,6 +333,7 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
     let cargo = toolchain::cargo();
     prune_old_test_runs(paths);
     steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
+    let lint = steps.run("Lint template", || checks::lint_template(paths));
     // Unit and handler tests do not need the emulator; a failure here is
     // recorded but the end-to-end suite still runs, so one CI run reports both.
     let unit = steps.run("Unit + handler tests (cargo test)", || {
@@ -332,6 +346,8 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
     });
     check_interrupted()?;
     steps.run("Build functions (cargo lambda build)", || toolchain::build_functions(paths))?;
+    let sam_build =
+        steps.run("sam build (x86_64, reuses target/)", || checks::sam_build(paths, checks::Arch::X86_64).map(drop));
 
     let port = emulator::free_port()?;
     let out_dir = paths.local.join(format!("test-{port}"));
@@ -375,12 +391,28 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
     // Fresh state each run: nothing in it is worth keeping.
     let _ = fs::remove_dir_all(&state_dir);
 
-    match (unit, e2e) {
+    let rest = match (unit, e2e) {
         (Ok(()), Ok(())) => Ok(()),
         (Err(err), Ok(())) => Err(format!("unit tests failed: {err}")),
         (Ok(()), Err(err)) => Err(format!("end-to-end stage failed: {err}")),
         (Err(unit), Err(e2e)) => Err(format!("unit tests failed ({unit}) and end-to-end stage failed ({e2e})")),
-    }
+    };
+    checks::with_checks([("template lint", lint), ("sam build", sam_build)], rest)
+}
+
+/// `cargo xtask sam-build`: what `sam build` produces for an AWS deploy.
+fn sam_build(paths: &Paths, options: &Options) -> Res<()> {
+    let arch = options.arch.unwrap_or(checks::Arch::X86_64);
+    let mut steps = Steps::new();
+    steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
+    let built = steps.run(&format!("sam build ({})", arch.as_str()), || checks::sam_build(paths, arch))?;
+    steps.summary();
+    println!(
+        "\nBuilt {}. Deploy it with `sam deploy --guided` and Architecture={} (docs/deploy.md).",
+        paths.display(&built),
+        arch.as_str()
+    );
+    Ok(())
 }
 
 /// Remove what earlier `test` runs left in `.local/` (`test-<port>/`,

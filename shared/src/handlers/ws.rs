@@ -5,6 +5,7 @@
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::auth::Identity;
 use crate::auth::bearer_token;
@@ -25,6 +26,18 @@ fn response(status: u16) -> ApiGatewayProxyResponse {
     response
 }
 
+/// The span every log line of one invocation carries: API Gateway's request id follows a frame from the
+/// route through storage and fan-out.
+fn request_span(event: &ApiGatewayWebsocketProxyRequest) -> tracing::Span {
+    let context = &event.request_context;
+    tracing::info_span!(
+        "ws",
+        request_id = context.request_id.as_deref().unwrap_or("-"),
+        connection_id = context.connection_id.as_deref().unwrap_or("-"),
+        route = context.route_key.as_deref().unwrap_or("-"),
+    )
+}
+
 fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> AppResult<&str> {
     event.request_context.connection_id.as_deref().ok_or_else(|| AppError::internal("event without connectionId"))
 }
@@ -32,6 +45,11 @@ fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> AppResult<&str> {
 /// `$connect`: a valid token (query `token`, or `Authorization: Bearer`) admits the connection; anything else
 /// is refused at the handshake with 401, so no unauthenticated socket ever opens.
 pub async fn connect(services: &Services, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+    let span = request_span(&event);
+    connect_inner(services, event).instrument(span).await
+}
+
+async fn connect_inner(services: &Services, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
     let token = event
         .query_string_parameters
         .first("token")
@@ -55,6 +73,11 @@ pub async fn connect(services: &Services, event: ApiGatewayWebsocketProxyRequest
 
 /// `$disconnect`: best effort (API Gateway may never send it); TTL and 410 handling clean up the rest.
 pub async fn disconnect(services: &Services, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+    let span = request_span(&event);
+    disconnect_inner(services, event).instrument(span).await
+}
+
+async fn disconnect_inner(services: &Services, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
     let result = match connection_id(&event) {
         Ok(id) => services.close_connection(id).await,
         Err(e) => Err(e),
@@ -72,20 +95,28 @@ pub async fn disconnect(services: &Services, event: ApiGatewayWebsocketProxyRequ
 /// Every chat action. Always answers 200 to API Gateway; the client learns the outcome from an `ack` or
 /// `error` frame, and the connection stays open whatever went wrong.
 pub async fn message(services: &Services, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+    let span = request_span(&event);
+    message_inner(services, event).instrument(span).await
+}
+
+async fn message_inner(services: &Services, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
     let Ok(connection_id) = connection_id(&event) else {
         return response(200);
     };
     let body = event.body.as_deref().unwrap_or("");
-    let (request_id, result) = match IncomingFrame::parse(body) {
+    let (request_id, action, result) = match IncomingFrame::parse(body) {
         Ok(frame) => {
             let result = dispatch(services, connection_id, &frame).await;
-            (frame.request_id, result)
+            (frame.request_id, frame.action, result)
         }
-        Err((request_id, err)) => (request_id, Err(err)),
+        Err((request_id, err)) => (request_id, String::new(), Err(err)),
     };
-    if let Err(err) = result {
-        err.log();
-        reply(services, connection_id, &error_frame(request_id.as_deref(), &err)).await;
+    match result {
+        Ok(()) => tracing::info!(%action, "frame handled"),
+        Err(err) => {
+            err.log();
+            reply(services, connection_id, &error_frame(request_id.as_deref(), &err)).await;
+        }
     }
     response(200)
 }

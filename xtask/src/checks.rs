@@ -1,0 +1,171 @@
+//! Template checks and the AWS build, run offline with the project's pinned tools.
+//!
+//! - [`lint_template`]: `cfn-lint` and `sam validate --lint` on `infra/template.yaml`,
+//!   the "Lint template" step of `cargo xtask test`.
+//! - [`sam_build`]: `sam build`, exactly as a real AWS deployment runs it
+//!   (`cargo xtask sam-build [--arch x86_64|arm64]`, see docs/deploy.md).
+//!   `cargo xtask test` runs it for x86_64 right after its own build: it
+//!   reuses `target/`, so it costs seconds and keeps the AWS build path tested.
+//!
+//! Neither needs AWS, and neither may reach it: every `sam`/`cfn-lint`
+//! process gets dummy credentials, config files that do not exist, an AWS
+//! endpoint on a closed loopback port (so a stray SDK call fails at once
+//! instead of leaving the machine), no telemetry, and SAM CLI's weekly
+//! "newer version?" lookup marked as just done.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::deploy::sandbox_aws_env;
+use crate::paths::Paths;
+use crate::{Res, cmd, toolchain};
+
+/// The template every check and build reads, relative to the repository root.
+const TEMPLATE: &str = "infra/template.yaml";
+/// Where `sam build` writes (relative to the root). `sam deploy` run from the
+/// root picks `.aws-sam/build/template.yaml` up by default.
+const SAM_BUILD_DIR: &str = ".aws-sam/build";
+/// Nothing listens on the discard port: AWS SDK calls fail fast on loopback.
+const CLOSED_PORT: u16 = 9;
+
+/// Lambda architecture, as the template's `Architecture` parameter spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    pub fn parse(value: &str) -> Res<Self> {
+        match value {
+            "x86_64" => Ok(Arch::X86_64),
+            "arm64" => Ok(Arch::Arm64),
+            other => Err(format!("`--arch {other}`: expected x86_64 or arm64")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// The Rust target cargo-lambda compiles for on this architecture.
+    fn rust_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+/// "Lint template": `cfn-lint` then `sam validate --lint`. Both always run,
+/// so one run reports every finding; any finding (error, warning or
+/// informational at cfn-lint's default level) fails the step.
+pub fn lint_template(paths: &Paths) -> Res<()> {
+    let mut cfn_lint = Command::new(paths.venv_bin("cfn-lint"));
+    cfn_lint.current_dir(&paths.root).arg(TEMPLATE);
+    offline_env(&mut cfn_lint, paths)?;
+    let cfn_lint = cmd::run(&mut cfn_lint);
+
+    // `--lint` only: plain `sam validate` may look managed policies up in IAM.
+    let mut validate = Command::new(paths.venv_bin("sam"));
+    validate.current_dir(&paths.root).args(["validate", "--lint", "--template", TEMPLATE]);
+    offline_env(&mut validate, paths)?;
+    let validate = cmd::run(&mut validate);
+
+    match (cfn_lint, validate) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(err), Ok(())) | (Ok(()), Err(err)) => Err(err),
+        (Err(first), Err(second)) => Err(format!("{first}; {second}")),
+    }
+}
+
+/// Fold the results of the checks (lint, sam build) into the outcome of the
+/// rest of the test run, so a failed check fails the run without hiding what
+/// else failed.
+pub fn with_checks(checks: [(&str, Res<()>); 2], rest: Res<()>) -> Res<()> {
+    let mut failures: Vec<String> = checks
+        .into_iter()
+        .filter_map(|(name, result)| result.err().map(|err| format!("{name} failed: {err}")))
+        .collect();
+    if let Err(err) = rest {
+        failures.push(err);
+    }
+    if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+}
+
+/// `cargo xtask sam-build`: `sam build` for `arch` into `.aws-sam/build`.
+///
+/// The `rust-cargolambda` workflow builds in the source tree: one
+/// `cargo lambda build --release --bin <Binary>` per function in the
+/// workspace root, into the shared `target/`, so it reuses what
+/// `cargo xtask dev|test` compiled for x86_64 and then copies each
+/// `target/lambda/<Binary>/bootstrap` into the build directory.
+pub fn sam_build(paths: &Paths, arch: Arch) -> Res<PathBuf> {
+    ensure_rust_target(arch)?;
+    let mut command = Command::new(paths.venv_bin("sam"));
+    command
+        .current_dir(&paths.root)
+        .args(["build", "--template", TEMPLATE, "--build-dir", SAM_BUILD_DIR])
+        .args(["--parameter-overrides", &format!("Architecture={}", arch.as_str())]);
+    offline_env(&mut command, paths)?;
+    cmd::run(&mut command)?;
+    let built = paths.root.join(SAM_BUILD_DIR).join("template.yaml");
+    if built.is_file() { Ok(built) } else { Err(format!("`sam build` succeeded but wrote no {}", built.display())) }
+}
+
+/// Fail early, with the reason, when the Rust standard library for `arch`'s
+/// target is not installed (`sam build` would fail deep inside cargo).
+fn ensure_rust_target(arch: Arch) -> Res<()> {
+    let target = arch.rust_target();
+    let output = cmd::output(Command::new("rustc").args(["--print", "sysroot"]))?;
+    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let std_dir = Path::new(&sysroot).join("lib").join("rustlib").join(target).join("lib");
+    if std_dir.is_dir() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "cannot build for {}: the Rust standard library for {target} is not installed in this toolchain \
+         ({sysroot})",
+        arch.as_str()
+    );
+    if arch == Arch::Arm64 {
+        message.push_str(
+            ". Install it with `rustup target add aarch64-unknown-linux-gnu` (needs internet) or build on a \
+             machine that has it; otherwise build and deploy x86_64 (`cargo xtask sam-build --arch x86_64`, \
+             then `sam deploy --parameter-overrides Architecture=x86_64`). See docs/deploy.md.",
+        );
+    }
+    Err(message)
+}
+
+/// The environment of every `sam` / `cfn-lint` process: the AWS sandbox of
+/// the emulator commands, but pointed at a closed port; the venv first on
+/// `PATH` (cargo-lambda, zig); SAM CLI state under `.local/sam-cli`.
+fn offline_env(command: &mut Command, paths: &Paths) -> Res<()> {
+    sandbox_aws_env(command, &paths.local, CLOSED_PORT);
+    let app_dir = sam_app_dir(&paths.local)?;
+    command
+        .env("PATH", toolchain::venv_path(paths)?)
+        .env("SAM_CLI_TELEMETRY", "0")
+        // SAM CLI keeps its settings here instead of ~/.aws-sam.
+        .env("__SAM_CLI_APP_DIR", app_dir);
+    Ok(())
+}
+
+/// `.local/sam-cli` with a `metadata.json` that says the version check just
+/// ran and telemetry is off, so SAM CLI contacts nobody.
+fn sam_app_dir(local: &Path) -> Res<PathBuf> {
+    let dir = local.join("sam-cli");
+    fs::create_dir_all(&dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    // A float: SAM CLI ignores an integer timestamp and checks again.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs_f64()).unwrap_or_default();
+    let metadata = serde_json::json!({ "lastVersionCheck": now, "telemetryEnabled": false });
+    let file = dir.join("metadata.json");
+    fs::write(&file, metadata.to_string()).map_err(|err| format!("cannot write {}: {err}", file.display()))?;
+    Ok(dir)
+}
