@@ -233,8 +233,8 @@ impl Services {
             return Err(AppError::Validation(format!("userIds must list 1-{MAX_GROUP_MEMBERS} users")));
         }
         // Membership first, so a non-member learns nothing about the users either.
-        let first_look = self.member_conversation(conversation_id, &me.id).await?;
-        require_group(&first_look)?;
+        let mut fresh = Some(self.member_conversation(conversation_id, &me.id).await?);
+        require_group(fresh.as_ref().expect("just read"))?;
         let wanted: Vec<String> = wanted.into_iter().collect();
         let profiles = self.store.get_users(&wanted).await?;
         if profiles.len() != wanted.len() {
@@ -242,7 +242,11 @@ impl Services {
         }
         let (updated, mut joined) = 'write: {
             for _ in 0..WRITE_ATTEMPTS {
-                let conversation = self.member_conversation(conversation_id, &me.id).await?;
+                // The first attempt decides on the read above; later ones on a new read.
+                let conversation = match fresh.take() {
+                    Some(conversation) => conversation,
+                    None => self.member_conversation(conversation_id, &me.id).await?,
+                };
                 require_group(&conversation)?;
                 let new_ids: Vec<String> = wanted.iter().filter(|id| !conversation.is_member(id)).cloned().collect();
                 if new_ids.is_empty() {

@@ -233,7 +233,7 @@ pub fn validate_emoji(emoji: &str) -> Result<(), AppError> {
     let chars = emoji.chars().count();
     let ok = (1..=16).contains(&chars)
         && !emoji.chars().any(|c| c.is_whitespace() || c.is_control() || c == '#')
-        && emoji.chars().any(|c| !c.is_ascii());
+        && !emoji.is_ascii();
     if ok { Ok(()) } else { Err(AppError::Validation("emoji must be 1-16 characters of emoji".into())) }
 }
 

@@ -187,13 +187,9 @@ impl WsClient {
         let request_id = format!("req-{}", self.next_request);
         frame["requestId"] = json!(request_id);
         self.send(frame).await;
-        loop {
-            let reply = self.next_frame().await;
-            if reply["requestId"] == json!(request_id) {
-                return reply;
-            }
-            panic!("unexpected frame while waiting for {request_id}: {reply}");
-        }
+        let reply = self.next_frame().await;
+        assert_eq!(reply["requestId"], json!(request_id), "unexpected frame while waiting for {request_id}: {reply}");
+        reply
     }
 
     pub async fn close(mut self) {

@@ -234,19 +234,18 @@ impl CheckedApi {
         message
     }
 
-    /// Follows `nextCursor` from `first_path` (which has no cursor yet) to the end, passing it as `cursor_param`;
+    /// Follows `nextCursor` from `first_path` to the last page, asking for each next page at `then` + cursor;
     /// returns every page's items.
-    pub async fn walk(&self, who: &TestUser, first_path: &str, cursor_param: &str) -> Vec<Vec<Value>> {
+    pub async fn walk(&self, who: &TestUser, first_path: &str, then: &str) -> Vec<Vec<Value>> {
         let mut pages = Vec::new();
         let mut path = first_path.to_owned();
-        let join = if first_path.contains('?') { '&' } else { '?' };
         loop {
             let (status, page) = self.call("GET", &path, Some(&who.token), None).await;
             assert_eq!(status, 200, "{path}: {page}");
             pages.push(page["items"].as_array().expect("items").clone());
             assert!(pages.len() <= 100, "pagination does not end");
             match page["nextCursor"].as_str() {
-                Some(cursor) => path = format!("{first_path}{join}{cursor_param}={cursor}"),
+                Some(cursor) => path = format!("{then}{cursor}"),
                 None => return pages,
             }
         }

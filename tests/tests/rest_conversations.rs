@@ -31,7 +31,7 @@ async fn conversation_pages_follow_activity_without_duplicates_or_gaps() {
     }
     let expected: Vec<String> = order.iter().rev().map(|i| groups[*i].clone()).collect();
 
-    let pages = api.walk(&bob, "/conversations?limit=2", "cursor").await;
+    let pages = api.walk(&bob, "/conversations?limit=2", "/conversations?limit=2&cursor=").await;
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2, 1]);
     let walked: Vec<String> = pages.iter().flat_map(|p| ids(p)).collect();
     assert_eq!(walked, expected);

@@ -27,7 +27,7 @@ async fn history_pages_newest_first_and_catches_up_oldest_first() {
     }
     let base = format!("/conversations/{id}/messages");
 
-    let pages = api.walk(&bob, &format!("{base}?limit=4"), "before").await;
+    let pages = api.walk(&bob, &format!("{base}?limit=4"), &format!("{base}?limit=4&before=")).await;
     assert_eq!(
         pages.iter().map(|p| seqs(p)).collect::<Vec<_>>(),
         [vec![11, 10, 9, 8], vec![7, 6, 5, 4], vec![3, 2, 1]]
@@ -44,7 +44,7 @@ async fn history_pages_newest_first_and_catches_up_oldest_first() {
     let (_, caught) = api.call("GET", &format!("{base}?afterSeq=8"), Some(&bob.token), None).await;
     assert_eq!(seqs(caught["items"].as_array().unwrap()), [9, 10, 11]);
     assert!(caught["nextCursor"].is_null());
-    let ascending = api.walk(&bob, &format!("{base}?afterSeq=0&limit=4"), "cursor").await;
+    let ascending = api.walk(&bob, &format!("{base}?afterSeq=0&limit=4"), &format!("{base}?limit=4&cursor=")).await;
     assert_eq!(
         ascending.iter().flatten().map(|m| m["seq"].as_u64().unwrap()).collect::<Vec<_>>(),
         (1..=11).collect::<Vec<_>>()

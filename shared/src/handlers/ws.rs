@@ -198,7 +198,12 @@ async fn dispatch(services: &Services, connection_id: &str, frame: &IncomingFram
         "join_conversation" => {
             let input: ConversationRef = frame.payload()?;
             let joined = services
-                .join_conversations(&me, connection_id, connection.expires_at, &[input.conversation_id.clone()])
+                .join_conversations(
+                    &me,
+                    connection_id,
+                    connection.expires_at,
+                    std::slice::from_ref(&input.conversation_id),
+                )
                 .await?;
             if joined.joined.is_empty() {
                 return Err(AppError::NotFound("conversation not found"));
@@ -400,7 +405,7 @@ mod tests {
         let delivered = json!({"event":"message_status","data":{
             "conversationId": w.conversation_id, "messageId": ack["data"]["message"]["_id"],
             "status": "delivered", "userId": w.bob}});
-        assert_eq!(w.fanout.frames("a1")[1..], [delivered.clone()], "the sender's connection gets no copy");
+        assert_eq!(w.fanout.frames("a1")[1..], *std::slice::from_ref(&delivered), "the sender's connection gets no copy");
 
         for other in ["a2", "b1"] {
             let frames = w.fanout.frames(other);
