@@ -405,7 +405,11 @@ mod tests {
         let delivered = json!({"event":"message_status","data":{
             "conversationId": w.conversation_id, "messageId": ack["data"]["message"]["_id"],
             "status": "delivered", "userId": w.bob}});
-        assert_eq!(w.fanout.frames("a1")[1..], *std::slice::from_ref(&delivered), "the sender's connection gets no copy");
+        assert_eq!(
+            w.fanout.frames("a1")[1..],
+            *std::slice::from_ref(&delivered),
+            "the sender's connection gets no copy"
+        );
 
         for other in ["a2", "b1"] {
             let frames = w.fanout.frames(other);
