@@ -233,13 +233,14 @@ impl Services {
             return Err(AppError::Validation(format!("userIds must list 1-{MAX_GROUP_MEMBERS} users")));
         }
         // Membership first, so a non-member learns nothing about the users either.
-        let mut fresh = Some(self.member_conversation(conversation_id, &me.id).await?);
-        require_group(fresh.as_ref().expect("just read"))?;
+        let first_read = self.member_conversation(conversation_id, &me.id).await?;
+        require_group(&first_read)?;
         let wanted: Vec<String> = wanted.into_iter().collect();
         let profiles = self.store.get_users(&wanted).await?;
         if profiles.len() != wanted.len() {
             return Err(AppError::NotFound("user not found"));
         }
+        let mut fresh = Some(first_read);
         let (updated, mut joined) = 'write: {
             for _ in 0..WRITE_ATTEMPTS {
                 // The first attempt decides on the read above; later ones on a new read.

@@ -146,6 +146,43 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!(api.call("GET", &format!("/messages?cid={group}"), Some(&bob.token), None).await.0, 200);
     assert_eq!(api.call("GET", &format!("/messages?cid={group}"), Some(&carol.token), None).await.0, 404);
 
+    // REST twins of the WebSocket message and friend actions.
+    let message = format!("{messages}/{}", sent["_id"].as_str().unwrap());
+    assert_eq!(api.call("PUT", &message, Some(&bob.token), Some(json!({"newContent": "bob"}))).await.0, 403);
+    let (status, edited) = api.call("PUT", &message, Some(&alice.token), Some(json!({"newContent": "edited"}))).await;
+    assert_eq!((status, edited["content"].as_str()), (200, Some("edited")));
+    assert_eq!(api.call("PUT", &message, Some(&alice.token), Some(json!({"newContent": ""}))).await.0, 422);
+    let read = format!("/conversations/{group}/read");
+    let (status, receipt) =
+        api.call("POST", &read, Some(&bob.token), Some(json!({"lastMessageId": sent["_id"]}))).await;
+    assert_eq!((status, &receipt["lastReadSeq"]), (200, &sent["seq"]));
+    assert_eq!(api.call("POST", &read, Some(&carol.token), Some(json!({"lastMessageId": sent["_id"]}))).await.0, 404);
+    assert_eq!(api.call("POST", &read, Some(&bob.token), Some(json!({}))).await.0, 422);
+    let (status, deleted) = api.call("DELETE", &message, Some(&alice.token), None).await;
+    assert_eq!((status, &deleted["deleted"]), (200, &json!(true)));
+    assert_eq!(api.call("DELETE", &message, Some(&alice.token), None).await.0, 409);
+
+    let to_carol = json!({"username": carol.username});
+    assert_eq!(api.call("POST", "/friend-requests", Some(&alice.token), Some(to_carol.clone())).await.0, 201);
+    assert_eq!(api.call("POST", "/friend-requests", Some(&alice.token), Some(to_carol)).await.0, 409);
+    let (status, requests) = api.call("GET", "/friend-requests", Some(&carol.token), None).await;
+    assert_eq!((status, &requests["incoming"][0]["user"]["_id"]), (200, &json!(alice.id)));
+    let from_alice = format!("/friend-requests/{}", alice.username);
+    assert_eq!(api.call("POST", &format!("{from_alice}/accept"), Some(&carol.token), None).await.0, 200);
+    let (status, friends) = api.call("GET", "/friends", Some(&alice.token), None).await;
+    assert_eq!((status, &friends["items"][0]["_id"]), (200, &json!(carol.id)));
+    let carol_friend = format!("/friends/{}", carol.username);
+    assert_eq!(api.call("DELETE", &carol_friend, Some(&alice.token), None).await.0, 200);
+    assert_eq!(api.call("DELETE", &carol_friend, Some(&alice.token), None).await.0, 404);
+    let to_bob = json!({"username": bob.username});
+    assert_eq!(api.call("POST", "/friend-requests", Some(&carol.token), Some(to_bob.clone())).await.0, 201);
+    let carol_to_bob = format!("/friend-requests/{}", bob.username);
+    assert_eq!(api.call("DELETE", &carol_to_bob, Some(&carol.token), None).await.0, 200);
+    assert_eq!(api.call("POST", "/friend-requests", Some(&carol.token), Some(to_bob)).await.0, 201);
+    let from_carol = format!("/friend-requests/{}", carol.username);
+    assert_eq!(api.call("POST", &format!("{from_carol}/reject"), Some(&bob.token), None).await.0, 200);
+    assert_eq!(api.call("POST", &format!("{from_carol}/accept"), Some(&bob.token), None).await.0, 404);
+
     let deployed = template_routes();
     let missed: Vec<&String> = deployed.iter().filter(|r| !api.seen().contains(*r)).collect();
     assert!(missed.is_empty(), "routes this test did not exercise: {missed:?}");

@@ -2,4 +2,5 @@
 //! responses. One module per API.
 
 pub mod rest;
+mod rest_actions;
 pub mod ws;

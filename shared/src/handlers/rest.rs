@@ -15,12 +15,14 @@ use crate::model::User;
 use crate::service::{CreateConversation, Credentials, Services};
 use crate::store::Created;
 
+use super::rest_actions;
+
 /// Request bodies are small JSON documents; anything bigger is refused before parsing.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The parts of a request the routes use, owned so the handler future holds no borrow of the event.
-struct HttpRequest {
-    method: Method,
+pub(super) struct HttpRequest {
+    pub(super) method: Method,
     path: String,
     /// Parsed from the URI, which `lambda_http` builds from the event's raw query string (tests build it too).
     query: QueryMap,
@@ -53,7 +55,7 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     }
 }
 
-type Reply = (StatusCode, serde_json::Value);
+pub(super) type Reply = (StatusCode, serde_json::Value);
 
 async fn route(services: &Services, request: HttpRequest) -> AppResult<Reply> {
     let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
@@ -127,6 +129,10 @@ async fn route(services: &Services, request: HttpRequest) -> AppResult<Reply> {
             let (me, id) = (caller(services, &request).await?, path_id(id, NO_CONVERSATION)?);
             created(services.post_message(&me, id, body::<serde_json::Value>(&request)?).await?)
         }
+        (method, segments) if rest_actions::handles(method, segments) => {
+            let me = caller(services, &request).await?;
+            rest_actions::route(services, &me, &request, segments).await
+        }
         _ => Err(AppError::NotFound("no such route")),
     }
 }
@@ -177,7 +183,7 @@ async fn caller(services: &Services, request: &HttpRequest) -> AppResult<User> {
     services.authenticate(bearer_token(request.authorization.as_deref())).await
 }
 
-fn body<T: DeserializeOwned>(request: &HttpRequest) -> AppResult<T> {
+pub(super) fn body<T: DeserializeOwned>(request: &HttpRequest) -> AppResult<T> {
     let bytes = request.body.as_slice();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(AppError::PayloadTooLarge(format!("request bodies are limited to {MAX_BODY_BYTES} bytes")));
@@ -188,7 +194,7 @@ fn body<T: DeserializeOwned>(request: &HttpRequest) -> AppResult<T> {
     serde_json::from_slice(bytes).map_err(|e| AppError::BadRequest(format!("invalid request body: {e}")))
 }
 
-fn to_json(value: &impl Serialize) -> AppResult<serde_json::Value> {
+pub(super) fn to_json(value: &impl Serialize) -> AppResult<serde_json::Value> {
     serde_json::to_value(value).map_err(AppError::internal)
 }
 
