@@ -12,17 +12,10 @@ use serde_json::{Value, json};
 
 use crate::error::{AppError, AppResult};
 use crate::model::{Conversation, ConversationKind, Message, Sender, User, now_iso};
-use crate::protocol::{SendMessageInput, event_frame};
+use crate::protocol::{SendMessageInput, event_frame, events};
 use crate::service::{ConversationView, MAX_GROUP_MEMBERS, Services};
 use crate::store::queries::{ConversationChanges, Membership, SeqRange, UserKey};
 use crate::store::{Created, username_key};
-
-/// Events caused by the REST writes (the WebSocket ones are in [`crate::protocol::events`]).
-pub mod events {
-    pub const CONVERSATION_UPDATED: &str = "conversation_updated";
-    pub const MEMBER_JOINED: &str = "member_joined";
-    pub const MEMBER_LEFT: &str = "member_left";
-}
 
 /// Page sizes: (default, maximum) per list.
 const USER_PAGE: (u64, u64) = (20, 50);
@@ -406,22 +399,10 @@ impl Services {
     }
 }
 
-/// Same shape as [`Services::view`] builds (members sorted by username), from profiles read in bulk.
+/// Same shape as [`Services::view`] builds, from profiles read in bulk.
 fn view(conversation: Conversation, profiles: &HashMap<String, User>) -> ConversationView {
-    let mut members: Vec<User> = conversation.member_ids.iter().filter_map(|id| profiles.get(id).cloned()).collect();
-    members.sort_by(|a, b| a.username.cmp(&b.username));
-    ConversationView {
-        id: conversation.id,
-        kind: conversation.kind,
-        name: conversation.name,
-        avatar: conversation.avatar,
-        members,
-        last_message: conversation.last_message,
-        last_seq: conversation.last_seq,
-        created_by: conversation.created_by,
-        created_at: conversation.created_at,
-        updated_at: conversation.updated_at,
-    }
+    let members = conversation.member_ids.iter().filter_map(|id| profiles.get(id).cloned()).collect();
+    ConversationView::new(conversation, members)
 }
 
 fn summary(conversation: ConversationView, last_read_seq: u64) -> ConversationSummary {
@@ -452,7 +433,7 @@ fn page_offset(page: Option<u64>, limit: usize) -> AppResult<usize> {
     }
 }
 
-fn validate_group_name(name: &str) -> AppResult<String> {
+pub(crate) fn validate_group_name(name: &str) -> AppResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_GROUP_NAME_CHARS {
         return Err(AppError::Validation(format!("group name must have 1-{MAX_GROUP_NAME_CHARS} characters")));
@@ -460,7 +441,7 @@ fn validate_group_name(name: &str) -> AppResult<String> {
     Ok(name.to_owned())
 }
 
-fn validate_url(field: &str, url: String) -> AppResult<String> {
+pub(crate) fn validate_url(field: &str, url: String) -> AppResult<String> {
     if (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= MAX_URL_LEN {
         Ok(url)
     } else {

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::auth::{self, Identity, TokenKeys};
 use crate::config::Config;
+use crate::conversations::{validate_group_name, validate_url};
 use crate::cursor::CursorCodec;
 use crate::error::{AppError, AppResult};
 use crate::fanout::{
@@ -110,10 +111,8 @@ impl Services {
 
     pub async fn register(&self, input: Credentials) -> AppResult<Session> {
         input.validate()?;
-        if let Some(avatar) = &input.avatar {
-            validate_url("avatar", avatar)?;
-        }
-        let user = User { id: new_id(), username: input.username, avatar: input.avatar, created_at: now_iso() };
+        let avatar = input.avatar.map(|url| validate_url("avatar", url)).transpose()?;
+        let user = User { id: new_id(), username: input.username, avatar, created_at: now_iso() };
         let password_hash = auth::hash_password(&input.password)?;
         self.store.create_user(&UserRecord { user: user.clone(), password_hash }).await?;
         self.session(user)
@@ -258,11 +257,7 @@ impl Services {
         let (kind, others, name) = match input {
             CreateConversation::Private { participant_id } => (ConversationKind::Private, vec![participant_id], None),
             CreateConversation::Group { participant_ids, name } => {
-                let name = name.trim().to_owned();
-                if name.is_empty() || name.chars().count() > 100 {
-                    return Err(AppError::Validation("group name must have 1-100 characters".into()));
-                }
-                (ConversationKind::Group, participant_ids, Some(name))
+                (ConversationKind::Group, participant_ids, Some(validate_group_name(&name)?))
             }
         };
         let mut member_ids: std::collections::BTreeSet<String> = others.into_iter().collect();
@@ -375,7 +370,7 @@ pub struct ConversationView {
 }
 
 impl ConversationView {
-    fn new(c: Conversation, mut members: Vec<User>) -> Self {
+    pub(crate) fn new(c: Conversation, mut members: Vec<User>) -> Self {
         members.sort_by(|a, b| a.username.cmp(&b.username));
         ConversationView {
             id: c.id,
@@ -393,13 +388,5 @@ impl ConversationView {
 
     pub fn member_ids(&self) -> Vec<String> {
         self.members.iter().map(|m| m.id.clone()).collect()
-    }
-}
-
-fn validate_url(field: &str, url: &str) -> AppResult<()> {
-    if (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= 2048 {
-        Ok(())
-    } else {
-        Err(AppError::Validation(format!("{field} must be an http(s) URL of at most 2048 characters")))
     }
 }

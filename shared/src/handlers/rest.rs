@@ -3,10 +3,12 @@
 
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::auth::bearer_token;
 use crate::conversations::{AddMembers, HistoryQuery, ListQuery, UpdateConversation, UserSearch};
@@ -45,14 +47,31 @@ impl From<Request> for HttpRequest {
 
 /// Handles one request. Errors become JSON error responses here; nothing propagates to the runtime.
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let result = route(services, HttpRequest::from(request)).await;
-    match result {
-        Ok((status, body)) => json_response(status, &body),
-        Err(err) => {
-            err.log();
-            error_response(&err)
-        }
+    // Every log line of the request carries API Gateway's request id (never the query string: it may hold
+    // search terms).
+    let request_id = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    let span = tracing::info_span!(
+        "http",
+        request_id = request_id.as_deref().unwrap_or("-"),
+        method = %request.method(),
+        path = request.uri().path(),
+    );
+    async move {
+        let response = match route(services, HttpRequest::from(request)).await {
+            Ok((status, body)) => json_response(status, &body),
+            Err(err) => {
+                err.log();
+                error_response(&err)
+            }
+        };
+        tracing::info!(status = response.status().as_u16(), "request handled");
+        response
     }
+    .instrument(span)
+    .await
 }
 
 pub(super) type Reply = (StatusCode, serde_json::Value);

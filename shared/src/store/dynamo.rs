@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -177,6 +178,43 @@ impl DynamoDbStore {
         Ok(items)
     }
 
+    /// Every page of a `Query`; `build` sets everything but the table and the start key.
+    pub(crate) async fn query_pages(
+        &self,
+        build: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> AppResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = build(self.client.query().table_name(&self.table))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(AppError::internal)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Live (not yet expired) items of a partition whose sort key starts with `prefix`.
+    async fn live_items(&self, pk: String, prefix: &str) -> AppResult<Vec<Item>> {
+        let now = now_epoch_seconds();
+        self.query_pages(|query| {
+            query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .filter_expression("#ttl > :now")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .expression_attribute_values(":now", n(now))
+                .consistent_read(true)
+        })
+        .await
+    }
+
     /// `BatchWriteItem` deletes (25 per call), retrying unprocessed items.
     pub(crate) async fn batch_delete(&self, keys: Vec<Item>) -> AppResult<()> {
         for chunk in keys.chunks(25) {
@@ -312,33 +350,11 @@ impl ConnectionStore for DynamoDbStore {
     }
 
     async fn connection_ids_of_user(&self, user_id: &str) -> AppResult<Vec<String>> {
-        let mut ids = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .filter_expression("#ttl > :now")
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":pk", s(keys::user(user_id)))
-                .expression_attribute_values(":prefix", s(keys::CONN_PREFIX))
-                .expression_attribute_values(":now", n(now_epoch_seconds()))
-                .projection_expression("connectionId")
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(AppError::internal)?;
-            for item in out.items.unwrap_or_default() {
-                ids.push(get_s(&item, "connectionId")?);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(ids),
-            }
-        }
+        self.live_items(keys::user(user_id), keys::CONN_PREFIX)
+            .await?
+            .iter()
+            .map(|item| get_s(item, "connectionId"))
+            .collect()
     }
 }
 
@@ -786,28 +802,15 @@ impl DynamoDbStore {
 
     /// Every item of a user's partition between connections and friends, page by page.
     async fn graph_items(&self, user_id: &str) -> AppResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
+        self.query_pages(|query| {
+            query
                 .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", s(keys::user(user_id)))
                 .expression_attribute_values(":from", s(keys::GRAPH_START))
                 .expression_attribute_values(":to", s(keys::GRAPH_END))
                 .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(AppError::internal)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        })
+        .await
     }
 }
 
@@ -862,31 +865,11 @@ impl RoomStore for DynamoDbStore {
     }
 
     async fn joined(&self, conversation_id: &str) -> AppResult<Vec<(String, String)>> {
-        let mut joined = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .filter_expression("#ttl > :now")
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":pk", s(keys::conversation(conversation_id)))
-                .expression_attribute_values(":prefix", s(keys::JOIN_PREFIX))
-                .expression_attribute_values(":now", n(now_epoch_seconds()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(AppError::internal)?;
-            for item in out.items.unwrap_or_default() {
-                joined.push((get_s(&item, "connectionId")?, get_s(&item, "userId")?));
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(joined),
-            }
-        }
+        self.live_items(keys::conversation(conversation_id), keys::JOIN_PREFIX)
+            .await?
+            .iter()
+            .map(|item| Ok((get_s(item, "connectionId")?, get_s(item, "userId")?)))
+            .collect()
     }
 
     async fn claim_typing(&self, conversation_id: &str, user_id: &str, now_ms: u64, window_ms: u64) -> AppResult<bool> {
