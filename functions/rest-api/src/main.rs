@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let services = Arc::new(Services::from_env().await?);
     run(service_fn(move |request: Request| {
-        // The future must own what it uses: lambda_http requires it to be `Send` for every lifetime.
+        // Each request future owns a cheap handle to the services built once at cold start.
         let services = Arc::clone(&services);
         async move { Ok::<_, Error>(rest::handle(&services, request).await) }
     }))
