@@ -178,22 +178,25 @@ impl DynamoDbStore {
         Ok(items)
     }
 
-    /// Every page of a `Query`; `build` sets everything but the table and the start key.
-    pub(crate) async fn query_pages(
+    /// Runs `query` from `start` to the end, or until `limit` items, following `LastEvaluatedKey` (DynamoDB
+    /// stops each response at 1 MB).
+    pub(crate) async fn query_all(
         &self,
-        build: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+        query: QueryFluentBuilder,
+        mut start: Option<Item>,
+        limit: Option<usize>,
     ) -> AppResult<Vec<Item>> {
         let mut items = Vec::new();
-        let mut start: Option<Item> = None;
         loop {
-            let out = build(self.client.query().table_name(&self.table))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(AppError::internal)?;
+            let mut request = query.clone().table_name(&self.table).set_exclusive_start_key(start.take());
+            if let Some(limit) = limit {
+                let remaining = limit.saturating_sub(items.len());
+                request = request.limit(i32::try_from(remaining).unwrap_or(i32::MAX));
+            }
+            let out = request.send().await.map_err(AppError::internal)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
+                Some(key) if !key.is_empty() && limit.is_none_or(|l| items.len() < l) => start = Some(key),
                 _ => return Ok(items),
             }
         }
@@ -201,18 +204,17 @@ impl DynamoDbStore {
 
     /// Live (not yet expired) items of a partition whose sort key starts with `prefix`.
     async fn live_items(&self, pk: String, prefix: &str) -> AppResult<Vec<Item>> {
-        let now = now_epoch_seconds();
-        self.query_pages(|query| {
-            query
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .filter_expression("#ttl > :now")
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .expression_attribute_values(":now", n(now))
-                .consistent_read(true)
-        })
-        .await
+        let query = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .filter_expression("#ttl > :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .expression_attribute_values(":now", n(now_epoch_seconds()))
+            .consistent_read(true);
+        self.query_all(query, None, None).await
     }
 
     /// `BatchWriteItem` deletes (25 per call), retrying unprocessed items.
@@ -268,23 +270,18 @@ impl DynamoDbStore {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// A transaction whose only expected failure is a condition: `Ok(false)` when one failed.
-    async fn transact_if(&self, items: Vec<TransactWriteItem>) -> AppResult<bool> {
+    /// Runs a conditional transaction; `false` when a condition failed or another transaction held an item,
+    /// i.e. when the caller should re-read and decide again.
+    pub(crate) async fn transact_unless_raced(&self, items: Vec<TransactWriteItem>) -> AppResult<bool> {
         match self.transact(items).await {
             Ok(()) => Ok(true),
-            Err(e) if cancellation_codes(&e).is_some_and(|c| c.iter().any(|c| c == "ConditionalCheckFailed")) => {
-                Ok(false)
-            }
-            Err(e) => Err(AppError::internal(e)),
+            Err(e) => match cancellation_codes(&e) {
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict") => {
+                    Ok(false)
+                }
+                _ => Err(AppError::internal(e)),
+            },
         }
-    }
-
-    /// Reads a message item by conversation and seq.
-    pub(crate) async fn read_message(&self, conversation_id: &str, seq: u64) -> AppResult<Option<Message>> {
-        self.get(keys::conversation(conversation_id), &keys::message(seq))
-            .await?
-            .map(|item| message_from_item(&item))
-            .transpose()
     }
 }
 
@@ -643,7 +640,7 @@ impl MessageStore for DynamoDbStore {
                             .await?
                             .ok_or_else(|| AppError::internal("client message claim vanished"))?;
                         let original = self
-                            .read_message(&new.conversation_id, get_n(&claim, "seq")?)
+                            .get_message(&new.conversation_id, get_n(&claim, "seq")?)
                             .await?
                             .ok_or_else(|| AppError::internal("client message claim points at a missing message"))?;
                         return Ok(Created::Existing(Appended { message: original, member_ids }));
@@ -661,7 +658,10 @@ impl MessageStore for DynamoDbStore {
     }
 
     async fn get_message(&self, conversation_id: &str, seq: u64) -> AppResult<Option<Message>> {
-        self.read_message(conversation_id, seq).await
+        self.get(keys::conversation(conversation_id), &keys::message(seq))
+            .await?
+            .map(|item| message_from_item(&item))
+            .transpose()
     }
 
     async fn edit_message(
@@ -802,15 +802,15 @@ impl DynamoDbStore {
 
     /// Every item of a user's partition between connections and friends, page by page.
     async fn graph_items(&self, user_id: &str) -> AppResult<Vec<Item>> {
-        self.query_pages(|query| {
-            query
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(keys::user(user_id)))
-                .expression_attribute_values(":from", s(keys::GRAPH_START))
-                .expression_attribute_values(":to", s(keys::GRAPH_END))
-                .consistent_read(true)
-        })
-        .await
+        let query = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(keys::user(user_id)))
+            .expression_attribute_values(":from", s(keys::GRAPH_START))
+            .expression_attribute_values(":to", s(keys::GRAPH_END))
+            .consistent_read(true);
+        self.query_all(query, None, None).await
     }
 }
 
@@ -831,7 +831,7 @@ impl RoomStore for DynamoDbStore {
             .build()
             .map_err(AppError::internal)?;
         let items = vec![self.put(item, false)?, TransactWriteItem::builder().update(remember).build()];
-        if self.transact_if(items).await? {
+        if self.transact_unless_raced(items).await? {
             Ok(())
         } else {
             Err(AppError::Unauthorized("connection is not registered, reconnect"))
@@ -851,7 +851,7 @@ impl RoomStore for DynamoDbStore {
             self.delete(keys::conversation(conversation_id), &keys::joined(connection_id))?,
             TransactWriteItem::builder().update(forget).build(),
         ];
-        self.transact_if(items).await.map(|_| ())
+        self.transact_unless_raced(items).await.map(|_| ())
     }
 
     async fn leave_all(&self, connection_id: &str) -> AppResult<()> {
@@ -965,7 +965,7 @@ impl SocialStore for DynamoDbStore {
             self.condition_check(keys::user(from), &keys::friend(to), "attribute_not_exists(pk)")?,
             self.condition_check(keys::user(from), &keys::request_in(to), "attribute_not_exists(pk)")?,
         ];
-        if self.transact_if(items).await? {
+        if self.transact_unless_raced(items).await? {
             Ok(())
         } else {
             Err(AppError::Conflict("already friends or a request is pending"))
@@ -977,7 +977,7 @@ impl SocialStore for DynamoDbStore {
             self.delete_if_exists(keys::user(from), &keys::request_out(to))?,
             self.delete(keys::user(to), &keys::request_in(from))?,
         ];
-        self.transact_if(items).await
+        self.transact_unless_raced(items).await
     }
 
     async fn accept_friend_request(&self, from: &str, to: &str, at: &str) -> AppResult<bool> {
@@ -993,7 +993,7 @@ impl SocialStore for DynamoDbStore {
             self.put(friend(from, to), false)?,
             self.put(friend(to, from), false)?,
         ];
-        self.transact_if(items).await
+        self.transact_unless_raced(items).await
     }
 
     async fn delete_friendship(&self, a: &str, b: &str) -> AppResult<bool> {
@@ -1001,7 +1001,7 @@ impl SocialStore for DynamoDbStore {
             self.delete_if_exists(keys::user(a), &keys::friend(b))?,
             self.delete(keys::user(b), &keys::friend(a))?,
         ];
-        self.transact_if(items).await
+        self.transact_unless_raced(items).await
     }
 
     async fn members_of(&self, conversation_ids: &[String]) -> AppResult<Vec<String>> {

@@ -2,12 +2,10 @@
 //! docs/data-model.md. Every read is a `GetItem`, `BatchGetItem` or `Query` on a key; nothing scans.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
 use super::dynamo::{
-    DynamoDbStore, Item, cancellation_codes, conversation_from_item, get_opt_s, get_s, keys, message_from_item, n, s,
-    user_from_item,
+    DynamoDbStore, Item, conversation_from_item, get_opt_s, get_s, keys, message_from_item, n, s, user_from_item,
 };
 use super::queries::{ConversationChanges, Membership, SeqRange, UserKey};
 use super::{ConversationStore, QueryStore};
@@ -38,30 +36,6 @@ fn get_n_or_zero(item: &Item, name: &str) -> u64 {
 }
 
 impl DynamoDbStore {
-    /// Runs `query` from `start` to the end, or until `limit` items, following `LastEvaluatedKey` (DynamoDB
-    /// stops each response at 1 MB).
-    async fn query_all(
-        &self,
-        query: QueryFluentBuilder,
-        mut start: Option<Item>,
-        limit: Option<usize>,
-    ) -> AppResult<Vec<Item>> {
-        let mut items = Vec::new();
-        loop {
-            let mut request = query.clone().table_name(&self.table).set_exclusive_start_key(start.take());
-            if let Some(limit) = limit {
-                let remaining = limit.saturating_sub(items.len());
-                request = request.limit(i32::try_from(remaining).unwrap_or(i32::MAX));
-            }
-            let out = request.send().await.map_err(AppError::internal)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() && limit.is_none_or(|l| items.len() < l) => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
-    }
-
     /// One `Query` over the reaction items of `messages` (adjacent seqs of one conversation), folded into each
     /// message's `reactions`. Reactions sort by emoji, then user, so the folded lists are stable.
     async fn attach_reactions(&self, conversation_id: &str, messages: &mut [Message]) -> AppResult<()> {
@@ -89,20 +63,6 @@ impl DynamoDbStore {
             }
         }
         Ok(())
-    }
-
-    /// Runs a conditional transaction; `false` when a condition failed or another transaction held an item,
-    /// i.e. when the caller should re-read and decide again.
-    async fn transact_unless_raced(&self, items: Vec<TransactWriteItem>) -> AppResult<bool> {
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(e) => match cancellation_codes(&e) {
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict") => {
-                    Ok(false)
-                }
-                _ => Err(AppError::internal(e)),
-            },
-        }
     }
 }
 
