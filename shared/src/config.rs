@@ -16,6 +16,8 @@ pub struct Config {
     pub connection_ttl: Duration,
     /// Lifetime of issued access tokens.
     pub token_ttl: Duration,
+    /// PostToConnection calls one delivery keeps in flight (measured: docs/performance.md).
+    pub posts_in_flight: usize,
 }
 
 impl Config {
@@ -48,6 +50,12 @@ impl Config {
             management_endpoint,
             connection_ttl: seconds("CONNECTION_TTL_SECONDS", 7800)?,
             token_ttl: seconds("TOKEN_TTL_SECONDS", 24 * 3600)?,
+            posts_in_flight: match lookup("POSTS_IN_FLIGHT") {
+                None => crate::fanout::DEFAULT_POSTS_IN_FLIGHT,
+                Some(v) => v.trim().parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                    AppError::internal(format!("POSTS_IN_FLIGHT must be a number from 1 to 1000, got {v:?}"))
+                })?,
+            },
         })
     }
 }

@@ -1,8 +1,14 @@
 //! Delivering frames to connected clients through the API Gateway Management API.
 //!
-//! [`Fanout`] is the one-connection port (PostToConnection); [`deliver_to_users`] is the policy on top: look the
-//! recipients' connections up with a Query per user (never a Scan), post concurrently with a bound, retry
-//! throttling with backoff, and delete exactly the connections that answered 410 Gone.
+//! [`Fanout`] is the one-connection port (PostToConnection); [`deliver_to_users`] is the policy on top: read the
+//! recipients' connections from their presence records (one `BatchGetItem` per 100 users, never a Scan), post
+//! concurrently with a bound, retry throttling with backoff, and stop posting to connections API Gateway
+//! reports gone.
+//!
+//! **A 410 is not always a dead connection.** API Gateway answers 410 for a connection whose `$connect` has not
+//! returned yet, and users who connect together post to each other during their handshakes. So a connection is
+//! only dropped when it answered 410 more than [`HANDSHAKE_GRACE_SECS`] after it was stored; a younger one just
+//! misses this frame (the client catches up after connecting).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -12,14 +18,19 @@ use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectio
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures_util::{StreamExt, stream};
 
+use crate::model::{LiveConnection, now_epoch_seconds};
 use crate::store::ConnectionStore;
 use crate::store::dynamo::backoff;
+
+/// How long after `$connect` stored a connection a 410 for it is not trusted. It must exceed the time
+/// `$connect` may take: the connect function's timeout (`Timeout` in infra/template.yaml, checked by a test).
+pub const HANDSHAKE_GRACE_SECS: u64 = 30;
 
 /// What happened to one PostToConnection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PostOutcome {
     Delivered,
-    /// 410: the client is gone; its record must be deleted.
+    /// 410: the client is gone, or still in its handshake.
     Gone,
     /// Account-level throttling or a full client buffer; worth retrying shortly.
     Throttled,
@@ -30,13 +41,15 @@ pub enum PostOutcome {
 #[async_trait]
 pub trait Fanout: Send + Sync {
     async fn post(&self, connection_id: &str, frame: &str) -> PostOutcome;
+
+    /// How many posts one delivery keeps in flight.
+    fn max_in_flight(&self) -> usize {
+        DEFAULT_POSTS_IN_FLIGHT
+    }
 }
 
-/// PostToConnection calls in flight at once per invocation: enough to reach a large group quickly while
-/// staying far below the account's shared 10,000 RPS.
-pub const MAX_CONCURRENT_POSTS: usize = 32;
-/// Recipient connection lookups in flight at once.
-const MAX_CONCURRENT_LOOKUPS: usize = 16;
+/// PostToConnection calls in flight at once per invocation, unless configured (`POSTS_IN_FLIGHT`).
+pub const DEFAULT_POSTS_IN_FLIGHT: usize = 32;
 const POST_ATTEMPTS: u32 = 4;
 
 /// Posts with retries on throttling.
@@ -52,20 +65,29 @@ pub async fn post_with_retry(fanout: &dyn Fanout, connection_id: &str, frame: &s
     }
 }
 
+/// One connection to deliver to, and whose it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub user_id: String,
+    pub connection: LiveConnection,
+}
+
 /// Counts of one delivery, for logs and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeliveryReport {
     /// Frames accepted by API Gateway.
     pub delivered: usize,
-    /// Connections found gone (and deleted).
+    /// Connections found gone (and dropped from their user's presence).
     pub gone: usize,
+    /// Connections that answered 410 during their handshake grace: kept, this frame missed.
+    pub handshaking: usize,
     /// Frames that could not be delivered for another reason.
     pub failed: usize,
     /// Users with at least one connection that accepted every frame.
     pub reached: BTreeSet<String>,
     /// The live connections found per recipient, including a skipped one, so follow-up frames to the same
     /// users need no second lookup.
-    pub found: BTreeMap<String, Vec<String>>,
+    pub found: BTreeMap<String, Vec<LiveConnection>>,
 }
 
 /// Sends `frames`, in order, to every live connection of every user in `user_ids`, except `skip_connection`
@@ -79,60 +101,61 @@ pub async fn deliver_to_users(
     skip_connection: Option<&str>,
 ) -> DeliveryReport {
     let unique: Vec<String> = user_ids.iter().cloned().collect::<HashSet<_>>().into_iter().collect();
-    let lookups: Vec<(String, Vec<String>)> = stream::iter(unique)
-        .map(|user_id| async move {
-            let ids = connections.connection_ids_of_user(&user_id).await.unwrap_or_else(|e| {
-                tracing::warn!(%user_id, error = ?e, "could not look up connections");
-                Vec::new()
-            });
-            (user_id, ids)
-        })
-        .buffer_unordered(MAX_CONCURRENT_LOOKUPS)
-        .collect()
-        .await;
-    let targets: Vec<(String, String)> = lookups
+    let presences = connections.presences(&unique).await.unwrap_or_else(|e| {
+        tracing::warn!(recipients = unique.len(), error = ?e, "could not look up connections");
+        HashMap::new()
+    });
+    let found: BTreeMap<String, Vec<LiveConnection>> =
+        presences.into_iter().map(|(user_id, presence)| (user_id, presence.connections)).collect();
+    let targets: Vec<Target> = found
         .iter()
-        .flat_map(|(user_id, ids)| ids.iter().map(move |id| (user_id.clone(), id.clone())))
-        .filter(|(_, connection_id)| Some(connection_id.as_str()) != skip_connection)
+        .flat_map(|(user_id, live)| {
+            live.iter().map(move |connection| Target { user_id: user_id.clone(), connection: connection.clone() })
+        })
+        .filter(|target| Some(target.connection.connection_id.as_str()) != skip_connection)
         .collect();
     let mut report = deliver_to_connections(connections, fanout, targets, frames).await;
-    report.found = lookups.into_iter().collect();
+    report.found = found;
     report
 }
 
-/// Sends `frames`, in order, to each `(user id, connection id)` target, concurrently across targets.
+/// Sends `frames`, in order, to each target, concurrently across targets.
 pub async fn deliver_to_connections(
     connections: &dyn ConnectionStore,
     fanout: &dyn Fanout,
-    targets: Vec<(String, String)>,
+    targets: Vec<Target>,
     frames: &[String],
 ) -> DeliveryReport {
-    let outcomes: Vec<(String, String, usize, PostOutcome)> = stream::iter(targets)
-        .map(|(user_id, connection_id)| async move {
+    let outcomes: Vec<(Target, usize, PostOutcome)> = stream::iter(targets)
+        .map(|target| async move {
             let mut delivered = 0;
             for frame in frames {
-                match post_with_retry(fanout, &connection_id, frame).await {
+                match post_with_retry(fanout, &target.connection.connection_id, frame).await {
                     PostOutcome::Delivered => delivered += 1,
-                    other => return (user_id, connection_id, delivered, other),
+                    other => return (target, delivered, other),
                 }
             }
-            (user_id, connection_id, delivered, PostOutcome::Delivered)
+            (target, delivered, PostOutcome::Delivered)
         })
-        .buffer_unordered(MAX_CONCURRENT_POSTS)
+        .buffer_unordered(fanout.max_in_flight().max(1))
         .collect()
         .await;
 
+    let now = now_epoch_seconds();
     let mut report = DeliveryReport::default();
-    for (user_id, connection_id, delivered, last) in outcomes {
+    for (target, delivered, last) in outcomes {
         report.delivered += delivered;
         match last {
             PostOutcome::Delivered => {
-                report.reached.insert(user_id);
+                report.reached.insert(target.user_id);
+            }
+            PostOutcome::Gone if now < target.connection.connected_at.saturating_add(HANDSHAKE_GRACE_SECS) => {
+                report.handshaking += 1;
             }
             PostOutcome::Gone => {
                 report.gone += 1;
-                if let Err(e) = connections.delete_connection(&connection_id, &user_id).await {
-                    tracing::warn!(%connection_id, error = ?e, "could not delete gone connection");
+                if let Err(e) = connections.drop_gone_connection(&target.user_id, &target.connection).await {
+                    tracing::warn!(connection_id = %target.connection.connection_id, error = ?e, "could not drop gone connection");
                 }
             }
             PostOutcome::Throttled | PostOutcome::Failed => report.failed += frames.len() - delivered,
@@ -144,11 +167,12 @@ pub async fn deliver_to_connections(
 /// [`Fanout`] over the API Gateway Management API.
 pub struct ApiGatewayFanout {
     client: aws_sdk_apigatewaymanagement::Client,
+    max_in_flight: usize,
 }
 
 impl ApiGatewayFanout {
-    pub fn new(client: aws_sdk_apigatewaymanagement::Client) -> Self {
-        ApiGatewayFanout { client }
+    pub fn new(client: aws_sdk_apigatewaymanagement::Client, max_in_flight: usize) -> Self {
+        ApiGatewayFanout { client, max_in_flight }
     }
 }
 
@@ -176,6 +200,10 @@ impl Fanout for ApiGatewayFanout {
             },
         }
     }
+
+    fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
 }
 
 /// A [`Fanout`] that records frames per connection, for handler tests. Connections can be marked gone or
@@ -194,6 +222,11 @@ impl RecordingFanout {
 
     pub fn mark_gone(&self, connection_id: &str) {
         self.gone.lock().unwrap().insert(connection_id.to_owned());
+    }
+
+    /// The connection accepts frames again (its handshake completed).
+    pub fn mark_alive(&self, connection_id: &str) {
+        self.gone.lock().unwrap().remove(connection_id);
     }
 
     pub fn throttle(&self, connection_id: &str, times: u32) {
@@ -242,18 +275,31 @@ mod tests {
     use crate::model::Connection;
     use crate::store::memory::InMemoryStore;
 
-    async fn connect(store: &InMemoryStore, user: &str, connection: &str) {
+    /// Connects `connection` of `user`, stored `age` seconds ago.
+    async fn connect_aged(store: &InMemoryStore, user: &str, connection: &str, age: u64) {
+        let connected_at = now_epoch_seconds() - age;
         store
-            .put_connection(&Connection {
+            .add_connection(&Connection {
                 connection_id: connection.into(),
                 user_id: user.into(),
                 username: user.into(),
                 avatar: None,
-                connected_at: "t".into(),
-                expires_at: u64::MAX,
+                connected_at,
+                expires_at: connected_at + 3600,
             })
             .await
             .unwrap();
+    }
+
+    async fn connect(store: &InMemoryStore, user: &str, connection: &str) {
+        connect_aged(store, user, connection, HANDSHAKE_GRACE_SECS + 5).await;
+    }
+
+    async fn connection_ids(store: &InMemoryStore, user: &str) -> Vec<String> {
+        let mut ids: Vec<String> =
+            store.presence(user).await.unwrap().connections.into_iter().map(|c| c.connection_id).collect();
+        ids.sort();
+        ids
     }
 
     #[tokio::test]
@@ -269,6 +315,7 @@ mod tests {
         let report = deliver_to_users(&store, &fanout, &users, &frames, Some("a1")).await;
         assert_eq!((report.delivered, report.gone, report.failed), (4, 0, 0));
         assert_eq!(report.reached, BTreeSet::from(["alice".to_string(), "bob".to_string()]));
+        assert_eq!(report.found["alice"].len(), 2, "the skipped connection is still reported as found");
         assert_eq!(fanout.frames("b1"), vec![serde_json::json!({"event":"x"}), serde_json::json!({"event":"y"})]);
         assert!(fanout.frames("a1").is_empty());
         assert_eq!(fanout.frames("a2").len(), 2);
@@ -276,7 +323,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn deletes_exactly_the_gone_connections() {
+    async fn drops_exactly_the_gone_connections_but_keeps_their_records() {
         let store = InMemoryStore::new();
         let fanout = RecordingFanout::new();
         connect(&store, "alice", "a1").await;
@@ -286,8 +333,24 @@ mod tests {
         let report =
             deliver_to_users(&store, &fanout, &["alice".into(), "bob".into()], &["{}".into()], Some("a1")).await;
         assert_eq!((report.delivered, report.gone, report.failed), (1, 1, 0));
-        assert_eq!(store.connection_ids_of_user("bob").await.unwrap(), vec!["b2".to_string()]);
-        assert_eq!(store.connection_ids_of_user("alice").await.unwrap(), vec!["a1".to_string()], "sender kept");
+        assert_eq!(connection_ids(&store, "bob").await, vec!["b2".to_string()]);
+        assert_eq!(connection_ids(&store, "alice").await, vec!["a1".to_string()], "sender kept");
+        assert!(store.get_connection("b1").await.unwrap().is_some(), "the $disconnect that follows needs it");
+    }
+
+    #[tokio::test]
+    async fn a_410_during_the_handshake_grace_keeps_the_connection() {
+        let store = InMemoryStore::new();
+        let fanout = RecordingFanout::new();
+        connect_aged(&store, "bob", "handshaking", 0).await;
+        connect_aged(&store, "bob", "almost", HANDSHAKE_GRACE_SECS - 2).await;
+        connect_aged(&store, "bob", "dead", HANDSHAKE_GRACE_SECS + 1).await;
+        for connection in ["handshaking", "almost", "dead"] {
+            fanout.mark_gone(connection);
+        }
+        let report = deliver_to_users(&store, &fanout, &["bob".into()], &["{}".into()], None).await;
+        assert_eq!((report.delivered, report.gone, report.handshaking), (0, 1, 2));
+        assert_eq!(connection_ids(&store, "bob").await, vec!["almost".to_string(), "handshaking".to_string()]);
     }
 
     #[tokio::test]
@@ -302,6 +365,20 @@ mod tests {
         assert_eq!((report.delivered, report.gone, report.failed), (1, 0, 1));
         assert_eq!(report.reached, BTreeSet::from(["bob".to_string()]));
         assert_eq!(fanout.frames("b1").len(), 1);
-        assert_eq!(store.connection_ids_of_user("carol").await.unwrap().len(), 1, "throttled is not gone");
+        assert_eq!(connection_ids(&store, "carol").await.len(), 1, "throttled is not gone");
+    }
+
+    #[test]
+    fn the_handshake_grace_outlasts_the_connect_function() {
+        let template = include_str!("../../infra/template.yaml");
+        let timeout: u64 = template
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Timeout: "))
+            .and_then(|value| value.trim().parse().ok())
+            .expect("Globals.Function.Timeout in the template");
+        assert!(
+            timeout < HANDSHAKE_GRACE_SECS,
+            "a $connect may run {timeout} s, longer than the {HANDSHAKE_GRACE_SECS} s grace"
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod fanout;
 pub mod handlers;
 pub mod messaging;
 pub mod model;
+pub mod presence;
 pub mod protocol;
 pub mod service;
 pub mod social;

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::auth::Identity;
 use crate::error::{AppError, AppResult};
-use crate::fanout::deliver_to_connections;
-use crate::model::{Conversation, Message, message_id, now_iso, parse_message_id};
+use crate::fanout::{Target, deliver_to_connections};
+use crate::model::{Connection, Conversation, Message, message_id, now_iso, parse_message_id};
 use crate::protocol::{event_frame, events, validate_content, validate_emoji};
 use crate::service::Services;
 
@@ -230,13 +230,13 @@ impl Services {
             // Stopping frees the slot, so typing again right away is shown.
             self.store.release_typing(&conversation.id, &me.user_id).await?;
         }
-        let targets: Vec<(String, String)> = self
+        let targets: Vec<Target> = self
             .store
             .joined(&conversation.id)
             .await?
             .into_iter()
-            .filter(|(_, user)| *user != me.user_id)
-            .map(|(connection, user)| (user, connection))
+            .filter(|(user, _)| *user != me.user_id)
+            .map(|(user_id, connection)| Target { user_id, connection })
             .collect();
         let frame = event_frame(
             events::TYPING_STATUS,
@@ -253,22 +253,16 @@ impl Services {
 
     /// Opens conversations on this connection (it then receives typing indicators for them). Ids the user is
     /// not a member of are rejected without saying whether they exist.
-    pub async fn join_conversations(
-        &self,
-        me: &Identity,
-        connection_id: &str,
-        expires_at: u64,
-        ids: &[String],
-    ) -> AppResult<Joined> {
+    pub async fn join_conversations(&self, connection: &Connection, ids: &[String]) -> AppResult<Joined> {
         if ids.len() > MAX_JOIN_IDS {
             return Err(AppError::Validation(format!("at most {MAX_JOIN_IDS} conversationIds per call")));
         }
-        let mine = self.store.user_graph(&me.user_id).await?.conversation_ids;
+        let mine = self.store.user_graph(&connection.user_id).await?.conversation_ids;
         let (mut joined, mut rejected) = (Vec::new(), Vec::new());
         for id in ids {
             if mine.contains(id) {
                 if !joined.contains(id) {
-                    self.store.join(connection_id, &me.user_id, id, expires_at).await?;
+                    self.store.join(connection, id).await?;
                     joined.push(id.clone());
                 }
             } else {

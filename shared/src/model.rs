@@ -45,9 +45,56 @@ pub struct Connection {
     pub user_id: String,
     pub username: String,
     pub avatar: Option<String>,
-    pub connected_at: String,
+    /// Epoch seconds when `$connect` stored it.
+    pub connected_at: u64,
     /// Epoch seconds after which DynamoDB's TTL may remove the record if `$disconnect` never came.
     pub expires_at: u64,
+}
+
+impl Connection {
+    /// How this connection appears in its user's presence.
+    pub fn live(&self) -> LiveConnection {
+        LiveConnection {
+            connection_id: self.connection_id.clone(),
+            connected_at: self.connected_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// One connection as listed in its user's presence: enough to post to it and to judge a 410 for it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LiveConnection {
+    pub connection_id: String,
+    /// Epoch seconds when `$connect` stored it. API Gateway answers 410 for a connection whose `$connect` has
+    /// not returned yet, so a 410 soon after this time proves nothing (see [`crate::fanout`]).
+    pub connected_at: u64,
+    pub expires_at: u64,
+}
+
+/// A status that makes a user look offline to everyone else.
+pub const INVISIBLE: &str = "invisible";
+
+/// What is stored about a user's presence: their live connections, chosen status and last disconnect.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Presence {
+    /// Connections that have not expired, in no particular order.
+    pub connections: Vec<LiveConnection>,
+    /// `online`, `away`, `busy`, `invisible` or custom text; `None` until the user sets one.
+    pub status: Option<String>,
+    pub last_seen: Option<String>,
+}
+
+impl Presence {
+    /// Whether others should see the user online: connected, and not invisible.
+    pub fn visible_online(&self) -> bool {
+        !self.connections.is_empty() && self.status.as_deref() != Some(INVISIBLE)
+    }
+
+    /// The status others see: the chosen one (default `online`) while visible online, else `offline`.
+    pub fn visible_status(&self) -> String {
+        if self.visible_online() { self.status.clone().unwrap_or_else(|| "online".into()) } else { "offline".into() }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

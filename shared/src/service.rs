@@ -14,11 +14,10 @@ use crate::conversations::{validate_group_name, validate_url};
 use crate::cursor::CursorCodec;
 use crate::error::{AppError, AppResult};
 use crate::fanout::{
-    ApiGatewayFanout, DeliveryReport, Fanout, RecordingFanout, deliver_to_connections, deliver_to_users,
+    ApiGatewayFanout, DeliveryReport, Fanout, RecordingFanout, Target, deliver_to_connections, deliver_to_users,
 };
 use crate::model::{
-    Connection, Conversation, ConversationKind, Message, NewMessage, Sender, User, UserRecord, new_id,
-    now_epoch_seconds, now_iso,
+    Connection, Conversation, ConversationKind, Message, NewMessage, Sender, User, UserRecord, new_id, now_iso,
 };
 use crate::protocol::{SendMessageInput, event_frame, events};
 use crate::store::dynamo::DynamoDbStore;
@@ -66,7 +65,10 @@ impl Services {
             .build();
         Ok(Services {
             store: Arc::new(DynamoDbStore::new(dynamo, config.table_name)),
-            fanout: Arc::new(ApiGatewayFanout::new(aws_sdk_apigatewaymanagement::Client::from_conf(management))),
+            fanout: Arc::new(ApiGatewayFanout::new(
+                aws_sdk_apigatewaymanagement::Client::from_conf(management),
+                config.posts_in_flight,
+            )),
             tokens,
             cursors,
             connection_ttl: config.connection_ttl,
@@ -101,6 +103,7 @@ impl Services {
             recipients = user_ids.len(),
             delivered = report.delivered,
             gone = report.gone,
+            handshaking = report.handshaking,
             failed = report.failed,
             "fan-out"
         );
@@ -148,36 +151,6 @@ impl Services {
 
     // ------------------------------------------------------------------ connections
 
-    pub async fn open_connection(&self, connection_id: &str, token: Option<&str>) -> AppResult<Connection> {
-        let user = self.authenticate(token).await?;
-        let connection = Connection {
-            connection_id: connection_id.to_owned(),
-            user_id: user.id,
-            username: user.username,
-            avatar: user.avatar,
-            connected_at: now_iso(),
-            expires_at: now_epoch_seconds() + self.connection_ttl.as_secs(),
-        };
-        self.store.put_connection(&connection).await?;
-        // Presence is best effort: failing to announce must not refuse the connection.
-        if let Err(e) = self.announce_online(&connection).await {
-            e.log();
-        }
-        Ok(connection)
-    }
-
-    pub async fn close_connection(&self, connection_id: &str) -> AppResult<Option<Connection>> {
-        let connection = self.store.get_connection(connection_id).await?;
-        if let Some(c) = &connection {
-            self.store.leave_all(connection_id).await?;
-            self.store.delete_connection(connection_id, &c.user_id).await?;
-            if let Err(e) = self.announce_offline(c).await {
-                e.log();
-            }
-        }
-        Ok(connection)
-    }
-
     /// The user behind a connection; a connection unknown to the store (expired, or removed after a 410) must
     /// reconnect.
     pub async fn connection(&self, connection_id: &str) -> AppResult<Connection> {
@@ -206,8 +179,8 @@ impl Services {
             .await
     }
 
-    /// `receive_message` to every member's connections except the one the message came from, then
-    /// `message_status: delivered` to the sender for each other member whose connection accepted it.
+    /// `receive_message` to every member's connections except the one the message came from, then one
+    /// `message_status: delivered` to each of the sender's connections listing the other members it reached.
     pub async fn broadcast_message(&self, appended: &Appended, origin_connection: Option<&str>) -> DeliveryReport {
         let message = &appended.message;
         let frame = event_frame(
@@ -215,32 +188,26 @@ impl Services {
             json!({ "message": message, "conversationId": message.conversation_id }),
         );
         let report = self.notify(&appended.member_ids, &frame, origin_connection).await;
-        let statuses: Vec<String> = report
-            .reached
-            .iter()
-            .filter(|user| **user != message.sender.id)
-            .map(|user| {
-                event_frame(
-                    events::MESSAGE_STATUS,
-                    json!({
-                        "conversationId": message.conversation_id,
-                        "messageId": message.id,
-                        "status": "delivered",
-                        "userId": user,
-                    }),
-                )
-            })
-            .collect();
-        if !statuses.is_empty() {
+        let reached: Vec<&String> = report.reached.iter().filter(|user| **user != message.sender.id).collect();
+        if !reached.is_empty() {
+            let status = event_frame(
+                events::MESSAGE_STATUS,
+                json!({
+                    "conversationId": message.conversation_id,
+                    "messageId": message.id,
+                    "status": "delivered",
+                    "userIds": reached,
+                }),
+            );
             // The sender's connections were looked up for the broadcast already (their other tabs receive it).
-            let sender_connections: Vec<(String, String)> = report
+            let sender_connections: Vec<Target> = report
                 .found
                 .get(&message.sender.id)
                 .into_iter()
                 .flatten()
-                .map(|connection| (message.sender.id.clone(), connection.clone()))
+                .map(|connection| Target { user_id: message.sender.id.clone(), connection: connection.clone() })
                 .collect();
-            deliver_to_connections(self.store.as_ref(), self.fanout.as_ref(), sender_connections, &statuses).await;
+            deliver_to_connections(self.store.as_ref(), self.fanout.as_ref(), sender_connections, &[status]).await;
         }
         report
     }

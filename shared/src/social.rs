@@ -1,21 +1,15 @@
-//! Presence, status and friendships.
+//! Friendships and friend requests.
 //!
-//! Who hears about whom is always derived on the server from stored relations (friends, conversation peers),
-//! never taken from the client.
-
-use std::collections::BTreeSet;
+//! Who hears about whom is always derived on the server from stored relations, never taken from the client.
 
 use serde::Serialize;
 use serde_json::json;
 
 use crate::error::{AppError, AppResult};
-use crate::model::{Connection, Sender, User, now_iso};
-use crate::protocol::{event_frame, events, validate_status};
+use crate::model::{Sender, User, now_iso};
+use crate::protocol::{event_frame, events};
 use crate::service::Services;
 use crate::store::{PendingRequest, Relation};
-
-/// A status that makes a user look offline to everyone else.
-const INVISIBLE: &str = "invisible";
 
 /// What a friend action did, for the actor's ack.
 #[derive(Clone, Debug, Serialize)]
@@ -57,81 +51,6 @@ fn user_ref(user: &User) -> Sender {
 }
 
 impl Services {
-    /// Friends and conversation peers of a user: who sees their presence.
-    async fn audience(
-        &self,
-        user_id: &str,
-        friend_ids: &[String],
-        conversation_ids: &[String],
-    ) -> AppResult<Vec<String>> {
-        let mut audience: BTreeSet<String> = friend_ids.iter().cloned().collect();
-        audience.extend(self.store.members_of(conversation_ids).await?);
-        audience.remove(user_id);
-        Ok(audience.into_iter().collect())
-    }
-
-    /// `user_online` to friends and peers when this is the user's only connection (and they are not invisible).
-    pub async fn announce_online(&self, connection: &Connection) -> AppResult<()> {
-        let graph = self.store.user_graph(&connection.user_id).await?;
-        if graph.connection_ids.iter().any(|c| *c != connection.connection_id) {
-            return Ok(());
-        }
-        if self.store.presence(&connection.user_id).await?.0.as_deref() == Some(INVISIBLE) {
-            return Ok(());
-        }
-        let audience = self.audience(&connection.user_id, &graph.friend_ids, &graph.conversation_ids).await?;
-        let frame =
-            event_frame(events::USER_ONLINE, json!({ "userId": connection.user_id, "username": connection.username }));
-        self.notify(&audience, &frame, None).await;
-        Ok(())
-    }
-
-    /// Records last-seen and sends `user_offline` when the user's last connection closed.
-    pub async fn announce_offline(&self, connection: &Connection) -> AppResult<()> {
-        let graph = self.store.user_graph(&connection.user_id).await?;
-        if !graph.connection_ids.is_empty() {
-            return Ok(());
-        }
-        let last_seen = now_iso();
-        self.store.set_last_seen(&connection.user_id, &last_seen).await?;
-        if self.store.presence(&connection.user_id).await?.0.as_deref() == Some(INVISIBLE) {
-            return Ok(());
-        }
-        let audience = self.audience(&connection.user_id, &graph.friend_ids, &graph.conversation_ids).await?;
-        let frame = event_frame(
-            events::USER_OFFLINE,
-            json!({ "userId": connection.user_id, "username": connection.username, "lastSeen": last_seen }),
-        );
-        self.notify(&audience, &frame, None).await;
-        Ok(())
-    }
-
-    /// Stores the status and tells friends: `status_changed`, or `user_offline` for invisible (and
-    /// `user_online` first when leaving invisible).
-    pub async fn set_status(&self, me: &Sender, status: &str) -> AppResult<String> {
-        let status = validate_status(status)?;
-        let previous = self.store.presence(&me.id).await?.0;
-        self.store.set_status(&me.id, &status).await?;
-        let friends = self.store.user_graph(&me.id).await?.friend_ids;
-        let mut frames = Vec::new();
-        if status == INVISIBLE {
-            frames.push(event_frame(
-                events::USER_OFFLINE,
-                json!({ "userId": me.id, "username": me.username, "lastSeen": now_iso() }),
-            ));
-        } else {
-            if previous.as_deref() == Some(INVISIBLE) {
-                frames.push(event_frame(events::USER_ONLINE, json!({ "userId": me.id, "username": me.username })));
-            }
-            frames.push(event_frame(
-                events::STATUS_CHANGED,
-                json!({ "userId": me.id, "username": me.username, "status": status }),
-            ));
-        }
-        self.notify_all(&friends, &frames, None).await;
-        Ok(status)
-    }
-
     async fn user_named(&self, username: &str) -> AppResult<User> {
         Ok(self.store.find_by_username(username).await?.ok_or(AppError::NotFound("user not found"))?.user)
     }
@@ -220,15 +139,14 @@ impl Services {
     /// Friends with their presence as others may see it (invisible looks offline).
     pub async fn friends(&self, me: &str) -> AppResult<Vec<Friend>> {
         let ids = self.store.user_graph(me).await?.friend_ids;
-        let mut friends = Vec::with_capacity(ids.len());
-        for user in self.store.get_users(&ids).await? {
-            let (status, last_seen) = self.store.presence(&user.id).await?;
-            let connected = !self.store.connection_ids_of_user(&user.id).await?.is_empty();
-            let visible = status.as_deref() != Some(INVISIBLE);
-            let online = connected && visible;
-            let status = if online { status.unwrap_or_else(|| "online".into()) } else { "offline".into() };
-            friends.push(Friend { user, online, status, last_seen });
-        }
+        let users = self.store.get_users(&ids).await?;
+        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let presences = self.presence_of_users(&ids).await?;
+        let mut friends: Vec<Friend> = users
+            .into_iter()
+            .zip(presences)
+            .map(|(user, p)| Friend { user, online: p.online, status: p.status, last_seen: p.last_seen })
+            .collect();
         friends.sort_by(|a, b| a.user.username.cmp(&b.user.username));
         Ok(friends)
     }

@@ -1,6 +1,7 @@
 //! Harness for the end-to-end tests in `tests/`: finds the deployed stack, and drives it with real HTTP and
 //! WebSocket clients. Every wait is bounded so a broken stack fails a test instead of hanging it.
 
+pub mod counting;
 pub mod rest;
 
 use std::time::Duration;
@@ -118,6 +119,8 @@ impl Api {
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_request: u64,
+    /// Frames read while waiting for something else ([`WsClient::call`]), handed out first by the next reads.
+    backlog: std::collections::VecDeque<Value>,
 }
 
 impl WsClient {
@@ -127,7 +130,7 @@ impl WsClient {
         let (stream, _) = tokio::time::timeout(FRAME_TIMEOUT, connect_async(url.as_str()))
             .await
             .unwrap_or_else(|_| panic!("WebSocket handshake timed out"))?;
-        Ok(WsClient { stream, next_request: 0 })
+        Ok(WsClient { stream, next_request: 0, backlog: Default::default() })
     }
 
     pub async fn connect(stack: &Stack, user: &TestUser) -> WsClient {
@@ -149,7 +152,11 @@ impl WsClient {
         self.next_frame_within(FRAME_TIMEOUT).await.unwrap_or_else(|| panic!("no frame within {FRAME_TIMEOUT:?}"))
     }
 
-    async fn next_frame_within(&mut self, wait: Duration) -> Option<Value> {
+    /// The next frame if one arrives within `wait`.
+    pub async fn next_frame_within(&mut self, wait: Duration) -> Option<Value> {
+        if let Some(frame) = self.backlog.pop_front() {
+            return Some(frame);
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let next = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()?;
@@ -190,6 +197,27 @@ impl WsClient {
         let reply = self.next_frame().await;
         assert_eq!(reply["requestId"], json!(request_id), "unexpected frame while waiting for {request_id}: {reply}");
         reply
+    }
+
+    /// Sends `frame` with a fresh `requestId` and returns the `ack` or `error` answering it. Other frames that
+    /// arrive meanwhile are kept, in order, for the next reads.
+    pub async fn call(&mut self, mut frame: Value) -> Value {
+        self.next_request += 1;
+        let request_id = format!("call-{}", self.next_request);
+        frame["requestId"] = json!(request_id);
+        self.send(frame).await;
+        let mut others = Vec::new();
+        let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+        loop {
+            let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = self.next_frame_within(wait).await.unwrap_or_else(|| panic!("no answer to {request_id}"));
+            if frame["requestId"] == json!(request_id) {
+                others.extend(self.backlog.drain(..));
+                self.backlog = others.into();
+                return frame;
+            }
+            others.push(frame);
+        }
     }
 
     pub async fn close(mut self) {

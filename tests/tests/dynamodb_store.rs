@@ -137,30 +137,93 @@ async fn non_members_cannot_append() {
 }
 
 #[tokio::test]
-async fn connections_by_id_and_by_user() {
+async fn connections_by_id_and_in_the_users_presence() {
     let store = store().await;
     let a = user(&store).await;
+    let now = now_epoch_seconds();
     let mk = |id: &str, expires_at| Connection {
         connection_id: id.to_owned(),
         user_id: a.id.clone(),
         username: a.username.clone(),
         avatar: None,
-        connected_at: now_iso(),
+        connected_at: now,
         expires_at,
     };
     let (c1, c2, old) = (new_id(), new_id(), new_id());
-    store.put_connection(&mk(&c1, now_epoch_seconds() + 600)).await.unwrap();
-    store.put_connection(&mk(&c2, now_epoch_seconds() + 600)).await.unwrap();
-    store.put_connection(&mk(&old, now_epoch_seconds() - 1)).await.unwrap();
-    let mut ids = store.connection_ids_of_user(&a.id).await.unwrap();
-    ids.sort();
+    let first = store.add_connection(&mk(&c1, now + 600)).await.unwrap();
+    assert_eq!(first.connections, vec![mk(&c1, now + 600).live()], "the first connection sees itself alone");
+    store.add_connection(&mk(&c2, now + 600)).await.unwrap();
+    store.add_connection(&mk(&old, now - 1)).await.unwrap();
+    let ids = |p: &chat_shared::model::Presence| {
+        let mut ids: Vec<String> = p.connections.iter().map(|c| c.connection_id.clone()).collect();
+        ids.sort();
+        ids
+    };
     let mut want = vec![c1.clone(), c2.clone()];
     want.sort();
-    assert_eq!(ids, want, "expired connections are not live even before TTL deletes them");
+    assert_eq!(ids(&store.presence(&a.id).await.unwrap()), want, "expired connections are not live before TTL");
     assert_eq!(store.get_connection(&c1).await.unwrap().unwrap().user_id, a.id);
     assert!(store.get_connection(&old).await.unwrap().is_none());
-    store.delete_connection(&c1, &a.id).await.unwrap();
-    store.delete_connection(&c1, &a.id).await.unwrap(); // idempotent
+
+    let after = store.remove_connection(&mk(&c1, now + 600), "2026-01-01T00:00:00.000Z").await.unwrap();
+    assert_eq!(ids(&after), vec![c2.clone()]);
+    assert_eq!(after.last_seen.as_deref(), Some("2026-01-01T00:00:00.000Z"));
+    store.remove_connection(&mk(&c1, now + 600), "2026-01-01T00:00:00.000Z").await.unwrap(); // idempotent
     assert!(store.get_connection(&c1).await.unwrap().is_none());
-    assert_eq!(store.connection_ids_of_user(&a.id).await.unwrap(), vec![c2]);
+
+    // A connection API Gateway reported gone leaves the presence but keeps its record for $disconnect.
+    store.drop_gone_connection(&a.id, &mk(&c2, now + 600).live()).await.unwrap();
+    assert!(store.presence(&a.id).await.unwrap().connections.is_empty());
+    assert!(store.get_connection(&c2).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn simultaneous_connects_and_disconnects_see_the_presence_atomically() {
+    let store = store().await;
+    let a = user(&store).await;
+    let now = now_epoch_seconds();
+    let connections: Vec<Connection> = (0..8)
+        .map(|_| Connection {
+            connection_id: new_id(),
+            user_id: a.id.clone(),
+            username: a.username.clone(),
+            avatar: None,
+            connected_at: now,
+            expires_at: now + 600,
+        })
+        .collect();
+    let added = futures_util::future::join_all(connections.iter().map(|c| store.add_connection(c))).await;
+    let alone = added.iter().filter(|p| p.as_ref().unwrap().connections.len() == 1).count();
+    assert_eq!(alone, 1, "exactly one of simultaneous first connections sees itself alone");
+    let removed = futures_util::future::join_all(connections.iter().map(|c| store.remove_connection(c, "t"))).await;
+    let last = removed.iter().filter(|p| p.as_ref().unwrap().connections.is_empty()).count();
+    assert_eq!(last, 1, "exactly one of simultaneous last disconnections sees none left");
+}
+
+#[tokio::test]
+async fn presences_of_more_users_than_one_batch() {
+    let store = store().await;
+    let (a, b) = (user(&store).await, user(&store).await);
+    let now = now_epoch_seconds();
+    for who in [&a, &b] {
+        let connection = Connection {
+            connection_id: new_id(),
+            user_id: who.id.clone(),
+            username: who.username.clone(),
+            avatar: None,
+            connected_at: now,
+            expires_at: now + 600,
+        };
+        store.add_connection(&connection).await.unwrap();
+    }
+    store.set_status(&b.id, "busy").await.unwrap();
+    let mut ids: Vec<String> = (0..148).map(|_| new_id()).collect();
+    ids.push(a.id.clone());
+    ids.push(b.id.clone());
+    let presences = store.presences(&ids).await.unwrap();
+    assert_eq!(presences.len(), 150);
+    let online: Vec<&String> = presences.iter().filter(|(_, p)| p.visible_online()).map(|(id, _)| id).collect();
+    assert_eq!(online.len(), 2);
+    assert_eq!(presences[&b.id].visible_status(), "busy");
+    assert_eq!(presences[&a.id].visible_status(), "online");
 }

@@ -5,47 +5,14 @@
 //! The printed table is where the per-action figures in docs/ come from; the test fails if any path scans.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
+use chat_e2e::counting::{CountingServices, DynamoCounter, ws_event};
 use chat_e2e::{Stack, unique_name};
 use chat_shared::Services;
-use chat_shared::auth::TokenKeys;
-use chat_shared::cursor::CursorCodec;
 use chat_shared::fanout::RecordingFanout;
 use chat_shared::handlers::{rest, ws};
-use chat_shared::store::dynamo::DynamoDbStore;
 use serde_json::{Value, json};
-
-#[derive(Debug, Default, Clone)]
-struct DynamoCounter(Arc<Mutex<BTreeMap<String, usize>>>);
-
-impl Intercept for DynamoCounter {
-    fn name(&self) -> &'static str {
-        "DynamoCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context.request().headers().get("x-amz-target").unwrap_or("unknown");
-        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
-        *self.0.lock().unwrap().entry(operation).or_default() += 1;
-        Ok(())
-    }
-}
-
-impl DynamoCounter {
-    fn take(&self) -> BTreeMap<String, usize> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
+use std::sync::Arc;
 
 struct Harness {
     services: Services,
@@ -56,20 +23,7 @@ struct Harness {
 
 impl Harness {
     async fn new() -> Harness {
-        let stack = Stack::load();
-        let config = stack.aws_config().await;
-        let counter = DynamoCounter::default();
-        let dynamo_config = aws_sdk_dynamodb::config::Builder::from(&config).interceptor(counter.clone()).build();
-        let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo_config), stack.table_name);
-        let fanout = Arc::new(RecordingFanout::new());
-        let secret = b"request-count-harness-secret-of-enough-length";
-        let services = Services {
-            store: Arc::new(store),
-            fanout: fanout.clone(),
-            tokens: TokenKeys::new(secret, Duration::from_secs(600)).unwrap(),
-            cursors: CursorCodec::new(secret),
-            connection_ttl: Duration::from_secs(600),
-        };
+        let CountingServices { services, counter, fanout } = CountingServices::new(&Stack::load()).await;
         Harness { services, counter, fanout, rows: Vec::new() }
     }
 
@@ -124,22 +78,6 @@ impl Harness {
         }
     }
 }
-
-fn ws_event(route: &str, connection_id: &str, body: Option<&str>, token: Option<&str>) -> WebsocketEvent {
-    serde_json::from_value(json!({
-        "headers": {},
-        "queryStringParameters": token.map(|t| json!({ "token": t })),
-        "requestContext": {
-            "routeKey": route, "connectionId": connection_id, "requestId": "count", "stage": "prod",
-            "domainName": "local", "apiId": "local", "connectedAt": 0, "requestTimeEpoch": 0
-        },
-        "body": body,
-        "isBase64Encoded": false
-    }))
-    .unwrap()
-}
-
-type WebsocketEvent = lambda_http::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 
 #[tokio::test]
 async fn requests_per_action() {
@@ -223,6 +161,7 @@ async fn requests_per_action() {
     h.act("accept_friend_request", &c1, json!({"action":"accept_friend_request","username":alice})).await;
     h.act("set_status", &a1, json!({"action":"set_status","status":"away"})).await;
     h.act("get_friends (1 friend)", &a1, json!({"action":"get_friends","requestId":"f"})).await;
+    h.act("get_presence (2 peers)", &a1, json!({"action":"get_presence","requestId":"p"})).await;
     h.act("unfriend", &a1, json!({"action":"unfriend","username":carol})).await;
     h.act("leave_conversation", &b1, json!({"action":"leave_conversation","conversationId":cid})).await;
     h.http(

@@ -45,7 +45,7 @@ async fn a_message_reaches_the_other_member_and_the_sender_gets_an_ack() {
     for ws in [&mut alice_ws, &mut alice_tab] {
         let status = ws.expect_event("message_status").await;
         assert_eq!(status["status"], "delivered");
-        assert_eq!(status["userId"], bob.id.as_str());
+        assert_eq!(status["userIds"], json!([bob.id]));
         assert_eq!(status["messageId"], message["_id"]);
     }
     mallory_ws.expect_quiet().await;

@@ -74,8 +74,15 @@ impl AwsTarget {
 
     /// `aws <args>` against this emulator.
     fn aws<const N: usize>(&self, args: [&str; N]) -> Command {
+        let mut command = self.aws_command();
+        command.args(args);
+        command
+    }
+
+    /// `aws` against this emulator, arguments to be added.
+    pub fn aws_command(&self) -> Command {
         let mut command = Command::new(&self.aws);
-        command.current_dir(&self.root).args(args);
+        command.current_dir(&self.root);
         self.apply_env(&mut command);
         command
     }

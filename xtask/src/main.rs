@@ -22,7 +22,10 @@
 //!   `deploy --endpoint` or for poking at MiniStack by hand.
 //! - `sam-build [--arch x86_64|arm64]`: `sam build` for an AWS deployment
 //!   (docs/deploy.md).
+//! - `bench [--quick] [--sweep-posts N,N,...]`: a fresh emulator, deploy,
+//!   the benchmark client; figures into docs/performance.md.
 
+mod bench;
 mod checks;
 mod cmd;
 mod deploy;
@@ -87,6 +90,11 @@ commands:
           Only start a fresh MiniStack (no persistence; port 4566 unless
           taken) and follow its log until Ctrl-C. Deploy to it with
           `cargo xtask deploy --endpoint http://127.0.0.1:PORT`.
+  bench   [--quick] [--sweep-posts N,N,...] [--rounds N]
+          A fresh emulator, deploy, then the benchmark client (real
+          WebSocket clients): fan-out against the emulator's own ceiling,
+          connect storm, latency, requests per message, cold start, memory.
+          Prints a table and updates docs/performance.md. Not part of test.
   sam-build [--arch x86_64|arm64]
           `sam build` of infra/template.yaml into .aws-sam/build for a
           real AWS deploy (docs/deploy.md); default arch x86_64. arm64
@@ -127,6 +135,7 @@ fn main() -> ExitCode {
         "test" => test(&paths),
         "emulator" => emulator_only(&paths, &options),
         "sam-build" => sam_build(&paths, &options),
+        "bench" => bench::bench(&paths, &options.bench_args),
         _ => unreachable!("rejected by Options::parse"),
     };
     match result {
@@ -146,6 +155,8 @@ struct Options {
     stack: Option<String>,
     no_build: bool,
     arch: Option<checks::Arch>,
+    /// `bench` options, passed on to the benchmark client.
+    bench_args: Vec<String>,
 }
 
 impl Options {
@@ -156,6 +167,7 @@ impl Options {
             "test" => &[],
             "emulator" => &["--port"],
             "sam-build" => &["--arch"],
+            "bench" => &["--quick", "--sweep-posts", "--rounds"],
             other => return Err(format!("unknown command `{other}`")),
         };
         let mut options = Options::default();
@@ -167,6 +179,17 @@ impl Options {
             };
             if !allowed.contains(&flag) {
                 return Err(format!("`{command}` does not take `{arg}`"));
+            }
+            if command == "bench" {
+                options.bench_args.push(flag.to_string());
+                if flag != "--quick" {
+                    let value = match inline {
+                        Some(value) => value,
+                        None => iter.next().cloned().ok_or_else(|| format!("`{flag}` needs a value"))?,
+                    };
+                    options.bench_args.push(value);
+                }
+                continue;
             }
             if flag == "--no-build" {
                 if inline.is_some() {

@@ -406,12 +406,12 @@ mod tests {
     /// A live connection of `who`, so tests can read what the fan-out sent it.
     async fn connect(store: &Arc<InMemoryStore>, who: &Account, connection_id: &str) {
         store
-            .put_connection(&Connection {
+            .add_connection(&Connection {
                 connection_id: connection_id.into(),
                 user_id: who.id.clone(),
                 username: "n".into(),
                 avatar: None,
-                connected_at: "t".into(),
+                connected_at: now_epoch_seconds(),
                 expires_at: now_epoch_seconds() + 600,
             })
             .await

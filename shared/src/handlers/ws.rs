@@ -130,7 +130,7 @@ async fn reply(services: &Services, connection_id: &str, frame: &str) {
 }
 
 /// Every action the WebSocket API understands (also the route keys in the template).
-pub const ACTIONS: [&str; 20] = [
+pub const ACTIONS: [&str; 21] = [
     "ping",
     "join_conversations",
     "join_conversation",
@@ -151,6 +151,7 @@ pub const ACTIONS: [&str; 20] = [
     "get_friends",
     "get_friend_requests",
     "get_status",
+    "get_presence",
 ];
 
 async fn dispatch(services: &Services, connection_id: &str, frame: &IncomingFrame) -> AppResult<()> {
@@ -191,20 +192,12 @@ async fn dispatch(services: &Services, connection_id: &str, frame: &IncomingFram
         }
         "join_conversations" => {
             let input: ConversationIds = frame.payload()?;
-            let joined =
-                services.join_conversations(&me, connection_id, connection.expires_at, &input.conversation_ids).await?;
+            let joined = services.join_conversations(&connection, &input.conversation_ids).await?;
             json!(joined)
         }
         "join_conversation" => {
             let input: ConversationRef = frame.payload()?;
-            let joined = services
-                .join_conversations(
-                    &me,
-                    connection_id,
-                    connection.expires_at,
-                    std::slice::from_ref(&input.conversation_id),
-                )
-                .await?;
+            let joined = services.join_conversations(&connection, std::slice::from_ref(&input.conversation_id)).await?;
             if joined.joined.is_empty() {
                 return Err(AppError::NotFound("conversation not found"));
             }
@@ -267,9 +260,10 @@ async fn dispatch(services: &Services, connection_id: &str, frame: &IncomingFram
         "get_friends" => json!({ "friends": services.friends(&me.user_id).await? }),
         "get_friend_requests" => json!(services.friend_requests(&me.user_id).await?),
         "get_status" => {
-            let (status, last_seen) = services.store.presence(&me.user_id).await?;
-            json!({ "status": status.unwrap_or_else(|| "online".into()), "lastSeen": last_seen })
+            let (status, last_seen) = services.own_status(&me.user_id).await?;
+            json!({ "status": status, "lastSeen": last_seen })
         }
+        "get_presence" => json!({ "users": services.peers_presence(&me.user_id).await? }),
         _ => unreachable!("every action in ACTIONS is handled"),
     };
     if request_id.is_some() {
@@ -316,6 +310,7 @@ mod tests {
 
     struct World {
         services: Services,
+        store: Arc<crate::store::memory::InMemoryStore>,
         fanout: Arc<RecordingFanout>,
         alice: String,
         bob: String,
@@ -324,7 +319,7 @@ mod tests {
 
     /// Alice and Bob with a private conversation; Alice connected as a1 and a2, Bob as b1, Mallory (no member) as m1.
     async fn world() -> World {
-        let (services, _, fanout) = Services::in_memory();
+        let (services, store, fanout) = Services::in_memory();
         let mut tokens = Vec::new();
         for name in ["alice", "bob", "mallory"] {
             let session = services
@@ -354,6 +349,7 @@ mod tests {
             bob: tokens[1].user.id.clone(),
             conversation_id: conversation.id,
             services,
+            store,
             fanout,
         }
     }
@@ -374,7 +370,7 @@ mod tests {
             .unwrap();
         let by_header = json!({ "Authorization": format!("Bearer {}", session.token) });
         assert_eq!(connect(&services, ws_event("$connect", "c1", None, None, by_header)).await.status_code, 200);
-        assert_eq!(store.connection_ids_of_user(&session.user.id).await.unwrap(), vec!["c1".to_string()]);
+        assert_eq!(store.connection_ids(&session.user.id), vec!["c1".to_string()]);
 
         for (query, headers) in [
             (None, json!({})),
@@ -387,7 +383,7 @@ mod tests {
         assert!(store.get_connection("c2").await.unwrap().is_none(), "refused connections are not stored");
 
         assert_eq!(disconnect(&services, ws_event("$disconnect", "c1", None, None, json!({}))).await.status_code, 200);
-        assert!(store.connection_ids_of_user(&session.user.id).await.unwrap().is_empty());
+        assert!(store.connection_ids(&session.user.id).is_empty());
     }
 
     #[tokio::test]
@@ -404,7 +400,7 @@ mod tests {
         assert_eq!(ack["data"]["message"]["sender"]["_id"], w.alice.as_str());
         let delivered = json!({"event":"message_status","data":{
             "conversationId": w.conversation_id, "messageId": ack["data"]["message"]["_id"],
-            "status": "delivered", "userId": w.bob}});
+            "status": "delivered", "userIds": [w.bob]}});
         assert_eq!(
             w.fanout.frames("a1")[1..],
             *std::slice::from_ref(&delivered),
@@ -514,11 +510,48 @@ mod tests {
     #[tokio::test]
     async fn a_gone_recipient_connection_is_removed_and_others_still_receive() {
         let w = world().await;
+        w.store.backdate_connections(crate::fanout::HANDSHAKE_GRACE_SECS + 1);
         w.fanout.mark_gone("a2");
         send(&w, "b1", json!({"action":"send_message","conversationId":w.conversation_id,"content":"hello"})).await;
         assert_eq!(w.fanout.frames("a1").len(), 1);
-        assert_eq!(w.services.store.connection_ids_of_user(&w.alice).await.unwrap(), vec!["a1".to_string()]);
-        assert_eq!(w.services.store.connection_ids_of_user(&w.bob).await.unwrap(), vec!["b1".to_string()]);
+        assert_eq!(w.store.connection_ids(&w.alice), vec!["a1".to_string()]);
+        assert_eq!(w.store.connection_ids(&w.bob), vec!["b1".to_string()]);
+    }
+
+    /// API Gateway answers 410 for a connection whose `$connect` has not returned yet. Members who connect
+    /// together post `user_online` to each other during their handshakes; that must not unregister them.
+    #[tokio::test]
+    async fn a_410_during_a_handshake_does_not_unregister_the_connection() {
+        let (services, store, fanout) = Services::in_memory();
+        let mut sessions = Vec::new();
+        for name in ["alice", "bob"] {
+            let credentials = Credentials { username: name.into(), password: "password123".into(), avatar: None };
+            sessions.push(services.register(credentials).await.unwrap());
+        }
+        let (alice, bob) = (&sessions[0], &sessions[1]);
+        let private = CreateConversation::Private { participant_id: bob.user.id.clone() };
+        let Created::New(conversation) = services.create_conversation(&alice.user, private).await.unwrap() else {
+            panic!("first create is new")
+        };
+        // Bob's handshake is still running when Alice's $connect announces her.
+        fanout.mark_gone("b1");
+        let query = |token: &str| Some(json!({ "token": token }));
+        assert_eq!(
+            connect(&services, ws_event("$connect", "b1", None, query(&bob.token), json!({}))).await.status_code,
+            200
+        );
+        assert_eq!(
+            connect(&services, ws_event("$connect", "a1", None, query(&alice.token), json!({}))).await.status_code,
+            200
+        );
+        assert_eq!(store.connection_ids(&bob.user.id), vec!["b1".to_string()], "bob is still registered");
+        fanout.mark_alive("b1");
+        let body = json!({"action":"send_message","conversationId":conversation.id,"content":"hi","requestId":"s"});
+        message(&services, ws_event("send_message", "a1", Some(&body.to_string()), None, json!({}))).await;
+        assert_eq!(fanout.frames("b1")[0]["event"], "receive_message", "and receives what is sent afterwards");
+        let status = json!({"action":"get_status","requestId":"g"});
+        message(&services, ws_event("get_status", "b1", Some(&status.to_string()), None, json!({}))).await;
+        assert_eq!(fanout.frames("b1")[1]["event"], "ack", "and may act");
     }
 
     #[tokio::test]

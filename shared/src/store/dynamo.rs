@@ -26,6 +26,7 @@ use crate::model::{
     Connection, Conversation, ConversationKind, DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage,
     Sender, User, UserRecord, now_epoch_seconds, now_iso,
 };
+use crate::model::{LiveConnection, Presence};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -47,7 +48,8 @@ pub(crate) mod keys {
         format!("CONN#{connection_id}")
     }
     pub const CONN: &str = "CONN";
-    pub const CONN_PREFIX: &str = "CONN#";
+    /// A user's presence: live connections, chosen status, last seen.
+    pub const PRESENCE: &str = "PRESENCE";
     pub fn conversation(conversation_id: &str) -> String {
         format!("CONV#{conversation_id}")
     }
@@ -83,9 +85,9 @@ pub(crate) mod keys {
     pub fn request_in(from: &str) -> String {
         format!("FREQ#IN#{from}")
     }
-    /// Bounds of the range of a user's partition holding connections, memberships, requests and friends
-    /// (`CONN#` < `CONV#` < `FREQ#` < `FRIEND#` < `FRIEND$`), which excludes the profile.
-    pub const GRAPH_START: &str = "CONN#";
+    /// Bounds of the range of a user's partition holding memberships, requests and friends
+    /// (`CONV#` < `FREQ#` < `FRIEND#` < `FRIEND$`), which excludes the profile and the presence.
+    pub const GRAPH_START: &str = "CONV#";
     pub const GRAPH_END: &str = "FRIEND$";
 }
 
@@ -304,22 +306,92 @@ pub(crate) fn contended(codes: &[String], index: usize) -> bool {
     codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict")
 }
 
+/// A connection's entry in its user's `conns` string set: `<connectionId> <connectedAt> <expiresAt>`. The entry
+/// carries what fan-out needs (where to post, whether a 410 can be trusted, whether it expired), so
+/// fan-out reads nothing but the set.
+fn connection_entry(c: &LiveConnection) -> String {
+    format!("{} {} {}", c.connection_id, c.connected_at, c.expires_at)
+}
+
+fn parse_connection_entry(entry: &str) -> Option<LiveConnection> {
+    let mut parts = entry.split(' ');
+    let connection = LiveConnection {
+        connection_id: parts.next()?.to_owned(),
+        connected_at: parts.next()?.parse().ok()?,
+        expires_at: parts.next()?.parse().ok()?,
+    };
+    parts.next().is_none().then_some(connection)
+}
+
+/// The presence in an item, and the entries that expired (whose `$disconnect` never came).
+fn presence_from_item(item: &Item) -> (Presence, Vec<String>) {
+    let now = now_epoch_seconds();
+    let mut presence = Presence {
+        connections: Vec::new(),
+        status: get_opt_s(item, "userStatus"),
+        last_seen: get_opt_s(item, "lastSeen"),
+    };
+    let mut expired = Vec::new();
+    if let Some(AttributeValue::Ss(entries)) = item.get("conns") {
+        for entry in entries {
+            match parse_connection_entry(entry) {
+                Some(c) if c.expires_at > now => presence.connections.push(c),
+                _ => expired.push(entry.clone()),
+            }
+        }
+    }
+    (presence, expired)
+}
+
+impl DynamoDbStore {
+    /// Applies `update` to the user's presence item (creating it) and returns the item as it is afterwards.
+    async fn update_presence(
+        &self,
+        user_id: &str,
+        update: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> AppResult<(Presence, Vec<String>)> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::user(user_id), keys::PRESENCE)))
+            .update_expression(update)
+            .return_values(ReturnValue::AllNew);
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        let out = request.send().await.map_err(AppError::internal)?;
+        Ok(presence_from_item(&out.attributes.unwrap_or_default()))
+    }
+
+    async fn remove_entries(&self, user_id: &str, entries: Vec<String>) -> AppResult<()> {
+        self.update_presence(user_id, "DELETE conns :gone", vec![(":gone", AttributeValue::Ss(entries))]).await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ConnectionStore for DynamoDbStore {
-    async fn put_connection(&self, c: &Connection) -> AppResult<()> {
-        let ttl = n(c.expires_at);
-        let mut by_id = Self::key(keys::connection(&c.connection_id), keys::CONN);
-        by_id.insert("userId".into(), s(&c.user_id));
-        by_id.insert("username".into(), s(&c.username));
+    async fn add_connection(&self, c: &Connection) -> AppResult<Presence> {
+        let mut record = Self::key(keys::connection(&c.connection_id), keys::CONN);
+        record.insert("userId".into(), s(&c.user_id));
+        record.insert("username".into(), s(&c.username));
         if let Some(avatar) = &c.avatar {
-            by_id.insert("avatar".into(), s(avatar));
+            record.insert("avatar".into(), s(avatar));
         }
-        by_id.insert("connectedAt".into(), s(&c.connected_at));
-        by_id.insert("ttl".into(), ttl.clone());
-        let mut by_user = Self::key(keys::user(&c.user_id), keys::connection(&c.connection_id));
-        by_user.insert("connectionId".into(), s(&c.connection_id));
-        by_user.insert("ttl".into(), ttl);
-        self.transact(vec![self.put(by_id, false)?, self.put(by_user, false)?]).await.map_err(AppError::internal)
+        record.insert("connectedAt".into(), n(c.connected_at));
+        record.insert("ttl".into(), n(c.expires_at));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .send()
+            .await
+            .map_err(AppError::internal)?;
+        let entry = AttributeValue::Ss(vec![connection_entry(&c.live())]);
+        let (presence, _) = self.update_presence(&c.user_id, "ADD conns :c", vec![(":c", entry)]).await?;
+        Ok(presence)
     }
 
     async fn get_connection(&self, connection_id: &str) -> AppResult<Option<Connection>> {
@@ -331,27 +403,62 @@ impl ConnectionStore for DynamoDbStore {
             user_id: get_s(&item, "userId")?,
             username: get_s(&item, "username")?,
             avatar: get_opt_s(&item, "avatar"),
-            connected_at: get_s(&item, "connectedAt")?,
+            connected_at: get_n(&item, "connectedAt")?,
             expires_at: get_n(&item, "ttl")?,
         };
         // TTL deletion can lag by days; an expired record is a dead connection.
         Ok((connection.expires_at > now_epoch_seconds()).then_some(connection))
     }
 
-    async fn delete_connection(&self, connection_id: &str, user_id: &str) -> AppResult<()> {
-        let items = vec![
-            self.delete(keys::connection(connection_id), keys::CONN)?,
-            self.delete(keys::user(user_id), &keys::connection(connection_id))?,
-        ];
-        self.transact(items).await.map_err(AppError::internal)
+    async fn remove_connection(&self, c: &Connection, last_seen: &str) -> AppResult<Presence> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::connection(&c.connection_id), keys::CONN)))
+            .send()
+            .await
+            .map_err(AppError::internal)?;
+        let (presence, expired) = self
+            .update_presence(
+                &c.user_id,
+                "DELETE conns :c SET lastSeen = :at",
+                vec![(":c", AttributeValue::Ss(vec![connection_entry(&c.live())])), (":at", s(last_seen))],
+            )
+            .await?;
+        if !expired.is_empty() {
+            // Connections whose `$disconnect` never came; tidying them is not this request's business to fail.
+            if let Err(e) = self.remove_entries(&c.user_id, expired).await {
+                e.log();
+            }
+        }
+        Ok(presence)
     }
 
-    async fn connection_ids_of_user(&self, user_id: &str) -> AppResult<Vec<String>> {
-        self.live_items(keys::user(user_id), keys::CONN_PREFIX)
-            .await?
-            .iter()
-            .map(|item| get_s(item, "connectionId"))
-            .collect()
+    async fn drop_gone_connection(&self, user_id: &str, connection: &LiveConnection) -> AppResult<()> {
+        self.remove_entries(user_id, vec![connection_entry(connection)]).await
+    }
+
+    async fn presence(&self, user_id: &str) -> AppResult<Presence> {
+        let item = self.get(keys::user(user_id), keys::PRESENCE).await?.unwrap_or_default();
+        Ok(presence_from_item(&item).0)
+    }
+
+    async fn presences(&self, user_ids: &[String]) -> AppResult<HashMap<String, Presence>> {
+        let ids: std::collections::BTreeSet<&String> = user_ids.iter().collect();
+        let keys = ids.iter().map(|id| Self::key(keys::user(id), keys::PRESENCE)).collect();
+        let mut found: HashMap<String, Presence> =
+            ids.into_iter().map(|id| (id.clone(), Presence::default())).collect();
+        for item in self.batch_get(keys, Some("pk, conns, userStatus, lastSeen")).await? {
+            let pk = get_s(&item, "pk")?;
+            if let Some(user_id) = pk.strip_prefix("USER#") {
+                found.insert(user_id.to_owned(), presence_from_item(&item).0);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn set_status(&self, user_id: &str, status: &str) -> AppResult<()> {
+        self.update_presence(user_id, "SET userStatus = :s", vec![(":s", s(status))]).await.map(drop)
     }
 }
 
@@ -645,7 +752,11 @@ impl MessageStore for DynamoDbStore {
                             .ok_or_else(|| AppError::internal("client message claim points at a missing message"))?;
                         return Ok(Created::Existing(Appended { message: original, member_ids }));
                     }
-                    if !(contended(&codes, 0) || contended(&codes, 1)) {
+                    // Another writer took this seq, or held one of the items (the sender's read pointer included).
+                    let raced = contended(&codes, 0)
+                        || contended(&codes, 1)
+                        || codes.iter().any(|code| code == "TransactionConflict");
+                    if !raced {
                         return Err(AppError::internal(e));
                     }
                     tracing::debug!(attempt, conversation_id = %new.conversation_id, "seq contention, retrying");
@@ -727,23 +838,38 @@ impl MessageStore for DynamoDbStore {
     }
 
     async fn advance_read(&self, user_id: &str, conversation_id: &str, seq: u64) -> AppResult<Option<u64>> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(keys::user(user_id), keys::conversation(conversation_id))))
-            .update_expression("SET lastReadSeq = :seq")
-            .condition_expression("attribute_exists(pk) AND lastReadSeq < :seq")
-            .expression_attribute_values(":seq", n(seq))
-            .return_values(ReturnValue::UpdatedOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(Some(out.attributes.as_ref().map(|a| get_n(a, "lastReadSeq")).transpose()?.unwrap_or(0))),
-            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
-                Ok(None)
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(keys::user(user_id), keys::conversation(conversation_id))))
+                .update_expression("SET lastReadSeq = :seq")
+                .condition_expression("attribute_exists(pk) AND lastReadSeq < :seq")
+                .expression_attribute_values(":seq", n(seq))
+                .return_values(ReturnValue::UpdatedOld)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    return Ok(Some(
+                        out.attributes.as_ref().map(|a| get_n(a, "lastReadSeq")).transpose()?.unwrap_or(0),
+                    ));
+                }
+                Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
+                    return Ok(None);
+                }
+                // The sender's own append moves this pointer in a transaction; wait for it and try again.
+                Err(e)
+                    if attempt < APPEND_ATTEMPTS
+                        && e.as_service_error().is_some_and(UpdateItemError::is_transaction_conflict_exception) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => return Err(AppError::internal(e)),
             }
-            Err(e) => Err(AppError::internal(e)),
         }
     }
 }
@@ -816,11 +942,13 @@ impl DynamoDbStore {
 
 #[async_trait]
 impl RoomStore for DynamoDbStore {
-    async fn join(&self, connection_id: &str, user_id: &str, conversation_id: &str, expires_at: u64) -> AppResult<()> {
+    async fn join(&self, connection: &Connection, conversation_id: &str) -> AppResult<()> {
+        let connection_id = &connection.connection_id;
         let mut item = Self::key(keys::conversation(conversation_id), keys::joined(connection_id));
         item.insert("connectionId".into(), s(connection_id));
-        item.insert("userId".into(), s(user_id));
-        item.insert("ttl".into(), n(expires_at));
+        item.insert("userId".into(), s(&connection.user_id));
+        item.insert("connectedAt".into(), n(connection.connected_at));
+        item.insert("ttl".into(), n(connection.expires_at));
         // The connection remembers its rooms so that closing it can clean them up.
         let remember = Update::builder()
             .table_name(&self.table)
@@ -864,11 +992,18 @@ impl RoomStore for DynamoDbStore {
         self.batch_delete(keys).await
     }
 
-    async fn joined(&self, conversation_id: &str) -> AppResult<Vec<(String, String)>> {
+    async fn joined(&self, conversation_id: &str) -> AppResult<Vec<(String, LiveConnection)>> {
         self.live_items(keys::conversation(conversation_id), keys::JOIN_PREFIX)
             .await?
             .iter()
-            .map(|item| Ok((get_s(item, "connectionId")?, get_s(item, "userId")?)))
+            .map(|item| {
+                let connection = LiveConnection {
+                    connection_id: get_s(item, "connectionId")?,
+                    connected_at: get_n(item, "connectedAt")?,
+                    expires_at: get_n(item, "ttl")?,
+                };
+                Ok((get_s(item, "userId")?, connection))
+            })
             .collect()
     }
 
@@ -908,18 +1043,13 @@ impl RoomStore for DynamoDbStore {
 #[async_trait]
 impl SocialStore for DynamoDbStore {
     async fn user_graph(&self, user_id: &str) -> AppResult<UserGraph> {
-        let now = now_epoch_seconds();
         let mut graph = UserGraph::default();
         for item in self.graph_items(user_id).await? {
             let sk = get_s(&item, "sk")?;
             let pending = || -> AppResult<PendingRequest> {
                 Ok(PendingRequest { user_id: get_s(&item, "otherId")?, created_at: get_s(&item, "createdAt")? })
             };
-            if let Some(id) = sk.strip_prefix("CONN#") {
-                if get_n(&item, "ttl")? > now {
-                    graph.connection_ids.push(id.to_owned());
-                }
-            } else if let Some(id) = sk.strip_prefix("CONV#") {
+            if let Some(id) = sk.strip_prefix("CONV#") {
                 graph.conversation_ids.push(id.to_owned());
             } else if sk.starts_with("FREQ#IN#") {
                 graph.incoming.push(pending()?);
@@ -1013,36 +1143,6 @@ impl SocialStore for DynamoDbStore {
             }
         }
         Ok(members.into_iter().collect())
-    }
-
-    async fn presence(&self, user_id: &str) -> AppResult<(Option<String>, Option<String>)> {
-        let item = self.get(keys::user(user_id), keys::PROFILE).await?.unwrap_or_default();
-        Ok((get_opt_s(&item, "status"), get_opt_s(&item, "lastSeen")))
-    }
-
-    async fn set_status(&self, user_id: &str, status: &str) -> AppResult<()> {
-        self.set_profile_field(user_id, "status", status).await
-    }
-
-    async fn set_last_seen(&self, user_id: &str, at: &str) -> AppResult<()> {
-        self.set_profile_field(user_id, "lastSeen", at).await
-    }
-}
-
-impl DynamoDbStore {
-    async fn set_profile_field(&self, user_id: &str, field: &str, value: &str) -> AppResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(keys::user(user_id), keys::PROFILE)))
-            .update_expression("SET #f = :v")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#f", field)
-            .expression_attribute_values(":v", s(value))
-            .send()
-            .await
-            .map_err(AppError::internal)?;
-        Ok(())
     }
 }
 

@@ -10,11 +10,16 @@ use super::{
     SocialStore, UserGraph, UserStore, username_key,
 };
 use crate::error::{AppError, AppResult};
-use crate::model::{Connection, Conversation, Message, NewMessage, User, UserRecord, now_iso};
+use crate::model::{
+    Connection, Conversation, LiveConnection, Message, NewMessage, Presence, User, UserRecord, now_epoch_seconds,
+    now_iso,
+};
 
 #[derive(Default)]
 pub(super) struct State {
     pub(super) connections: BTreeMap<String, Connection>,
+    /// user id → the connections listed in their presence, by connection id
+    presence: HashMap<String, BTreeMap<String, LiveConnection>>,
     pub(super) users: HashMap<String, UserRecord>,
     pub(super) usernames: HashMap<String, String>,
     pub(super) conversations: HashMap<String, Conversation>,
@@ -25,8 +30,8 @@ pub(super) struct State {
     pub(super) read_seqs: HashMap<(String, String), u64>,
     /// (conversation id, sender id, client message id) → seq
     pub(super) client_ids: HashMap<(String, String, String), u64>,
-    /// (conversation id, connection id) → user id
-    joins: BTreeMap<(String, String), String>,
+    /// (conversation id, connection id) → (user id, connection)
+    joins: BTreeMap<(String, String), (String, LiveConnection)>,
     /// (conversation id, user id) → when the typing slot was taken, ms
     typing: HashMap<(String, String), u64>,
     /// both directions of every friendship
@@ -51,30 +56,100 @@ impl InMemoryStore {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Moves every connection's connect time `seconds` into the past (tests of the handshake grace).
+    pub fn backdate_connections(&self, seconds: u64) {
+        let mut state = self.lock();
+        for connection in state.connections.values_mut() {
+            connection.connected_at -= seconds;
+        }
+        for listed in state.presence.values_mut() {
+            for connection in listed.values_mut() {
+                connection.connected_at -= seconds;
+            }
+        }
+    }
+
+    /// Ids of the connections listed in a user's presence, sorted (test inspection).
+    pub fn connection_ids(&self, user_id: &str) -> Vec<String> {
+        let mut ids: Vec<String> =
+            self.lock().presence_of(user_id).connections.into_iter().map(|c| c.connection_id).collect();
+        ids.sort();
+        ids
+    }
+
     /// Messages of a conversation in `seq` order (test inspection).
     pub fn messages(&self, conversation_id: &str) -> Vec<Message> {
         self.lock().messages.iter().filter(|((c, _), _)| c == conversation_id).map(|(_, m)| m.clone()).collect()
     }
 }
 
+impl State {
+    fn presence_of(&self, user_id: &str) -> Presence {
+        let now = now_epoch_seconds();
+        Presence {
+            connections: self
+                .presence
+                .get(user_id)
+                .into_iter()
+                .flat_map(|connections| connections.values())
+                .filter(|c| c.expires_at > now)
+                .cloned()
+                .collect(),
+            status: self.statuses.get(user_id).cloned(),
+            last_seen: self.last_seen.get(user_id).cloned(),
+        }
+    }
+}
+
 #[async_trait]
 impl ConnectionStore for InMemoryStore {
-    async fn put_connection(&self, connection: &Connection) -> AppResult<()> {
-        self.lock().connections.insert(connection.connection_id.clone(), connection.clone());
-        Ok(())
+    async fn add_connection(&self, connection: &Connection) -> AppResult<Presence> {
+        let mut state = self.lock();
+        state.connections.insert(connection.connection_id.clone(), connection.clone());
+        state
+            .presence
+            .entry(connection.user_id.clone())
+            .or_default()
+            .insert(connection.connection_id.clone(), connection.live());
+        Ok(state.presence_of(&connection.user_id))
     }
 
     async fn get_connection(&self, connection_id: &str) -> AppResult<Option<Connection>> {
-        Ok(self.lock().connections.get(connection_id).cloned())
+        let now = now_epoch_seconds();
+        Ok(self.lock().connections.get(connection_id).filter(|c| c.expires_at > now).cloned())
     }
 
-    async fn delete_connection(&self, connection_id: &str, _user_id: &str) -> AppResult<()> {
-        self.lock().connections.remove(connection_id);
+    async fn remove_connection(&self, connection: &Connection, last_seen: &str) -> AppResult<Presence> {
+        let mut state = self.lock();
+        state.connections.remove(&connection.connection_id);
+        let now = now_epoch_seconds();
+        if let Some(listed) = state.presence.get_mut(&connection.user_id) {
+            listed.remove(&connection.connection_id);
+            listed.retain(|_, c| c.expires_at > now);
+        }
+        state.last_seen.insert(connection.user_id.clone(), last_seen.to_owned());
+        Ok(state.presence_of(&connection.user_id))
+    }
+
+    async fn drop_gone_connection(&self, user_id: &str, connection: &LiveConnection) -> AppResult<()> {
+        if let Some(listed) = self.lock().presence.get_mut(user_id) {
+            listed.remove(&connection.connection_id);
+        }
         Ok(())
     }
 
-    async fn connection_ids_of_user(&self, user_id: &str) -> AppResult<Vec<String>> {
-        Ok(self.lock().connections.values().filter(|c| c.user_id == user_id).map(|c| c.connection_id.clone()).collect())
+    async fn presence(&self, user_id: &str) -> AppResult<Presence> {
+        Ok(self.lock().presence_of(user_id))
+    }
+
+    async fn presences(&self, user_ids: &[String]) -> AppResult<HashMap<String, Presence>> {
+        let state = self.lock();
+        Ok(user_ids.iter().map(|id| (id.clone(), state.presence_of(id))).collect())
+    }
+
+    async fn set_status(&self, user_id: &str, status: &str) -> AppResult<()> {
+        self.lock().statuses.insert(user_id.to_owned(), status.to_owned());
+        Ok(())
     }
 }
 
@@ -236,8 +311,13 @@ fn editable<'a>(state: &'a mut State, conversation_id: &str, seq: u64, user_id: 
 
 #[async_trait]
 impl RoomStore for InMemoryStore {
-    async fn join(&self, connection_id: &str, user_id: &str, conversation_id: &str, _expires_at: u64) -> AppResult<()> {
-        self.lock().joins.insert((conversation_id.to_owned(), connection_id.to_owned()), user_id.to_owned());
+    async fn join(&self, connection: &Connection, conversation_id: &str) -> AppResult<()> {
+        let mut state = self.lock();
+        if !state.connections.contains_key(&connection.connection_id) {
+            return Err(AppError::Unauthorized("connection is not registered, reconnect"));
+        }
+        let key = (conversation_id.to_owned(), connection.connection_id.clone());
+        state.joins.insert(key, (connection.user_id.clone(), connection.live()));
         Ok(())
     }
 
@@ -251,14 +331,9 @@ impl RoomStore for InMemoryStore {
         Ok(())
     }
 
-    async fn joined(&self, conversation_id: &str) -> AppResult<Vec<(String, String)>> {
+    async fn joined(&self, conversation_id: &str) -> AppResult<Vec<(String, LiveConnection)>> {
         let state = self.lock();
-        Ok(state
-            .joins
-            .iter()
-            .filter(|((c, _), _)| c == conversation_id)
-            .map(|((_, connection), user)| (connection.clone(), user.clone()))
-            .collect())
+        Ok(state.joins.iter().filter(|((c, _), _)| c == conversation_id).map(|(_, joined)| joined.clone()).collect())
     }
 
     async fn claim_typing(&self, conversation_id: &str, user_id: &str, now_ms: u64, window_ms: u64) -> AppResult<bool> {
@@ -293,12 +368,6 @@ impl SocialStore for InMemoryStore {
                 .collect()
         };
         Ok(UserGraph {
-            connection_ids: state
-                .connections
-                .values()
-                .filter(|c| c.user_id == user_id)
-                .map(|c| c.connection_id.clone())
-                .collect(),
             conversation_ids: state
                 .conversations
                 .values()
@@ -364,20 +433,5 @@ impl SocialStore for InMemoryStore {
             .flat_map(|c| c.member_ids.iter().cloned())
             .collect();
         Ok(members.into_iter().collect())
-    }
-
-    async fn presence(&self, user_id: &str) -> AppResult<(Option<String>, Option<String>)> {
-        let state = self.lock();
-        Ok((state.statuses.get(user_id).cloned(), state.last_seen.get(user_id).cloned()))
-    }
-
-    async fn set_status(&self, user_id: &str, status: &str) -> AppResult<()> {
-        self.lock().statuses.insert(user_id.to_owned(), status.to_owned());
-        Ok(())
-    }
-
-    async fn set_last_seen(&self, user_id: &str, at: &str) -> AppResult<()> {
-        self.lock().last_seen.insert(user_id.to_owned(), at.to_owned());
-        Ok(())
     }
 }

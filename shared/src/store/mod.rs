@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 
 use crate::error::AppResult;
-use crate::model::{Connection, Conversation, Message, NewMessage, User, UserRecord};
+use std::collections::HashMap;
+
+use crate::model::{Connection, Conversation, LiveConnection, Message, NewMessage, Presence, User, UserRecord};
 
 pub mod dynamo;
 mod dynamo_queries;
@@ -15,13 +17,27 @@ pub mod queries;
 
 pub use queries::QueryStore;
 
+/// Connections and presence. A user's presence (live connections, status, last seen) is one record, so
+/// fan-out reads the connections of 100 users with one request, and connecting or disconnecting learns the
+/// presence right after its own change in the same atomic write.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
-    async fn put_connection(&self, connection: &Connection) -> AppResult<()>;
+    /// Stores the connection and adds it to its user's presence. Returns the presence right after this change:
+    /// of several simultaneous first connections of a user, exactly one sees itself alone.
+    async fn add_connection(&self, connection: &Connection) -> AppResult<Presence>;
+    /// The connection, unless unknown or expired.
     async fn get_connection(&self, connection_id: &str) -> AppResult<Option<Connection>>;
-    /// Idempotent: deleting a connection that is already gone succeeds.
-    async fn delete_connection(&self, connection_id: &str, user_id: &str) -> AppResult<()>;
-    async fn connection_ids_of_user(&self, user_id: &str) -> AppResult<Vec<String>>;
+    /// Deletes the connection, takes it out of its user's presence and records `last_seen`. Returns the presence
+    /// right after this change: of several simultaneous last disconnections, at least one sees none left.
+    /// Idempotent.
+    async fn remove_connection(&self, connection: &Connection, last_seen: &str) -> AppResult<Presence>;
+    /// Takes a connection API Gateway reported gone out of its user's presence, so fan-out stops posting to
+    /// it. The connection record stays: the `$disconnect` that follows still needs to know whose it was.
+    async fn drop_gone_connection(&self, user_id: &str, connection: &LiveConnection) -> AppResult<()>;
+    async fn presence(&self, user_id: &str) -> AppResult<Presence>;
+    /// Presence of each of `user_ids` (users never seen have the default presence).
+    async fn presences(&self, user_ids: &[String]) -> AppResult<HashMap<String, Presence>>;
+    async fn set_status(&self, user_id: &str, status: &str) -> AppResult<()>;
 }
 
 #[async_trait]
@@ -87,12 +103,13 @@ pub trait MessageStore: Send + Sync {
 /// state: every item expires with the connection's TTL.
 #[async_trait]
 pub trait RoomStore: Send + Sync {
-    async fn join(&self, connection_id: &str, user_id: &str, conversation_id: &str, expires_at: u64) -> AppResult<()>;
+    /// Fails with `Unauthorized` when the connection is no longer registered.
+    async fn join(&self, connection: &Connection, conversation_id: &str) -> AppResult<()>;
     async fn leave(&self, connection_id: &str, conversation_id: &str) -> AppResult<()>;
     /// Forgets every room of a closing connection.
     async fn leave_all(&self, connection_id: &str) -> AppResult<()>;
-    /// `(connection id, user id)` of the connections that joined the conversation.
-    async fn joined(&self, conversation_id: &str) -> AppResult<Vec<(String, String)>>;
+    /// `(user id, connection)` of the connections that joined the conversation.
+    async fn joined(&self, conversation_id: &str) -> AppResult<Vec<(String, LiveConnection)>>;
     /// Takes the user's typing slot in the conversation unless it was taken less than `window_ms` ago.
     async fn claim_typing(&self, conversation_id: &str, user_id: &str, now_ms: u64, window_ms: u64) -> AppResult<bool>;
     async fn release_typing(&self, conversation_id: &str, user_id: &str) -> AppResult<()>;
@@ -116,17 +133,16 @@ pub struct PendingRequest {
     pub created_at: String,
 }
 
-/// Everything kept under one user's partition, read with one Query.
+/// A user's relations, kept under their partition and read with one Query.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UserGraph {
-    pub connection_ids: Vec<String>,
     pub conversation_ids: Vec<String>,
     pub friend_ids: Vec<String>,
     pub incoming: Vec<PendingRequest>,
     pub outgoing: Vec<PendingRequest>,
 }
 
-/// Friendships, friend requests and presence.
+/// Friendships and friend requests.
 #[async_trait]
 pub trait SocialStore: Send + Sync {
     async fn user_graph(&self, user_id: &str) -> AppResult<UserGraph>;
@@ -141,10 +157,6 @@ pub trait SocialStore: Send + Sync {
     async fn delete_friendship(&self, a: &str, b: &str) -> AppResult<bool>;
     /// Member ids of the given conversations.
     async fn members_of(&self, conversation_ids: &[String]) -> AppResult<Vec<String>>;
-    /// The user's chosen status (`online`, `away`, `busy`, `invisible` or custom text) and last-seen time.
-    async fn presence(&self, user_id: &str) -> AppResult<(Option<String>, Option<String>)>;
-    async fn set_status(&self, user_id: &str, status: &str) -> AppResult<()>;
-    async fn set_last_seen(&self, user_id: &str, at: &str) -> AppResult<()>;
 }
 
 /// Everything the handlers need from persistence.
