@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use argon2::Argon2;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
-use password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use password_hash::{PasswordHash, SaltString, rand_core::OsRng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, AppResult};
@@ -89,25 +89,89 @@ pub fn bearer_token(header_value: Option<&str>) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
-pub fn hash_password(password: &str) -> AppResult<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
+/// Argon2id with OWASP's 9 MiB, 4 passes, 1 lane profile: as strong as its 19 MiB, 2 pass one, in half the
+/// memory, which keeps the REST function small (docs/performance.md).
+const MEMORY_KIB: u32 = 9 * 1024;
+const PASSES: u32 = 4;
+const LANES: u32 = 1;
+const SALT_BYTES: usize = 16;
+
+/// Argon2's work memory, allocated once per process and reused: a Lambda handles one request at a time, and a
+/// fresh allocation per hash would stay behind in the allocator of each thread that hashed.
+static WORK_MEMORY: std::sync::Mutex<Vec<argon2::Block>> = std::sync::Mutex::new(Vec::new());
+
+fn argon2_into(
+    params: &argon2::Params,
+    algorithm: argon2::Algorithm,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> AppResult<()> {
+    let argon = Argon2::new(algorithm, argon2::Version::V0x13, params.clone());
+    let mut memory = WORK_MEMORY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), argon2::Block::default());
+    }
+    argon
+        .hash_password_into_with_memory(password, salt, out, &mut memory[..params.block_count()])
         .map_err(|e| AppError::internal(e.to_string()))
 }
 
-pub fn verify_password(password: &str, stored_hash: &str) -> bool {
-    PasswordHash::new(stored_hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-        .unwrap_or(false)
+fn hash_password_blocking(password: &str) -> AppResult<String> {
+    let params = argon2::Params::new(MEMORY_KIB, PASSES, LANES, Some(argon2::Params::DEFAULT_OUTPUT_LEN))
+        .map_err(|e| AppError::internal(e.to_string()))?;
+    let mut salt = [0u8; SALT_BYTES];
+    password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut salt);
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(&params, argon2::Algorithm::Argon2id, password.as_bytes(), &salt, &mut out)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| AppError::internal(e.to_string()))?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(argon2::Version::V0x13.into()),
+        params: password_hash::ParamsString::try_from(&params).map_err(|e| AppError::internal(e.to_string()))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(password_hash::Output::new(&out).map_err(|e| AppError::internal(e.to_string()))?),
+    };
+    Ok(phc.to_string())
+}
+
+fn verify_password_blocking(password: &str, stored_hash: &str) -> bool {
+    let check = || -> Option<bool> {
+        let parsed = PasswordHash::new(stored_hash).ok()?;
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm).ok()?;
+        let params = argon2::Params::try_from(&parsed).ok()?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let expected = parsed.hash?;
+        let mut out = vec![0u8; expected.len()];
+        argon2_into(&params, algorithm, password.as_bytes(), salt, &mut out).ok()?;
+        // `Output` compares in constant time.
+        Some(password_hash::Output::new(&out).ok()? == expected)
+    };
+    check().unwrap_or(false)
+}
+
+/// Hashes a password on the blocking pool: Argon2 is tens of milliseconds of CPU by design.
+pub async fn hash_password(password: &str) -> AppResult<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password_blocking(&password)).await.map_err(AppError::internal)?
+}
+
+/// Checks a password against a stored hash (any Argon2 variant and parameters) on the blocking pool.
+pub async fn verify_password(password: &str, stored_hash: &str) -> bool {
+    let (password, stored_hash) = (password.to_owned(), stored_hash.to_owned());
+    tokio::task::spawn_blocking(move || verify_password_blocking(&password, &stored_hash)).await.unwrap_or(false)
 }
 
 /// A hash of a random password, checked when a login names an unknown user so that the answer takes as long
-/// as for a known user with a wrong password (no username enumeration by timing).
-pub fn decoy_hash() -> &'static str {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash_password(&uuid::Uuid::new_v4().to_string()).unwrap_or_default())
+/// as for a known user with a wrong password (no username enumeration by timing). Constant per process, computed
+/// on first use.
+pub async fn decoy_hash() -> String {
+    static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DECOY
+        .get_or_init(|| async { hash_password(&uuid::Uuid::new_v4().to_string()).await.unwrap_or_default() })
+        .await
+        .clone()
 }
 
 #[cfg(test)]
@@ -175,13 +239,24 @@ mod tests {
         assert_eq!(bearer_token(None), None);
     }
 
-    #[test]
-    fn passwords_hash_and_verify() {
-        let hash = hash_password("correct horse").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("wrong horse", &hash));
-        assert!(!verify_password("correct horse", "not-a-hash"));
-        assert!(!verify_password("anything", decoy_hash()));
+    #[tokio::test]
+    async fn passwords_hash_and_verify() {
+        let hash = hash_password("correct horse").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=9216,t=4,p=1$"), "{hash}");
+        assert!(verify_password("correct horse", &hash).await);
+        assert!(!verify_password("wrong horse", &hash).await);
+        assert!(!verify_password("correct horse", "not-a-hash").await);
+        assert!(!verify_password("anything", &decoy_hash().await).await);
+        assert_eq!(decoy_hash().await, decoy_hash().await, "one decoy per process");
+    }
+
+    #[tokio::test]
+    async fn hashes_made_with_the_previous_parameters_still_verify() {
+        use password_hash::PasswordHasher;
+        let salt = SaltString::generate(&mut OsRng);
+        let old = Argon2::default().hash_password(b"correct horse", &salt).unwrap().to_string();
+        assert!(old.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{old}");
+        assert!(verify_password("correct horse", &old).await);
+        assert!(!verify_password("wrong horse", &old).await);
     }
 }

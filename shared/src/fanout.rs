@@ -49,7 +49,7 @@ pub trait Fanout: Send + Sync {
 }
 
 /// PostToConnection calls in flight at once per invocation, unless configured (`POSTS_IN_FLIGHT`).
-pub const DEFAULT_POSTS_IN_FLIGHT: usize = 32;
+pub const DEFAULT_POSTS_IN_FLIGHT: usize = 64;
 const POST_ATTEMPTS: u32 = 4;
 
 /// Posts with retries on throttling.

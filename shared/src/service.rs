@@ -116,7 +116,7 @@ impl Services {
         input.validate()?;
         let avatar = input.avatar.map(|url| validate_url("avatar", url)).transpose()?;
         let user = User { id: new_id(), username: input.username, avatar, created_at: now_iso() };
-        let password_hash = auth::hash_password(&input.password)?;
+        let password_hash = auth::hash_password(&input.password).await?;
         self.store.create_user(&UserRecord { user: user.clone(), password_hash }).await?;
         self.session(user)
     }
@@ -127,11 +127,13 @@ impl Services {
             return Err(REFUSAL);
         }
         match self.store.find_by_username(&input.username).await? {
-            Some(record) if auth::verify_password(&input.password, &record.password_hash) => self.session(record.user),
+            Some(record) if auth::verify_password(&input.password, &record.password_hash).await => {
+                self.session(record.user)
+            }
             Some(_) => Err(REFUSAL),
             None => {
                 // Same work as a wrong password, so response time does not reveal which usernames exist.
-                auth::verify_password(&input.password, auth::decoy_hash());
+                auth::verify_password(&input.password, &auth::decoy_hash().await).await;
                 Err(REFUSAL)
             }
         }

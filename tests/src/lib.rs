@@ -127,9 +127,10 @@ impl WsClient {
     /// Connects with `?token=`; the error is the refused handshake, if any.
     pub async fn try_connect(stack: &Stack, token: &str) -> Result<WsClient, tungstenite::Error> {
         let url = format!("{}?token={token}", stack.websocket);
-        let (stream, _) = tokio::time::timeout(FRAME_TIMEOUT, connect_async(url.as_str()))
-            .await
-            .unwrap_or_else(|_| panic!("WebSocket handshake timed out"))?;
+        let handshake = tokio::time::timeout(FRAME_TIMEOUT, connect_async(url.as_str())).await.map_err(|_| {
+            tungstenite::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "WebSocket handshake timed out"))
+        })?;
+        let (stream, _) = handshake?;
         Ok(WsClient { stream, next_request: 0, backlog: Default::default() })
     }
 

@@ -55,8 +55,15 @@ impl Room {
         Room { users, conversation_id, sockets, arrivals, connection_ids }
     }
 
-    pub async fn close(self) {
-        close_all(self.sockets).await;
+    /// Closes the sockets a few at a time and waits until every `$disconnect` has run, so the next scenario
+    /// does not share the machine with hundreds of disconnecting Lambdas.
+    pub async fn close(self, bench: &Bench) {
+        let mut sockets = self.sockets;
+        while !sockets.is_empty() {
+            let batch: Vec<Socket> = sockets.drain(..sockets.len().min(25)).collect();
+            close_all(batch).await;
+        }
+        bench.wait_until_offline(&self.users).await;
     }
 
     fn recipients(&self) -> usize {

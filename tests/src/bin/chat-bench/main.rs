@@ -19,6 +19,7 @@ use std::process::Command;
 
 use chat_e2e::counting::CountingServices;
 use chat_e2e::{Api, Stack, TestUser};
+use chat_shared::store::ConnectionStore;
 use chat_shared::store::dynamo::DynamoDbStore;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
@@ -112,6 +113,20 @@ impl Bench {
         group["_id"].as_str().expect("conversation id").to_owned()
     }
 
+    /// Waits (at most a minute) until none of `users` has a live connection left.
+    pub async fn wait_until_offline(&self, users: &[TestUser]) {
+        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            let presences = self.store.presences(&ids).await.expect("presences");
+            if presences.values().all(|p| p.connections.is_empty()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        eprintln!("warning: some benchmark connections were still registered a minute after closing");
+    }
+
     /// Reconfigures the message function's `POSTS_IN_FLIGHT` in place (the emulator restarts its processes).
     pub fn set_posts_in_flight(&self, value: usize) {
         let (Some(cli), Some(function)) = (&self.aws_cli, self.functions.iter().find(|f| f.binary == "ws-message"))
@@ -193,6 +208,7 @@ async fn main() {
             results.ceiling_sweep = sweep;
             if !options.sweep_posts.is_empty() {
                 results.posts_sweep = fanout::sweep_posts_in_flight(&bench, &mut room, &options.sweep_posts).await;
+                eprintln!("POSTS_IN_FLIGHT sweep: {:?}", results.posts_sweep);
                 let deployed = bench.functions.iter().find(|f| f.binary == "ws-message");
                 if let Some(value) = deployed.and_then(|f| f.environment.get("POSTS_IN_FLIGHT")) {
                     bench.set_posts_in_flight(value.parse().expect("deployed POSTS_IN_FLIGHT"));
@@ -201,17 +217,20 @@ async fn main() {
         }
         eprintln!("fan-out: {} rounds at {size} connections", options.rounds);
         let result = fanout::measure(&bench, &mut room, options.rounds, results.ceiling_in_flight).await;
+        eprintln!("fan-out {size}: ours {:?}, ceiling {:?}, ratio {:.2}", result.ours, result.ceiling, result.ratio);
         note_peaks(&bench, &mut peaks);
-        room.close().await;
+        room.close(&bench).await;
         results.fanout.push(result);
     }
     results.fanout.sort_by_key(|r| r.connections);
 
     eprintln!("connect storm: {} clients in waves of {}", options.storm, options.wave);
     results.storm = Some(storm::run(&bench, options.storm, options.wave).await);
+    eprintln!("storm: {:?}", results.storm);
     note_peaks(&bench, &mut peaks);
     eprintln!("one-to-one latency at 20 messages per second");
     results.steady = Some(latency::steady(&bench, 200, 20.0).await);
+    eprintln!("steady: {:?}", results.steady);
     eprintln!("throughput: 20 conversations at once");
     results.throughput = Some(latency::many_conversations(&bench, 20, 20).await);
     note_peaks(&bench, &mut peaks);

@@ -19,6 +19,7 @@ pub struct StormResult {
     pub connects_per_second: f64,
     /// Connections that answered an action needing their registration and received a later message.
     pub live: usize,
+    /// Handshakes refused or timed out.
     pub refused: usize,
 }
 
@@ -78,8 +79,12 @@ pub async fn run(bench: &Bench, clients: usize, wave: usize) -> StormResult {
         live += usize::from(registered[0]);
         live += registered.iter().skip(1).zip(&received).filter(|(r, got)| **r && **got).count();
     }
-    for socket in connected.into_iter().flatten().flatten() {
-        socket.close().await;
+    let mut sockets: Vec<WsClient> = connected.into_iter().flatten().flatten().collect();
+    while !sockets.is_empty() {
+        join_all(sockets.drain(..sockets.len().min(25)).map(WsClient::close)).await;
+    }
+    for (users, _) in &groups {
+        bench.wait_until_offline(users).await;
     }
     StormResult {
         clients: waves * wave,
