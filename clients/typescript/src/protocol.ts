@@ -1,0 +1,370 @@
+/**
+ * Wire types of the chat backend: the objects of the REST API and the frames of the WebSocket API.
+ *
+ * Why this module exists: every other module (and every app) should speak in these names, which mirror
+ * docs/protocol.md, docs/asyncapi.yaml and docs/openapi.yaml one to one (`_id`, camelCase, `type`). The contract
+ * test (test/contract.test.ts) checks the lists below against docs/asyncapi.yaml, so a renamed event or a new
+ * action cannot drift silently.
+ */
+
+// ------------------------------------------------------------------ domain objects
+
+/** A user reference as it appears in messages and friend events (`sender`, `from`, `by`, `friend`). */
+export interface Sender {
+  _id: string;
+  username: string;
+  avatar: string | null;
+}
+
+/** A public profile. */
+export interface User extends Sender {
+  createdAt: string;
+}
+
+export type MessageType = 'text' | 'image' | 'file';
+
+/** A stored message. `seq` is per conversation, strictly increasing and gap-free; `_id` is `<conversationId>-<seq>`. */
+export interface Message {
+  _id: string;
+  conversationId: string;
+  seq: number;
+  sender: Sender;
+  content: string;
+  type: MessageType;
+  /** Present only when set. */
+  fileUrl?: string;
+  /** Present only when set. */
+  fileName?: string;
+  /** Always `sent` on the wire; delivery and reads arrive as `message_status` events. */
+  status: 'sent';
+  createdAt: string;
+  edited: boolean;
+  editedAt: string | null;
+  deleted: boolean;
+  deletedAt: string | null;
+  /** Present only when the sender gave one. */
+  clientMessageId?: string;
+  /** Emoji → ids of the users who reacted with it. */
+  reactions: Record<string, string[]>;
+}
+
+export type ConversationType = 'private' | 'group';
+
+/** A conversation with its members resolved to profiles. */
+export interface Conversation {
+  _id: string;
+  type: ConversationType;
+  name: string | null;
+  avatar: string | null;
+  members: User[];
+  lastMessage: Message | null;
+  /** Seq of the newest message; 0 before the first. */
+  lastSeq: number;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A conversation in the caller's list, with the caller's unread count. */
+export interface ConversationSummary extends Conversation {
+  unreadCount: number;
+}
+
+/** A peer's presence as the caller may see it (invisible users look offline). */
+export interface PeerPresence {
+  userId: string;
+  online: boolean;
+  /** The chosen status while online, else `offline`. */
+  status: string;
+  lastSeen: string | null;
+}
+
+/** A friend's profile with their visible presence. */
+export interface Friend extends User {
+  online: boolean;
+  status: string;
+  lastSeen: string | null;
+}
+
+export interface FriendRequest {
+  user: User;
+  createdAt: string;
+}
+
+export interface FriendRequests {
+  incoming: FriendRequest[];
+  outgoing: FriendRequest[];
+}
+
+export type FriendResult = 'requested' | 'cancelled' | 'accepted' | 'rejected' | 'unfriended';
+
+/** What a friend action did; `user` is the other user. */
+export interface FriendOutcome {
+  user: Sender;
+  result: FriendResult;
+}
+
+export interface ReadReceipt {
+  conversationId: string;
+  /** The read pointer after the call. */
+  lastReadSeq: number;
+  /** The messages newly marked read (empty when the pointer did not move). */
+  messageIds: string[];
+}
+
+export interface MemberLeft {
+  conversationId: string;
+  userId: string;
+  removedBy: string;
+}
+
+/** One page of a REST list. `nextCursor` is null on the last page. */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface Session {
+  token: string;
+  user: User;
+}
+
+// ------------------------------------------------------------------ errors
+
+/** The machine-readable codes of `error` frames and of REST error bodies. */
+export const ERROR_CODES = [
+  'bad_request',
+  'validation_failed',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'payload_too_large',
+  'rate_limited',
+  'unknown_action',
+  'internal',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+// ------------------------------------------------------------------ client actions
+
+export interface SendMessagePayload {
+  conversationId: string;
+  /** Required (not blank) for text messages; at most 4,000 characters. */
+  content?: string;
+  type?: MessageType;
+  /** Required for image and file messages: an http(s) URL. */
+  fileUrl?: string;
+  fileName?: string;
+  /** Idempotency key: 1–64 characters of `[A-Za-z0-9_.:-]`, unique per sender and conversation. */
+  clientMessageId?: string;
+}
+
+export type MarkReadPayload =
+  | { conversationId: string; messageIds: string[] }
+  | { conversationId: string; lastMessageId: string };
+
+interface UsernamePayload {
+  username: string;
+}
+
+type Empty = Record<never, never>;
+
+/** The payload fields of each client action (sent at top level, next to `action` and `requestId`). */
+export interface ActionPayloads {
+  ping: Empty;
+  join_conversations: { conversationIds: string[] };
+  join_conversation: { conversationId: string };
+  leave_conversation: { conversationId: string };
+  send_message: SendMessagePayload;
+  edit_message: { messageId: string; newContent: string };
+  delete_message: { messageId: string };
+  mark_read: MarkReadPayload;
+  typing: { conversationId: string; isTyping: boolean };
+  add_reaction: { messageId: string; emoji: string };
+  remove_reaction: { messageId: string; emoji: string };
+  send_friend_request: UsernamePayload;
+  cancel_friend_request: UsernamePayload;
+  accept_friend_request: UsernamePayload;
+  reject_friend_request: UsernamePayload;
+  unfriend: UsernamePayload;
+  set_status: { status: string };
+  get_friends: Empty;
+  get_friend_requests: Empty;
+  get_status: Empty;
+  get_presence: Empty;
+}
+
+export type Action = keyof ActionPayloads;
+
+/** Every action the WebSocket API understands, in the order of docs/protocol.md. */
+export const ACTIONS = [
+  'ping',
+  'join_conversations',
+  'join_conversation',
+  'leave_conversation',
+  'send_message',
+  'edit_message',
+  'delete_message',
+  'mark_read',
+  'typing',
+  'add_reaction',
+  'remove_reaction',
+  'send_friend_request',
+  'cancel_friend_request',
+  'accept_friend_request',
+  'reject_friend_request',
+  'unfriend',
+  'set_status',
+  'get_friends',
+  'get_friend_requests',
+  'get_status',
+  'get_presence',
+] as const satisfies readonly Action[];
+
+/** A client frame: `{action, requestId?, ...payload}`. */
+export type ClientFrame<A extends Action = Action> = { action: A; requestId?: string } & ActionPayloads[A];
+
+// ------------------------------------------------------------------ replies
+
+/** The `data` of the `ack` of each action, besides `success: true` (for `ping`: the `pong` data, `{}`). */
+export interface AckData {
+  ping: Empty;
+  join_conversations: { joined: string[]; rejected: string[] };
+  join_conversation: { conversationId: string };
+  leave_conversation: { conversationId: string };
+  /** `duplicate: true` only on a retry with an already used `clientMessageId`. */
+  send_message: { message: Message; duplicate?: true };
+  edit_message: { message: Message };
+  delete_message: { messageId: string; conversationId: string };
+  mark_read: ReadReceipt;
+  /** `broadcast: false` when a repeated `isTyping: true` was swallowed by the 2 s throttle. */
+  typing: { conversationId: string; broadcast: boolean };
+  add_reaction: { messageId: string; emoji: string; changed: boolean };
+  remove_reaction: { messageId: string; emoji: string; changed: boolean };
+  send_friend_request: FriendOutcome;
+  cancel_friend_request: FriendOutcome;
+  accept_friend_request: FriendOutcome;
+  reject_friend_request: FriendOutcome;
+  unfriend: FriendOutcome;
+  set_status: { status: string };
+  get_friends: { friends: Friend[] };
+  get_friend_requests: FriendRequests;
+  get_status: { status: string; lastSeen: string | null };
+  get_presence: { users: PeerPresence[] };
+}
+
+/** What a request resolves with: the ack's `data` (with `success: true`), or `{}` for `ping`. */
+export type AckResult<A extends Action> = A extends 'ping' ? Empty : { success: true } & AckData[A];
+
+export interface ErrorData {
+  success: false;
+  code: ErrorCode;
+  message: string;
+}
+
+/** The replies to a request: `ack`, `pong` (for `ping`) and `error`. */
+export const REPLY_EVENTS = ['ack', 'error', 'pong'] as const;
+export type ReplyEventName = (typeof REPLY_EVENTS)[number];
+
+// ------------------------------------------------------------------ server events
+
+export interface MessageDeliveredStatus {
+  conversationId: string;
+  messageId: string;
+  status: 'delivered';
+  /** The other members at least one of whose connections accepted the message. */
+  userIds: string[];
+}
+
+export interface MessageReadStatus {
+  conversationId: string;
+  /** The newest message read. */
+  messageId: string;
+  status: 'read';
+  userId: string;
+}
+
+export interface ReactionChange {
+  messageId: string;
+  conversationId: string;
+  emoji: string;
+  userId: string;
+}
+
+/** The `data` of each server event that is not a reply. */
+export interface ServerEvents {
+  receive_message: { message: Message; conversationId: string };
+  message_edited: { messageId: string; newContent: string; editedAt: string; conversationId: string };
+  message_deleted: { messageId: string; conversationId: string };
+  messages_read: { conversationId: string; messageIds: string[]; readBy: string; readAt: string; upToSeq: number };
+  message_status: MessageDeliveredStatus | MessageReadStatus;
+  typing_status: { userId: string; username: string; conversationId: string; isTyping: boolean };
+  reaction_added: ReactionChange;
+  reaction_removed: ReactionChange;
+  user_online: { userId: string; username: string };
+  user_offline: { userId: string; username: string; lastSeen: string | null };
+  status_changed: { userId: string; username: string; status: string };
+  conversation_created: { conversation: Conversation };
+  conversation_updated: { conversation: Conversation };
+  member_joined: { conversationId: string; members: User[]; addedBy: string };
+  member_left: MemberLeft;
+  friend_request_received: { from: Sender; createdAt: string };
+  friend_request_cancelled: { from: Sender };
+  friend_request_accepted: { by: Sender };
+  friend_request_rejected: { by: Sender };
+  friendship_created: { friend: Sender };
+  friendship_deleted: { userId: string; username: string };
+}
+
+export type ServerEventName = keyof ServerEvents;
+
+/** Every server event that is not a reply, in the order of docs/protocol.md. */
+export const SERVER_EVENTS = [
+  'receive_message',
+  'message_edited',
+  'message_deleted',
+  'messages_read',
+  'message_status',
+  'typing_status',
+  'reaction_added',
+  'reaction_removed',
+  'user_online',
+  'user_offline',
+  'status_changed',
+  'conversation_created',
+  'conversation_updated',
+  'member_joined',
+  'member_left',
+  'friend_request_received',
+  'friend_request_cancelled',
+  'friend_request_accepted',
+  'friend_request_rejected',
+  'friendship_created',
+  'friendship_deleted',
+] as const satisfies readonly ServerEventName[];
+
+/** Any server frame, before it is told apart: `{event, data, requestId?}`. */
+export interface ServerFrame {
+  event: string;
+  requestId?: string;
+  data: unknown;
+}
+
+/** Parses one WebSocket text frame; `null` if it is not a server frame. */
+export function parseServerFrame(text: string): ServerFrame | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const frame = value as Record<string, unknown>;
+  if (typeof frame.event !== 'string') return null;
+  const requestId = typeof frame.requestId === 'string' ? frame.requestId : undefined;
+  return requestId === undefined
+    ? { event: frame.event, data: frame.data }
+    : { event: frame.event, requestId, data: frame.data };
+}

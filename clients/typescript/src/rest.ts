@@ -1,0 +1,308 @@
+/**
+ * Typed client of the HTTP API (docs/openapi.yaml): accounts, users, conversations, history, messages and
+ * friends.
+ *
+ * Why this module exists: apps need the REST routes for everything that is not live (sign-in, lists, history),
+ * and the realtime client needs history with `afterSeq` to catch up after a reconnect. It uses an injectable
+ * `fetch` (tests pass a fake; browsers and Node 18+ have one built in), sends `Authorization: Bearer`, and turns
+ * every failure into a `ChatError` (`{"error": {"code", "message"}}` bodies keep their code).
+ */
+
+import { ChatError } from './errors.js';
+import type {
+  Conversation,
+  ConversationSummary,
+  Friend,
+  FriendOutcome,
+  FriendRequests,
+  MemberLeft,
+  Message,
+  MessageType,
+  Page,
+  ReadReceipt,
+  Session,
+  User,
+} from './protocol.js';
+
+/** The part of a `fetch` Response the client reads. */
+export interface FetchResponseLike {
+  readonly ok: boolean;
+  readonly status: number;
+  text(): Promise<string>;
+}
+
+export interface FetchInitLike {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+}
+
+/** `fetch`, or anything with its calling convention (tests pass a fake). */
+export type FetchLike = (url: string, init: FetchInitLike) => Promise<FetchResponseLike>;
+
+/** A token, or a function that returns the current one (called before every request, may refresh it). */
+export type TokenSource = string | (() => string | Promise<string>);
+
+export interface RestClientOptions {
+  /** Base URL of the HTTP API, e.g. `http://127.0.0.1:4566/_aws/execute-api/<apiId>` (from endpoints.json). */
+  baseUrl: string;
+  token?: TokenSource | null;
+  fetch?: FetchLike;
+  /** Abort a request after this long (ms). Default 15 s; 0 disables. */
+  timeoutMs?: number;
+}
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface ListQuery {
+  limit?: number;
+  cursor?: string;
+  /** 1-based page number instead of a cursor. */
+  page?: number;
+}
+
+/** History query: at most one of `cursor`, `page` and `afterSeq`. */
+export interface HistoryQuery {
+  limit?: number;
+  /** The `nextCursor` of the previous page (continues in that page's direction). */
+  cursor?: string;
+  /** 1-based page, newest first. */
+  page?: number;
+  /** Catch-up: the messages after this seq, oldest first. */
+  afterSeq?: number;
+}
+
+export interface PostMessageInput {
+  content?: string;
+  type?: MessageType;
+  fileUrl?: string;
+  fileName?: string;
+  clientMessageId?: string;
+}
+
+export type MarkReadTarget = { lastMessageId: string } | { messageIds: string[] };
+
+type Query = Record<string, string | number | undefined>;
+
+interface RequestSpec {
+  query?: Query;
+  body?: unknown;
+  /** Send the bearer token (every route except register and login). */
+  auth?: boolean;
+}
+
+export class RestClient {
+  readonly baseUrl: string;
+  private token: TokenSource | null;
+  private readonly fetchImpl: FetchLike;
+  private readonly timeoutMs: number;
+
+  constructor(options: RestClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.token = options.token ?? null;
+    this.timeoutMs = options.timeoutMs ?? 15_000;
+    const globalFetch = (globalThis as { fetch?: FetchLike }).fetch;
+    const fetchImpl = options.fetch ?? (globalFetch ? globalFetch.bind(globalThis) : undefined);
+    if (!fetchImpl) throw new TypeError('no fetch implementation: pass options.fetch');
+    this.fetchImpl = fetchImpl;
+  }
+
+  /** Uses `token` for the following requests (`register` and `login` do this themselves). */
+  setToken(token: TokenSource | null): void {
+    this.token = token;
+  }
+
+  /** The token as given (a string or a function), null when there is none. */
+  get tokenSource(): TokenSource | null {
+    return this.token;
+  }
+
+  /** The current token, resolved if it is a function; null when there is none. */
+  async currentToken(): Promise<string | null> {
+    if (this.token === null) return null;
+    return typeof this.token === 'function' ? await this.token() : this.token;
+  }
+
+  // ---------------------------------------------------------------- accounts
+
+  /** Creates an account and uses its token from now on. */
+  async register(input: Credentials & { avatar?: string }): Promise<Session> {
+    const session = await this.call<Session>('POST', '/auth/register', { body: input, auth: false });
+    this.token = session.token;
+    return session;
+  }
+
+  /** Logs in and uses the token from now on. */
+  async login(input: Credentials): Promise<Session> {
+    const session = await this.call<Session>('POST', '/auth/login', { body: input, auth: false });
+    this.token = session.token;
+    return session;
+  }
+
+  me(): Promise<User> {
+    return this.call('GET', '/users/me');
+  }
+
+  /** Case-insensitive username prefix search. */
+  searchUsers(search: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<User>> {
+    return this.call('GET', '/users', { query: { search, ...query } });
+  }
+
+  // ---------------------------------------------------------------- conversations
+
+  /** The caller's conversations, newest activity first, with unread counts. */
+  listConversations(query: ListQuery = {}): Promise<Page<ConversationSummary>> {
+    return this.call('GET', '/conversations', { query: { ...query } });
+  }
+
+  getConversation(conversationId: string): Promise<ConversationSummary> {
+    return this.call('GET', `/conversations/${seg(conversationId)}`);
+  }
+
+  /** The private conversation with `participantId` (the existing one if the pair already has one). */
+  createPrivate(participantId: string): Promise<Conversation> {
+    return this.call('POST', '/conversations', { body: { type: 'private', participantId } });
+  }
+
+  createGroup(name: string, participantIds: string[]): Promise<Conversation> {
+    return this.call('POST', '/conversations', { body: { type: 'group', name, participantIds } });
+  }
+
+  /** Renames a group and/or changes its avatar. */
+  updateGroup(conversationId: string, changes: { name?: string; avatar?: string }): Promise<Conversation> {
+    return this.call('PATCH', `/conversations/${seg(conversationId)}`, { body: changes });
+  }
+
+  addMembers(conversationId: string, userIds: string[]): Promise<Conversation> {
+    return this.call('POST', `/conversations/${seg(conversationId)}/members`, { body: { userIds } });
+  }
+
+  /** Leaves a group (your own id) or, as its creator, removes a member. */
+  removeMember(conversationId: string, userId: string): Promise<MemberLeft> {
+    return this.call('DELETE', `/conversations/${seg(conversationId)}/members/${seg(userId)}`);
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  /** A page of history: newest first, or with `afterSeq` oldest first (catch-up). */
+  history(conversationId: string, query: HistoryQuery = {}): Promise<Page<Message>> {
+    return this.call('GET', `/conversations/${seg(conversationId)}/messages`, { query: { ...query } });
+  }
+
+  /** Sends a message over HTTP (every member's connections get `receive_message`, the sender's included). */
+  postMessage(conversationId: string, input: PostMessageInput): Promise<Message> {
+    return this.call('POST', `/conversations/${seg(conversationId)}/messages`, { body: input });
+  }
+
+  editMessage(conversationId: string, messageId: string, newContent: string): Promise<Message> {
+    return this.call('PUT', `/conversations/${seg(conversationId)}/messages/${seg(messageId)}`, {
+      body: { newContent },
+    });
+  }
+
+  deleteMessage(conversationId: string, messageId: string): Promise<Message> {
+    return this.call('DELETE', `/conversations/${seg(conversationId)}/messages/${seg(messageId)}`);
+  }
+
+  markRead(conversationId: string, target: MarkReadTarget): Promise<ReadReceipt> {
+    return this.call('POST', `/conversations/${seg(conversationId)}/read`, { body: target });
+  }
+
+  // ---------------------------------------------------------------- friends
+
+  async listFriends(): Promise<Friend[]> {
+    const answer = await this.call<{ items: Friend[] }>('GET', '/friends');
+    return answer.items;
+  }
+
+  listFriendRequests(): Promise<FriendRequests> {
+    return this.call('GET', '/friend-requests');
+  }
+
+  /** Asks `username` to be friends; accepts their request instead if they had asked you. */
+  sendFriendRequest(username: string): Promise<FriendOutcome> {
+    return this.call('POST', '/friend-requests', { body: { username } });
+  }
+
+  cancelFriendRequest(username: string): Promise<FriendOutcome> {
+    return this.call('DELETE', `/friend-requests/${seg(username)}`);
+  }
+
+  acceptFriendRequest(username: string): Promise<FriendOutcome> {
+    return this.call('POST', `/friend-requests/${seg(username)}/accept`);
+  }
+
+  rejectFriendRequest(username: string): Promise<FriendOutcome> {
+    return this.call('POST', `/friend-requests/${seg(username)}/reject`);
+  }
+
+  unfriend(username: string): Promise<FriendOutcome> {
+    return this.call('DELETE', `/friends/${seg(username)}`);
+  }
+
+  // ---------------------------------------------------------------- transport
+
+  /** Performs one request; resolves with the parsed JSON body of a 2xx answer, throws `ChatError` otherwise. */
+  async call<T>(method: string, path: string, spec: RequestSpec = {}): Promise<T> {
+    const operation = `${method} ${path}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (spec.auth ?? true) {
+      const token = await this.currentToken();
+      if (token) headers.authorization = `Bearer ${token}`;
+    }
+    const init: FetchInitLike = { method, headers };
+    if (spec.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(spec.body);
+    }
+    const controller = this.timeoutMs > 0 && typeof AbortController === 'function' ? new AbortController() : null;
+    const timer = controller ? setTimeout(() => controller.abort(), this.timeoutMs) : undefined;
+    if (controller) init.signal = controller.signal;
+
+    let response: FetchResponseLike;
+    let text: string;
+    try {
+      response = await this.fetchImpl(this.baseUrl + path + queryString(spec.query), init);
+      text = await response.text();
+    } catch (cause) {
+      if (controller?.signal.aborted) {
+        throw ChatError.client('timeout', `${operation}: no answer within ${this.timeoutMs} ms`, { operation, cause });
+      }
+      throw ChatError.client('network', `${operation}: ${describe(cause)}`, { operation, cause });
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+    if (!response.ok) throw ChatError.fromHttp(response.status, text, { operation });
+    try {
+      return JSON.parse(text) as T;
+    } catch (cause) {
+      throw new ChatError(response.status, 'invalid_response', `${operation}: the answer is not JSON`, {
+        operation,
+        cause,
+      });
+    }
+  }
+}
+
+/** One URL path segment, escaped. */
+function seg(value: string): string {
+  return encodeURIComponent(value);
+}
+
+function queryString(query: Query | undefined): string {
+  if (!query) return '';
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined) params.set(name, String(value));
+  }
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,151 @@
+/**
+ * The REST client: URLs, headers, bodies and query strings of each route, and failures as `ChatError`s.
+ */
+
+import { describe, expect, it } from 'vitest';
+
+import { ChatError, RestClient } from '../src/index.js';
+import { fakeFetch, type RecordedCall, type Route } from './fakes.js';
+
+const BASE = 'http://api.test/_aws/execute-api/abc';
+const USER = { _id: 'u1', username: 'alice', avatar: null, createdAt: '2026-11-20T08:00:00.000Z' };
+
+function client(route: Route, token: string | null = 'tok') {
+  const net = fakeFetch(route);
+  return { rest: new RestClient({ baseUrl: `${BASE}/`, token, fetch: net.fetch }), calls: net.calls };
+}
+
+const ok = (body: unknown) => () => ({ status: 200, body });
+const summary = (call: RecordedCall) => `${call.method} ${call.path.replace('/_aws/execute-api/abc', '')}${call.url.search}`;
+
+describe('RestClient', () => {
+  it('logs in without a token and uses the one it gets', async () => {
+    const { rest, calls } = client((call) => (call.path.endsWith('/auth/login') ? { status: 200, body: { token: 'fresh', user: USER } } : ok(USER)()), null);
+    const session = await rest.login({ username: 'alice', password: 'password123' });
+    expect(session.user).toEqual(USER);
+    await rest.me();
+    expect(calls[0]?.headers.authorization).toBeUndefined();
+    expect(calls[0]?.body).toEqual({ username: 'alice', password: 'password123' });
+    expect(calls[0]?.headers['content-type']).toBe('application/json');
+    expect(calls[1]?.headers.authorization).toBe('Bearer fresh');
+  });
+
+  it('builds each route', async () => {
+    const { rest, calls } = client(ok({ items: [], nextCursor: null }));
+    await rest.searchUsers('al', { limit: 5 });
+    await rest.listConversations({ page: 2 });
+    await rest.getConversation('c1');
+    await rest.createPrivate('u2');
+    await rest.createGroup('weekend', ['u2', 'u3']);
+    await rest.updateGroup('c1', { name: 'renamed' });
+    await rest.addMembers('c1', ['u4']);
+    await rest.removeMember('c1', 'u4');
+    await rest.history('c1', { afterSeq: 7, limit: 100 });
+    await rest.history('c1', { cursor: 'a b+c' });
+    await rest.postMessage('c1', { content: 'hi', clientMessageId: 'tab-1' });
+    await rest.editMessage('c1', 'c1-7', 'fixed');
+    await rest.deleteMessage('c1', 'c1-7');
+    await rest.markRead('c1', { lastMessageId: 'c1-7' });
+    await rest.listFriends();
+    await rest.listFriendRequests();
+    await rest.sendFriendRequest('bob');
+    await rest.cancelFriendRequest('bob');
+    await rest.acceptFriendRequest('bob');
+    await rest.rejectFriendRequest('bob');
+    await rest.unfriend('bob');
+    expect(calls.map(summary)).toEqual([
+      'GET /users?search=al&limit=5',
+      'GET /conversations?page=2',
+      'GET /conversations/c1',
+      'POST /conversations',
+      'POST /conversations',
+      'PATCH /conversations/c1',
+      'POST /conversations/c1/members',
+      'DELETE /conversations/c1/members/u4',
+      'GET /conversations/c1/messages?afterSeq=7&limit=100',
+      'GET /conversations/c1/messages?cursor=a+b%2Bc',
+      'POST /conversations/c1/messages',
+      'PUT /conversations/c1/messages/c1-7',
+      'DELETE /conversations/c1/messages/c1-7',
+      'POST /conversations/c1/read',
+      'GET /friends',
+      'GET /friend-requests',
+      'POST /friend-requests',
+      'DELETE /friend-requests/bob',
+      'POST /friend-requests/bob/accept',
+      'POST /friend-requests/bob/reject',
+      'DELETE /friends/bob',
+    ]);
+    expect(calls.map((call) => call.body).filter((body) => body !== undefined)).toEqual([
+      { type: 'private', participantId: 'u2' },
+      { type: 'group', name: 'weekend', participantIds: ['u2', 'u3'] },
+      { name: 'renamed' },
+      { userIds: ['u4'] },
+      { content: 'hi', clientMessageId: 'tab-1' },
+      { newContent: 'fixed' },
+      { lastMessageId: 'c1-7' },
+      { username: 'bob' },
+    ]);
+    expect(calls.every((call) => call.headers.authorization === 'Bearer tok')).toBe(true);
+  });
+
+  it('unwraps the friend list', async () => {
+    const friend = { ...USER, online: true, status: 'away', lastSeen: null };
+    const { rest } = client(ok({ items: [friend] }));
+    await expect(rest.listFriends()).resolves.toEqual([friend]);
+  });
+
+  it('throws the error of an {"error": {code, message}} body', async () => {
+    const { rest } = client(() => ({ status: 404, body: { error: { code: 'not_found', message: 'conversation not found' } } }));
+    const error = await rest.getConversation('nope').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChatError);
+    expect(error).toMatchObject({
+      status: 404,
+      code: 'not_found',
+      message: 'conversation not found',
+      operation: 'GET /conversations/nope',
+    });
+  });
+
+  it('derives a code from the status when the body is not ours', async () => {
+    const { rest } = client(() => ({ status: 403, body: { message: 'Forbidden' } }));
+    await expect(rest.me()).rejects.toMatchObject({ status: 403, code: 'forbidden' });
+    const gateway = client(() => ({ status: 502, text: '<html>Bad Gateway</html>' }));
+    await expect(gateway.rest.me()).rejects.toMatchObject({ status: 502, code: 'internal', message: '<html>Bad Gateway</html>' });
+    const garbled = client(() => ({ status: 200, text: 'not json' }));
+    await expect(garbled.rest.me()).rejects.toMatchObject({ status: 200, code: 'invalid_response' });
+  });
+
+  it('reports network failures with status 0', async () => {
+    const rest = new RestClient({
+      baseUrl: BASE,
+      token: 'tok',
+      fetch: async () => {
+        throw new TypeError('fetch failed');
+      },
+    });
+    await expect(rest.me()).rejects.toMatchObject({ status: 0, code: 'network', message: 'GET /users/me: fetch failed' });
+  });
+
+  it('times out a request that hangs', async () => {
+    const rest = new RestClient({
+      baseUrl: BASE,
+      token: 'tok',
+      timeoutMs: 20,
+      fetch: (_url, init) =>
+        new Promise((_resolve, reject) => {
+          init.signal?.addEventListener('abort', () => reject(new Error('aborted')));
+        }),
+    });
+    await expect(rest.me()).rejects.toMatchObject({ status: 0, code: 'timeout' });
+  });
+
+  it('asks a token function before every request', async () => {
+    let n = 0;
+    const net = fakeFetch(ok(USER));
+    const rest = new RestClient({ baseUrl: BASE, token: async () => `t${++n}`, fetch: net.fetch });
+    await rest.me();
+    await rest.me();
+    expect(net.calls.map((call) => call.headers.authorization)).toEqual(['Bearer t1', 'Bearer t2']);
+  });
+});
