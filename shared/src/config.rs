@@ -8,8 +8,8 @@ use crate::error::{AppError, AppResult};
 pub struct Config {
     /// The single DynamoDB table holding every entity (see docs/data-model.md).
     pub table_name: String,
-    /// Secrets Manager secret holding the HS256 signing key.
-    pub jwt_secret_arn: String,
+    /// Secrets Manager secret holding the HS256 signing key; only the functions that load it have it.
+    pub jwt_secret_arn: Option<String>,
     /// Base URL of the API Gateway Management API, e.g. `https://{api}.execute-api.{region}.amazonaws.com/{stage}`.
     pub management_endpoint: String,
     /// How long a connection record lives if `$disconnect` never arrives.
@@ -46,12 +46,12 @@ impl Config {
         }
         Ok(Config {
             table_name: required("TABLE_NAME")?,
-            jwt_secret_arn: required("JWT_SECRET_ARN")?,
+            jwt_secret_arn: lookup("JWT_SECRET_ARN").filter(|v| !v.trim().is_empty()),
             management_endpoint,
             connection_ttl: seconds("CONNECTION_TTL_SECONDS", 7800)?,
             token_ttl: seconds("TOKEN_TTL_SECONDS", 24 * 3600)?,
             posts_in_flight: match lookup("POSTS_IN_FLIGHT") {
-                None => crate::fanout::DEFAULT_POSTS_IN_FLIGHT,
+                None => crate::ports::DEFAULT_POSTS_IN_FLIGHT,
                 Some(v) => v.trim().parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
                     AppError::internal(format!("POSTS_IN_FLIGHT must be a number from 1 to 1000, got {v:?}"))
                 })?,
@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn missing_or_blank_values_fail_fast() {
-        for skip in ["TABLE_NAME", "JWT_SECRET_ARN", "MANAGEMENT_ENDPOINT"] {
+        for skip in ["TABLE_NAME", "MANAGEMENT_ENDPOINT"] {
             let pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != skip).collect();
             let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
             assert!(format!("{:?}", err).contains(skip), "{err:?}");

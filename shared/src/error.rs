@@ -87,6 +87,25 @@ impl AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// Any AWS SDK failure that reaches the use cases is ours to fix, not the client's: the store and the fan-out
+/// handle the outcomes that mean something (a failed condition, a gone connection) before converting.
+impl<E, R> From<aws_sdk_dynamodb::error::SdkError<E, R>> for AppError
+where
+    E: StdError + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn from(err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
+        AppError::Internal(Box::new(err))
+    }
+}
+
+/// A request the SDK could not even build (a missing required field): a bug in our code.
+impl From<aws_sdk_dynamodb::error::BuildError> for AppError {
+    fn from(err: aws_sdk_dynamodb::error::BuildError) -> Self {
+        AppError::Internal(Box::new(err))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,11 +8,12 @@ use std::time::Duration;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
-use chat_shared::Services;
+use chat_shared::adapters::http::Rest;
 use chat_shared::auth::TokenKeys;
+use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::cursor::CursorCodec;
-use chat_shared::fanout::RecordingFanout;
-use chat_shared::store::dynamo::DynamoDbStore;
+use chat_shared::testing::RecordingFanout;
+use chat_shared::usecases::{Accounts, App, Pager};
 use serde_json::json;
 
 use crate::Stack;
@@ -46,30 +47,36 @@ impl DynamoCounter {
     }
 }
 
-/// The handlers' services over the deployed table, with a counting DynamoDB client and a recording fan-out
-/// (every PostToConnection the code makes is counted, none is sent).
-pub struct CountingServices {
-    pub services: Services,
+/// The use cases over the deployed table, with a counting DynamoDB client and a recording fan-out (every
+/// PostToConnection the code makes is counted, none is sent).
+pub struct Counting {
+    pub app: App,
+    pub accounts: Accounts,
+    pub pager: Pager,
     pub counter: DynamoCounter,
     pub fanout: Arc<RecordingFanout>,
 }
 
-impl CountingServices {
-    pub async fn new(stack: &Stack) -> CountingServices {
+impl Counting {
+    pub async fn new(stack: &Stack) -> Counting {
         let config = stack.aws_config().await;
         let counter = DynamoCounter::default();
         let dynamo_config = aws_sdk_dynamodb::config::Builder::from(&config).interceptor(counter.clone()).build();
-        let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo_config), stack.table_name.clone());
+        let store =
+            Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo_config), stack.table_name.clone()));
         let fanout = Arc::new(RecordingFanout::new());
         let secret = b"request-count-harness-secret-of-enough-length";
-        let services = Services {
-            store: Arc::new(store),
-            fanout: fanout.clone(),
-            tokens: TokenKeys::new(secret, Duration::from_secs(600)).unwrap(),
-            cursors: CursorCodec::new(secret),
-            connection_ttl: Duration::from_secs(600),
-        };
-        CountingServices { services, counter, fanout }
+        Counting {
+            app: App::new(store.clone(), fanout.clone(), Duration::from_secs(600)),
+            accounts: Accounts::new(store, TokenKeys::new(secret, Duration::from_secs(600)).unwrap()),
+            pager: Pager::new(CursorCodec::new(secret)),
+            counter,
+            fanout,
+        }
+    }
+
+    pub fn rest(&self) -> Rest<'_> {
+        Rest { app: &self.app, accounts: &self.accounts, pager: &self.pager }
     }
 }
 
@@ -85,6 +92,7 @@ pub fn ws_event(
         "queryStringParameters": token.map(|t| json!({ "token": t })),
         "requestContext": {
             "routeKey": route, "connectionId": connection_id, "requestId": "count", "stage": "prod",
+            "eventType": match route { "$connect" => "CONNECT", "$disconnect" => "DISCONNECT", _ => "MESSAGE" },
             "domainName": "local", "apiId": "local", "connectedAt": 0, "requestTimeEpoch": 0
         },
         "body": body,

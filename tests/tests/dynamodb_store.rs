@@ -4,12 +4,16 @@ use std::collections::BTreeSet;
 
 use chat_e2e::{Stack, unique_name};
 use chat_shared::AppError;
+use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::model::{
-    Connection, Conversation, ConversationKind, MessageKind, NewMessage, Sender, User, UserRecord,
+    Connection, ConnectionId, Conversation, ConversationId, ConversationKind, MessageKind, NewMessage, Sender, User,
+    UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
-use chat_shared::model::{new_id, now_epoch_seconds, now_iso};
-use chat_shared::store::dynamo::DynamoDbStore;
-use chat_shared::store::{ConnectionStore, ConversationStore, Created, MessageStore, UserStore};
+use chat_shared::ports::{ConnectionStore, ConversationStore, Created, MessageStore, UserStore};
+
+fn new_connection_id() -> ConnectionId {
+    ConnectionId::new(UserId::random().to_string())
+}
 
 async fn store() -> DynamoDbStore {
     let stack = Stack::load();
@@ -18,14 +22,14 @@ async fn store() -> DynamoDbStore {
 }
 
 async fn user(store: &DynamoDbStore) -> User {
-    let user = User { id: new_id(), username: unique_name("u"), avatar: None, created_at: now_iso() };
+    let user = User { id: UserId::random(), username: unique_name("u"), avatar: None, created_at: now_iso() };
     store.create_user(&UserRecord { user: user.clone(), password_hash: "h".into() }).await.unwrap();
     user
 }
 
 fn private(a: &User, b: &User) -> Conversation {
     Conversation {
-        id: new_id(),
+        id: ConversationId::random(),
         kind: ConversationKind::Private,
         name: None,
         avatar: None,
@@ -38,9 +42,9 @@ fn private(a: &User, b: &User) -> Conversation {
     }
 }
 
-fn draft(conversation: &str, sender: &User, content: &str, client_message_id: Option<&str>) -> NewMessage {
+fn draft(conversation: &ConversationId, sender: &User, content: &str, client_message_id: Option<&str>) -> NewMessage {
     NewMessage {
-        conversation_id: conversation.to_owned(),
+        conversation_id: conversation.clone(),
         sender: Sender { id: sender.id.clone(), username: sender.username.clone(), avatar: None },
         content: content.to_owned(),
         kind: MessageKind::Text,
@@ -54,14 +58,15 @@ fn draft(conversation: &str, sender: &User, content: &str, client_message_id: Op
 async fn usernames_are_unique_case_insensitively() {
     let store = store().await;
     let alice = user(&store).await;
-    let twin = User { id: new_id(), username: alice.username.to_uppercase(), avatar: None, created_at: now_iso() };
+    let twin =
+        User { id: UserId::random(), username: alice.username.to_uppercase(), avatar: None, created_at: now_iso() };
     let err = store.create_user(&UserRecord { user: twin.clone(), password_hash: "h".into() }).await.unwrap_err();
     assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
     assert!(store.get_user(&twin.id).await.unwrap().is_none(), "the loser wrote nothing");
     let found = store.find_by_username(&alice.username.to_uppercase()).await.unwrap().unwrap();
     assert_eq!(found.user, alice);
     assert_eq!(found.password_hash, "h");
-    let many = store.get_users(&[alice.id.clone(), "missing".into(), alice.id.clone()]).await.unwrap();
+    let many = store.get_users(&[alice.id.clone(), UserId::parse("missing").unwrap(), alice.id.clone()]).await.unwrap();
     assert_eq!(many, vec![alice]);
 }
 
@@ -131,7 +136,10 @@ async fn non_members_cannot_append() {
     let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
     let err = store.append_message(draft(&conversation.id, &c, "hi", None)).await.unwrap_err();
     assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
-    let err = store.append_message(draft("no-such-conversation", &a, "hi", None)).await.unwrap_err();
+    let err = store
+        .append_message(draft(&ConversationId::parse("no-such-conversation").unwrap(), &a, "hi", None))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
     assert_eq!(store.get_conversation(&conversation.id).await.unwrap().unwrap().last_seq, 0);
 }
@@ -141,21 +149,21 @@ async fn connections_by_id_and_in_the_users_presence() {
     let store = store().await;
     let a = user(&store).await;
     let now = now_epoch_seconds();
-    let mk = |id: &str, expires_at| Connection {
-        connection_id: id.to_owned(),
+    let mk = |id: &ConnectionId, expires_at| Connection {
+        connection_id: id.clone(),
         user_id: a.id.clone(),
         username: a.username.clone(),
         avatar: None,
         connected_at: now,
         expires_at,
     };
-    let (c1, c2, old) = (new_id(), new_id(), new_id());
+    let (c1, c2, old) = (new_connection_id(), new_connection_id(), new_connection_id());
     let first = store.add_connection(&mk(&c1, now + 600)).await.unwrap();
     assert_eq!(first.connections, vec![mk(&c1, now + 600).live()], "the first connection sees itself alone");
     store.add_connection(&mk(&c2, now + 600)).await.unwrap();
     store.add_connection(&mk(&old, now - 1)).await.unwrap();
-    let ids = |p: &chat_shared::model::Presence| {
-        let mut ids: Vec<String> = p.connections.iter().map(|c| c.connection_id.clone()).collect();
+    let ids = |p: &UserPresence| {
+        let mut ids: Vec<ConnectionId> = p.connections.iter().map(|c| c.connection_id.clone()).collect();
         ids.sort();
         ids
     };
@@ -184,7 +192,7 @@ async fn simultaneous_connects_and_disconnects_see_the_presence_atomically() {
     let now = now_epoch_seconds();
     let connections: Vec<Connection> = (0..8)
         .map(|_| Connection {
-            connection_id: new_id(),
+            connection_id: new_connection_id(),
             user_id: a.id.clone(),
             username: a.username.clone(),
             avatar: None,
@@ -207,7 +215,7 @@ async fn presences_of_more_users_than_one_batch() {
     let now = now_epoch_seconds();
     for who in [&a, &b] {
         let connection = Connection {
-            connection_id: new_id(),
+            connection_id: new_connection_id(),
             user_id: who.id.clone(),
             username: who.username.clone(),
             avatar: None,
@@ -217,12 +225,12 @@ async fn presences_of_more_users_than_one_batch() {
         store.add_connection(&connection).await.unwrap();
     }
     store.set_status(&b.id, "busy").await.unwrap();
-    let mut ids: Vec<String> = (0..148).map(|_| new_id()).collect();
+    let mut ids: Vec<UserId> = (0..148).map(|_| UserId::random()).collect();
     ids.push(a.id.clone());
     ids.push(b.id.clone());
     let presences = store.presences(&ids).await.unwrap();
     assert_eq!(presences.len(), 150);
-    let online: Vec<&String> = presences.iter().filter(|(_, p)| p.visible_online()).map(|(id, _)| id).collect();
+    let online: Vec<&UserId> = presences.iter().filter(|(_, p)| p.visible_online()).map(|(id, _)| id).collect();
     assert_eq!(online.len(), 2);
     assert_eq!(presences[&b.id].visible_status(), "busy");
     assert_eq!(presences[&a.id].visible_status(), "online");

@@ -6,46 +6,39 @@
 
 use std::collections::BTreeMap;
 
-use chat_e2e::counting::{CountingServices, DynamoCounter, ws_event};
+use chat_e2e::counting::{Counting, ws_event};
 use chat_e2e::{Stack, unique_name};
-use chat_shared::Services;
-use chat_shared::fanout::RecordingFanout;
-use chat_shared::handlers::{rest, ws};
+use chat_shared::adapters::{http, ws};
 use serde_json::{Value, json};
-use std::sync::Arc;
-
 struct Harness {
-    services: Services,
-    counter: DynamoCounter,
-    fanout: Arc<RecordingFanout>,
+    counting: Counting,
     rows: Vec<(String, BTreeMap<String, usize>, usize)>,
 }
 
 impl Harness {
     async fn new() -> Harness {
-        let CountingServices { services, counter, fanout } = CountingServices::new(&Stack::load()).await;
-        Harness { services, counter, fanout, rows: Vec::new() }
+        Harness { counting: Counting::new(&Stack::load()).await, rows: Vec::new() }
     }
 
     /// Records what happened since the last call under `label`.
     fn record(&mut self, label: &str) {
-        let requests = self.counter.take();
-        let posts = self.fanout.total_posts();
-        self.fanout.clear();
+        let requests = self.counting.counter.take();
+        let posts = self.counting.fanout.total_posts();
+        self.counting.fanout.clear();
         assert!(!requests.is_empty() || label.starts_with("ping"), "{label}: no DynamoDB request at all?");
         self.rows.push((label.to_owned(), requests, posts));
     }
 
     async fn connect(&mut self, label: &str, connection_id: &str, token: &str) {
         let event = ws_event("$connect", connection_id, None, Some(token));
-        assert_eq!(ws::connect(&self.services, event).await.status_code, 200);
+        assert_eq!(ws::connect(&self.counting.app, &self.counting.accounts, event).await.status_code, 200);
         self.record(label);
     }
 
     async fn act(&mut self, label: &str, connection_id: &str, body: Value) -> Vec<Value> {
         let event = ws_event("$default", connection_id, Some(&body.to_string()), None);
-        ws::message(&self.services, event).await;
-        let frames = self.fanout.frames(connection_id);
+        ws::message(&self.counting.app, event).await;
+        let frames = self.counting.fanout.frames(connection_id);
         if let Some(error) = frames.iter().find(|f| f["event"] == "error") {
             panic!("{label}: {error}");
         }
@@ -59,7 +52,7 @@ impl Harness {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         let body = body.map(|b| lambda_http::Body::Text(b.to_string())).unwrap_or(lambda_http::Body::Empty);
-        let response = rest::handle(&self.services, request.body(body).unwrap()).await;
+        let response = http::handle(&self.counting.rest(), request.body(body).unwrap()).await;
         assert!(response.status().is_success(), "{label}: {}", response.status());
         let json = match response.body() {
             lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
@@ -183,10 +176,10 @@ async fn requests_per_action() {
     .await;
     h.http("GET /users/me", "GET", "/users/me", Some(ta), None).await;
     let disconnect = ws_event("$disconnect", &a2, None, None);
-    ws::disconnect(&h.services, disconnect).await;
+    ws::disconnect(&h.counting.app, disconnect).await;
     h.record("$disconnect (user still has a connection)");
     let disconnect = ws_event("$disconnect", &b1, None, None);
-    ws::disconnect(&h.services, disconnect).await;
+    ws::disconnect(&h.counting.app, disconnect).await;
     h.record("$disconnect (last connection, peer online)");
 
     h.print();

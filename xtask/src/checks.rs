@@ -87,7 +87,7 @@ pub fn lint_template(paths: &Paths) -> Res<()> {
 /// Fold the results of the checks (lint, sam build) into the outcome of the
 /// rest of the test run, so a failed check fails the run without hiding what
 /// else failed.
-pub fn with_checks(checks: [(&str, Res<()>); 2], rest: Res<()>) -> Res<()> {
+pub fn with_checks<const N: usize>(checks: [(&str, Res<()>); N], rest: Res<()>) -> Res<()> {
     let mut failures: Vec<String> = checks
         .into_iter()
         .filter_map(|(name, result)| result.err().map(|err| format!("{name} failed: {err}")))
@@ -96,6 +96,20 @@ pub fn with_checks(checks: [(&str, Res<()>); 2], rest: Res<()>) -> Res<()> {
         failures.push(err);
     }
     if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+}
+
+/// The code gate: formatting as `rustfmt.toml` says, and no clippy warning in any target of the workspace.
+pub fn lint_code(paths: &Paths) -> Res<()> {
+    let cargo = crate::toolchain::cargo();
+    cmd::run(Command::new(&cargo).current_dir(&paths.root).args(["fmt", "--all", "--check"]))?;
+    cmd::run(Command::new(&cargo).current_dir(&paths.root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))
 }
 
 /// `cargo xtask sam-build`: `sam build` for `arch` into `.aws-sam/build`.

@@ -15,7 +15,7 @@
 //!   deploy, print the endpoints and follow the emulator log until Ctrl-C.
 //! - `deploy --endpoint http://127.0.0.1:PORT [--stack NAME]`: build and
 //!   deploy to an emulator that is already running (e.g. the Docker one).
-//! - `test`: template lint, unit tests, build (+ `sam build`), fresh emulator
+//! - `test`: template and code lint (fmt, clippy), unit tests, build (+ `sam build`), fresh emulator
 //!   on a free port, deploy, end-to-end tests, stop; non-zero exit if any
 //!   step failed.
 //! - `emulator [--port N]`: only a fresh emulator, in the foreground, for
@@ -357,6 +357,7 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
     prune_old_test_runs(paths);
     steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
     let lint = steps.run("Lint template", || checks::lint_template(paths));
+    let lint_code = steps.run("Lint code (cargo fmt --check, cargo clippy -D warnings)", || checks::lint_code(paths));
     // Unit and handler tests do not need the emulator; a failure here is
     // recorded but the end-to-end suite still runs, so one CI run reports both.
     let unit = steps.run("Unit + handler tests (cargo test)", || {
@@ -420,7 +421,7 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
         (Ok(()), Err(err)) => Err(format!("end-to-end stage failed: {err}")),
         (Err(unit), Err(e2e)) => Err(format!("unit tests failed ({unit}) and end-to-end stage failed ({e2e})")),
     };
-    checks::with_checks([("template lint", lint), ("sam build", sam_build)], rest)
+    checks::with_checks([("template lint", lint), ("code lint", lint_code), ("sam build", sam_build)], rest)
 }
 
 /// `cargo xtask sam-build`: what `sam build` produces for an AWS deploy.

@@ -2,17 +2,23 @@
 
 use std::sync::Arc;
 
-use chat_shared::{Services, handlers::rest, telemetry};
+use chat_shared::adapters::http::{self, Rest};
+use chat_shared::app::{Root, SigningKey};
+use chat_shared::telemetry;
 use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let services = Arc::new(Services::from_env().await?);
+    let root = Root::from_env(SigningKey::Load).await?;
+    let api = Arc::new((root.app(), root.accounts()?, root.pager()?));
     run(service_fn(move |request: Request| {
-        // Each request future owns a cheap handle to the services built once at cold start.
-        let services = Arc::clone(&services);
-        async move { Ok::<_, Error>(rest::handle(&services, request).await) }
+        // Each request future owns a cheap handle to what was built once at cold start.
+        let api = Arc::clone(&api);
+        async move {
+            let (app, accounts, pager) = &*api;
+            Ok::<_, Error>(http::handle(&Rest { app, accounts, pager }, request).await)
+        }
     }))
     .await
 }

@@ -1,15 +1,18 @@
-//! `$disconnect` of the WebSocket API: forgets the connection.
+//! `$disconnect` of the WebSocket API: forgets the connection and announces the user offline if it was their
+//! last. Needs no signing key.
 
-use chat_shared::{Services, handlers::ws, telemetry};
+use chat_shared::adapters::ws;
+use chat_shared::app::{Root, SigningKey};
+use chat_shared::telemetry;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let services = Services::from_env().await?;
+    let app = Root::from_env(SigningKey::NotNeeded).await?.app();
     run(service_fn(|event: LambdaEvent<_>| {
-        let services = &services;
-        async move { Ok::<_, Error>(ws::disconnect(services, event.payload).await) }
+        let app = &app;
+        async move { Ok::<_, Error>(ws::disconnect(app, event.payload).await) }
     }))
     .await
 }

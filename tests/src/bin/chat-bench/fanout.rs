@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use chat_e2e::TestUser;
 use chat_e2e::counting::ws_event;
-use chat_shared::handlers::ws;
-use chat_shared::store::ConnectionStore;
+use chat_shared::adapters::ws;
+use chat_shared::model::{ConnectionId, UserId};
+use chat_shared::ports::ConnectionStore;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::json;
@@ -33,7 +34,7 @@ pub struct Room {
     pub conversation_id: String,
     pub sockets: Vec<Socket>,
     pub arrivals: Arrivals,
-    pub connection_ids: Vec<String>,
+    pub connection_ids: Vec<ConnectionId>,
 }
 
 impl Room {
@@ -47,9 +48,9 @@ impl Room {
         let arrivals = Arrivals::new();
         let mut sockets = open_many(&bench.stack, &tokens[..members], members, &arrivals).await;
         sockets.extend(open_many(&bench.stack, &tokens[members..], 50, &arrivals).await);
-        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let ids: Vec<UserId> = users.iter().map(|u| UserId::parse(&u.id).expect("user id")).collect();
         let presences = bench.store.presences(&ids).await.expect("presence of the room");
-        let connection_ids: Vec<String> =
+        let connection_ids: Vec<ConnectionId> =
             presences.values().flat_map(|p| p.connections.iter().map(|c| c.connection_id.clone())).collect();
         assert_eq!(connection_ids.len(), connections, "every benchmark connection is registered");
         Room { users, conversation_id, sockets, arrivals, connection_ids }
@@ -91,7 +92,9 @@ impl Room {
         let targets = &self.connection_ids[1..];
         let started = Instant::now();
         let posted = stream::iter(targets)
-            .map(|id| bench.management.post_to_connection().connection_id(id).data(Blob::new(frame.clone())).send())
+            .map(|id| {
+                bench.management.post_to_connection().connection_id(id.as_str()).data(Blob::new(frame.clone())).send()
+            })
             .buffer_unordered(in_flight)
             .filter(|result| std::future::ready(result.is_ok()))
             .count()
@@ -103,12 +106,13 @@ impl Room {
     /// DynamoDB requests (by operation) and PostToConnection calls of one message, counted in-process.
     pub async fn count_one_message(&self, bench: &Bench) -> (BTreeMap<String, usize>, usize) {
         let counting = &bench.counting;
-        let sender = bench.store.presence(&self.users[0].id).await.expect("sender presence");
-        let connection_id = &sender.connections[0].connection_id;
+        let sender_id = UserId::parse(&self.users[0].id).expect("user id");
+        let sender = bench.store.presence(&sender_id).await.expect("sender presence");
+        let connection_id = sender.connections[0].connection_id.as_str();
         let body = json!({"action":"send_message","conversationId":self.conversation_id,"content":"counted"});
         counting.counter.take();
         counting.fanout.clear();
-        ws::message(&counting.services, ws_event("send_message", connection_id, Some(&body.to_string()), None)).await;
+        ws::message(&counting.app, ws_event("send_message", connection_id, Some(&body.to_string()), None)).await;
         (counting.counter.take(), counting.fanout.total_posts())
     }
 }

@@ -17,10 +17,11 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
 
-use chat_e2e::counting::CountingServices;
+use chat_e2e::counting::Counting;
 use chat_e2e::{Api, Stack, TestUser};
-use chat_shared::store::ConnectionStore;
-use chat_shared::store::dynamo::DynamoDbStore;
+use chat_shared::aws::dynamo::DynamoDbStore;
+use chat_shared::model::UserId;
+use chat_shared::ports::ConnectionStore;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::json;
@@ -93,7 +94,7 @@ pub struct Bench {
     pub api: Api,
     pub store: DynamoDbStore,
     pub management: aws_sdk_apigatewaymanagement::Client,
-    pub counting: CountingServices,
+    pub counting: Counting,
     aws_cli: Option<PathBuf>,
     functions: Vec<Function>,
 }
@@ -115,7 +116,7 @@ impl Bench {
 
     /// Waits (at most a minute) until none of `users` has a live connection left.
     pub async fn wait_until_offline(&self, users: &[TestUser]) {
-        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let ids: Vec<UserId> = users.iter().map(|u| UserId::parse(&u.id).expect("user id")).collect();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
         while tokio::time::Instant::now() < deadline {
             let presences = self.store.presences(&ids).await.expect("presences");
@@ -179,7 +180,7 @@ async fn main() {
         api: stack.api(),
         store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&config), stack.table_name.clone()),
         management,
-        counting: CountingServices::new(&stack).await,
+        counting: Counting::new(&stack).await,
         stack,
         aws_cli: options.aws_cli.clone(),
         functions,

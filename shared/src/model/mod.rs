@@ -1,10 +1,14 @@
 //! Domain types, serialised exactly as clients see them (seed 003's shapes: `_id`, camelCase fields).
 //!
-//! Storage has its own mapping in [`crate::store`]; these types never carry keys or secrets to the wire.
+//! Storage has its own mapping in [`crate::aws::dynamo`]; these types never carry keys or secrets to the wire.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+
+mod ids;
+
+pub use ids::{ConnectionId, ConversationId, MAX_ID_LEN, MessageId, UserId};
 
 /// Current time as ISO-8601 UTC with milliseconds, the format of every timestamp on the wire.
 pub fn now_iso() -> String {
@@ -15,20 +19,22 @@ pub fn now_epoch_seconds() -> u64 {
     chrono::Utc::now().timestamp().max(0) as u64
 }
 
-/// Random identifier for users and conversations: 32 lowercase hex digits, safe in URLs and keys.
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
 /// A user as other users see them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub avatar: Option<String>,
     #[serde(rename = "createdAt")]
     pub created_at: String,
+}
+
+impl User {
+    /// The short form messages and friend events carry.
+    pub fn summary(&self) -> Sender {
+        Sender { id: self.id.clone(), username: self.username.clone(), avatar: self.avatar.clone() }
+    }
 }
 
 /// A user plus the secret needed to log them in. Never serialised to clients.
@@ -38,11 +44,46 @@ pub struct UserRecord {
     pub password_hash: String,
 }
 
+/// Who is acting: the authenticated user and, over the WebSocket, the connection the request came from. That
+/// connection gets the `ack`, so broadcasts skip it; the user's other connections do receive them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub user: Sender,
+    pub origin: Option<ConnectionId>,
+}
+
+impl Actor {
+    /// A request over HTTP: no connection to skip.
+    pub fn http(user: &User) -> Actor {
+        Actor { user: user.summary(), origin: None }
+    }
+
+    /// A frame from a registered WebSocket connection.
+    pub fn connection(connection: &Connection) -> Actor {
+        Actor {
+            user: Sender {
+                id: connection.user_id.clone(),
+                username: connection.username.clone(),
+                avatar: connection.avatar.clone(),
+            },
+            origin: Some(connection.connection_id.clone()),
+        }
+    }
+
+    pub fn id(&self) -> &UserId {
+        &self.user.id
+    }
+
+    pub fn origin(&self) -> Option<&ConnectionId> {
+        self.origin.as_ref()
+    }
+}
+
 /// A live WebSocket connection of a user. A user may hold several (tabs, devices).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
-    pub connection_id: String,
-    pub user_id: String,
+    pub connection_id: ConnectionId,
+    pub user_id: UserId,
     pub username: String,
     pub avatar: Option<String>,
     /// Epoch seconds when `$connect` stored it.
@@ -65,9 +106,9 @@ impl Connection {
 /// One connection as listed in its user's presence: enough to post to it and to judge a 410 for it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LiveConnection {
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
     /// Epoch seconds when `$connect` stored it. API Gateway answers 410 for a connection whose `$connect` has
-    /// not returned yet, so a 410 soon after this time proves nothing (see [`crate::fanout`]).
+    /// not returned yet, so a 410 soon after this time proves nothing (see [`crate::delivery`]).
     pub connected_at: u64,
     pub expires_at: u64,
 }
@@ -77,7 +118,7 @@ pub const INVISIBLE: &str = "invisible";
 
 /// What is stored about a user's presence: their live connections, chosen status and last disconnect.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Presence {
+pub struct UserPresence {
     /// Connections that have not expired, in no particular order.
     pub connections: Vec<LiveConnection>,
     /// `online`, `away`, `busy`, `invisible` or custom text; `None` until the user sets one.
@@ -85,7 +126,7 @@ pub struct Presence {
     pub last_seen: Option<String>,
 }
 
-impl Presence {
+impl UserPresence {
     /// Whether others should see the user online: connected, and not invisible.
     pub fn visible_online(&self) -> bool {
         !self.connections.is_empty() && self.status.as_deref() != Some(INVISIBLE)
@@ -108,13 +149,13 @@ pub enum ConversationKind {
 #[serde(rename_all = "camelCase")]
 pub struct Conversation {
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: ConversationId,
     #[serde(rename = "type")]
     pub kind: ConversationKind,
     pub name: Option<String>,
     pub avatar: Option<String>,
-    pub member_ids: BTreeSet<String>,
-    pub created_by: String,
+    pub member_ids: BTreeSet<UserId>,
+    pub created_by: UserId,
     pub created_at: String,
     pub updated_at: String,
     /// Sequence number of the newest message; 0 before the first.
@@ -123,14 +164,18 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    pub fn is_member(&self, user_id: &str) -> bool {
+    pub fn is_member(&self, user_id: &UserId) -> bool {
         self.member_ids.contains(user_id)
+    }
+
+    pub fn members(&self) -> Vec<UserId> {
+        self.member_ids.iter().cloned().collect()
     }
 
     /// The key that makes a private conversation unique per pair of users, whoever creates it first.
     pub fn private_pair_key(&self) -> Option<String> {
         (self.kind == ConversationKind::Private).then(|| {
-            let ids: Vec<&str> = self.member_ids.iter().map(String::as_str).collect();
+            let ids: Vec<&str> = self.member_ids.iter().map(UserId::as_str).collect();
             ids.join("#")
         })
     }
@@ -156,7 +201,7 @@ pub enum MessageStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sender {
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub avatar: Option<String>,
 }
@@ -165,8 +210,8 @@ pub struct Sender {
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     #[serde(rename = "_id")]
-    pub id: String,
-    pub conversation_id: String,
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
     /// Position in the conversation: strictly increasing and gap-free, so clients resume with "after seq N".
     pub seq: u64,
     pub sender: Sender,
@@ -186,28 +231,68 @@ pub struct Message {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_message_id: Option<String>,
     /// Emoji → ids of the users who reacted with it.
-    pub reactions: BTreeMap<String, Vec<String>>,
+    pub reactions: BTreeMap<String, Vec<UserId>>,
+}
+
+/// A conversation as clients see it: members as profiles, newest message.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationView {
+    #[serde(rename = "_id")]
+    pub id: ConversationId,
+    #[serde(rename = "type")]
+    pub kind: ConversationKind,
+    pub name: Option<String>,
+    pub avatar: Option<String>,
+    pub members: Vec<User>,
+    pub last_message: Option<Message>,
+    pub last_seq: u64,
+    pub created_by: UserId,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ConversationView {
+    /// `conversation` with the profiles of its members (those found among `profiles`), sorted by username.
+    pub fn new(conversation: Conversation, profiles: &std::collections::HashMap<UserId, User>) -> Self {
+        let mut members: Vec<User> =
+            conversation.member_ids.iter().filter_map(|id| profiles.get(id).cloned()).collect();
+        members.sort_by(|a, b| a.username.cmp(&b.username));
+        ConversationView {
+            id: conversation.id,
+            kind: conversation.kind,
+            name: conversation.name,
+            avatar: conversation.avatar,
+            members,
+            last_message: conversation.last_message,
+            last_seq: conversation.last_seq,
+            created_by: conversation.created_by,
+            created_at: conversation.created_at,
+            updated_at: conversation.updated_at,
+        }
+    }
+
+    pub fn member_ids(&self) -> Vec<UserId> {
+        self.members.iter().map(|m| m.id.clone()).collect()
+    }
+}
+
+/// Someone left a group or was removed from it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberLeft {
+    pub conversation_id: ConversationId,
+    pub user_id: UserId,
+    pub removed_by: UserId,
 }
 
 /// What a deleted message's content becomes (seed 003).
 pub const DELETED_CONTENT: &str = "This message was deleted";
 
-/// Message ids name their conversation and position, so a message is found with one key lookup and an id
-/// from another conversation can never alias one in this conversation.
-pub fn message_id(conversation_id: &str, seq: u64) -> String {
-    format!("{conversation_id}-{seq}")
-}
-
-pub fn parse_message_id(id: &str) -> Option<(&str, u64)> {
-    let (conversation_id, seq) = id.rsplit_once('-')?;
-    let seq = seq.parse().ok().filter(|s| *s > 0)?;
-    (!conversation_id.is_empty()).then_some((conversation_id, seq))
-}
-
 /// What a sender asks to store; the store assigns `seq`, `id` and timestamps.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub sender: Sender,
     pub content: String,
     pub kind: MessageKind,
@@ -219,7 +304,7 @@ pub struct NewMessage {
 impl NewMessage {
     pub fn into_message(self, seq: u64, created_at: String) -> Message {
         Message {
-            id: message_id(&self.conversation_id, seq),
+            id: MessageId::new(self.conversation_id.clone(), seq),
             conversation_id: self.conversation_id,
             seq,
             sender: self.sender,
@@ -243,25 +328,19 @@ impl NewMessage {
 mod tests {
     use super::*;
 
-    #[test]
-    fn message_ids_round_trip() {
-        let id = message_id("abc123", 42);
-        assert_eq!(parse_message_id(&id), Some(("abc123", 42)));
-        assert_eq!(parse_message_id("abc123-0"), None);
-        assert_eq!(parse_message_id("abc123"), None);
-        assert_eq!(parse_message_id("-5"), None);
-        assert_eq!(parse_message_id("abc-x"), None);
+    fn user(id: &str) -> UserId {
+        UserId::parse(id).unwrap()
     }
 
     #[test]
     fn pair_key_is_order_independent() {
         let mk = |a: &str, b: &str| Conversation {
-            id: "c".into(),
+            id: ConversationId::parse("c").unwrap(),
             kind: ConversationKind::Private,
             name: None,
             avatar: None,
-            member_ids: [a.to_string(), b.to_string()].into_iter().collect(),
-            created_by: a.into(),
+            member_ids: [user(a), user(b)].into_iter().collect(),
+            created_by: user(a),
             created_at: now_iso(),
             updated_at: now_iso(),
             last_seq: 0,
@@ -276,8 +355,8 @@ mod tests {
     #[test]
     fn message_serialises_in_seed_003_shape() {
         let msg = NewMessage {
-            conversation_id: "c1".into(),
-            sender: Sender { id: "u1".into(), username: "alice".into(), avatar: None },
+            conversation_id: ConversationId::parse("c1").unwrap(),
+            sender: Sender { id: user("u1"), username: "alice".into(), avatar: None },
             content: "hi".into(),
             kind: MessageKind::Text,
             file_url: None,
@@ -297,5 +376,7 @@ mod tests {
         assert_eq!(v["clientMessageId"], "cm-1");
         assert!(v.get("fileUrl").is_none());
         assert!(now_iso().ends_with('Z'));
+        let back: Message = serde_json::from_value(v).unwrap();
+        assert_eq!(back, msg, "stored copies (lastMessage) read back the same");
     }
 }

@@ -1,0 +1,296 @@
+//! The HTTP API (`lambda_http`, payload format 2.0): routes to use cases, bodies and query strings in, JSON out,
+//! errors as `{"error":{"code":…,"message":…}}`. Like the WebSocket adapter it translates and decides nothing,
+//! so both transports store the same things and push the same events.
+
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use super::check_ids;
+use crate::auth::bearer_token;
+use crate::error::{AppError, AppResult};
+use crate::model::{Actor, ConversationId, MessageId, UserId};
+use crate::ports::Created;
+use crate::usecases::App;
+use crate::usecases::accounts::{Accounts, Credentials, UserSearch};
+use crate::usecases::conversations::{AddMembers, CreateConversation, ListQuery, UpdateConversation};
+use crate::usecases::friends::UsernameRef;
+use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage, Sent};
+use crate::usecases::paging::Pager;
+
+/// Request bodies are small JSON documents; anything bigger is refused before parsing.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+const NO_CONVERSATION: &str = "conversation not found";
+
+/// What the REST API is served by: the use cases, plus the ones that need the signing key.
+pub struct Rest<'a> {
+    pub app: &'a App,
+    pub accounts: &'a Accounts,
+    pub pager: &'a Pager,
+}
+
+/// The parts of a request the routes use, owned so the handler future holds no borrow of the event.
+struct HttpRequest {
+    method: Method,
+    path: String,
+    /// Parsed from the URI, which `lambda_http` builds from the event's raw query string (tests build it too).
+    query: QueryMap,
+    authorization: Option<String>,
+    body: Vec<u8>,
+}
+
+impl From<Request> for HttpRequest {
+    fn from(request: Request) -> Self {
+        let (parts, body) = request.into_parts();
+        HttpRequest {
+            path: parts.uri.path().trim_end_matches('/').to_owned(),
+            query: parts.uri.query().unwrap_or_default().parse().unwrap_or_default(),
+            authorization: parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            method: parts.method,
+            body: body.as_ref().to_vec(),
+        }
+    }
+}
+
+/// Handles one request. Errors become JSON error responses here; nothing propagates to the runtime.
+pub async fn handle(rest: &Rest<'_>, request: Request) -> Response<Body> {
+    // Every log line of the request carries API Gateway's request id (never the query string: it may hold
+    // search terms).
+    let request_id = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    let span = tracing::info_span!(
+        "http",
+        request_id = request_id.as_deref().unwrap_or("-"),
+        method = %request.method(),
+        path = request.uri().path(),
+    );
+    async move {
+        let response = match route(rest, HttpRequest::from(request)).await {
+            Ok((status, body)) => json_response(status, &body),
+            Err(err) => {
+                err.log();
+                error_response(&err)
+            }
+        };
+        tracing::info!(status = response.status().as_u16(), "request handled");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+type Reply = (StatusCode, Value);
+
+async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
+    let Rest { app, accounts, pager } = rest;
+    let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
+    let actor = || async {
+        Ok::<_, AppError>(Actor::http(&accounts.authenticate(bearer_token(request.authorization.as_deref())).await?))
+    };
+    match (&request.method, segments.as_slice()) {
+        (&Method::POST, ["auth", "register"]) => created(Created::New(accounts.register(body(&request)?).await?)),
+        (&Method::POST, ["auth", "login"]) => ok(&accounts.login(body::<Credentials>(&request)?).await?),
+        (&Method::GET, ["users", "me"]) => {
+            ok(&accounts.authenticate(bearer_token(request.authorization.as_deref())).await?)
+        }
+        (&Method::GET, ["users"]) => {
+            let query = UserSearch {
+                search: query_text(&request, "search"),
+                limit: query_number(&request, "limit")?,
+                cursor: query_text(&request, "cursor"),
+            };
+            ok(&accounts.search(&actor().await?, query, pager).await?)
+        }
+        (&Method::POST, ["conversations"]) => {
+            let actor = actor().await?;
+            created(app.conversations.create(&actor, body::<CreateConversation>(&request)?).await?)
+        }
+        (&Method::GET, ["conversations"]) => {
+            let query = ListQuery {
+                limit: query_number(&request, "limit")?,
+                cursor: query_text(&request, "cursor"),
+                page: query_number(&request, "page")?,
+            };
+            ok(&app.conversations.list(&actor().await?, query, pager).await?)
+        }
+        (&Method::GET, ["conversations", id]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            ok(&app.conversations.summary(&actor, &id).await?)
+        }
+        (&Method::PATCH, ["conversations", id]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            ok(&app.conversations.update_group(&actor, &id, body::<UpdateConversation>(&request)?).await?)
+        }
+        (&Method::POST, ["conversations", id, "members"]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            ok(&app.conversations.add_members(&actor, &id, body::<AddMembers>(&request)?).await?)
+        }
+        (&Method::DELETE, ["conversations", id, "members", user_id]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            let user_id = UserId::parse(user_id).map_err(|_| AppError::NotFound("member not found"))?;
+            ok(&app.conversations.remove_member(&actor, &id, &user_id).await?)
+        }
+        (&Method::GET, ["conversations", id, "messages"]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            ok(&app.messages.history(&actor, &id, history_query(&request)?, pager).await?)
+        }
+        // Seed 000's spelling of the history route.
+        (&Method::GET, ["messages"]) => {
+            let actor = actor().await?;
+            let id = query_text(&request, "cid").ok_or_else(|| AppError::Validation("cid is required".into()))?;
+            ok(&app.messages.history(&actor, &conversation(&id)?, history_query(&request)?, pager).await?)
+        }
+        (&Method::POST, ["conversations", id, "messages"]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            let input: SendMessage = body_with(&request, "conversationId", id.as_str())?;
+            let mut answer = None;
+            app.messages
+                .send(&actor, input, |sent: Sent| {
+                    answer = Some(sent);
+                    async {}
+                })
+                .await?;
+            let sent = answer.ok_or_else(|| AppError::internal("send answered nothing"))?;
+            let message = sent.message;
+            created(if sent.duplicate { Created::Existing(message) } else { Created::New(message) })
+        }
+        (&Method::PUT, ["conversations", cid, "messages", mid]) => {
+            let (actor, message_id) = (actor().await?, message_in(cid, mid)?);
+            let input: EditMessage = body_with(&request, "messageId", &message_id.to_string())?;
+            ok(&app.messages.edit(&actor, input).await?)
+        }
+        (&Method::DELETE, ["conversations", cid, "messages", mid]) => {
+            let (actor, message_id) = (actor().await?, message_in(cid, mid)?);
+            ok(&app.messages.delete(&actor, &message_id).await?)
+        }
+        (&Method::POST, ["conversations", id, "read"]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            ok(&app.messages.mark_read(&actor, body_with::<MarkRead>(&request, "conversationId", id.as_str())?).await?)
+        }
+        (&Method::GET, ["friends"]) => {
+            Ok((StatusCode::OK, json!({ "items": app.friends.list(&actor().await?).await? })))
+        }
+        (&Method::DELETE, ["friends", username]) => ok(&app.friends.unfriend(&actor().await?, named(username)).await?),
+        (&Method::GET, ["friend-requests"]) => ok(&app.friends.requests(&actor().await?).await?),
+        (&Method::POST, ["friend-requests"]) => {
+            let outcome = app.friends.send_request(&actor().await?, body::<UsernameRef>(&request)?).await?;
+            let status = if outcome.result == "requested" { StatusCode::CREATED } else { StatusCode::OK };
+            Ok((status, to_json(&outcome)?))
+        }
+        (&Method::DELETE, ["friend-requests", username]) => {
+            ok(&app.friends.cancel_request(&actor().await?, named(username)).await?)
+        }
+        (&Method::POST, ["friend-requests", username, "accept"]) => {
+            ok(&app.friends.accept(&actor().await?, named(username)).await?)
+        }
+        (&Method::POST, ["friend-requests", username, "reject"]) => {
+            ok(&app.friends.reject(&actor().await?, named(username)).await?)
+        }
+        _ => Err(AppError::NotFound("no such route")),
+    }
+}
+
+fn ok(value: &impl Serialize) -> AppResult<Reply> {
+    Ok((StatusCode::OK, to_json(value)?))
+}
+
+/// 201 for something new, 200 for what already existed (same private pair, same `clientMessageId`).
+fn created(result: Created<impl Serialize>) -> AppResult<Reply> {
+    match result {
+        Created::New(value) => Ok((StatusCode::CREATED, to_json(&value)?)),
+        Created::Existing(value) => ok(&value),
+    }
+}
+
+/// A conversation id from the path: anything that cannot be one names nothing, so it is a 404 before it
+/// reaches a key.
+fn conversation(segment: &str) -> AppResult<ConversationId> {
+    ConversationId::parse(segment).map_err(|_| AppError::NotFound(NO_CONVERSATION))
+}
+
+/// A message id from the path, which must belong to the conversation in the path.
+fn message_in(conversation_id: &str, message_id: &str) -> AppResult<MessageId> {
+    match MessageId::parse(message_id) {
+        Ok(id) if id.conversation_id.as_str() == conversation_id => Ok(id),
+        _ => Err(AppError::NotFound("message not found")),
+    }
+}
+
+fn named(username: &str) -> UsernameRef {
+    UsernameRef { username: username.to_owned() }
+}
+
+fn query_text(request: &HttpRequest, name: &str) -> Option<String> {
+    request.query.first(name).filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+fn query_number(request: &HttpRequest, name: &str) -> AppResult<Option<u64>> {
+    query_text(request, name)
+        .map(|v| v.parse().map_err(|_| AppError::Validation(format!("{name} must be a non-negative integer"))))
+        .transpose()
+}
+
+/// `before` is the older name of `cursor`; both continue the page the cursor came from.
+fn history_query(request: &HttpRequest) -> AppResult<HistoryQuery> {
+    Ok(HistoryQuery {
+        limit: query_number(request, "limit")?,
+        cursor: query_text(request, "cursor").or_else(|| query_text(request, "before")),
+        page: query_number(request, "page")?,
+        after_seq: query_number(request, "afterSeq")?,
+    })
+}
+
+/// The JSON object of the body, with its ids checked.
+fn body_object(request: &HttpRequest) -> AppResult<serde_json::Map<String, Value>> {
+    let bytes = request.body.as_slice();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(AppError::PayloadTooLarge(format!("request bodies are limited to {MAX_BODY_BYTES} bytes")));
+    }
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|_| AppError::BadRequest("request body must be a JSON object".into()))?;
+    let Value::Object(fields) = value else {
+        return Err(AppError::BadRequest("request body must be a JSON object".into()));
+    };
+    check_ids(&fields)?;
+    Ok(fields)
+}
+
+fn decode<T: DeserializeOwned>(fields: serde_json::Map<String, Value>) -> AppResult<T> {
+    serde_json::from_value(Value::Object(fields))
+        .map_err(|e| AppError::BadRequest(format!("invalid request body: {e}")))
+}
+
+fn body<T: DeserializeOwned>(request: &HttpRequest) -> AppResult<T> {
+    decode(body_object(request)?)
+}
+
+/// The body with a field the path provides (a path's id wins over one in the body).
+fn body_with<T: DeserializeOwned>(request: &HttpRequest, field: &str, value: &str) -> AppResult<T> {
+    let mut fields = body_object(request)?;
+    fields.insert(field.to_owned(), Value::String(value.to_owned()));
+    decode(fields)
+}
+
+fn to_json(value: &impl Serialize) -> AppResult<Value> {
+    serde_json::to_value(value).map_err(AppError::internal)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .expect("static response parts are valid")
+}
+
+fn error_response(err: &AppError) -> Response<Body> {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, &json!({ "error": { "code": err.code(), "message": err.public_message() } }))
+}

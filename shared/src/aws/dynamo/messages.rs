@@ -1,0 +1,351 @@
+//! [`MessageStore`] over DynamoDB: messages under their conversation's partition by `seq`, the send dedupe keys,
+//! reactions as items, and read pointers on the memberships (patterns #12-#16, #18, #19, #28).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+
+use super::items::{message_from_item, message_to_item};
+use super::{DynamoDbStore, cancellation_codes, contended, failed_condition, get_n, get_opt_s, get_s, id, keys, n, s};
+use crate::error::{AppError, AppResult};
+use crate::model::{ConversationId, DELETED_CONTENT, Message, NewMessage, UserId, now_iso};
+use crate::ports::{Appended, ConversationStore, Created, MessageStore, SeqRange};
+use crate::retry;
+
+/// How often a write retries when another writer took the same `seq` first or held an item it needs.
+const WRITE_ATTEMPTS: u32 = 8;
+
+/// Bounds of the reaction items of one message, `RX#<seq>#<emoji>#<userId>`. `~` sorts after `#`, so
+/// `reaction_bound(seq) + "~"` is above every reaction of `seq`.
+fn reaction_bound(seq: u64) -> String {
+    format!("RX#{seq:020}")
+}
+
+fn reaction_seq(sk: &str) -> Option<u64> {
+    sk.strip_prefix("RX#")?.get(..20)?.parse().ok()
+}
+
+#[async_trait]
+impl MessageStore for DynamoDbStore {
+    async fn append_message(&self, new: NewMessage) -> AppResult<Created<Appended>> {
+        for attempt in 0..WRITE_ATTEMPTS {
+            let conversation = self
+                .get_conversation(&new.conversation_id)
+                .await?
+                .filter(|c| c.is_member(&new.sender.id))
+                .ok_or(AppError::NotFound("conversation not found"))?;
+            let member_ids = conversation.members();
+            let seq = conversation.last_seq + 1;
+            let message = new.clone().into_message(seq, now_iso());
+            let last_message = serde_json::to_string(&message).map_err(AppError::internal)?;
+
+            // Item 0 takes the next seq only if nobody else did and the sender is still a member; item 2 claims
+            // the client's idempotency key. Either failing cancels the whole write.
+            let advance = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(keys::conversation(&new.conversation_id), keys::META)))
+                .update_expression("SET lastSeq = :seq, updatedAt = :now, lastMessage = :last")
+                .condition_expression("lastSeq = :prev AND contains(members, :sender)")
+                .expression_attribute_values(":seq", n(seq))
+                .expression_attribute_values(":prev", n(conversation.last_seq))
+                .expression_attribute_values(":now", s(&message.created_at))
+                .expression_attribute_values(":last", s(last_message))
+                .expression_attribute_values(":sender", id(&new.sender.id))
+                .build()?;
+            let mut items =
+                vec![TransactWriteItem::builder().update(advance).build(), self.put(message_to_item(&message), true)?];
+            if let Some(cmid) = &new.client_message_id {
+                let mut claim =
+                    Self::key(keys::conversation(&new.conversation_id), keys::client_message(&new.sender.id, cmid));
+                claim.insert("seq".into(), n(seq));
+                items.push(self.put(claim, true)?);
+            }
+            // Whoever sends has read everything up to their own message.
+            let sender_read = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(keys::user(&new.sender.id), keys::conversation(&new.conversation_id))))
+                .update_expression("SET lastReadSeq = :seq")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":seq", n(seq))
+                .build()?;
+            items.push(TransactWriteItem::builder().update(sender_read).build());
+
+            match self.transact(items).await {
+                Ok(()) => return Ok(Created::New(Appended { message, member_ids })),
+                Err(e) => {
+                    let Some(codes) = cancellation_codes(&e) else { return Err(e.into()) };
+                    if new.client_message_id.is_some() && failed_condition(&codes, 2) {
+                        let cmid = new.client_message_id.as_deref().expect("item 2 exists only with a client id");
+                        let claim = self
+                            .get(keys::conversation(&new.conversation_id), &keys::client_message(&new.sender.id, cmid))
+                            .await?
+                            .ok_or_else(|| AppError::internal("client message claim vanished"))?;
+                        let original = self
+                            .get_message(&new.conversation_id, get_n(&claim, "seq")?)
+                            .await?
+                            .ok_or_else(|| AppError::internal("client message claim points at a missing message"))?;
+                        return Ok(Created::Existing(Appended { message: original, member_ids }));
+                    }
+                    // Another writer took this seq, or held one of the items (the sender's read pointer included).
+                    let raced = contended(&codes, 0)
+                        || contended(&codes, 1)
+                        || codes.iter().any(|code| code == "TransactionConflict");
+                    if !raced {
+                        return Err(e.into());
+                    }
+                    tracing::debug!(attempt, conversation_id = %new.conversation_id, "seq contention, retrying");
+                    retry::pause(attempt + 1).await;
+                }
+            }
+        }
+        // Only a conversation receiving far more messages per second than a person types gets here.
+        Err(AppError::RateLimited)
+    }
+
+    async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>> {
+        self.get(keys::conversation(conversation_id), &keys::message(seq))
+            .await?
+            .map(|item| message_from_item(&item))
+            .transpose()
+    }
+
+    async fn edit_message(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        editor_id: &UserId,
+        content: &str,
+        at: &str,
+    ) -> AppResult<Message> {
+        let update = "SET content = :content, edited = :true, editedAt = :at";
+        self.change_message(conversation_id, seq, editor_id, update, &[(":content", s(content)), (":at", s(at))]).await
+    }
+
+    async fn delete_message(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        user_id: &UserId,
+        at: &str,
+    ) -> AppResult<Message> {
+        let update = "SET content = :content, deleted = :true, deletedAt = :at REMOVE fileUrl, fileName";
+        self.change_message(conversation_id, seq, user_id, update, &[(":content", s(DELETED_CONTENT)), (":at", s(at))])
+            .await
+    }
+
+    async fn add_reaction(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        user_id: &UserId,
+        emoji: &str,
+    ) -> AppResult<bool> {
+        let mut item = Self::key(keys::conversation(conversation_id), keys::reaction(seq, emoji, user_id));
+        item.insert("seq".into(), n(seq));
+        item.insert("emoji".into(), s(emoji));
+        item.insert("userId".into(), id(user_id));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn remove_reaction(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        user_id: &UserId,
+        emoji: &str,
+    ) -> AppResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::conversation(conversation_id), keys::reaction(seq, emoji, user_id))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn advance_read(
+        &self,
+        user_id: &UserId,
+        conversation_id: &ConversationId,
+        seq: u64,
+    ) -> AppResult<Option<u64>> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(keys::user(user_id), keys::conversation(conversation_id))))
+                .update_expression("SET lastReadSeq = :seq")
+                .condition_expression("attribute_exists(pk) AND lastReadSeq < :seq")
+                .expression_attribute_values(":seq", n(seq))
+                .return_values(ReturnValue::UpdatedOld)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    let previous = out.attributes.as_ref().map(|a| get_n(a, "lastReadSeq")).transpose()?;
+                    return Ok(Some(previous.unwrap_or(0)));
+                }
+                Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
+                    return Ok(None);
+                }
+                // The sender's own append moves this pointer in a transaction; wait for it and try again.
+                Err(e)
+                    if attempt < WRITE_ATTEMPTS
+                        && e.as_service_error().is_some_and(UpdateItemError::is_transaction_conflict_exception) =>
+                {
+                    attempt += 1;
+                    retry::pause(attempt).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn messages(
+        &self,
+        conversation_id: &ConversationId,
+        range: SeqRange,
+        limit: usize,
+    ) -> AppResult<Vec<Message>> {
+        // Bounded on both sides: the partition also holds META, send dedupe keys, reactions and typing items.
+        let (low, high, forward) = match range {
+            SeqRange::Before(before) if before > 1 => (1, before - 1, false),
+            SeqRange::After(after) if after < u64::MAX => (after + 1, u64::MAX, true),
+            _ => return Ok(Vec::new()),
+        };
+        let query = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+            .expression_attribute_values(":pk", s(keys::conversation(conversation_id)))
+            .expression_attribute_values(":low", s(keys::message(low)))
+            .expression_attribute_values(":high", s(keys::message(high)))
+            .scan_index_forward(forward)
+            .consistent_read(true);
+        let mut messages: Vec<Message> =
+            self.query_all(query, None, Some(limit)).await?.iter().map(message_from_item).collect::<AppResult<_>>()?;
+        self.attach_reactions(conversation_id, &mut messages).await?;
+        Ok(messages)
+    }
+}
+
+impl DynamoDbStore {
+    /// Applies `update` to a message the user sent and has not deleted; keeps the conversation's `lastMessage`
+    /// copy in step when it is the newest message.
+    async fn change_message(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        user_id: &UserId,
+        update: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> AppResult<Message> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::conversation(conversation_id), keys::message(seq))))
+            .update_expression(update)
+            .condition_expression("attribute_exists(pk) AND senderId = :me AND deleted = :false")
+            .expression_attribute_values(":me", id(user_id))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .return_values(ReturnValue::AllNew);
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        let message = match request.send().await {
+            Ok(out) => message_from_item(&out.attributes.unwrap_or_default())?,
+            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
+                return Err(AppError::Conflict("message cannot be changed"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let last = serde_json::to_string(&message).map_err(AppError::internal)?;
+        let refreshed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::conversation(conversation_id), keys::META)))
+            .update_expression("SET lastMessage = :last")
+            .condition_expression("lastSeq = :seq")
+            .expression_attribute_values(":last", s(last))
+            .expression_attribute_values(":seq", n(seq))
+            .send()
+            .await;
+        match refreshed {
+            Ok(_) => Ok(message),
+            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
+                Ok(message)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One `Query` over the reaction items of `messages` (adjacent seqs of one conversation), folded into each
+    /// message's `reactions`. Reactions sort by emoji, then user, so the folded lists are stable.
+    async fn attach_reactions(&self, conversation_id: &ConversationId, messages: &mut [Message]) -> AppResult<()> {
+        let (Some(low), Some(high)) = (messages.iter().map(|m| m.seq).min(), messages.iter().map(|m| m.seq).max())
+        else {
+            return Ok(());
+        };
+        let query = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+            .expression_attribute_values(":pk", s(keys::conversation(conversation_id)))
+            .expression_attribute_values(":low", s(reaction_bound(low)))
+            .expression_attribute_values(":high", s(format!("{}~", reaction_bound(high))))
+            .projection_expression("sk, emoji, userId")
+            .consistent_read(true);
+        for item in self.query_all(query, None, None).await? {
+            let (Some(seq), Some(emoji), Some(user_id)) = (
+                reaction_seq(&get_s(&item, "sk")?),
+                get_opt_s(&item, "emoji"),
+                get_opt_s(&item, "userId").and_then(|id| UserId::parse(&id).ok()),
+            ) else {
+                continue;
+            };
+            if let Some(message) = messages.iter_mut().find(|m| m.seq == seq) {
+                message.reactions.entry(emoji).or_default().push(user_id);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaction_keys_bracket_exactly_their_messages() {
+        let low = reaction_bound(7);
+        let high = format!("{}~", reaction_bound(9));
+        for inside in ["RX#00000000000000000007#👍#u1", "RX#00000000000000000009#zzz#zzzz"] {
+            assert!(low.as_str() <= inside && inside <= high.as_str(), "{inside}");
+        }
+        for outside in ["RX#00000000000000000006#👍#u1", "RX#00000000000000000010#a#b", "MSG#00000000000000000008"] {
+            assert!(!(low.as_str() <= outside && outside <= high.as_str()), "{outside}");
+        }
+        assert_eq!(reaction_seq("RX#00000000000000000042#👍#u1"), Some(42));
+        assert_eq!(reaction_seq("MSG#00000000000000000042"), None);
+        assert_eq!(reaction_seq("RX#42"), None);
+    }
+}

@@ -1,0 +1,341 @@
+//! The store ports over one DynamoDB table; every key and access pattern is in docs/data-model.md.
+//!
+//! Multi-item invariants (unique usernames, one private conversation per pair, gap-free `seq`, idempotent sends)
+//! are enforced with conditional transactions, never with read-then-write races. No operation scans. Each
+//! port's implementation has its own file; this one holds the table, the key layout and the request helpers
+//! they share.
+
+mod connections;
+mod conversations;
+mod friends;
+mod items;
+mod messages;
+mod rooms;
+mod users;
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::str::FromStr;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
+};
+
+use crate::error::{AppError, AppResult};
+use crate::model::now_epoch_seconds;
+use crate::retry;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Key builders: the only place that knows how entities map to `pk`/`sk`.
+pub(crate) mod keys {
+    use std::fmt::Display;
+
+    pub fn user(user_id: impl Display) -> String {
+        format!("USER#{user_id}")
+    }
+    pub const PROFILE: &str = "PROFILE";
+    /// A user's presence: live connections, chosen status, last seen.
+    pub const PRESENCE: &str = "PRESENCE";
+    pub fn username(key: &str) -> String {
+        format!("UNAME#{key}")
+    }
+    pub const UNAME: &str = "UNAME";
+    /// Partition of the username search index, sharded by first character so no single key gets every user.
+    pub fn username_shard(key: &str) -> String {
+        format!("UNAME#{}", key.chars().next().unwrap_or('_'))
+    }
+    pub fn connection(connection_id: impl Display) -> String {
+        format!("CONN#{connection_id}")
+    }
+    pub const CONN: &str = "CONN";
+    pub fn conversation(conversation_id: impl Display) -> String {
+        format!("CONV#{conversation_id}")
+    }
+    pub const CONV_PREFIX: &str = "CONV#";
+    pub const META: &str = "META";
+    pub fn pair(pair_key: &str) -> String {
+        format!("PAIR#{pair_key}")
+    }
+    pub const PAIR: &str = "PAIR";
+    /// Zero-padded so that string order is numeric order.
+    pub fn message(seq: u64) -> String {
+        format!("MSG#{seq:020}")
+    }
+    pub fn client_message(sender_id: impl Display, client_message_id: &str) -> String {
+        format!("CMID#{sender_id}#{client_message_id}")
+    }
+    /// Reactions sort by message, so the reactions of a page of messages are one range.
+    pub fn reaction(seq: u64, emoji: &str, user_id: impl Display) -> String {
+        format!("RX#{seq:020}#{emoji}#{user_id}")
+    }
+    pub fn joined(connection_id: impl Display) -> String {
+        format!("JOIN#{connection_id}")
+    }
+    pub const JOIN_PREFIX: &str = "JOIN#";
+    pub fn typing(user_id: impl Display) -> String {
+        format!("TYPING#{user_id}")
+    }
+    pub fn friend(other_id: impl Display) -> String {
+        format!("FRIEND#{other_id}")
+    }
+    pub fn request_out(to: impl Display) -> String {
+        format!("FREQ#OUT#{to}")
+    }
+    pub fn request_in(from: impl Display) -> String {
+        format!("FREQ#IN#{from}")
+    }
+    /// Bounds of the range of a user's partition holding memberships, requests and friends
+    /// (`CONV#` < `FREQ#` < `FRIEND#` < `FRIEND$`), which excludes the profile and the presence.
+    pub const GRAPH_START: &str = "CONV#";
+    pub const GRAPH_END: &str = "FRIEND$";
+}
+
+pub struct DynamoDbStore {
+    pub(crate) client: Client,
+    pub(crate) table: String,
+}
+
+impl DynamoDbStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoDbStore { client, table: table.into() }
+    }
+
+    pub(crate) fn key(pk: String, sk: impl Into<String>) -> Item {
+        HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+    }
+
+    /// One item by key, strongly consistent.
+    pub(crate) async fn get(&self, pk: String, sk: &str) -> AppResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item)
+    }
+
+    pub(crate) fn put(&self, item: Item, if_absent: bool) -> AppResult<TransactWriteItem> {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        if if_absent {
+            put = put.condition_expression("attribute_not_exists(pk)");
+        }
+        Ok(TransactWriteItem::builder().put(put.build()?).build())
+    }
+
+    pub(crate) fn delete(&self, pk: String, sk: &str) -> AppResult<TransactWriteItem> {
+        let delete = Delete::builder().table_name(&self.table).set_key(Some(Self::key(pk, sk))).build()?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    pub(crate) fn delete_if_exists(&self, pk: String, sk: &str) -> AppResult<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .condition_expression("attribute_exists(pk)")
+            .build()?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    pub(crate) fn condition_check(&self, pk: String, sk: &str, condition: &str) -> AppResult<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .condition_expression(condition)
+            .build()?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), SdkError<TransactWriteItemsError>> {
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ())
+    }
+
+    /// Runs a conditional transaction; `false` when a condition failed or another transaction held an item,
+    /// i.e. when the caller should re-read and decide again.
+    pub(crate) async fn transact_unless_raced(&self, items: Vec<TransactWriteItem>) -> AppResult<bool> {
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(e) => match cancellation_codes(&e) {
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict") => {
+                    Ok(false)
+                }
+                _ => Err(e.into()),
+            },
+        }
+    }
+
+    /// `BatchGetItem` over any number of keys (100 per call), retrying unprocessed keys. Strongly consistent.
+    pub(crate) async fn batch_get(&self, keys: Vec<Item>, projection: Option<&str>) -> AppResult<Vec<Item>> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .set_projection_expression(projection.map(str::to_owned))
+                    .build()?,
+            );
+            let mut attempt = 0u32;
+            while let Some(req) = request.take() {
+                let out = self.client.batch_get_item().request_items(&self.table, req).send().await?;
+                items.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+                if request.is_some() {
+                    attempt += 1;
+                    if attempt > 5 {
+                        return Err(AppError::internal("BatchGetItem kept returning unprocessed keys"));
+                    }
+                    retry::pause(attempt).await;
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// Runs `query` from `start` to the end, or until `limit` items, following `LastEvaluatedKey` (DynamoDB
+    /// stops each response at 1 MB).
+    pub(crate) async fn query_all(
+        &self,
+        query: QueryFluentBuilder,
+        mut start: Option<Item>,
+        limit: Option<usize>,
+    ) -> AppResult<Vec<Item>> {
+        let mut items = Vec::new();
+        loop {
+            let mut request = query.clone().table_name(&self.table).set_exclusive_start_key(start.take());
+            if let Some(limit) = limit {
+                let remaining = limit.saturating_sub(items.len());
+                request = request.limit(i32::try_from(remaining).unwrap_or(i32::MAX));
+            }
+            let out = request.send().await?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() && limit.is_none_or(|l| items.len() < l) => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Live (not yet expired) items of a partition whose sort key starts with `prefix`.
+    pub(crate) async fn live_items(&self, pk: String, prefix: &str) -> AppResult<Vec<Item>> {
+        let query = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .filter_expression("#ttl > :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .expression_attribute_values(":now", n(now_epoch_seconds()))
+            .consistent_read(true);
+        self.query_all(query, None, None).await
+    }
+
+    /// `BatchWriteItem` deletes (25 per call), retrying unprocessed items.
+    pub(crate) async fn batch_delete(&self, keys: Vec<Item>) -> AppResult<()> {
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete = DeleteRequest::builder().set_key(Some(key.clone())).build()?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<AppResult<_>>()?;
+            let mut attempt = 0u32;
+            while !requests.is_empty() {
+                let out = self.client.batch_write_item().request_items(&self.table, requests).send().await?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    if attempt > 5 {
+                        return Err(AppError::internal("BatchWriteItem kept returning unprocessed items"));
+                    }
+                    retry::pause(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Cancellation reason codes of a cancelled transaction, one per item in request order; `None` otherwise.
+pub(crate) fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<String>> {
+    match err.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(e) => {
+            Some(e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn failed_condition(codes: &[String], index: usize) -> bool {
+    codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
+}
+
+/// Contention that is worth retrying: another writer won the condition, or a concurrent transaction held the item.
+pub(crate) fn contended(codes: &[String], index: usize) -> bool {
+    codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict")
+}
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// An id (or anything displayed) as a string attribute.
+pub(crate) fn id(value: impl Display) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+pub(crate) fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn get_s(item: &Item, name: &str) -> AppResult<String> {
+    get_opt_s(item, name).ok_or_else(|| AppError::internal(format!("stored item lacks string attribute {name}")))
+}
+
+pub(crate) fn get_opt_s(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// A typed id stored as a string attribute.
+pub(crate) fn get_id<T: FromStr<Err = AppError>>(item: &Item, name: &str) -> AppResult<T> {
+    get_s(item, name)?.parse().map_err(|_| AppError::internal(format!("stored item has an invalid {name}")))
+}
+
+pub(crate) fn get_n(item: &Item, name: &str) -> AppResult<u64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().map_err(AppError::internal),
+        _ => Err(AppError::internal(format!("stored item lacks number attribute {name}"))),
+    }
+}
+
+/// A number attribute that older items may lack (a membership written before read pointers existed reads 0).
+pub(crate) fn get_n_or_zero(item: &Item, name: &str) -> u64 {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+pub(crate) fn get_bool(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::Bool(true)))
+}
+
+/// A string set of ids.
+pub(crate) fn id_set<T: Display>(ids: impl IntoIterator<Item = T>) -> AttributeValue {
+    AttributeValue::Ss(ids.into_iter().map(|id| id.to_string()).collect())
+}

@@ -1,0 +1,331 @@
+//! The ports the use cases depend on: persistence, one small trait per resource, and delivery of one frame to
+//! one connection. `aws::dynamo` and `aws::apigateway` implement them for AWS and the emulator; `testing`
+//! (feature `test-util`) implements them in memory. Each use case holds only the traits it needs.
+//!
+//! Both implementations must behave the same, including the atomic guarantees (unique usernames, one private
+//! conversation per pair, gap-free `seq`, idempotent sends, presence read atomically with each change).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::error::AppResult;
+use crate::model::{
+    Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, NewMessage, User, UserId,
+    UserPresence, UserRecord,
+};
+
+// ---------------------------------------------------------------------------------------------- accounts
+
+/// Where a username search page starts: strictly after this user in search order.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserKey {
+    /// The lowercased username (the index sort key).
+    pub name: String,
+    pub id: UserId,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with `Conflict` when the username (case-insensitively) is taken.
+    async fn create_user(&self, record: &UserRecord) -> AppResult<()>;
+    async fn get_user(&self, user_id: &UserId) -> AppResult<Option<User>>;
+    /// Users that exist among `user_ids`, in no particular order.
+    async fn get_users(&self, user_ids: &[UserId]) -> AppResult<Vec<User>>;
+    async fn find_by_username(&self, username: &str) -> AppResult<Option<UserRecord>>;
+    /// Users whose lowercased username starts with `prefix` (lowercased, non-empty), in lowercased-username
+    /// order, strictly after `after`, at most `limit`.
+    async fn search_users(&self, prefix: &str, after: Option<&UserKey>, limit: usize) -> AppResult<Vec<User>>;
+}
+
+/// Usernames are unique regardless of case; this is the form used for uniqueness and lookup.
+pub fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+// ---------------------------------------------------------------------------------------------- presence
+
+/// Connections and presence. A user's presence (live connections, status, last seen) is one record, so
+/// fan-out reads the connections of 100 users with one request, and connecting or disconnecting learns the
+/// presence right after its own change in the same atomic write.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Stores the connection and adds it to its user's presence. Returns the presence right after this change:
+    /// of several simultaneous first connections of a user, exactly one sees itself alone.
+    async fn add_connection(&self, connection: &Connection) -> AppResult<UserPresence>;
+    /// The connection, unless unknown or expired.
+    async fn get_connection(&self, connection_id: &ConnectionId) -> AppResult<Option<Connection>>;
+    /// Deletes the connection, takes it out of its user's presence and records `last_seen`. Returns the presence
+    /// right after this change: of several simultaneous last disconnections, at least one sees none left.
+    /// Idempotent.
+    async fn remove_connection(&self, connection: &Connection, last_seen: &str) -> AppResult<UserPresence>;
+    /// Takes a connection API Gateway reported gone out of its user's presence, so fan-out stops posting to
+    /// it. The connection record stays: the `$disconnect` that follows still needs to know whose it was.
+    async fn drop_gone_connection(&self, user_id: &UserId, connection: &LiveConnection) -> AppResult<()>;
+    async fn presence(&self, user_id: &UserId) -> AppResult<UserPresence>;
+    /// UserPresence of each of `user_ids` (users never seen have the default presence).
+    async fn presences(&self, user_ids: &[UserId]) -> AppResult<HashMap<UserId, UserPresence>>;
+    async fn set_status(&self, user_id: &UserId, status: &str) -> AppResult<()>;
+}
+
+// ---------------------------------------------------------------------------------------------- conversations
+
+/// The result of creating something that may already exist.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created<T> {
+    New(T),
+    Existing(T),
+}
+
+impl<T> Created<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Created<U> {
+        match self {
+            Created::New(value) => Created::New(f(value)),
+            Created::Existing(value) => Created::Existing(f(value)),
+        }
+    }
+
+    pub fn value(&self) -> &T {
+        match self {
+            Created::New(value) | Created::Existing(value) => value,
+        }
+    }
+}
+
+/// A user's side of a membership: the read pointer that unread counts come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub conversation_id: ConversationId,
+    /// Seq of the newest message the user has read; 0 before the first.
+    pub last_read_seq: u64,
+}
+
+/// New values for a group's name and avatar; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConversationChanges {
+    pub name: Option<String>,
+    pub avatar: Option<String>,
+}
+
+/// Conversations, their members and the memberships. Conditional writes answer `None` when their precondition
+/// no longer holds (the actor left, the group filled up meanwhile), and the caller re-reads and decides again,
+/// so a race never bypasses a rule and never surfaces as a 500.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Stores a new conversation and its memberships. A private conversation is unique per pair of users: if one
+    /// exists (even one created concurrently), that one is returned as `Existing`.
+    async fn create_conversation(&self, conversation: &Conversation) -> AppResult<Created<Conversation>>;
+    async fn get_conversation(&self, conversation_id: &ConversationId) -> AppResult<Option<Conversation>>;
+    /// The conversations that exist among `ids`, in no particular order.
+    async fn get_conversations(&self, ids: &[ConversationId]) -> AppResult<Vec<Conversation>>;
+    /// Every conversation the user belongs to, in no particular order.
+    async fn memberships(&self, user_id: &UserId) -> AppResult<Vec<Membership>>;
+    async fn membership(&self, user_id: &UserId, conversation_id: &ConversationId) -> AppResult<Option<Membership>>;
+    /// Member ids of the given conversations, deduplicated.
+    async fn members_of(&self, conversation_ids: &[ConversationId]) -> AppResult<Vec<UserId>>;
+    /// Applies `changes` to a group, if `actor_id` is still a member. Returns the updated conversation.
+    async fn update_conversation(
+        &self,
+        conversation_id: &ConversationId,
+        actor_id: &UserId,
+        changes: &ConversationChanges,
+        updated_at: &str,
+    ) -> AppResult<Option<Conversation>>;
+    /// Adds `new_ids` (none of them a member yet) to `conversation` together with their memberships, whose read
+    /// pointer starts at the conversation's current `last_seq` so earlier history does not count as unread.
+    /// Applies only if `actor_id` is still a member and the group still has room for all of them.
+    async fn add_members(
+        &self,
+        conversation: &Conversation,
+        actor_id: &UserId,
+        new_ids: &[UserId],
+        max_members: usize,
+        now: &str,
+    ) -> AppResult<Option<Conversation>>;
+    /// Removes `user_id` and their membership, if both `actor_id` and `user_id` are still members.
+    async fn remove_member(
+        &self,
+        conversation_id: &ConversationId,
+        actor_id: &UserId,
+        user_id: &UserId,
+        now: &str,
+    ) -> AppResult<Option<Conversation>>;
+}
+
+// ---------------------------------------------------------------------------------------------- messages
+
+/// A stored message and the conversation members at the time it was stored (the recipients).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    pub message: Message,
+    pub member_ids: Vec<UserId>,
+}
+
+/// Which messages of a conversation a history read returns. Bounds are exclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqRange {
+    /// Newest first, every seq below this one.
+    Before(u64),
+    /// Oldest first, every seq above this one (catch-up after a reconnect).
+    After(u64),
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Appends a message with the next `seq` if the sender is a member (else `NotFound`: non-members must not
+    /// learn that the conversation exists). With a `client_message_id` already used by this sender in this
+    /// conversation, nothing is written and the original message is returned as `Existing`.
+    async fn append_message(&self, message: NewMessage) -> AppResult<Created<Appended>>;
+    async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>>;
+    /// Replaces the content if `editor_id` sent the message and it is not deleted (`Conflict` otherwise).
+    async fn edit_message(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        editor_id: &UserId,
+        content: &str,
+        at: &str,
+    ) -> AppResult<Message>;
+    /// Soft delete: keeps the item, replaces the content, marks it deleted. Sender only (`Conflict` otherwise).
+    async fn delete_message(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        user_id: &UserId,
+        at: &str,
+    ) -> AppResult<Message>;
+    /// Records a reaction; `false` if this user already reacted with this emoji.
+    async fn add_reaction(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        user_id: &UserId,
+        emoji: &str,
+    ) -> AppResult<bool>;
+    /// Removes a reaction; `false` if there was none.
+    async fn remove_reaction(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        user_id: &UserId,
+        emoji: &str,
+    ) -> AppResult<bool>;
+    /// Moves the user's read pointer forward to `seq`. Returns the previous pointer, or `None` if it already was
+    /// at or past `seq` (read pointers never move back).
+    async fn advance_read(
+        &self,
+        user_id: &UserId,
+        conversation_id: &ConversationId,
+        seq: u64,
+    ) -> AppResult<Option<u64>>;
+    /// At most `limit` messages of `range`, with their reactions: newest first for `Before`, oldest first for
+    /// `After`.
+    async fn messages(
+        &self,
+        conversation_id: &ConversationId,
+        range: SeqRange,
+        limit: usize,
+    ) -> AppResult<Vec<Message>>;
+}
+
+// ---------------------------------------------------------------------------------------------- rooms and typing
+
+/// Which connections have a conversation open ("joined the room"), and the typing throttle. Live-session
+/// state: every item expires with the connection's TTL.
+#[async_trait]
+pub trait RoomStore: Send + Sync {
+    /// Fails with `Unauthorized` when the connection is no longer registered.
+    async fn join(&self, connection: &Connection, conversation_id: &ConversationId) -> AppResult<()>;
+    async fn leave(&self, connection_id: &ConnectionId, conversation_id: &ConversationId) -> AppResult<()>;
+    /// Forgets every room of a closing connection.
+    async fn leave_all(&self, connection_id: &ConnectionId) -> AppResult<()>;
+    /// `(user id, connection)` of the connections that joined the conversation.
+    async fn joined(&self, conversation_id: &ConversationId) -> AppResult<Vec<(UserId, LiveConnection)>>;
+    /// Takes the user's typing slot in the conversation unless it was taken less than `window_ms` ago.
+    async fn claim_typing(
+        &self,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> AppResult<bool>;
+    async fn release_typing(&self, conversation_id: &ConversationId, user_id: &UserId) -> AppResult<()>;
+}
+
+// ---------------------------------------------------------------------------------------------- friends
+
+/// How two users relate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    None,
+    Friends,
+    /// The first user asked the second.
+    RequestSent,
+    /// The second user asked the first.
+    RequestReceived,
+}
+
+/// A pending friend request as seen from one side: the other user and when it was made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingRequest {
+    pub user_id: UserId,
+    pub created_at: String,
+}
+
+/// A user's relations, kept under their partition and read with one Query: who sees their presence (friends
+/// and the members of these conversations) and their pending requests.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Relations {
+    pub conversation_ids: Vec<ConversationId>,
+    pub friend_ids: Vec<UserId>,
+    pub incoming: Vec<PendingRequest>,
+    pub outgoing: Vec<PendingRequest>,
+}
+
+#[async_trait]
+pub trait FriendStore: Send + Sync {
+    async fn relations(&self, user_id: &UserId) -> AppResult<Relations>;
+    async fn relation(&self, user_id: &UserId, other_id: &UserId) -> AppResult<Relation>;
+    /// Fails with `Conflict` unless the two are strangers (no friendship, no request either way).
+    async fn create_friend_request(&self, from: &UserId, to: &UserId, at: &str) -> AppResult<()>;
+    /// Deletes the request `from` → `to`; `false` if there was none.
+    async fn delete_friend_request(&self, from: &UserId, to: &UserId) -> AppResult<bool>;
+    /// Turns the request `from` → `to` into a friendship; `false` if there was no such request.
+    async fn accept_friend_request(&self, from: &UserId, to: &UserId, at: &str) -> AppResult<bool>;
+    /// `false` if they were not friends.
+    async fn delete_friendship(&self, a: &UserId, b: &UserId) -> AppResult<bool>;
+}
+
+/// Every store port at once: what one implementation serves and the composition root hands out, each use case
+/// taking only its part.
+pub trait Store: UserStore + ConnectionStore + ConversationStore + MessageStore + RoomStore + FriendStore {}
+impl<T> Store for T where T: UserStore + ConnectionStore + ConversationStore + MessageStore + RoomStore + FriendStore {}
+
+// ---------------------------------------------------------------------------------------------- delivery
+
+/// What happened to one PostToConnection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostOutcome {
+    Delivered,
+    /// 410: the client is gone, or still in its handshake.
+    Gone,
+    /// Account-level throttling or a full client buffer; worth retrying shortly.
+    Throttled,
+    /// Anything else (already logged).
+    Failed,
+}
+
+/// PostToConnection calls in flight at once per delivery, unless configured (`POSTS_IN_FLIGHT`): the largest
+/// value that did not slow the emulator down (docs/performance.md).
+pub const DEFAULT_POSTS_IN_FLIGHT: usize = 64;
+
+/// Posts one frame to one connection (API Gateway's PostToConnection).
+#[async_trait]
+pub trait Fanout: Send + Sync {
+    async fn post(&self, connection_id: &ConnectionId, frame: &str) -> PostOutcome;
+
+    /// How many posts one delivery keeps in flight.
+    fn max_in_flight(&self) -> usize {
+        DEFAULT_POSTS_IN_FLIGHT
+    }
+}

@@ -1,0 +1,72 @@
+//! A [`Fanout`] that records frames per connection instead of posting them. Connections can be marked gone
+//! (API Gateway's 410) or made to throttle a number of times first.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::model::ConnectionId;
+use crate::ports::{Fanout, PostOutcome};
+
+#[derive(Default)]
+pub struct RecordingFanout {
+    sent: Mutex<Vec<(String, String)>>,
+    gone: Mutex<HashSet<String>>,
+    throttles: Mutex<HashMap<String, u32>>,
+}
+
+impl RecordingFanout {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn mark_gone(&self, connection_id: &str) {
+        self.gone.lock().unwrap().insert(connection_id.to_owned());
+    }
+
+    /// The connection accepts frames again (its handshake completed).
+    pub fn mark_alive(&self, connection_id: &str) {
+        self.gone.lock().unwrap().remove(connection_id);
+    }
+
+    pub fn throttle(&self, connection_id: &str, times: u32) {
+        self.throttles.lock().unwrap().insert(connection_id.to_owned(), times);
+    }
+
+    /// Frames delivered to a connection, parsed, in order.
+    pub fn frames(&self, connection_id: &str) -> Vec<serde_json::Value> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _)| c == connection_id)
+            .map(|(_, f)| serde_json::from_str(f).expect("frames are JSON"))
+            .collect()
+    }
+
+    /// Forgets what was sent so far (after a test's setup).
+    pub fn clear(&self) {
+        self.sent.lock().unwrap().clear();
+    }
+
+    pub fn total_posts(&self) -> usize {
+        self.sent.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl Fanout for RecordingFanout {
+    async fn post(&self, connection_id: &ConnectionId, frame: &str) -> PostOutcome {
+        let connection_id = connection_id.as_str();
+        if self.gone.lock().unwrap().contains(connection_id) {
+            return PostOutcome::Gone;
+        }
+        if let Some(left) = self.throttles.lock().unwrap().get_mut(connection_id).filter(|n| **n > 0) {
+            *left -= 1;
+            return PostOutcome::Throttled;
+        }
+        self.sent.lock().unwrap().push((connection_id.to_owned(), frame.to_owned()));
+        PostOutcome::Delivered
+    }
+}

@@ -1,0 +1,392 @@
+//! Conversations: creating private chats and groups, listing them with unread counts, renaming groups and
+//! changing their members, and telling every member what changed.
+//!
+//! Every operation on an existing conversation starts from [`member_conversation`]: a non-member gets the same
+//! `not_found` as for an id that does not exist, so ids cannot be probed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::accounts::validate_url;
+use super::paging::{Page, Pager, page_offset, page_size};
+use crate::delivery::Delivery;
+use crate::error::{AppError, AppResult};
+use crate::events::Event;
+use crate::model::{
+    Actor, Conversation, ConversationId, ConversationKind, ConversationView, MemberLeft, User, UserId, now_iso,
+};
+use crate::ports::{ConversationChanges, ConversationStore, Created, Membership, UserStore};
+
+/// A group holds at most this many members, so creating one fits one DynamoDB transaction (100 items).
+pub const MAX_GROUP_MEMBERS: usize = 50;
+const CONVERSATION_PAGE: (u64, u64) = (20, 50);
+const MAX_GROUP_NAME_CHARS: usize = 100;
+/// Group writes are conditional. When one finds the state changed since it was read, the use case reads again
+/// and re-applies its rules, at most this many times: a race ends in the answer the newer state deserves (404,
+/// 403, 422), never in a bypassed rule.
+const WRITE_ATTEMPTS: u32 = 4;
+
+/// `POST /conversations` body.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum CreateConversation {
+    #[serde(rename_all = "camelCase")]
+    Private { participant_id: UserId },
+    #[serde(rename_all = "camelCase")]
+    Group { participant_ids: Vec<UserId>, name: String },
+}
+
+/// A conversation as one user sees it in their list: the shared view plus their own unread count.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSummary {
+    #[serde(flatten)]
+    pub conversation: ConversationView,
+    /// Messages after the user's read pointer: `lastSeq - lastReadSeq`, never negative.
+    pub unread_count: u64,
+}
+
+impl ConversationSummary {
+    fn new(conversation: ConversationView, last_read_seq: u64) -> Self {
+        let unread_count = conversation.last_seq.saturating_sub(last_read_seq);
+        ConversationSummary { conversation, unread_count }
+    }
+}
+
+/// `GET /conversations` query: either a `cursor` or a 1-based `page`.
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    pub page: Option<u64>,
+}
+
+/// `PATCH /conversations/:id` body.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConversation {
+    pub name: Option<String>,
+    pub avatar: Option<String>,
+}
+
+/// `POST /conversations/:id/members` body.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddMembers {
+    pub user_ids: Vec<UserId>,
+}
+
+/// Where a page of the conversation list continues.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConversationPosition {
+    updated_at: String,
+    id: ConversationId,
+}
+
+/// The conversation, if `user_id` is a member. Non-members and unknown ids get the same `NotFound`.
+pub(crate) async fn member_conversation(
+    conversations: &dyn ConversationStore,
+    conversation_id: &ConversationId,
+    user_id: &UserId,
+) -> AppResult<Conversation> {
+    conversations
+        .get_conversation(conversation_id)
+        .await?
+        .filter(|c| c.is_member(user_id))
+        .ok_or(AppError::NotFound("conversation not found"))
+}
+
+pub struct Conversations {
+    conversations: Arc<dyn ConversationStore>,
+    users: Arc<dyn UserStore>,
+    delivery: Delivery,
+}
+
+impl Conversations {
+    pub fn new(conversations: Arc<dyn ConversationStore>, users: Arc<dyn UserStore>, delivery: Delivery) -> Self {
+        Conversations { conversations, users, delivery }
+    }
+
+    /// Creates a conversation and tells its members. Private conversations are unique per pair: asking again
+    /// returns the existing one (and notifies nobody).
+    pub async fn create(&self, actor: &Actor, input: CreateConversation) -> AppResult<Created<ConversationView>> {
+        let (kind, others, name) = match input {
+            CreateConversation::Private { participant_id } => (ConversationKind::Private, vec![participant_id], None),
+            CreateConversation::Group { participant_ids, name } => {
+                (ConversationKind::Group, participant_ids, Some(validate_group_name(&name)?))
+            }
+        };
+        let mut member_ids: BTreeSet<UserId> = others.into_iter().collect();
+        member_ids.remove(actor.id());
+        if member_ids.is_empty() {
+            return Err(AppError::Validation("a conversation needs at least one other participant".into()));
+        }
+        if kind == ConversationKind::Private && member_ids.len() != 1 {
+            return Err(AppError::Validation("a private conversation has exactly one other participant".into()));
+        }
+        if member_ids.len() + 1 > MAX_GROUP_MEMBERS {
+            return Err(AppError::Validation(format!("a group has at most {MAX_GROUP_MEMBERS} members")));
+        }
+        let wanted: Vec<UserId> = member_ids.iter().cloned().collect();
+        if self.users.get_users(&wanted).await?.len() != wanted.len() {
+            return Err(AppError::NotFound("participant not found"));
+        }
+        member_ids.insert(actor.id().clone());
+        let now = now_iso();
+        let conversation = Conversation {
+            id: ConversationId::random(),
+            kind,
+            name,
+            avatar: None,
+            member_ids,
+            created_by: actor.id().clone(),
+            created_at: now.clone(),
+            updated_at: now,
+            last_seq: 0,
+            last_message: None,
+        };
+        match self.conversations.create_conversation(&conversation).await? {
+            Created::New(created) => {
+                let view = self.view(created).await?;
+                let event = Event::ConversationCreated { conversation: view.clone() };
+                self.delivery.event(&view.member_ids(), event.frame(), None).await;
+                Ok(Created::New(view))
+            }
+            Created::Existing(existing) => Ok(Created::Existing(self.view(existing).await?)),
+        }
+    }
+
+    /// The caller's conversations, newest activity first.
+    pub async fn list(&self, actor: &Actor, query: ListQuery, pager: &Pager) -> AppResult<Page<ConversationSummary>> {
+        let limit = page_size(query.limit, CONVERSATION_PAGE)?;
+        if query.cursor.is_some() && query.page.is_some() {
+            return Err(AppError::Validation("use either cursor or page, not both".into()));
+        }
+        let skip = page_offset(query.page, limit)?;
+        let scope = format!("conversations:{}", actor.id());
+        let after: Option<ConversationPosition> =
+            query.cursor.as_deref().map(|c| pager.position(&scope, c)).transpose()?;
+
+        let memberships = self.conversations.memberships(actor.id()).await?;
+        let ids: Vec<ConversationId> = memberships.iter().map(|m| m.conversation_id.clone()).collect();
+        let mut conversations: Vec<Conversation> =
+            self.conversations.get_conversations(&ids).await?.into_iter().filter(|c| c.is_member(actor.id())).collect();
+        // Activity order is computed here rather than kept in an index: see docs/data-model.md, pattern #17.
+        conversations.sort_by(|a, b| (&b.updated_at, &b.id).cmp(&(&a.updated_at, &a.id)));
+        let mut page: Vec<Conversation> = conversations
+            .into_iter()
+            .filter(|c| after.as_ref().is_none_or(|p| (&c.updated_at, &c.id) < (&p.updated_at, &p.id)))
+            .skip(skip)
+            .take(limit + 1)
+            .collect();
+        let next_cursor = pager.next_cursor(&scope, &mut page, limit, |c| ConversationPosition {
+            updated_at: c.updated_at.clone(),
+            id: c.id.clone(),
+        });
+        let read: HashMap<ConversationId, u64> =
+            memberships.into_iter().map(|m| (m.conversation_id, m.last_read_seq)).collect();
+        let items = self
+            .views(page)
+            .await?
+            .into_iter()
+            .map(|view| {
+                let last_read = read.get(&view.id).copied().unwrap_or(0);
+                ConversationSummary::new(view, last_read)
+            })
+            .collect();
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One conversation of the caller, with their unread count.
+    pub async fn summary(&self, actor: &Actor, conversation_id: &ConversationId) -> AppResult<ConversationSummary> {
+        let conversation = member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
+        let membership = self.conversations.membership(actor.id(), conversation_id).await?;
+        let last_read = membership.map_or(0, |m: Membership| m.last_read_seq);
+        Ok(ConversationSummary::new(self.view(conversation).await?, last_read))
+    }
+
+    /// Renames a group or changes its avatar; every member gets `conversation_updated`.
+    pub async fn update_group(
+        &self,
+        actor: &Actor,
+        conversation_id: &ConversationId,
+        input: UpdateConversation,
+    ) -> AppResult<ConversationView> {
+        let changes = ConversationChanges {
+            name: input.name.map(|n| validate_group_name(&n)).transpose()?,
+            avatar: input.avatar.map(|a| validate_url("avatar", a)).transpose()?,
+        };
+        if changes == ConversationChanges::default() {
+            return Err(AppError::Validation("nothing to change: send name and/or avatar".into()));
+        }
+        let updated = 'write: {
+            for _ in 0..WRITE_ATTEMPTS {
+                require_group(&member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?)?;
+                if let Some(updated) =
+                    self.conversations.update_conversation(conversation_id, actor.id(), &changes, &now_iso()).await?
+                {
+                    break 'write updated;
+                }
+            }
+            return Err(AppError::RateLimited);
+        };
+        let view = self.view(updated).await?;
+        let event = Event::ConversationUpdated { conversation: view.clone() };
+        self.delivery.event(&view.member_ids(), event.frame(), None).await;
+        Ok(view)
+    }
+
+    /// Adds users to a group. Users already in it are skipped; every member, old and new, gets `member_joined`.
+    pub async fn add_members(
+        &self,
+        actor: &Actor,
+        conversation_id: &ConversationId,
+        input: AddMembers,
+    ) -> AppResult<ConversationView> {
+        let wanted: BTreeSet<UserId> = input.user_ids.into_iter().collect();
+        if wanted.is_empty() || wanted.len() > MAX_GROUP_MEMBERS {
+            return Err(AppError::Validation(format!("userIds must list 1-{MAX_GROUP_MEMBERS} users")));
+        }
+        // Membership first, so a non-member learns nothing about the users either.
+        let first_read = member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
+        require_group(&first_read)?;
+        let wanted: Vec<UserId> = wanted.into_iter().collect();
+        let profiles = self.users.get_users(&wanted).await?;
+        if profiles.len() != wanted.len() {
+            return Err(AppError::NotFound("user not found"));
+        }
+        let mut fresh = Some(first_read);
+        let (updated, mut joined) = 'write: {
+            for _ in 0..WRITE_ATTEMPTS {
+                // The first attempt decides on the read above; later ones on a new read.
+                let conversation = match fresh.take() {
+                    Some(conversation) => conversation,
+                    None => member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?,
+                };
+                require_group(&conversation)?;
+                let new_ids: Vec<UserId> = wanted.iter().filter(|id| !conversation.is_member(id)).cloned().collect();
+                if new_ids.is_empty() {
+                    break 'write (conversation, Vec::new());
+                }
+                if conversation.member_ids.len() + new_ids.len() > MAX_GROUP_MEMBERS {
+                    return Err(AppError::Validation(format!("a group has at most {MAX_GROUP_MEMBERS} members")));
+                }
+                let now = now_iso();
+                if let Some(updated) =
+                    self.conversations.add_members(&conversation, actor.id(), &new_ids, MAX_GROUP_MEMBERS, &now).await?
+                {
+                    // Only the users this request actually added are announced.
+                    break 'write (updated, profiles.into_iter().filter(|p| new_ids.contains(&p.id)).collect());
+                }
+            }
+            return Err(AppError::RateLimited);
+        };
+        let view = self.view(updated).await?;
+        if !joined.is_empty() {
+            joined.sort_by(|a: &User, b: &User| a.username.cmp(&b.username));
+            let event =
+                Event::MemberJoined { conversation_id: view.id.clone(), members: joined, added_by: actor.id().clone() };
+            self.delivery.event(&view.member_ids(), event.frame(), None).await;
+        }
+        Ok(view)
+    }
+
+    /// Leaves a group (`user_id` = the caller) or, for its creator only, removes someone else. The remaining
+    /// members and the removed user get `member_left`.
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
+    ) -> AppResult<MemberLeft> {
+        let remaining = 'write: {
+            for _ in 0..WRITE_ATTEMPTS {
+                let conversation =
+                    member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
+                require_group(&conversation)?;
+                if !conversation.is_member(user_id) {
+                    return Err(AppError::NotFound("member not found"));
+                }
+                if user_id != actor.id() && conversation.created_by != *actor.id() {
+                    return Err(AppError::Forbidden("only the group's creator may remove other members"));
+                }
+                if let Some(remaining) =
+                    self.conversations.remove_member(conversation_id, actor.id(), user_id, &now_iso()).await?
+                {
+                    break 'write remaining;
+                }
+            }
+            return Err(AppError::RateLimited);
+        };
+        let left = MemberLeft {
+            conversation_id: conversation_id.clone(),
+            user_id: user_id.clone(),
+            removed_by: actor.id().clone(),
+        };
+        let mut recipients = remaining.members();
+        recipients.push(user_id.clone());
+        self.delivery.event(&recipients, Event::MemberLeft(left.clone()).frame(), None).await;
+        Ok(left)
+    }
+
+    async fn view(&self, conversation: Conversation) -> AppResult<ConversationView> {
+        Ok(self.views(vec![conversation]).await?.remove(0))
+    }
+
+    /// Views of `conversations` with all their members' profiles read in one batch.
+    async fn views(&self, conversations: Vec<Conversation>) -> AppResult<Vec<ConversationView>> {
+        let ids: Vec<UserId> = conversations
+            .iter()
+            .flat_map(|c| c.member_ids.iter().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let profiles: HashMap<UserId, User> =
+            self.users.get_users(&ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+        Ok(conversations.into_iter().map(|c| ConversationView::new(c, &profiles)).collect())
+    }
+}
+
+fn require_group(conversation: &Conversation) -> AppResult<()> {
+    match conversation.kind {
+        ConversationKind::Group => Ok(()),
+        ConversationKind::Private => Err(AppError::Validation("only group conversations have this operation".into())),
+    }
+}
+
+fn validate_group_name(name: &str) -> AppResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_GROUP_NAME_CHARS {
+        return Err(AppError::Validation(format!("group name must have 1-{MAX_GROUP_NAME_CHARS} characters")));
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unread_counts_never_go_negative() {
+        let view = |last_seq| ConversationView {
+            id: ConversationId::parse("c").unwrap(),
+            kind: ConversationKind::Group,
+            name: None,
+            avatar: None,
+            members: vec![],
+            last_message: None,
+            last_seq,
+            created_by: UserId::parse("u").unwrap(),
+            created_at: now_iso(),
+            updated_at: now_iso(),
+        };
+        assert_eq!(ConversationSummary::new(view(7), 3).unread_count, 4);
+        assert_eq!(ConversationSummary::new(view(3), 7).unread_count, 0);
+        let json = serde_json::to_value(ConversationSummary::new(view(2), 0)).unwrap();
+        assert_eq!(json["unreadCount"], 2);
+        assert_eq!(json["_id"], "c", "the view's fields are flattened into the summary");
+    }
+}

@@ -1,0 +1,330 @@
+//! Presence: connecting, disconnecting, and telling friends and conversation peers who is online.
+//!
+//! Users connect and disconnect at the same moment (every morning, after a network blip, after a deploy), and
+//! each `$connect`/`$disconnect` runs in its own Lambda. Two rules keep what peers see true:
+//!
+//! - **Decide on the atomic result.** Adding or removing a connection returns the user's presence right after
+//!   that very write, so of several simultaneous first connections exactly one sees itself alone and
+//!   announces `user_online`, and of several simultaneous last disconnections at least one sees none left.
+//! - **Settle after announcing.** Two announcements about one user can cross on the way (an `offline` posted
+//!   before a reconnect's `online` may arrive after it). Whoever announced re-reads the presence after
+//!   posting and announces again until what it last said is the truth, so the last event every peer
+//!   receives about a user matches whether the user is online.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::Delivery;
+use crate::error::{AppError, AppResult};
+use crate::events::Event;
+use crate::model::{Actor, Connection, ConnectionId, INVISIBLE, User, UserId, now_epoch_seconds, now_iso};
+use crate::ports::{ConnectionStore, ConversationStore, FriendStore, RoomStore};
+
+/// How many times an announcer re-reads the presence after posting before leaving the rest to later ones.
+const SETTLE_ROUNDS: usize = 3;
+
+/// `{status}`: set_status.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SetStatus {
+    pub status: String,
+}
+
+/// A peer's presence as the caller may see it (invisible looks offline).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerPresence {
+    pub user_id: UserId,
+    pub online: bool,
+    /// The chosen status while online, else `offline`.
+    pub status: String,
+    pub last_seen: Option<String>,
+}
+
+/// The caller's own status.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnStatus {
+    pub status: String,
+    pub last_seen: Option<String>,
+}
+
+pub struct Presence {
+    connections: Arc<dyn ConnectionStore>,
+    friends: Arc<dyn FriendStore>,
+    conversations: Arc<dyn ConversationStore>,
+    rooms: Arc<dyn RoomStore>,
+    delivery: Delivery,
+    connection_ttl: Duration,
+}
+
+impl Presence {
+    pub fn new(
+        connections: Arc<dyn ConnectionStore>,
+        friends: Arc<dyn FriendStore>,
+        conversations: Arc<dyn ConversationStore>,
+        rooms: Arc<dyn RoomStore>,
+        delivery: Delivery,
+        connection_ttl: Duration,
+    ) -> Self {
+        Presence { connections, friends, conversations, rooms, delivery, connection_ttl }
+    }
+
+    /// `$connect` of an authenticated user: stores the connection and, if it is their first, announces them.
+    pub async fn connect(&self, connection_id: ConnectionId, user: User) -> AppResult<Connection> {
+        let now = now_epoch_seconds();
+        let connection = Connection {
+            connection_id,
+            user_id: user.id,
+            username: user.username,
+            avatar: user.avatar,
+            connected_at: now,
+            expires_at: now + self.connection_ttl.as_secs(),
+        };
+        let presence = self.connections.add_connection(&connection).await?;
+        let alone = presence.connections.iter().all(|c| c.connection_id == connection.connection_id);
+        if alone && presence.visible_online() {
+            // Presence is best effort: failing to announce must not refuse the connection.
+            if let Err(e) = self.announce(&connection.user_id, &connection.username, true, None).await {
+                e.log();
+            }
+        }
+        Ok(connection)
+    }
+
+    /// The user behind a connection; a connection unknown to the store (expired, or closed) must reconnect.
+    pub async fn connection(&self, connection_id: &ConnectionId) -> AppResult<Connection> {
+        self.connections
+            .get_connection(connection_id)
+            .await?
+            .ok_or(AppError::Unauthorized("connection is not registered, reconnect"))
+    }
+
+    /// `$disconnect`: forgets the connection and its rooms and, if it was the user's last, announces them
+    /// offline. An unknown connection (already gone) changes nothing.
+    pub async fn disconnect(&self, connection_id: &ConnectionId) -> AppResult<Option<Connection>> {
+        let Some(connection) = self.connections.get_connection(connection_id).await? else { return Ok(None) };
+        self.rooms.leave_all(connection_id).await?;
+        let last_seen = now_iso();
+        let presence = self.connections.remove_connection(&connection, &last_seen).await?;
+        if presence.connections.is_empty()
+            && presence.status.as_deref() != Some(INVISIBLE)
+            && let Err(e) = self.announce(&connection.user_id, &connection.username, false, Some(&last_seen)).await
+        {
+            e.log();
+        }
+        Ok(Some(connection))
+    }
+
+    /// Tells the user's audience they are `online` (or not), then settles: re-reads the presence and says
+    /// it again while what was last said is no longer true.
+    async fn announce(&self, user_id: &UserId, username: &str, online: bool, last_seen: Option<&str>) -> AppResult<()> {
+        let audience = self.audience(user_id).await?;
+        if audience.is_empty() {
+            return Ok(());
+        }
+        self.delivery.event(&audience, Event::presence(user_id, username, online, last_seen).frame(), None).await;
+        let mut said = online;
+        for _ in 0..SETTLE_ROUNDS {
+            let truth = self.connections.presence(user_id).await?;
+            if truth.visible_online() == said {
+                return Ok(());
+            }
+            said = truth.visible_online();
+            tracing::info!(%user_id, online = said, "presence changed while announcing; announcing again");
+            let event = Event::presence(user_id, username, said, truth.last_seen.as_deref());
+            self.delivery.event(&audience, event.frame(), None).await;
+        }
+        Ok(())
+    }
+
+    /// Who sees a user's presence: their friends and the members of their conversations.
+    async fn audience(&self, user_id: &UserId) -> AppResult<Vec<UserId>> {
+        let relations = self.friends.relations(user_id).await?;
+        let mut audience: BTreeSet<UserId> = relations.friend_ids.into_iter().collect();
+        audience.extend(self.conversations.members_of(&relations.conversation_ids).await?);
+        audience.remove(user_id);
+        Ok(audience.into_iter().collect())
+    }
+
+    /// The presence of everyone whose presence the caller is told about (friends and conversation peers): what
+    /// a client asks right after connecting, since announcements made during its handshake did not reach it.
+    pub async fn peers(&self, actor: &Actor) -> AppResult<Vec<PeerPresence>> {
+        let audience = self.audience(actor.id()).await?;
+        let presences = self.connections.presences(&audience).await?;
+        let mut peers: Vec<PeerPresence> = presences
+            .into_iter()
+            .map(|(user_id, presence)| PeerPresence {
+                user_id,
+                online: presence.visible_online(),
+                status: presence.visible_status(),
+                last_seen: presence.last_seen,
+            })
+            .collect();
+        peers.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        Ok(peers)
+    }
+
+    /// The caller's own status and last-seen time.
+    pub async fn own_status(&self, actor: &Actor) -> AppResult<OwnStatus> {
+        let presence = self.connections.presence(actor.id()).await?;
+        Ok(OwnStatus { status: presence.status.unwrap_or_else(|| "online".into()), last_seen: presence.last_seen })
+    }
+
+    /// Stores the status and tells friends: `status_changed`, or `user_offline` for invisible (and
+    /// `user_online` first when leaving invisible).
+    pub async fn set_status(&self, actor: &Actor, input: SetStatus) -> AppResult<String> {
+        let status = validate_status(&input.status)?;
+        let previous = self.connections.presence(actor.id()).await?.status;
+        self.connections.set_status(actor.id(), &status).await?;
+        let friends = self.friends.relations(actor.id()).await?.friend_ids;
+        let (user_id, username) = (actor.id(), actor.user.username.as_str());
+        let mut frames = Vec::new();
+        if status == INVISIBLE {
+            frames.push(Event::presence(user_id, username, false, Some(&now_iso())).frame());
+        } else {
+            if previous.as_deref() == Some(INVISIBLE) {
+                frames.push(Event::presence(user_id, username, true, None).frame());
+            }
+            let changed = Event::StatusChanged {
+                user_id: user_id.clone(),
+                username: username.to_owned(),
+                status: status.clone(),
+            };
+            frames.push(changed.frame());
+        }
+        self.delivery.to_users(&friends, &frames, None).await;
+        Ok(status)
+    }
+}
+
+/// The statuses a user can choose, or a short custom text.
+pub const KNOWN_STATUSES: [&str; 4] = ["online", "away", "busy", "invisible"];
+
+pub fn validate_status(status: &str) -> AppResult<String> {
+    let status = status.trim();
+    let chars = status.chars().count();
+    if (1..=64).contains(&chars) && !status.chars().any(char::is_control) {
+        Ok(status.to_owned())
+    } else {
+        Err(AppError::Validation("status must be online, away, busy, invisible or 1-64 characters of text".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::model::User;
+    use crate::ports::{Fanout, PostOutcome};
+    use crate::testing::{InMemoryStore, RecordingFanout, TestApp};
+    use crate::usecases::accounts::{Credentials, Session};
+    use crate::usecases::conversations::CreateConversation;
+
+    type Hook = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    /// Records like [`RecordingFanout`], and runs a hook right after the first post: something that happens
+    /// in another Lambda while this one is announcing.
+    struct CrossingFanout {
+        recording: RecordingFanout,
+        after_first_post: Mutex<Option<Hook>>,
+    }
+
+    #[async_trait]
+    impl Fanout for CrossingFanout {
+        async fn post(&self, connection_id: &ConnectionId, frame: &str) -> PostOutcome {
+            let outcome = self.recording.post(connection_id, frame).await;
+            let hook = self.after_first_post.lock().unwrap().take();
+            if let Some(hook) = hook {
+                hook.await;
+            }
+            outcome
+        }
+    }
+
+    async fn register(t: &TestApp, name: &str) -> Session {
+        let credentials = Credentials { username: name.into(), password: "password123".into(), avatar: None };
+        t.accounts.register(credentials).await.unwrap()
+    }
+
+    /// Alice and Bob, in a private conversation.
+    async fn pair(t: &TestApp) -> (User, User) {
+        let (alice, bob) = (register(t, "alice").await.user, register(t, "bob").await.user);
+        let private = CreateConversation::Private { participant_id: bob.id.clone() };
+        t.app.conversations.create(&Actor::http(&alice), private).await.unwrap();
+        (alice, bob)
+    }
+
+    fn events(fanout: &RecordingFanout, connection_id: &str) -> Vec<(String, String)> {
+        fanout
+            .frames(connection_id)
+            .iter()
+            .map(|f| (f["event"].as_str().unwrap().to_owned(), f["data"]["userId"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_announcement_that_became_false_while_posting_is_corrected() {
+        let t = TestApp::new();
+        let (alice, bob) = pair(&t).await;
+        let store: Arc<InMemoryStore> = t.store.clone();
+        let fanout = Arc::new(CrossingFanout { recording: RecordingFanout::new(), after_first_post: Mutex::new(None) });
+        let presence = crate::usecases::App::new(store.clone(), fanout.clone(), Duration::from_secs(600)).presence;
+        presence.connect(ConnectionId::new("a1"), alice).await.unwrap();
+        let b1 = presence.connect(ConnectionId::new("b1"), bob.clone()).await.unwrap();
+        fanout.recording.clear();
+
+        // Bob's last tab closes; while `user_offline` is being posted, he reconnects in another Lambda whose
+        // `user_online` reached Alice first.
+        let mut b2 = b1.clone();
+        b2.connection_id = ConnectionId::new("b2");
+        let reconnect: Hook = Box::pin(async move {
+            store.add_connection(&b2).await.unwrap();
+        });
+        *fanout.after_first_post.lock().unwrap() = Some(reconnect);
+        presence.disconnect(&ConnectionId::new("b1")).await.unwrap();
+
+        let bob_id = bob.id.to_string();
+        assert_eq!(
+            events(&fanout.recording, "a1"),
+            [("user_offline".to_owned(), bob_id.clone()), ("user_online".to_owned(), bob_id)],
+            "the last word about Bob is that he is online"
+        );
+    }
+
+    #[test]
+    fn status_rules() {
+        assert_eq!(validate_status("  away ").unwrap(), "away");
+        assert_eq!(validate_status("in a meeting").unwrap(), "in a meeting");
+        assert!(validate_status("").is_err());
+        assert!(validate_status(&"x".repeat(65)).is_err());
+        assert!(validate_status("a\u{7}b").is_err());
+    }
+
+    #[tokio::test]
+    async fn only_the_first_connection_announces_and_only_the_last_disconnection() {
+        let t = TestApp::new();
+        let (alice, bob) = pair(&t).await;
+        let presence = &t.app.presence;
+        presence.connect(ConnectionId::new("a1"), alice.clone()).await.unwrap();
+        for tab in ["b1", "b2", "b3"] {
+            presence.connect(ConnectionId::new(tab), bob.clone()).await.unwrap();
+        }
+        for tab in ["b1", "b2", "b3"] {
+            presence.disconnect(&ConnectionId::new(tab)).await.unwrap();
+        }
+        let heard: Vec<String> = events(&t.fanout, "a1").into_iter().map(|(event, _)| event).collect();
+        assert_eq!(heard, ["user_online", "user_offline"]);
+        let peers = presence.peers(&Actor::http(&alice)).await.unwrap();
+        assert_eq!(peers.len(), 1);
+        assert!(!peers[0].online);
+        assert!(peers[0].last_seen.is_some());
+    }
+}

@@ -1,0 +1,620 @@
+//! The HTTP handler against in-memory fakes: every route's status and body, the error shape, pagination and
+//! the live events REST writes push. The same routes on the deployed stack are covered by tests/tests/rest_*.rs.
+
+use std::sync::Arc;
+
+use chat_shared::adapters::http::handle;
+use chat_shared::model::{Connection, ConnectionId, ConversationId, UserId, now_epoch_seconds};
+use chat_shared::ports::ConnectionStore;
+use chat_shared::testing::{InMemoryStore, RecordingFanout, TestApp};
+use lambda_http::Body;
+use serde_json::{Value, json};
+
+async fn call(services: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut builder = lambda_http::http::Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let body = body.map(|b| Body::Text(b.to_string())).unwrap_or(Body::Empty);
+    let response = handle(&services.rest(), builder.body(body).unwrap()).await;
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let status = response.status().as_u16();
+    let json = match response.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    (status, json)
+}
+
+fn assert_error(status: u16, body: &Value, want_status: u16, code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test]
+async fn register_login_and_me() {
+    let services = TestApp::new();
+    let creds = json!({"username":"Alice","password":"password123","avatar":"https://img/a.png"});
+    let (status, body) = call(&services, "POST", "/auth/register", None, Some(creds.clone())).await;
+    assert_eq!(status, 201);
+    assert_eq!(body["user"]["username"], "Alice");
+    assert!(body["user"].get("passwordHash").is_none());
+    let (status, dup) =
+        call(&services, "POST", "/auth/register", None, Some(json!({"username":"alice","password":"password456"})))
+            .await;
+    assert_error(status, &dup, 409, "conflict");
+
+    let (status, login) = call(&services, "POST", "/auth/login", None, Some(creds)).await;
+    assert_eq!(status, 200);
+    let token = login["token"].as_str().unwrap();
+    let (status, me) = call(&services, "GET", "/users/me", Some(token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["_id"], body["user"]["_id"]);
+
+    let wrong =
+        call(&services, "POST", "/auth/login", None, Some(json!({"username":"alice","password":"nope-nope"}))).await;
+    let unknown =
+        call(&services, "POST", "/auth/login", None, Some(json!({"username":"nobody","password":"nope-nope"}))).await;
+    assert_error(wrong.0, &wrong.1, 401, "unauthorized");
+    assert_eq!(wrong, unknown, "same answer whether the user exists or not");
+}
+
+#[tokio::test]
+async fn input_errors_have_codes() {
+    let services = TestApp::new();
+    let (s, b) =
+        call(&services, "POST", "/auth/register", None, Some(json!({"username":"a b","password":"password123"}))).await;
+    assert_error(s, &b, 422, "validation_failed");
+    let (s, b) =
+        call(&services, "POST", "/auth/register", None, Some(json!({"username":"alice","password":"short"}))).await;
+    assert_error(s, &b, 422, "validation_failed");
+    let (s, b) = call(&services, "POST", "/auth/register", None, None).await;
+    assert_error(s, &b, 400, "bad_request");
+    let (s, b) = call(&services, "POST", "/auth/register", None, Some(json!(["x"]))).await;
+    assert_error(s, &b, 400, "bad_request");
+    let (s, b) = call(&services, "GET", "/users/me", None, None).await;
+    assert_error(s, &b, 401, "unauthorized");
+    let (s, b) = call(&services, "GET", "/users/me", Some("forged"), None).await;
+    assert_error(s, &b, 401, "unauthorized");
+    let (s, b) = call(&services, "GET", "/nope", None, None).await;
+    assert_error(s, &b, 404, "not_found");
+    let big = json!({"username":"alice","password":"x".repeat(64 * 1024)});
+    let (s, b) = call(&services, "POST", "/auth/register", None, Some(big)).await;
+    assert_error(s, &b, 413, "payload_too_large");
+}
+
+#[tokio::test]
+async fn private_conversations_are_unique_per_pair() {
+    let services = TestApp::new();
+    let mut users = Vec::new();
+    for name in ["alice", "bob"] {
+        let (_, s) =
+            call(&services, "POST", "/auth/register", None, Some(json!({"username":name,"password":"password123"})))
+                .await;
+        users.push(s);
+    }
+    let (alice_token, bob_token) = (users[0]["token"].as_str().unwrap(), users[1]["token"].as_str().unwrap());
+    let bob_id = users[1]["user"]["_id"].as_str().unwrap();
+    let alice_id = users[0]["user"]["_id"].as_str().unwrap();
+
+    let (s, created) = call(
+        &services,
+        "POST",
+        "/conversations",
+        Some(alice_token),
+        Some(json!({"type":"private","participantId":bob_id})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(created["type"], "private");
+    let names: Vec<&str> =
+        created["members"].as_array().unwrap().iter().map(|m| m["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    let (s, again) = call(
+        &services,
+        "POST",
+        "/conversations",
+        Some(bob_token),
+        Some(json!({"type":"private","participantId":alice_id})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(again["_id"], created["_id"]);
+
+    let (s, b) = call(
+        &services,
+        "POST",
+        "/conversations",
+        Some(alice_token),
+        Some(json!({"type":"private","participantId":alice_id})),
+    )
+    .await;
+    assert_error(s, &b, 422, "validation_failed");
+    let (s, b) = call(
+        &services,
+        "POST",
+        "/conversations",
+        Some(alice_token),
+        Some(json!({"type":"private","participantId":"nobody"})),
+    )
+    .await;
+    assert_error(s, &b, 404, "not_found");
+    let (s, b) = call(&services, "POST", "/conversations", Some(alice_token), Some(json!({"type":"channel"}))).await;
+    assert_error(s, &b, 400, "bad_request");
+}
+
+// ------------------------------------------------------------------ REST API issue: shared fixtures
+
+struct Account {
+    id: String,
+    token: String,
+}
+
+async fn account(services: &TestApp, name: &str) -> Account {
+    let creds = json!({"username": name, "password": "password123"});
+    let (status, body) = call(services, "POST", "/auth/register", None, Some(creds)).await;
+    assert_eq!(status, 201, "{body}");
+    Account { id: body["user"]["_id"].as_str().unwrap().into(), token: body["token"].as_str().unwrap().into() }
+}
+
+/// A live connection of `who`, so tests can read what the fan-out sent it.
+async fn connect(store: &Arc<InMemoryStore>, who: &Account, connection_id: &str) {
+    store
+        .add_connection(&Connection {
+            connection_id: ConnectionId::new(connection_id),
+            user_id: UserId::parse(&who.id).unwrap(),
+            username: "n".into(),
+            avatar: None,
+            connected_at: now_epoch_seconds(),
+            expires_at: now_epoch_seconds() + 600,
+        })
+        .await
+        .unwrap();
+}
+
+/// `data` of the frames named `event` that reached `connection_id`.
+fn events_of(fanout: &RecordingFanout, connection_id: &str, event: &str) -> Vec<Value> {
+    fanout.frames(connection_id).into_iter().filter(|f| f["event"] == event).map(|f| f["data"].clone()).collect()
+}
+
+async fn group(services: &TestApp, owner: &Account, others: &[&Account], name: &str) -> String {
+    let ids: Vec<&str> = others.iter().map(|a| a.id.as_str()).collect();
+    let body = json!({"type": "group", "participantIds": ids, "name": name});
+    let (status, created) = call(services, "POST", "/conversations", Some(&owner.token), Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    created["_id"].as_str().unwrap().into()
+}
+
+async fn private(services: &TestApp, a: &Account, b: &Account) -> String {
+    let body = json!({"type": "private", "participantId": b.id});
+    let (status, created) = call(services, "POST", "/conversations", Some(&a.token), Some(body)).await;
+    assert!(status == 201 || status == 200, "{created}");
+    created["_id"].as_str().unwrap().into()
+}
+
+async fn send(services: &TestApp, who: &Account, conversation_id: &str, content: &str) -> Value {
+    let path = format!("/conversations/{conversation_id}/messages");
+    let (status, message) =
+        call(services, "POST", &path, Some(&who.token), Some(json!({"content": content, "type": "text"}))).await;
+    assert_eq!(status, 201, "{message}");
+    // Activity times have millisecond resolution; tests that order by activity need them distinct.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    message
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"].as_array().unwrap().iter().map(|i| i["_id"].as_str().unwrap().to_owned()).collect()
+}
+
+fn seqs(page: &Value) -> Vec<u64> {
+    page["items"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+}
+
+// ------------------------------------------------------------------ users
+
+#[tokio::test]
+async fn user_search_pages_through_a_prefix_case_insensitively() {
+    let services = TestApp::new();
+    let me = account(&services, "searcher").await;
+    for name in ["Alba", "albert", "ALBUS", "alfred", "bob"] {
+        account(&services, name).await;
+    }
+    let (s, first) = call(&services, "GET", "/users?search=AL&limit=2", Some(&me.token), None).await;
+    assert_eq!(s, 200, "{first}");
+    let names = |page: &Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(names(&first), ["Alba", "albert"]);
+    assert!(first["items"][0].get("passwordHash").is_none());
+    let cursor = first["nextCursor"].as_str().unwrap();
+    let (_, second) =
+        call(&services, "GET", &format!("/users?search=al&limit=2&cursor={cursor}"), Some(&me.token), None).await;
+    assert_eq!(names(&second), ["ALBUS", "alfred"]);
+    assert!(second["nextCursor"].is_null(), "exactly two left: no empty third page");
+
+    // A cursor is bound to its search and its user.
+    let other = account(&services, "other").await;
+    let (s, b) = call(&services, "GET", &format!("/users?search=al&cursor={cursor}"), Some(&other.token), None).await;
+    assert_error(s, &b, 400, "bad_request");
+    let (s, b) = call(&services, "GET", &format!("/users?search=alb&cursor={cursor}"), Some(&me.token), None).await;
+    assert_error(s, &b, 400, "bad_request");
+
+    let (_, none) = call(&services, "GET", "/users?search=zz", Some(&me.token), None).await;
+    assert_eq!(none, json!({"items": [], "nextCursor": null}));
+    for bad in ["/users", "/users?search=", "/users?search=%20", "/users?search=al&limit=51", "/users?search=a&limit=x"]
+    {
+        let (s, b) = call(&services, "GET", bad, Some(&me.token), None).await;
+        assert_error(s, &b, 422, "validation_failed");
+    }
+    let (s, b) = call(&services, "GET", "/users?search=al", None, None).await;
+    assert_error(s, &b, 401, "unauthorized");
+}
+
+// ------------------------------------------------------------------ conversation list and detail
+
+#[tokio::test]
+async fn conversations_list_newest_activity_first_with_unread_counts() {
+    let services = TestApp::new();
+    let (alice, bob, carol) =
+        (account(&services, "alice").await, account(&services, "bob").await, account(&services, "carol").await);
+    let with_bob = private(&services, &alice, &bob).await;
+    let with_carol = private(&services, &alice, &carol).await;
+    let trio = group(&services, &alice, &[&bob, &carol], "trio").await;
+    send(&services, &bob, &with_bob, "one").await;
+    send(&services, &bob, &with_bob, "two").await;
+    send(&services, &carol, &trio, "hi all").await;
+    send(&services, &alice, &with_carol, "carol?").await;
+
+    let (s, list) = call(&services, "GET", "/conversations", Some(&alice.token), None).await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(ids(&list), [with_carol.clone(), trio.clone(), with_bob.clone()]);
+    let unread: Vec<u64> =
+        list["items"].as_array().unwrap().iter().map(|c| c["unreadCount"].as_u64().unwrap()).collect();
+    assert_eq!(unread, [0, 1, 2], "own messages are read, others' are not");
+    assert_eq!(list["items"][2]["lastMessage"]["content"], "two");
+    assert_eq!(list["items"][1]["members"].as_array().unwrap().len(), 3);
+    assert!(list["nextCursor"].is_null());
+
+    // Cursor pages and numbered pages walk the same order.
+    let mut walked = Vec::new();
+    let mut path = "/conversations?limit=1".to_owned();
+    loop {
+        let (s, page) = call(&services, "GET", &path, Some(&alice.token), None).await;
+        assert_eq!(s, 200, "{page}");
+        walked.extend(ids(&page));
+        match page["nextCursor"].as_str() {
+            Some(cursor) => path = format!("/conversations?limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(walked, ids(&list));
+    let (_, second) = call(&services, "GET", "/conversations?page=2&limit=1", Some(&alice.token), None).await;
+    assert_eq!(ids(&second), std::slice::from_ref(&trio));
+    let (_, beyond) = call(&services, "GET", "/conversations?page=9&limit=1", Some(&alice.token), None).await;
+    assert_eq!(ids(&beyond), Vec::<String>::new());
+
+    let (_, bobs) = call(&services, "GET", "/conversations?limit=1", Some(&bob.token), None).await;
+    let bobs_cursor = bobs["nextCursor"].as_str().unwrap();
+    for (path, status) in [
+        (format!("/conversations?cursor={bobs_cursor}"), 400),
+        ("/conversations?cursor=forged".to_owned(), 400),
+        (format!("/conversations?page=1&cursor={bobs_cursor}"), 422),
+        ("/conversations?page=0".to_owned(), 422),
+        ("/conversations?limit=0".to_owned(), 422),
+        ("/conversations?limit=51".to_owned(), 422),
+    ] {
+        let (s, b) = call(&services, "GET", &path, Some(&alice.token), None).await;
+        assert_eq!(s, status, "{path}: {b}");
+    }
+    let (s, b) = call(&services, "GET", "/conversations", None, None).await;
+    assert_error(s, &b, 401, "unauthorized");
+}
+
+#[tokio::test]
+async fn a_conversation_is_visible_to_its_members_only() {
+    let services = TestApp::new();
+    let (alice, bob, eve) =
+        (account(&services, "alice").await, account(&services, "bob").await, account(&services, "eve").await);
+    let id = private(&services, &alice, &bob).await;
+    send(&services, &alice, &id, "hello").await;
+    let (s, seen) = call(&services, "GET", &format!("/conversations/{id}"), Some(&bob.token), None).await;
+    assert_eq!(s, 200, "{seen}");
+    assert_eq!(seen["_id"], id.as_str());
+    assert_eq!(seen["unreadCount"], 1);
+    assert_eq!(seen["lastMessage"]["content"], "hello");
+
+    let foreign = call(&services, "GET", &format!("/conversations/{id}"), Some(&eve.token), None).await;
+    let unknown = call(&services, "GET", "/conversations/0123456789abcdef", Some(&eve.token), None).await;
+    assert_error(foreign.0, &foreign.1, 404, "not_found");
+    assert_eq!(foreign, unknown, "a non-member cannot tell an existing conversation from a missing one");
+    let (s, b) = call(&services, "GET", "/conversations/not%23an%23id", Some(&alice.token), None).await;
+    assert_error(s, &b, 404, "not_found");
+}
+
+// ------------------------------------------------------------------ group management
+
+#[tokio::test]
+async fn members_rename_a_group_and_everyone_hears_of_it() {
+    let services = TestApp::new();
+    let (store, fanout) = (services.store.clone(), services.fanout.clone());
+    let (alice, bob, eve) =
+        (account(&services, "alice").await, account(&services, "bob").await, account(&services, "eve").await);
+    let id = group(&services, &alice, &[&bob], "old name").await;
+    connect(&store, &alice, "c-alice").await;
+    connect(&store, &eve, "c-eve").await;
+
+    let path = format!("/conversations/{id}");
+    let change = json!({"name": "  new name ", "avatar": "https://img/g.png"});
+    let (s, view) = call(&services, "PATCH", &path, Some(&bob.token), Some(change)).await;
+    assert_eq!(s, 200, "{view}");
+    assert_eq!(view["name"], "new name");
+    assert_eq!(view["avatar"], "https://img/g.png");
+    let heard = events_of(&fanout, "c-alice", "conversation_updated");
+    assert_eq!(heard.len(), 1);
+    assert_eq!(heard[0]["conversation"], view);
+    assert!(fanout.frames("c-eve").is_empty());
+    let (_, seen) = call(&services, "GET", &path, Some(&alice.token), None).await;
+    assert_eq!(seen["name"], "new name");
+
+    let (_, only_avatar) =
+        call(&services, "PATCH", &path, Some(&alice.token), Some(json!({"avatar": "https://img/h.png"}))).await;
+    assert_eq!(only_avatar["name"], "new name", "absent fields stay as they are");
+
+    for (body, status) in [
+        (json!({}), 422),
+        (json!({"name": " "}), 422),
+        (json!({"name": "x".repeat(101)}), 422),
+        (json!({"avatar": "ftp://x"}), 422),
+        (json!({"name": 5}), 400),
+        (json!({"title": "x"}), 400),
+    ] {
+        let (s, b) = call(&services, "PATCH", &path, Some(&alice.token), Some(body.clone())).await;
+        assert_eq!(s, status, "{body}: {b}");
+    }
+    let (s, b) = call(&services, "PATCH", &path, Some(&eve.token), Some(json!({"name": "mine"}))).await;
+    assert_error(s, &b, 404, "not_found");
+    let pair = private(&services, &alice, &bob).await;
+    let (s, b) =
+        call(&services, "PATCH", &format!("/conversations/{pair}"), Some(&alice.token), Some(json!({"name": "x"})))
+            .await;
+    assert_error(s, &b, 422, "validation_failed");
+}
+
+#[tokio::test]
+async fn members_join_without_inheriting_unread_history() {
+    let services = TestApp::new();
+    let (store, fanout) = (services.store.clone(), services.fanout.clone());
+    let (alice, bob, carol, dave) = (
+        account(&services, "alice").await,
+        account(&services, "bob").await,
+        account(&services, "carol").await,
+        account(&services, "dave").await,
+    );
+    let id = group(&services, &alice, &[&bob], "team").await;
+    send(&services, &alice, &id, "before carol").await;
+    send(&services, &bob, &id, "also before").await;
+    connect(&store, &alice, "c-alice").await;
+    connect(&store, &carol, "c-carol").await;
+
+    let path = format!("/conversations/{id}/members");
+    let (s, view) =
+        call(&services, "POST", &path, Some(&bob.token), Some(json!({"userIds": [carol.id, bob.id]}))).await;
+    assert_eq!(s, 200, "{view}");
+    assert_eq!(view["members"].as_array().unwrap().len(), 3);
+    for connection in ["c-alice", "c-carol"] {
+        let joined = events_of(&fanout, connection, "member_joined");
+        assert_eq!(joined.len(), 1, "{connection}");
+        assert_eq!(joined[0]["conversationId"], id.as_str());
+        assert_eq!(joined[0]["addedBy"], bob.id.as_str());
+        let added: Vec<&str> =
+            joined[0]["members"].as_array().unwrap().iter().map(|u| u["_id"].as_str().unwrap()).collect();
+        assert_eq!(added, [carol.id.as_str()], "members already in the group are not announced");
+    }
+    let (_, seen) = call(&services, "GET", &format!("/conversations/{id}"), Some(&carol.token), None).await;
+    assert_eq!(seen["unreadCount"], 0);
+    send(&services, &alice, &id, "welcome").await;
+    let (_, seen) = call(&services, "GET", &format!("/conversations/{id}"), Some(&carol.token), None).await;
+    assert_eq!(seen["unreadCount"], 1);
+
+    // Adding someone who is already in: nothing changes, nobody is told.
+    let before = fanout.total_posts();
+    let (s, _) = call(&services, "POST", &path, Some(&alice.token), Some(json!({"userIds": [carol.id]}))).await;
+    assert_eq!(s, 200);
+    assert_eq!(fanout.total_posts(), before);
+
+    for (who, body, status) in [
+        (&alice, json!({"userIds": []}), 422),
+        (&alice, json!({"userIds": ["0123456789abcdef"]}), 404),
+        (&alice, json!({"userIds": "x"}), 400),
+        (&dave, json!({"userIds": [dave.id]}), 404),
+    ] {
+        let (s, b) = call(&services, "POST", &path, Some(&who.token), Some(body.clone())).await;
+        assert_eq!(s, status, "{body}: {b}");
+    }
+    let pair = private(&services, &alice, &bob).await;
+    let (s, b) = call(
+        &services,
+        "POST",
+        &format!("/conversations/{pair}/members"),
+        Some(&alice.token),
+        Some(json!({"userIds": [carol.id]})),
+    )
+    .await;
+    assert_error(s, &b, 422, "validation_failed");
+}
+
+#[tokio::test]
+async fn a_group_holds_at_most_fifty_members() {
+    let services = TestApp::new();
+    let owner = account(&services, "owner").await;
+    let mut others = Vec::new();
+    for i in 0..50 {
+        others.push(account(&services, &format!("user{i:02}")).await);
+    }
+    let first: Vec<&Account> = others.iter().take(48).collect();
+    let id = group(&services, &owner, &first, "big").await;
+    let path = format!("/conversations/{id}/members");
+    let (s, b) =
+        call(&services, "POST", &path, Some(&owner.token), Some(json!({"userIds": [others[48].id, others[49].id]})))
+            .await;
+    assert_error(s, &b, 422, "validation_failed");
+    let (s, view) = call(&services, "POST", &path, Some(&owner.token), Some(json!({"userIds": [others[48].id]}))).await;
+    assert_eq!(s, 200, "{view}");
+    assert_eq!(view["members"].as_array().unwrap().len(), 50);
+}
+
+#[tokio::test]
+async fn members_leave_and_only_the_creator_removes_others() {
+    let services = TestApp::new();
+    let (store, fanout) = (services.store.clone(), services.fanout.clone());
+    let (alice, bob, carol) =
+        (account(&services, "alice").await, account(&services, "bob").await, account(&services, "carol").await);
+    let id = group(&services, &alice, &[&bob, &carol], "club").await;
+    connect(&store, &alice, "c-alice").await;
+    connect(&store, &carol, "c-carol").await;
+    let member = |who: &Account| format!("/conversations/{id}/members/{}", who.id);
+
+    let (s, b) = call(&services, "DELETE", &member(&carol), Some(&bob.token), None).await;
+    assert_error(s, &b, 403, "forbidden");
+    let (s, left) = call(&services, "DELETE", &member(&carol), Some(&alice.token), None).await;
+    assert_eq!(s, 200, "{left}");
+    let expected = json!({"conversationId": id, "userId": carol.id, "removedBy": alice.id});
+    assert_eq!(left, expected);
+    assert_eq!(events_of(&fanout, "c-alice", "member_left"), std::slice::from_ref(&expected));
+    assert_eq!(events_of(&fanout, "c-carol", "member_left"), [expected], "the removed user is told too");
+    let (s, b) = call(&services, "GET", &format!("/conversations/{id}"), Some(&carol.token), None).await;
+    assert_error(s, &b, 404, "not_found");
+    let (_, list) = call(&services, "GET", "/conversations", Some(&carol.token), None).await;
+    assert_eq!(ids(&list), Vec::<String>::new());
+    let (s, b) = call(&services, "DELETE", &member(&carol), Some(&alice.token), None).await;
+    assert_error(s, &b, 404, "not_found");
+
+    // Anyone may leave.
+    let (s, left) = call(&services, "DELETE", &member(&bob), Some(&bob.token), None).await;
+    assert_eq!(s, 200, "{left}");
+    assert_eq!(left["removedBy"], bob.id.as_str());
+    let (_, seen) = call(&services, "GET", &format!("/conversations/{id}"), Some(&alice.token), None).await;
+    assert_eq!(seen["members"].as_array().unwrap().len(), 1);
+
+    let pair = private(&services, &alice, &bob).await;
+    let (s, b) =
+        call(&services, "DELETE", &format!("/conversations/{pair}/members/{}", bob.id), Some(&alice.token), None).await;
+    assert_error(s, &b, 422, "validation_failed");
+}
+
+// ------------------------------------------------------------------ messages
+
+#[tokio::test]
+async fn history_pages_newest_first_and_catches_up_oldest_first() {
+    let services = TestApp::new();
+    let (alice, bob, eve) =
+        (account(&services, "alice").await, account(&services, "bob").await, account(&services, "eve").await);
+    let id = private(&services, &alice, &bob).await;
+    let other = private(&services, &alice, &eve).await;
+    for i in 1..=7 {
+        send(&services, if i % 2 == 0 { &bob } else { &alice }, &id, &format!("m{i}")).await;
+    }
+    let base = format!("/conversations/{id}/messages");
+
+    let mut pages = Vec::new();
+    let mut path = format!("{base}?limit=3");
+    loop {
+        let (s, page) = call(&services, "GET", &path, Some(&bob.token), None).await;
+        assert_eq!(s, 200, "{page}");
+        pages.push(seqs(&page));
+        match page["nextCursor"].as_str() {
+            Some(cursor) => path = format!("{base}?limit=3&before={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, [vec![7, 6, 5], vec![4, 3, 2], vec![1]]);
+    let (_, exact) = call(&services, "GET", &format!("{base}?limit=7"), Some(&bob.token), None).await;
+    assert!(exact["nextCursor"].is_null(), "seq 1 is on this page: nothing older");
+    let (_, page2) = call(&services, "GET", &format!("{base}?page=2&limit=3"), Some(&bob.token), None).await;
+    assert_eq!(seqs(&page2), [4, 3, 2]);
+    let (_, page4) = call(&services, "GET", &format!("{base}?page=4&limit=3"), Some(&bob.token), None).await;
+    assert_eq!(seqs(&page4), Vec::<u64>::new());
+
+    let (_, caught) = call(&services, "GET", &format!("{base}?afterSeq=4"), Some(&bob.token), None).await;
+    assert_eq!(seqs(&caught), [5, 6, 7]);
+    assert_eq!(caught["items"][0]["content"], "m5");
+    let (_, part) = call(&services, "GET", &format!("{base}?afterSeq=2&limit=3"), Some(&bob.token), None).await;
+    assert_eq!(seqs(&part), [3, 4, 5]);
+    let cursor = part["nextCursor"].as_str().unwrap();
+    let (_, rest) = call(&services, "GET", &format!("{base}?limit=3&cursor={cursor}"), Some(&bob.token), None).await;
+    assert_eq!(seqs(&rest), [6, 7], "a catch-up cursor continues oldest first");
+
+    // Seed 000's route answers the same.
+    let (s, seeded) = call(&services, "GET", &format!("/messages?cid={id}&limit=3"), Some(&bob.token), None).await;
+    assert_eq!(s, 200);
+    let (_, direct) = call(&services, "GET", &format!("{base}?limit=3"), Some(&bob.token), None).await;
+    assert_eq!(ids(&seeded), ids(&direct));
+
+    // Cursors are bound to conversation and user.
+    let (_, first) = call(&services, "GET", &format!("{base}?limit=3"), Some(&alice.token), None).await;
+    let alices = first["nextCursor"].as_str().unwrap();
+    for (path, token, status) in [
+        (format!("{base}?before={alices}"), &bob.token, 400),
+        (format!("/conversations/{other}/messages?before={alices}"), &alice.token, 400),
+        (format!("{base}?before=bm90LWEtY3Vyc29y"), &alice.token, 400),
+        (format!("{base}?limit=0"), &alice.token, 422),
+        (format!("{base}?limit=101"), &alice.token, 422),
+        (format!("{base}?page=0"), &alice.token, 422),
+        (format!("{base}?page=1&afterSeq=2"), &alice.token, 422),
+        (format!("{base}?afterSeq=2&before={alices}"), &alice.token, 422),
+        (format!("{base}?afterSeq=-1"), &alice.token, 422),
+        ("/messages".to_owned(), &alice.token, 422),
+        (base.clone(), &eve.token, 404),
+        (format!("/messages?cid={id}"), &eve.token, 404),
+    ] {
+        let (s, b) = call(&services, "GET", &path, Some(token), None).await;
+        assert_eq!(s, status, "{path}: {b}");
+    }
+}
+
+#[tokio::test]
+async fn a_message_posted_over_http_is_stored_once_and_broadcast() {
+    let services = TestApp::new();
+    let (store, fanout) = (services.store.clone(), services.fanout.clone());
+    let (alice, bob, eve) =
+        (account(&services, "alice").await, account(&services, "bob").await, account(&services, "eve").await);
+    let id = private(&services, &alice, &bob).await;
+    connect(&store, &alice, "c-alice").await;
+    connect(&store, &bob, "c-bob").await;
+    connect(&store, &eve, "c-eve").await;
+    let path = format!("/conversations/{id}/messages");
+    let body = json!({"content": "over http", "type": "text", "clientMessageId": "cm-1", "conversationId": "x"});
+
+    let (s, message) = call(&services, "POST", &path, Some(&alice.token), Some(body.clone())).await;
+    assert_eq!(s, 201, "{message}");
+    assert_eq!(message["conversationId"], id.as_str(), "the path names the conversation");
+    assert_eq!(message["sender"]["_id"], alice.id.as_str());
+    assert_eq!(message["sender"]["username"], "alice");
+    assert_eq!(message["seq"], 1);
+    for connection in ["c-alice", "c-bob"] {
+        let received = events_of(&fanout, connection, "receive_message");
+        assert_eq!(received.len(), 1, "{connection}");
+        assert_eq!(received[0]["message"], message);
+    }
+    assert!(fanout.frames("c-eve").is_empty());
+
+    let (s, again) = call(&services, "POST", &path, Some(&alice.token), Some(body)).await;
+    assert_eq!(s, 200, "a retry returns the original");
+    assert_eq!(again, message);
+    assert_eq!(events_of(&fanout, "c-bob", "receive_message").len(), 1, "and is not broadcast again");
+    assert_eq!(store.messages_of(&ConversationId::parse(&id).unwrap()).len(), 1);
+
+    for (who, body, status) in [
+        (&alice, json!({"content": "", "type": "text"}), 422),
+        (&alice, json!({"content": "x".repeat(4001)}), 413),
+        (&alice, json!({"content": "x", "type": "video"}), 400),
+        (&alice, json!(["x"]), 400),
+        (&eve, json!({"content": "let me in"}), 404),
+    ] {
+        let (s, b) = call(&services, "POST", &path, Some(&who.token), Some(body.clone())).await;
+        assert_eq!(s, status, "{body}: {b}");
+    }
+    let (s, b) = call(&services, "POST", &path, None, Some(json!({"content": "x"}))).await;
+    assert_error(s, &b, 401, "unauthorized");
+}
