@@ -136,6 +136,26 @@ impl UserPresence {
     pub fn visible_status(&self) -> String {
         if self.visible_online() { self.status.clone().unwrap_or_else(|| "online".into()) } else { "offline".into() }
     }
+
+    /// The presence as others may see it.
+    pub fn visible(&self) -> VisiblePresence {
+        VisiblePresence {
+            online: self.visible_online(),
+            status: self.visible_status(),
+            last_seen: self.last_seen.clone(),
+        }
+    }
+}
+
+/// A user's presence as others may see it (invisible looks offline), as it appears in friend lists and
+/// `get_presence`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VisiblePresence {
+    pub online: bool,
+    /// The chosen status while online, else `offline`.
+    pub status: String,
+    pub last_seen: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use super::accounts::is_username;
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
-use crate::model::{Actor, Sender, User, now_iso};
+use crate::model::{Actor, Sender, User, UserPresence, VisiblePresence, now_iso};
 use crate::ports::{ConnectionStore, FriendStore, PendingRequest, Relation, UserStore};
 
 /// `{username}`: the friend actions.
@@ -31,13 +31,11 @@ pub struct FriendOutcome {
 
 /// A friend with their visible presence.
 #[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Friend {
     #[serde(flatten)]
     pub user: User,
-    pub online: bool,
-    pub status: String,
-    pub last_seen: Option<String>,
+    #[serde(flatten)]
+    pub presence: VisiblePresence,
 }
 
 /// A pending request with the other user's profile.
@@ -161,13 +159,9 @@ impl Friends {
         let mut friends: Vec<Friend> = users
             .into_iter()
             .map(|user| {
-                let presence = presences.get(&user.id).cloned().unwrap_or_default();
-                Friend {
-                    online: presence.visible_online(),
-                    status: presence.visible_status(),
-                    last_seen: presence.last_seen,
-                    user,
-                }
+                let presence =
+                    presences.get(&user.id).map_or_else(|| UserPresence::default().visible(), UserPresence::visible);
+                Friend { user, presence }
             })
             .collect();
         friends.sort_by(|a, b| a.user.username.cmp(&b.user.username));

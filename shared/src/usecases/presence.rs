@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
-use crate::model::{Actor, Connection, ConnectionId, INVISIBLE, User, UserId, now_epoch_seconds, now_iso};
+use crate::model::{
+    Actor, Connection, ConnectionId, INVISIBLE, User, UserId, VisiblePresence, now_epoch_seconds, now_iso,
+};
 use crate::ports::{ConnectionStore, ConversationStore, FriendStore, RoomStore};
 
 /// How many times an announcer re-reads the presence after posting before leaving the rest to later ones.
@@ -32,15 +34,13 @@ pub struct SetStatus {
     pub status: String,
 }
 
-/// A peer's presence as the caller may see it (invisible looks offline).
+/// A peer's presence as the caller may see it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerPresence {
     pub user_id: UserId,
-    pub online: bool,
-    /// The chosen status while online, else `offline`.
-    pub status: String,
-    pub last_seen: Option<String>,
+    #[serde(flatten)]
+    pub presence: VisiblePresence,
 }
 
 /// The caller's own status.
@@ -156,12 +156,7 @@ impl Presence {
         let presences = self.connections.presences(&audience).await?;
         let mut peers: Vec<PeerPresence> = presences
             .into_iter()
-            .map(|(user_id, presence)| PeerPresence {
-                user_id,
-                online: presence.visible_online(),
-                status: presence.visible_status(),
-                last_seen: presence.last_seen,
-            })
+            .map(|(user_id, presence)| PeerPresence { user_id, presence: presence.visible() })
             .collect();
         peers.sort_by(|a, b| a.user_id.cmp(&b.user_id));
         Ok(peers)
@@ -324,7 +319,7 @@ mod tests {
         assert_eq!(heard, ["user_online", "user_offline"]);
         let peers = presence.peers(&Actor::http(&alice)).await.unwrap();
         assert_eq!(peers.len(), 1);
-        assert!(!peers[0].online);
-        assert!(peers[0].last_seen.is_some());
+        assert!(!peers[0].presence.online);
+        assert!(peers[0].presence.last_seen.is_some());
     }
 }
