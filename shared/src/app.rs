@@ -15,6 +15,24 @@ use crate::cursor::CursorCodec;
 use crate::error::{AppError, AppResult};
 use crate::usecases::{Accounts, App, Pager};
 
+/// The longest one PostToConnection may take, retries included.
+pub const POST_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// The Management API client. A hung PostToConnection must not hold the whole invocation (nor its 29 s API
+/// Gateway budget): every call is bounded.
+pub fn management_client(sdk: &aws_config::SdkConfig, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(POST_TIMEOUT)
+        .build();
+    let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+        .endpoint_url(endpoint)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_apigatewaymanagement::Client::from_conf(config)
+}
+
 /// Whether a function needs the deployment's signing key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SigningKey {
@@ -52,20 +70,10 @@ impl Root {
                 Some((TokenKeys::new(secret, config.token_ttl)?, CursorCodec::new(secret)))
             }
         };
-        // A hung PostToConnection must not hold the whole invocation: bound every call.
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(3))
-            .operation_timeout(Duration::from_secs(6))
-            .build();
-        let management = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
-            .endpoint_url(&config.management_endpoint)
-            .timeout_config(timeouts)
-            .build();
         Ok(Root {
             store: Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone())),
             fanout: Arc::new(ApiGatewayFanout::new(
-                aws_sdk_apigatewaymanagement::Client::from_conf(management),
+                management_client(&sdk, &config.management_endpoint),
                 config.posts_in_flight,
             )),
             keys,
@@ -89,5 +97,39 @@ impl Root {
     /// Page cursors; only where the signing key was loaded.
     pub fn pager(&self) -> AppResult<Pager> {
         Ok(Pager::new(self.keys()?.1.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::model::ConnectionId;
+    use crate::ports::{Fanout, PostOutcome};
+
+    /// A management endpoint that accepts connections and never answers: the post gives up within its bound.
+    #[tokio::test]
+    async fn a_hung_post_to_connection_gives_up_within_its_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new("a", "b", None, None, "test"))
+            .load()
+            .await;
+        let fanout = ApiGatewayFanout::new(management_client(&sdk, &format!("http://{address}")), 1);
+        let started = Instant::now();
+        let outcome = fanout.post(&ConnectionId::new("hung"), "{}").await;
+        let took = started.elapsed();
+        server.abort();
+        assert_eq!(outcome, PostOutcome::Failed);
+        assert!(took >= Duration::from_secs(2) && took <= POST_TIMEOUT + Duration::from_secs(1), "{took:?}");
     }
 }

@@ -26,8 +26,10 @@ pub enum AppError {
     Conflict(&'static str),
     #[error("{0}")]
     PayloadTooLarge(String),
-    #[error("too many requests, slow down")]
-    RateLimited,
+    /// Too many requests of one kind from one user, or a write that kept losing races: try again after
+    /// `retry_after` seconds.
+    #[error("too many requests, retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error("unknown action `{0}`")]
     UnknownAction(String),
     /// Anything the client cannot fix. The cause is logged; the client only sees a generic message.
@@ -40,6 +42,17 @@ impl AppError {
         AppError::Internal(cause.into())
     }
 
+    /// A write that kept losing races to concurrent ones: worth trying again in a moment.
+    pub const BUSY: AppError = AppError::RateLimited { retry_after: 1 };
+
+    /// Seconds after which a retry may succeed, for the errors that have one.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             AppError::BadRequest(_) | AppError::UnknownAction(_) => 400,
@@ -49,7 +62,7 @@ impl AppError {
             AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge(_) => 413,
             AppError::Validation(_) => 422,
-            AppError::RateLimited => 429,
+            AppError::RateLimited { .. } => 429,
             AppError::Internal(_) => 500,
         }
     }
@@ -63,7 +76,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge(_) => "payload_too_large",
-            AppError::RateLimited => "rate_limited",
+            AppError::RateLimited { .. } => "rate_limited",
             AppError::UnknownAction(_) => "unknown_action",
             AppError::Internal(_) => "internal",
         }
@@ -128,7 +141,7 @@ mod tests {
             AppError::NotFound("x"),
             AppError::Conflict("x"),
             AppError::PayloadTooLarge("x".into()),
-            AppError::RateLimited,
+            AppError::RateLimited { retry_after: 1 },
             AppError::UnknownAction("x".into()),
             AppError::internal("x"),
         ];

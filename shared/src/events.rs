@@ -158,9 +158,14 @@ impl Event {
         Event::Ack(fields)
     }
 
-    /// `error` with the code and the public message of `error` (never an internal cause).
+    /// `error` with the code and the public message of `error` (never an internal cause), and `retryAfter`
+    /// (seconds) when waiting helps.
     pub fn error(error: &AppError) -> Event {
-        Event::Error(json!({ "success": false, "code": error.code(), "message": error.public_message() }))
+        let mut data = json!({ "success": false, "code": error.code(), "message": error.public_message() });
+        if let Some(seconds) = error.retry_after() {
+            data["retryAfter"] = json!(seconds);
+        }
+        Event::Error(data)
     }
 
     /// The frame as sent to every recipient.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::model::{
     Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, NewMessage, User, UserId,
     UserPresence, UserRecord,
@@ -152,6 +152,36 @@ pub trait ConversationStore: Send + Sync {
     ) -> AppResult<Option<Conversation>>;
 }
 
+// ---------------------------------------------------------------------------------------------- rate limits
+
+/// At most `max` requests of one kind per user in each fixed window of `window_secs` (windows start at
+/// multiples of `window_secs` since the epoch). Counted in the table, because one user's frames may be served by
+/// any number of Lambda instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub kind: &'static str,
+    pub max: u32,
+    pub window_secs: u64,
+}
+
+impl RateLimit {
+    /// The start of the window `now` falls in.
+    pub fn window_start(&self, now: u64) -> u64 {
+        now - now % self.window_secs
+    }
+
+    /// The error for a spent window: retry when the next one starts.
+    pub fn exceeded(&self, now: u64) -> AppError {
+        AppError::RateLimited { retry_after: (self.window_start(now) + self.window_secs - now).max(1) }
+    }
+}
+
+#[async_trait]
+pub trait RateStore: Send + Sync {
+    /// Counts one request of `limit.kind` by `user_id`; `RateLimited` once this window's budget is spent.
+    async fn take(&self, user_id: &UserId, limit: &RateLimit) -> AppResult<()>;
+}
+
 // ---------------------------------------------------------------------------------------------- messages
 
 /// A stored message and the conversation members at the time it was stored (the recipients).
@@ -173,9 +203,10 @@ pub enum SeqRange {
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Appends a message with the next `seq` if the sender is a member (else `NotFound`: non-members must not
-    /// learn that the conversation exists). With a `client_message_id` already used by this sender in this
-    /// conversation, nothing is written and the original message is returned as `Existing`.
-    async fn append_message(&self, message: NewMessage) -> AppResult<Created<Appended>>;
+    /// learn that the conversation exists) and `limit` allows the sender another one (else `RateLimited`; the
+    /// count is part of the same atomic write). With a `client_message_id` already used by this sender in this
+    /// conversation, nothing is written or counted and the original message is returned as `Existing`.
+    async fn append_message(&self, message: NewMessage, limit: &RateLimit) -> AppResult<Created<Appended>>;
     async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>>;
     /// Replaces the content if `editor_id` sent the message and it is not deleted (`Conflict` otherwise).
     async fn edit_message(
@@ -239,6 +270,8 @@ pub trait RoomStore: Send + Sync {
     async fn leave(&self, connection_id: &ConnectionId, conversation_id: &ConversationId) -> AppResult<()>;
     /// Forgets every room of a closing connection.
     async fn leave_all(&self, connection_id: &ConnectionId) -> AppResult<()>;
+    /// Forgets every connection of `user_id` that joined the conversation (they left it or were removed).
+    async fn forget_member(&self, conversation_id: &ConversationId, user_id: &UserId) -> AppResult<()>;
     /// `(user id, connection)` of the connections that joined the conversation.
     async fn joined(&self, conversation_id: &ConversationId) -> AppResult<Vec<(UserId, LiveConnection)>>;
     /// Takes the user's typing slot in the conversation unless it was taken less than `window_ms` ago.
@@ -298,8 +331,14 @@ pub trait FriendStore: Send + Sync {
 
 /// Every store port at once: what one implementation serves and the composition root hands out, each use case
 /// taking only its part.
-pub trait Store: UserStore + ConnectionStore + ConversationStore + MessageStore + RoomStore + FriendStore {}
-impl<T> Store for T where T: UserStore + ConnectionStore + ConversationStore + MessageStore + RoomStore + FriendStore {}
+pub trait Store:
+    UserStore + ConnectionStore + ConversationStore + MessageStore + RoomStore + FriendStore + RateStore
+{
+}
+impl<T> Store for T where
+    T: UserStore + ConnectionStore + ConversationStore + MessageStore + RoomStore + FriendStore + RateStore
+{
+}
 
 // ---------------------------------------------------------------------------------------------- delivery
 

@@ -77,11 +77,16 @@ pub fn lint_template(paths: &Paths) -> Res<()> {
     offline_env(&mut validate, paths)?;
     let validate = cmd::run(&mut validate);
 
-    match (cfn_lint, validate) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Err(err), Ok(())) | (Ok(()), Err(err)) => Err(err),
-        (Err(first), Err(second)) => Err(format!("{first}; {second}")),
-    }
+    // The security scan: any finding not skipped (with its reason) in infra/checkov.yaml fails.
+    let scan = toolchain::ensure_tools_venv(paths).and_then(|()| {
+        let mut checkov = Command::new(paths.tool_bin("checkov"));
+        checkov.current_dir(&paths.root).args(["--config-file", "infra/checkov.yaml", "-f", TEMPLATE]);
+        offline_env(&mut checkov, paths)?;
+        cmd::run(&mut checkov)
+    });
+
+    let failures: Vec<String> = [cfn_lint, validate, scan].into_iter().filter_map(Result::err).collect();
+    if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
 }
 
 /// Fold the results of the checks (lint, sam build) into the outcome of the

@@ -25,6 +25,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Time the process group gets to disappear after SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(3);
 
+#[derive(Clone)]
 pub struct EmulatorConfig {
     pub port: u16,
     /// Receives the emulator's stdout and stderr (truncated at start).

@@ -16,8 +16,8 @@
 //! - `deploy --endpoint http://127.0.0.1:PORT [--stack NAME]`: build and
 //!   deploy to an emulator that is already running (e.g. the Docker one).
 //! - `test`: template and code lint (fmt, clippy), unit tests, build (+ `sam build`), fresh emulator
-//!   on a free port, deploy, end-to-end tests, stop; non-zero exit if any
-//!   step failed.
+//!   on a free port, deploy, end-to-end tests, the REST API fuzzed against its spec, a restart drill, stop;
+//!   non-zero exit if any step failed.
 //! - `emulator [--port N]`: only a fresh emulator, in the foreground, for
 //!   `deploy --endpoint` or for poking at MiniStack by hand.
 //! - `sam-build [--arch x86_64|arm64]`: `sam build` for an AWS deployment
@@ -29,6 +29,7 @@ mod bench;
 mod checks;
 mod cmd;
 mod deploy;
+mod drill;
 mod emulator;
 mod paths;
 mod steps;
@@ -380,8 +381,10 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
         port,
         log: paths.local.join(format!("ministack-test-{port}.log")),
         state_dir: state_dir.clone(),
-        persist: false,
+        // Fresh (the state directory is new), but saved on stop: the restart drill reloads it.
+        persist: true,
     };
+    let restarted_config = EmulatorConfig { log: out_dir.join("ministack-restarted.log"), ..config.clone() };
     let mut emulator =
         steps.run(&format!("Start fresh MiniStack on 127.0.0.1:{port}"), || Emulator::start(paths, config))?;
 
@@ -404,9 +407,30 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
             cmd::run(&mut command)
         })
     });
-    if e2e.is_err() {
+    // The REST API fuzzed against its spec, on the same stack (schemathesis, bounded and seeded).
+    let fuzz = e2e.as_ref().map_err(Clone::clone).and_then(|()| {
+        steps.run("REST API against docs/openapi.yaml (schemathesis)", || {
+            let endpoints: serde_json::Value = serde_json::from_str(
+                &fs::read_to_string(out_dir.join("endpoints.json")).map_err(|e| format!("endpoints: {e}"))?,
+            )
+            .map_err(|e| format!("endpoints: {e}"))?;
+            let http = endpoints["http"].as_str().ok_or("endpoints.json has no http")?;
+            let mut command = std::process::Command::new(paths.tool_bin("python"));
+            command.current_dir(&paths.root).arg(paths.localstack.join("fuzz_api.py")).arg(http);
+            target.apply_env(&mut command);
+            cmd::run(&mut command)
+        })
+    });
+    // Last, because it restarts the emulator under everything deployed.
+    let drill = fuzz.as_ref().map_err(Clone::clone).and_then(|()| {
+        steps.run("Fault drill: emulator restart mid-conversation (restart-drill)", || {
+            drill::restart_drill(paths, &mut emulator, &restarted_config, &target, &out_dir.join("endpoints.json"))
+        })
+    });
+    if e2e.is_err() || fuzz.is_err() || drill.is_err() {
         emulator.print_log_tail(LOG_TAIL_LINES);
     }
+    let e2e = e2e.and(fuzz).and(drill);
 
     steps.run("Stop MiniStack", || {
         emulator.stop();

@@ -9,6 +9,8 @@ pub struct Paths {
     pub local: PathBuf,
     /// `.local/venv`: Python tooling pinned by `localstack/requirements.txt`.
     pub venv: PathBuf,
+    /// `.local/tools-venv`: checkov and schemathesis, pinned by `localstack/requirements-tools.txt`.
+    pub tools_venv: PathBuf,
     /// `localstack/`: emulator launcher, requirements and helper scripts.
     pub localstack: PathBuf,
 }
@@ -20,12 +22,23 @@ impl Paths {
             .expect("xtask lives one level below the workspace root")
             .to_path_buf();
         let local = root.join(".local");
-        Paths { venv: local.join("venv"), localstack: root.join("localstack"), local, root }
+        Paths {
+            venv: local.join("venv"),
+            tools_venv: local.join("tools-venv"),
+            localstack: root.join("localstack"),
+            local,
+            root,
+        }
     }
 
     /// An executable from the venv (`python`, `aws`, `cargo-lambda`).
     pub fn venv_bin(&self, name: &str) -> PathBuf {
         self.venv.join("bin").join(name)
+    }
+
+    /// An executable from the tools venv (`checkov`, `schemathesis`).
+    pub fn tool_bin(&self, name: &str) -> PathBuf {
+        self.tools_venv.join("bin").join(name)
     }
 
     /// A path for humans: relative to the repository root when inside it.

@@ -21,17 +21,28 @@ pub fn cargo() -> OsString {
 /// Create `.local/venv` if needed and (re)install `localstack/requirements.txt`
 /// whenever that file differs from the copy stamped at the last install.
 pub fn ensure_venv(paths: &Paths) -> Res<()> {
-    let python = paths.venv_bin("python");
+    install_venv(paths, &paths.venv, "requirements.txt")
+}
+
+/// `.local/tools-venv` with `localstack/requirements-tools.txt` (checkov,
+/// schemathesis), kept apart because their dependencies clash with the
+/// emulator's.
+pub fn ensure_tools_venv(paths: &Paths) -> Res<()> {
+    install_venv(paths, &paths.tools_venv, "requirements-tools.txt")
+}
+
+fn install_venv(paths: &Paths, venv: &std::path::Path, requirements_name: &str) -> Res<()> {
+    let python = venv.join("bin").join("python");
     if !python.exists() {
-        println!("creating {}", paths.display(&paths.venv));
+        println!("creating {}", paths.display(venv));
         fs::create_dir_all(&paths.local).map_err(|err| format!("cannot create {}: {err}", paths.local.display()))?;
-        cmd::run(Command::new("python3").arg("-m").arg("venv").arg(&paths.venv))?;
+        cmd::run(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
     }
 
-    let requirements = paths.localstack.join("requirements.txt");
+    let requirements = paths.localstack.join(requirements_name);
     let wanted =
         fs::read_to_string(&requirements).map_err(|err| format!("cannot read {}: {err}", requirements.display()))?;
-    let stamp = paths.local.join("requirements.installed.txt");
+    let stamp = venv.join("requirements.installed.txt");
     if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         println!("up to date with {} (stamp {})", paths.display(&requirements), paths.display(&stamp));
         return Ok(());

@@ -48,7 +48,7 @@ impl From<Request> for HttpRequest {
     fn from(request: Request) -> Self {
         let (parts, body) = request.into_parts();
         HttpRequest {
-            path: parts.uri.path().trim_end_matches('/').to_owned(),
+            path: parts.uri.path().to_owned(),
             query: parts.uri.query().unwrap_or_default().parse().unwrap_or_default(),
             authorization: parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
             method: parts.method,
@@ -90,7 +90,8 @@ type Reply = (StatusCode, Value);
 
 async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
     let Rest { app, accounts, pager } = rest;
-    let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
+    // Every segment counts: `/conversations/` or `/conversations//x` name no route (404), not a neighbouring one.
+    let segments: Vec<&str> = request.path.strip_prefix('/').unwrap_or(&request.path).split('/').collect();
     let actor = || async {
         Ok::<_, AppError>(Actor::http(&accounts.authenticate(bearer_token(request.authorization.as_deref())).await?))
     };
@@ -231,10 +232,15 @@ fn query_text(request: &HttpRequest, name: &str) -> Option<String> {
     request.query.first(name).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
+/// A number parameter: absent, or given once as a non-negative integer (an empty or repeated one is refused,
+/// not ignored).
 fn query_number(request: &HttpRequest, name: &str) -> AppResult<Option<u64>> {
-    query_text(request, name)
-        .map(|v| v.parse().map_err(|_| AppError::Validation(format!("{name} must be a non-negative integer"))))
-        .transpose()
+    let invalid = || AppError::Validation(format!("{name} must be given at most once, as a non-negative integer"));
+    match request.query.all(name).as_deref() {
+        None | Some([]) => Ok(None),
+        Some([value]) => value.parse().map(Some).map_err(|_| invalid()),
+        Some(_) => Err(invalid()),
+    }
 }
 
 /// `before` is the older name of `cursor`; both continue the page the cursor came from.
@@ -292,5 +298,12 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 
 fn error_response(err: &AppError) -> Response<Body> {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, &json!({ "error": { "code": err.code(), "message": err.public_message() } }))
+    let mut error = json!({ "code": err.code(), "message": err.public_message() });
+    let mut response = json_response(status, &json!({}));
+    if let Some(seconds) = err.retry_after() {
+        error["retryAfter"] = json!(seconds);
+        response.headers_mut().insert("retry-after", seconds.into());
+    }
+    *response.body_mut() = Body::Text(json!({ "error": error }).to_string());
+    response
 }

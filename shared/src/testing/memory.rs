@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::ports::{
     Appended, ConnectionStore, ConversationChanges, ConversationStore, Created, FriendStore, Membership, MessageStore,
-    PendingRequest, Relation, Relations, RoomStore, SeqRange, UserKey, UserStore, username_key,
+    PendingRequest, RateLimit, RateStore, Relation, Relations, RoomStore, SeqRange, UserKey, UserStore, username_key,
 };
 
 #[derive(Default)]
@@ -36,6 +36,8 @@ struct State {
     client_ids: HashMap<(ConversationId, UserId, String), u64>,
     /// (conversation, connection) → (user, connection)
     joins: BTreeMap<(ConversationId, ConnectionId), (UserId, LiveConnection)>,
+    /// (user, kind, window start) → requests counted
+    rates: HashMap<(UserId, &'static str, u64), u32>,
     /// (conversation, user) → when the typing slot was taken, ms
     typing: HashMap<(ConversationId, UserId), u64>,
     /// both directions of every friendship
@@ -45,6 +47,17 @@ struct State {
 }
 
 impl State {
+    /// Counts one request against `limit`, as the conditional counter update does.
+    fn count(&mut self, user_id: &UserId, limit: &RateLimit) -> AppResult<()> {
+        let now = now_epoch_seconds();
+        let hits = self.rates.entry((user_id.clone(), limit.kind, limit.window_start(now))).or_insert(0);
+        if *hits >= limit.max {
+            return Err(limit.exceeded(now));
+        }
+        *hits += 1;
+        Ok(())
+    }
+
     fn presence_of(&self, user_id: &UserId) -> UserPresence {
         let now = now_epoch_seconds();
         UserPresence {
@@ -65,6 +78,8 @@ impl State {
 #[derive(Default)]
 pub struct InMemoryStore {
     state: Mutex<State>,
+    /// Operations that fail with an internal error until cleared (fault injection).
+    failing: Mutex<BTreeSet<&'static str>>,
 }
 
 impl InMemoryStore {
@@ -74,6 +89,23 @@ impl InMemoryStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes `operation` (a store method's name: `append_message`, `presences`, …) fail as DynamoDB failing
+    /// would, before it changes anything, until [`InMemoryStore::heal`].
+    pub fn fail(&self, operation: &'static str) {
+        self.failing.lock().unwrap().insert(operation);
+    }
+
+    pub fn heal(&self) {
+        self.failing.lock().unwrap().clear();
+    }
+
+    fn injected(&self, operation: &'static str) -> AppResult<()> {
+        if self.failing.lock().unwrap().contains(operation) {
+            return Err(AppError::internal(format!("injected failure of {operation}")));
+        }
+        Ok(())
     }
 
     /// Messages of a conversation in `seq` order (test inspection).
@@ -184,6 +216,7 @@ impl ConnectionStore for InMemoryStore {
     }
 
     async fn presences(&self, user_ids: &[UserId]) -> AppResult<HashMap<UserId, UserPresence>> {
+        self.injected("presences")?;
         let state = self.lock();
         Ok(user_ids.iter().map(|id| (id.clone(), state.presence_of(id))).collect())
     }
@@ -209,6 +242,7 @@ impl ConversationStore for InMemoryStore {
     }
 
     async fn get_conversation(&self, conversation_id: &ConversationId) -> AppResult<Option<Conversation>> {
+        self.injected("get_conversation")?;
         Ok(self.lock().conversations.get(conversation_id).cloned())
     }
 
@@ -323,7 +357,8 @@ impl ConversationStore for InMemoryStore {
 
 #[async_trait]
 impl MessageStore for InMemoryStore {
-    async fn append_message(&self, new: NewMessage) -> AppResult<Created<Appended>> {
+    async fn append_message(&self, new: NewMessage, limit: &RateLimit) -> AppResult<Created<Appended>> {
+        self.injected("append_message")?;
         let mut state = self.lock();
         let conversation = state
             .conversations
@@ -338,6 +373,7 @@ impl MessageStore for InMemoryStore {
             let message = state.messages[&(new.conversation_id.clone(), *seq)].clone();
             return Ok(Created::Existing(Appended { message, member_ids }));
         }
+        state.count(&new.sender.id, limit)?;
         let seq = conversation.last_seq + 1;
         let message = new.into_message(seq, now_iso());
         let conv = state.conversations.get_mut(&message.conversation_id).expect("checked above");
@@ -399,6 +435,9 @@ impl MessageStore for InMemoryStore {
         let mut state = self.lock();
         let message =
             state.messages.get_mut(&(conversation_id.clone(), seq)).ok_or(AppError::NotFound("message not found"))?;
+        if message.deleted {
+            return Err(AppError::Conflict("message was deleted"));
+        }
         let users = message.reactions.entry(emoji.to_owned()).or_default();
         if users.contains(user_id) {
             return Ok(false);
@@ -433,6 +472,10 @@ impl MessageStore for InMemoryStore {
         seq: u64,
     ) -> AppResult<Option<u64>> {
         let mut state = self.lock();
+        // Like the conditional update on the membership item: no membership, nothing to move.
+        if !state.conversations.get(conversation_id).is_some_and(|c| c.is_member(user_id)) {
+            return Ok(None);
+        }
         let pointer = state.read_seqs.entry((user_id.clone(), conversation_id.clone())).or_insert(0);
         if *pointer >= seq {
             return Ok(None);
@@ -500,6 +543,11 @@ impl RoomStore for InMemoryStore {
         Ok(())
     }
 
+    async fn forget_member(&self, conversation_id: &ConversationId, user_id: &UserId) -> AppResult<()> {
+        self.lock().joins.retain(|(c, _), (user, _)| c != conversation_id || user != user_id);
+        Ok(())
+    }
+
     async fn joined(&self, conversation_id: &ConversationId) -> AppResult<Vec<(UserId, LiveConnection)>> {
         let state = self.lock();
         Ok(state.joins.iter().filter(|((c, _), _)| c == conversation_id).map(|(_, joined)| joined.clone()).collect())
@@ -524,6 +572,13 @@ impl RoomStore for InMemoryStore {
     async fn release_typing(&self, conversation_id: &ConversationId, user_id: &UserId) -> AppResult<()> {
         self.lock().typing.remove(&(conversation_id.clone(), user_id.clone()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl RateStore for InMemoryStore {
+    async fn take(&self, user_id: &UserId, limit: &RateLimit) -> AppResult<()> {
+        self.lock().count(user_id, limit)
     }
 }
 

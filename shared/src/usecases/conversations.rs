@@ -17,7 +17,7 @@ use crate::events::Event;
 use crate::model::{
     Actor, Conversation, ConversationId, ConversationKind, ConversationView, MemberLeft, User, UserId, now_iso,
 };
-use crate::ports::{ConversationChanges, ConversationStore, Created, Membership, UserStore};
+use crate::ports::{ConversationChanges, ConversationStore, Created, Membership, RoomStore, UserStore};
 
 /// A group holds at most this many members, so creating one fits one DynamoDB transaction (100 items).
 pub const MAX_GROUP_MEMBERS: usize = 50;
@@ -102,12 +102,18 @@ pub(crate) async fn member_conversation(
 pub struct Conversations {
     conversations: Arc<dyn ConversationStore>,
     users: Arc<dyn UserStore>,
+    rooms: Arc<dyn RoomStore>,
     delivery: Delivery,
 }
 
 impl Conversations {
-    pub fn new(conversations: Arc<dyn ConversationStore>, users: Arc<dyn UserStore>, delivery: Delivery) -> Self {
-        Conversations { conversations, users, delivery }
+    pub fn new(
+        conversations: Arc<dyn ConversationStore>,
+        users: Arc<dyn UserStore>,
+        rooms: Arc<dyn RoomStore>,
+        delivery: Delivery,
+    ) -> Self {
+        Conversations { conversations, users, rooms, delivery }
     }
 
     /// Creates a conversation and tells its members. Private conversations are unique per pair: asking again
@@ -231,7 +237,7 @@ impl Conversations {
                     break 'write updated;
                 }
             }
-            return Err(AppError::RateLimited);
+            return Err(AppError::BUSY);
         };
         let view = self.view(updated).await?;
         let event = Event::ConversationUpdated { conversation: view.clone() };
@@ -282,7 +288,7 @@ impl Conversations {
                     break 'write (updated, profiles.into_iter().filter(|p| new_ids.contains(&p.id)).collect());
                 }
             }
-            return Err(AppError::RateLimited);
+            return Err(AppError::BUSY);
         };
         let view = self.view(updated).await?;
         if !joined.is_empty() {
@@ -319,8 +325,10 @@ impl Conversations {
                     break 'write remaining;
                 }
             }
-            return Err(AppError::RateLimited);
+            return Err(AppError::BUSY);
         };
+        // The connections they had open in the room stop receiving its events at once.
+        self.rooms.forget_member(conversation_id, user_id).await?;
         let left = MemberLeft {
             conversation_id: conversation_id.clone(),
             user_id: user_id.clone(),

@@ -13,7 +13,7 @@ use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{Actor, Conversation, ConversationId, Message, MessageId, MessageKind, NewMessage, now_iso};
-use crate::ports::{Appended, ConversationStore, Created, MessageStore, SeqRange};
+use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange};
 
 /// Seed 003 asks to keep messages under 5 KB; 4,000 characters of UTF-8 stays within 16 KB.
 pub const MAX_CONTENT_CHARS: usize = 4000;
@@ -23,6 +23,8 @@ const MAX_FILE_NAME_LEN: usize = 255;
 /// `messages_read` lists at most this many ids; older ones are implied by `upToSeq`.
 const MAX_READ_IDS: u64 = 100;
 const MESSAGE_PAGE: (u64, u64) = (50, 100);
+/// Messages one user may send: a chat pace with room for bursts, far below what floods a room.
+pub const SEND_LIMIT: RateLimit = RateLimit { kind: "send", max: 60, window_secs: 10 };
 
 /// `send_message` payload, also the body of `POST /conversations/:id/messages` (the path names the conversation).
 #[derive(Clone, Debug, Deserialize)]
@@ -183,7 +185,7 @@ impl Messages {
             file_name: input.file_name,
             client_message_id: input.client_message_id,
         };
-        match self.messages.append_message(new).await? {
+        match self.messages.append_message(new, &SEND_LIMIT).await? {
             Created::New(appended) => {
                 let sent = Sent { message: appended.message.clone(), duplicate: false };
                 tokio::join!(stored(sent), self.broadcast(&appended, actor));

@@ -41,9 +41,9 @@ impl App {
     pub fn new<S: Store + 'static>(store: Arc<S>, fanout: Arc<dyn Fanout>, connection_ttl: Duration) -> App {
         let delivery = Delivery::new(store.clone(), fanout);
         App {
-            conversations: Conversations::new(store.clone(), store.clone(), delivery.clone()),
+            conversations: Conversations::new(store.clone(), store.clone(), store.clone(), delivery.clone()),
             messages: Messages::new(store.clone(), store.clone(), delivery.clone()),
-            rooms: Rooms::new(store.clone(), store.clone(), delivery.clone()),
+            rooms: Rooms::new(store.clone(), store.clone(), store.clone(), delivery.clone()),
             friends: Friends::new(store.clone(), store.clone(), store.clone(), delivery.clone()),
             presence: Presence::new(
                 store.clone(),

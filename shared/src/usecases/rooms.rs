@@ -10,10 +10,12 @@ use crate::delivery::{Delivery, Target};
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{Actor, Connection, ConversationId};
-use crate::ports::{ConversationStore, RoomStore};
+use crate::ports::{ConversationStore, RateLimit, RateStore, RoomStore};
 
 /// `isTyping: true` is broadcast at most once per user per conversation per this window.
 pub const TYPING_WINDOW_MS: u64 = 2000;
+/// Typing frames one user may send, across conversations (a keystroke sends far fewer: see the throttle above).
+pub const TYPING_LIMIT: RateLimit = RateLimit { kind: "typing", max: 30, window_secs: 10 };
 /// `join_conversations` takes at most this many ids per frame.
 const MAX_JOIN_IDS: usize = 100;
 
@@ -50,12 +52,18 @@ pub struct Joined {
 pub struct Rooms {
     rooms: Arc<dyn RoomStore>,
     conversations: Arc<dyn ConversationStore>,
+    rates: Arc<dyn RateStore>,
     delivery: Delivery,
 }
 
 impl Rooms {
-    pub fn new(rooms: Arc<dyn RoomStore>, conversations: Arc<dyn ConversationStore>, delivery: Delivery) -> Self {
-        Rooms { rooms, conversations, delivery }
+    pub fn new(
+        rooms: Arc<dyn RoomStore>,
+        conversations: Arc<dyn ConversationStore>,
+        rates: Arc<dyn RateStore>,
+        delivery: Delivery,
+    ) -> Self {
+        Rooms { rooms, conversations, rates, delivery }
     }
 
     /// Opens conversations on this connection (it then receives typing indicators for them). Ids the user is
@@ -92,6 +100,7 @@ impl Rooms {
     /// Returns whether a frame went out: `isTyping: true` is throttled per user and conversation.
     pub async fn typing(&self, actor: &Actor, input: Typing) -> AppResult<bool> {
         let conversation = member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
+        self.rates.take(actor.id(), &TYPING_LIMIT).await?;
         if input.is_typing {
             let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
             if !self.rooms.claim_typing(&conversation.id, actor.id(), now_ms, TYPING_WINDOW_MS).await? {
@@ -106,7 +115,8 @@ impl Rooms {
             .joined(&conversation.id)
             .await?
             .into_iter()
-            .filter(|(user, _)| user != actor.id())
+            // Only current members hear it: a room item may outlive a membership by a moment.
+            .filter(|(user, _)| user != actor.id() && conversation.is_member(user))
             .map(|(user_id, connection)| Target { user_id, connection })
             .collect();
         let event = Event::TypingStatus {

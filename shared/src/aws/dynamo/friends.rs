@@ -75,8 +75,8 @@ impl FriendStore for DynamoDbStore {
         let items = vec![
             self.put(side(keys::user(from), keys::request_out(to), to), true)?,
             self.put(side(keys::user(to), keys::request_in(from), from), true)?,
-            self.condition_check(keys::user(from), &keys::friend(to), "attribute_not_exists(pk)")?,
-            self.condition_check(keys::user(from), &keys::request_in(to), "attribute_not_exists(pk)")?,
+            self.condition_check(keys::user(from), &keys::friend(to), "attribute_not_exists(pk)", &[])?,
+            self.condition_check(keys::user(from), &keys::request_in(to), "attribute_not_exists(pk)", &[])?,
         ];
         if self.transact_unless_raced(items).await? {
             Ok(())

@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 use super::items::{message_from_item, message_to_item};
 use super::{DynamoDbStore, cancellation_codes, contended, failed_condition, get_n, get_opt_s, get_s, id, keys, n, s};
 use crate::error::{AppError, AppResult};
-use crate::model::{ConversationId, DELETED_CONTENT, Message, NewMessage, UserId, now_iso};
-use crate::ports::{Appended, ConversationStore, Created, MessageStore, SeqRange};
+use crate::model::{ConversationId, DELETED_CONTENT, Message, NewMessage, UserId, now_epoch_seconds, now_iso};
+use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange};
 use crate::retry;
 
 /// How often a write retries when another writer took the same `seq` first or held an item it needs.
@@ -27,7 +27,7 @@ fn reaction_seq(sk: &str) -> Option<u64> {
 
 #[async_trait]
 impl MessageStore for DynamoDbStore {
-    async fn append_message(&self, new: NewMessage) -> AppResult<Created<Appended>> {
+    async fn append_message(&self, new: NewMessage, limit: &RateLimit) -> AppResult<Created<Appended>> {
         for attempt in 0..WRITE_ATTEMPTS {
             let conversation = self
                 .get_conversation(&new.conversation_id)
@@ -69,6 +69,10 @@ impl MessageStore for DynamoDbStore {
                 .expression_attribute_values(":seq", n(seq))
                 .build()?;
             items.push(TransactWriteItem::builder().update(sender_read).build());
+            // The sender's send budget, counted only if the message is stored.
+            let now = now_epoch_seconds();
+            let rate_index = items.len();
+            items.push(TransactWriteItem::builder().update(self.rate_update(&new.sender.id, limit, now)?).build());
 
             match self.transact(items).await {
                 Ok(()) => return Ok(Created::New(Appended { message, member_ids })),
@@ -86,6 +90,9 @@ impl MessageStore for DynamoDbStore {
                             .ok_or_else(|| AppError::internal("client message claim points at a missing message"))?;
                         return Ok(Created::Existing(Appended { message: original, member_ids }));
                     }
+                    if failed_condition(&codes, rate_index) {
+                        return Err(limit.exceeded(now));
+                    }
                     // Another writer took this seq, or held one of the items (the sender's read pointer included).
                     let raced = contended(&codes, 0)
                         || contended(&codes, 1)
@@ -99,7 +106,7 @@ impl MessageStore for DynamoDbStore {
             }
         }
         // Only a conversation receiving far more messages per second than a person types gets here.
-        Err(AppError::RateLimited)
+        Err(AppError::BUSY)
     }
 
     async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>> {
@@ -144,18 +151,28 @@ impl MessageStore for DynamoDbStore {
         item.insert("seq".into(), n(seq));
         item.insert("emoji".into(), s(emoji));
         item.insert("userId".into(), id(user_id));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(e.into()),
+        // The message must still be there and not deleted when the reaction is written, in one transaction: a
+        // delete at the same moment either comes first (and the reaction is refused) or after.
+        let items = vec![
+            self.condition_check(
+                keys::conversation(conversation_id),
+                &keys::message(seq),
+                "attribute_exists(pk) AND deleted = :false",
+                &[(":false", AttributeValue::Bool(false))],
+            )?,
+            self.put(item, true)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(e) => match cancellation_codes(&e) {
+                // Gone or deleted: which one, only a read tells (this path is rare).
+                Some(codes) if failed_condition(&codes, 0) => match self.get_message(conversation_id, seq).await? {
+                    Some(_) => Err(AppError::Conflict("message was deleted")),
+                    None => Err(AppError::NotFound("message not found")),
+                },
+                Some(codes) if failed_condition(&codes, 1) => Ok(false),
+                _ => Err(e.into()),
+            },
         }
     }
 

@@ -10,6 +10,7 @@ mod conversations;
 mod friends;
 mod items;
 mod messages;
+mod rates;
 mod rooms;
 mod users;
 
@@ -77,6 +78,10 @@ pub(crate) mod keys {
         format!("JOIN#{connection_id}")
     }
     pub const JOIN_PREFIX: &str = "JOIN#";
+    /// A user's request counter of one kind for the window starting at `start` (epoch seconds).
+    pub fn rate(kind: &str, start: u64) -> String {
+        format!("RATE#{kind}#{start}")
+    }
     pub fn typing(user_id: impl Display) -> String {
         format!("TYPING#{user_id}")
     }
@@ -144,13 +149,21 @@ impl DynamoDbStore {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    pub(crate) fn condition_check(&self, pk: String, sk: &str, condition: &str) -> AppResult<TransactWriteItem> {
-        let check = ConditionCheck::builder()
+    pub(crate) fn condition_check(
+        &self,
+        pk: String,
+        sk: &str,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> AppResult<TransactWriteItem> {
+        let mut check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(pk, sk)))
-            .condition_expression(condition)
-            .build()?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
+            .condition_expression(condition);
+        for (name, value) in values {
+            check = check.expression_attribute_values(*name, value.clone());
+        }
+        Ok(TransactWriteItem::builder().condition_check(check.build()?).build())
     }
 
     pub(crate) async fn transact(

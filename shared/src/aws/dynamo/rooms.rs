@@ -59,6 +59,18 @@ impl RoomStore for DynamoDbStore {
         self.batch_delete(keys).await
     }
 
+    async fn forget_member(&self, conversation_id: &ConversationId, user_id: &UserId) -> AppResult<()> {
+        let theirs: Vec<super::Item> = self
+            .live_items(keys::conversation(conversation_id), keys::JOIN_PREFIX)
+            .await?
+            .into_iter()
+            .filter(|item| super::get_opt_s(item, "userId").as_deref() == Some(user_id.as_str()))
+            .filter_map(|item| super::get_opt_s(&item, "sk"))
+            .map(|sk| Self::key(keys::conversation(conversation_id), sk))
+            .collect();
+        self.batch_delete(theirs).await
+    }
+
     async fn joined(&self, conversation_id: &ConversationId) -> AppResult<Vec<(UserId, LiveConnection)>> {
         self.live_items(keys::conversation(conversation_id), keys::JOIN_PREFIX)
             .await?

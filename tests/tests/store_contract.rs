@@ -1,0 +1,340 @@
+//! The store contract: the same tests against the DynamoDB store (the deployed table on the emulator) and the
+//! in-memory store the handler tests use, so a handler test can never pass on behaviour the real store does not
+//! have. Each test is a generic function over [`Store`]; `contract!` runs it once per implementation.
+
+use std::collections::BTreeSet;
+
+use chat_e2e::{Stack, unique_name};
+use chat_shared::AppError;
+use chat_shared::aws::dynamo::DynamoDbStore;
+use chat_shared::model::{
+    Connection, ConnectionId, Conversation, ConversationId, ConversationKind, MessageKind, NewMessage, Sender, User,
+    UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
+};
+use chat_shared::ports::{Created, RateLimit, Store};
+
+/// Generous enough never to refuse in these tests (the limit has its own test).
+const NO_LIMIT: RateLimit = RateLimit { kind: "contract", max: 1_000_000, window_secs: 60 };
+
+async fn dynamodb() -> DynamoDbStore {
+    let stack = Stack::load();
+    let config = stack.aws_config().await;
+    DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&config), stack.table_name)
+}
+
+macro_rules! contract {
+    ($($test:ident),* $(,)?) => {
+        mod in_memory {
+            $( #[tokio::test] async fn $test() { super::$test(&chat_shared::testing::InMemoryStore::new()).await; } )*
+        }
+        mod dynamodb {
+            $( #[tokio::test] async fn $test() { super::$test(&super::dynamodb().await).await; } )*
+        }
+    };
+}
+
+fn new_connection_id() -> ConnectionId {
+    ConnectionId::new(UserId::random().to_string())
+}
+
+async fn user<S: Store>(store: &S) -> User {
+    let user = User { id: UserId::random(), username: unique_name("u"), avatar: None, created_at: now_iso() };
+    store.create_user(&UserRecord { user: user.clone(), password_hash: "h".into() }).await.unwrap();
+    user
+}
+
+fn private(a: &User, b: &User) -> Conversation {
+    Conversation {
+        id: ConversationId::random(),
+        kind: ConversationKind::Private,
+        name: None,
+        avatar: None,
+        member_ids: BTreeSet::from([a.id.clone(), b.id.clone()]),
+        created_by: a.id.clone(),
+        created_at: now_iso(),
+        updated_at: now_iso(),
+        last_seq: 0,
+        last_message: None,
+    }
+}
+
+fn draft(conversation: &ConversationId, sender: &User, content: &str, client_message_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        conversation_id: conversation.clone(),
+        sender: Sender { id: sender.id.clone(), username: sender.username.clone(), avatar: None },
+        content: content.to_owned(),
+        kind: MessageKind::Text,
+        file_url: None,
+        file_name: None,
+        client_message_id: client_message_id.map(str::to_owned),
+    }
+}
+
+async fn usernames_are_unique_case_insensitively<S: Store>(store: &S) {
+    let alice = user(store).await;
+    let twin =
+        User { id: UserId::random(), username: alice.username.to_uppercase(), avatar: None, created_at: now_iso() };
+    let err = store.create_user(&UserRecord { user: twin.clone(), password_hash: "h".into() }).await.unwrap_err();
+    assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
+    assert!(store.get_user(&twin.id).await.unwrap().is_none(), "the loser wrote nothing");
+    let found = store.find_by_username(&alice.username.to_uppercase()).await.unwrap().unwrap();
+    assert_eq!(found.user, alice);
+    assert_eq!(found.password_hash, "h");
+    let many = store.get_users(&[alice.id.clone(), UserId::parse("missing").unwrap(), alice.id.clone()]).await.unwrap();
+    assert_eq!(many, vec![alice]);
+}
+
+async fn concurrent_private_creates_yield_one_conversation<S: Store>(store: &S) {
+    let (a, b) = (user(store).await, user(store).await);
+    let attempts: Vec<Conversation> =
+        (0..6).map(|i| if i % 2 == 0 { private(&a, &b) } else { private(&b, &a) }).collect();
+    let results = futures_util::future::join_all(attempts.iter().map(|c| store.create_conversation(c))).await;
+    let mut ids = BTreeSet::new();
+    let mut new = 0;
+    for result in results {
+        match result.unwrap() {
+            Created::New(c) => {
+                new += 1;
+                ids.insert(c.id);
+            }
+            Created::Existing(c) => {
+                ids.insert(c.id);
+            }
+        }
+    }
+    assert_eq!(new, 1, "exactly one create wins");
+    assert_eq!(ids.len(), 1, "everyone gets the same conversation");
+}
+
+async fn concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe<S: Store>(store: &S) {
+    let (a, b) = (user(store).await, user(store).await);
+    let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+
+    let drafts: Vec<NewMessage> =
+        (0..8).map(|i| draft(&conversation.id, if i % 2 == 0 { &a } else { &b }, &format!("m{i}"), None)).collect();
+    let results = futures_util::future::join_all(drafts.into_iter().map(|d| store.append_message(d, &NO_LIMIT))).await;
+    let mut seqs: Vec<u64> = results
+        .into_iter()
+        .map(|r| match r.unwrap() {
+            Created::New(appended) => appended.message.seq,
+            Created::Existing(_) => panic!("no client ids, no duplicates"),
+        })
+        .collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+
+    let first = store.append_message(draft(&conversation.id, &a, "once", Some("cm-1")), &NO_LIMIT).await.unwrap();
+    let again =
+        store.append_message(draft(&conversation.id, &a, "once (retry)", Some("cm-1")), &NO_LIMIT).await.unwrap();
+    let (Created::New(first), Created::Existing(again)) = (first, again) else { panic!("new then existing") };
+    assert_eq!(first.message, again.message);
+    assert_eq!(first.message.seq, 9);
+    // The same client id from another sender is a different message.
+    let Created::New(other) =
+        store.append_message(draft(&conversation.id, &b, "b", Some("cm-1")), &NO_LIMIT).await.unwrap()
+    else {
+        panic!("another sender's client id is independent")
+    };
+    assert_eq!(other.message.seq, 10);
+    let stored = store.get_conversation(&conversation.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_seq, 10);
+    assert_eq!(stored.last_message.unwrap().content, "b");
+}
+
+async fn non_members_cannot_append<S: Store>(store: &S) {
+    let (a, b, c) = (user(store).await, user(store).await, user(store).await);
+    let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+    let err = store.append_message(draft(&conversation.id, &c, "hi", None), &NO_LIMIT).await.unwrap_err();
+    assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
+    let err = store
+        .append_message(draft(&ConversationId::parse("no-such-conversation").unwrap(), &a, "hi", None), &NO_LIMIT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
+    assert_eq!(store.get_conversation(&conversation.id).await.unwrap().unwrap().last_seq, 0);
+}
+
+async fn connections_by_id_and_in_the_users_presence<S: Store>(store: &S) {
+    let a = user(store).await;
+    let now = now_epoch_seconds();
+    let mk = |id: &ConnectionId, expires_at| Connection {
+        connection_id: id.clone(),
+        user_id: a.id.clone(),
+        username: a.username.clone(),
+        avatar: None,
+        connected_at: now,
+        expires_at,
+    };
+    let (c1, c2, old) = (new_connection_id(), new_connection_id(), new_connection_id());
+    let first = store.add_connection(&mk(&c1, now + 600)).await.unwrap();
+    assert_eq!(first.connections, vec![mk(&c1, now + 600).live()], "the first connection sees itself alone");
+    store.add_connection(&mk(&c2, now + 600)).await.unwrap();
+    store.add_connection(&mk(&old, now - 1)).await.unwrap();
+    let ids = |p: &UserPresence| {
+        let mut ids: Vec<ConnectionId> = p.connections.iter().map(|c| c.connection_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let mut want = vec![c1.clone(), c2.clone()];
+    want.sort();
+    assert_eq!(ids(&store.presence(&a.id).await.unwrap()), want, "expired connections are not live before TTL");
+    assert_eq!(store.get_connection(&c1).await.unwrap().unwrap().user_id, a.id);
+    assert!(store.get_connection(&old).await.unwrap().is_none());
+
+    let after = store.remove_connection(&mk(&c1, now + 600), "2026-01-01T00:00:00.000Z").await.unwrap();
+    assert_eq!(ids(&after), vec![c2.clone()]);
+    assert_eq!(after.last_seen.as_deref(), Some("2026-01-01T00:00:00.000Z"));
+    store.remove_connection(&mk(&c1, now + 600), "2026-01-01T00:00:00.000Z").await.unwrap(); // idempotent
+    assert!(store.get_connection(&c1).await.unwrap().is_none());
+
+    // A connection API Gateway reported gone leaves the presence but keeps its record for $disconnect.
+    store.drop_gone_connection(&a.id, &mk(&c2, now + 600).live()).await.unwrap();
+    assert!(store.presence(&a.id).await.unwrap().connections.is_empty());
+    assert!(store.get_connection(&c2).await.unwrap().is_some());
+}
+
+async fn simultaneous_connects_and_disconnects_see_the_presence_atomically<S: Store>(store: &S) {
+    let a = user(store).await;
+    let now = now_epoch_seconds();
+    let connections: Vec<Connection> = (0..8)
+        .map(|_| Connection {
+            connection_id: new_connection_id(),
+            user_id: a.id.clone(),
+            username: a.username.clone(),
+            avatar: None,
+            connected_at: now,
+            expires_at: now + 600,
+        })
+        .collect();
+    let added = futures_util::future::join_all(connections.iter().map(|c| store.add_connection(c))).await;
+    let alone = added.iter().filter(|p| p.as_ref().unwrap().connections.len() == 1).count();
+    assert_eq!(alone, 1, "exactly one of simultaneous first connections sees itself alone");
+    let removed = futures_util::future::join_all(connections.iter().map(|c| store.remove_connection(c, "t"))).await;
+    let last = removed.iter().filter(|p| p.as_ref().unwrap().connections.is_empty()).count();
+    assert_eq!(last, 1, "exactly one of simultaneous last disconnections sees none left");
+}
+
+async fn presences_of_more_users_than_one_batch<S: Store>(store: &S) {
+    let (a, b) = (user(store).await, user(store).await);
+    let now = now_epoch_seconds();
+    for who in [&a, &b] {
+        let connection = Connection {
+            connection_id: new_connection_id(),
+            user_id: who.id.clone(),
+            username: who.username.clone(),
+            avatar: None,
+            connected_at: now,
+            expires_at: now + 600,
+        };
+        store.add_connection(&connection).await.unwrap();
+    }
+    store.set_status(&b.id, "busy").await.unwrap();
+    let mut ids: Vec<UserId> = (0..148).map(|_| UserId::random()).collect();
+    ids.push(a.id.clone());
+    ids.push(b.id.clone());
+    let presences = store.presences(&ids).await.unwrap();
+    assert_eq!(presences.len(), 150);
+    let online: Vec<&UserId> = presences.iter().filter(|(_, p)| p.visible_online()).map(|(id, _)| id).collect();
+    assert_eq!(online.len(), 2);
+    assert_eq!(presences[&b.id].visible_status(), "busy");
+    assert_eq!(presences[&a.id].visible_status(), "online");
+}
+
+fn connection_of(user: &User, expires_at: u64) -> Connection {
+    Connection {
+        connection_id: new_connection_id(),
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        avatar: None,
+        connected_at: now_epoch_seconds(),
+        expires_at,
+    }
+}
+
+/// Expired connections are gone for every read, before any TTL sweep; joining needs a registered connection.
+async fn expired_and_unregistered_connections<S: Store>(store: &S) {
+    let (a, b) = (user(store).await, user(store).await);
+    let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+    let expired = connection_of(&a, now_epoch_seconds() - 1);
+    store.add_connection(&expired).await.unwrap();
+    assert!(store.get_connection(&expired.connection_id).await.unwrap().is_none());
+    assert!(store.presence(&a.id).await.unwrap().connections.is_empty());
+    let never_registered = connection_of(&a, now_epoch_seconds() + 600);
+    let err = store.join(&never_registered, &conversation.id).await.unwrap_err();
+    assert!(matches!(err, AppError::Unauthorized(_)), "{err:?}");
+    let live = connection_of(&a, now_epoch_seconds() + 600);
+    store.add_connection(&live).await.unwrap();
+    store.join(&live, &conversation.id).await.unwrap();
+    let joined = store.joined(&conversation.id).await.unwrap();
+    assert_eq!(joined, vec![(a.id.clone(), live.live())]);
+    store.forget_member(&conversation.id, &a.id).await.unwrap();
+    assert!(store.joined(&conversation.id).await.unwrap().is_empty(), "a removed member's rooms are forgotten");
+}
+
+/// Read pointers only move forward, and only for members.
+async fn read_pointers_move_forward_for_members_only<S: Store>(store: &S) {
+    let (a, b, c) = (user(store).await, user(store).await, user(store).await);
+    let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+    for n in 0..3 {
+        store.append_message(draft(&conversation.id, &a, &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
+    }
+    assert_eq!(store.advance_read(&b.id, &conversation.id, 2).await.unwrap(), Some(0));
+    assert_eq!(store.advance_read(&b.id, &conversation.id, 1).await.unwrap(), None, "never back");
+    assert_eq!(store.advance_read(&b.id, &conversation.id, 3).await.unwrap(), Some(2));
+    assert_eq!(store.advance_read(&c.id, &conversation.id, 3).await.unwrap(), None, "a non-member has no pointer");
+    assert_eq!(store.membership(&c.id, &conversation.id).await.unwrap(), None);
+}
+
+/// Reactions: once per user and emoji, never on a missing or deleted message.
+async fn reactions_need_a_live_message<S: Store>(store: &S) {
+    let (a, b) = (user(store).await, user(store).await);
+    let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+    store.append_message(draft(&conversation.id, &a, "react to me", None), &NO_LIMIT).await.unwrap();
+    assert!(store.add_reaction(&conversation.id, 1, &b.id, "👍").await.unwrap());
+    assert!(!store.add_reaction(&conversation.id, 1, &b.id, "👍").await.unwrap(), "once");
+    let err = store.add_reaction(&conversation.id, 7, &b.id, "👍").await.unwrap_err();
+    assert!(matches!(err, AppError::NotFound(_)), "a missing message: {err:?}");
+    store.delete_message(&conversation.id, 1, &a.id, &now_iso()).await.unwrap();
+    let err = store.add_reaction(&conversation.id, 1, &b.id, "🎉").await.unwrap_err();
+    assert!(matches!(err, AppError::Conflict(_)), "a deleted message: {err:?}");
+    assert!(store.remove_reaction(&conversation.id, 1, &b.id, "👍").await.unwrap());
+    assert!(!store.remove_reaction(&conversation.id, 1, &b.id, "👍").await.unwrap());
+}
+
+/// A send beyond the window's budget is refused and not stored; a retried send is not counted.
+async fn sends_are_counted_against_the_limit_in_the_same_write<S: Store>(store: &S) {
+    let (a, b) = (user(store).await, user(store).await);
+    let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+    let limit = RateLimit { kind: "contract-send", max: 3, window_secs: 3600 };
+    store.append_message(draft(&conversation.id, &a, "1", Some("c1")), &limit).await.unwrap();
+    store.append_message(draft(&conversation.id, &a, "1 again", Some("c1")), &limit).await.unwrap();
+    store.append_message(draft(&conversation.id, &a, "2", None), &limit).await.unwrap();
+    store.append_message(draft(&conversation.id, &a, "3", None), &limit).await.unwrap();
+    let err = store.append_message(draft(&conversation.id, &a, "4", None), &limit).await.unwrap_err();
+    assert!(matches!(err, AppError::RateLimited { retry_after } if retry_after >= 1), "{err:?}");
+    assert_eq!(
+        store.get_conversation(&conversation.id).await.unwrap().unwrap().last_seq,
+        3,
+        "the refused one is not stored"
+    );
+    store.append_message(draft(&conversation.id, &b, "b is not limited by a", None), &limit).await.unwrap();
+    for _ in 0..3 {
+        store.take(&a.id, &RateLimit { kind: "contract-typing", max: 3, window_secs: 3600 }).await.unwrap();
+    }
+    let err = store.take(&a.id, &RateLimit { kind: "contract-typing", max: 3, window_secs: 3600 }).await.unwrap_err();
+    assert!(matches!(err, AppError::RateLimited { .. }), "{err:?}");
+}
+
+contract!(
+    usernames_are_unique_case_insensitively,
+    concurrent_private_creates_yield_one_conversation,
+    concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe,
+    non_members_cannot_append,
+    connections_by_id_and_in_the_users_presence,
+    simultaneous_connects_and_disconnects_see_the_presence_atomically,
+    presences_of_more_users_than_one_batch,
+    expired_and_unregistered_connections,
+    read_pointers_move_forward_for_members_only,
+    reactions_need_a_live_message,
+    sends_are_counted_against_the_limit_in_the_same_write,
+);
