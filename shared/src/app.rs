@@ -10,10 +10,12 @@ use aws_config::BehaviorVersion;
 use crate::auth::TokenKeys;
 use crate::aws::apigateway::ApiGatewayFanout;
 use crate::aws::dynamo::DynamoDbStore;
+use crate::aws::sqs::SqsFanoutQueue;
 use crate::config::Config;
 use crate::cursor::CursorCodec;
+use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
-use crate::usecases::{Accounts, App, Pager};
+use crate::usecases::{Accounts, App, Limits, Pager};
 
 /// The longest one PostToConnection may take, retries included.
 pub const POST_TIMEOUT: Duration = Duration::from_secs(6);
@@ -45,6 +47,7 @@ pub struct Root {
     config: Config,
     store: Arc<DynamoDbStore>,
     fanout: Arc<ApiGatewayFanout>,
+    queue: Arc<SqsFanoutQueue>,
     keys: Option<(TokenKeys, CursorCodec)>,
 }
 
@@ -76,13 +79,21 @@ impl Root {
                 management_client(&sdk, &config.management_endpoint),
                 config.posts_in_flight,
             )),
+            queue: Arc::new(SqsFanoutQueue::new(aws_sdk_sqs::Client::new(&sdk), config.fanout_queue_url.clone())),
             keys,
             config,
         })
     }
 
+    /// Delivery of frames: posted here, or through the fan-out queue when a delivery is big.
+    pub fn delivery(&self) -> Delivery {
+        Delivery::new(self.store.clone(), self.fanout.clone(), self.queue.clone(), self.config.fanout_inline_max)
+    }
+
     pub fn app(&self) -> App {
-        App::new(self.store.clone(), self.fanout.clone(), self.config.connection_ttl)
+        let limits =
+            Limits { connection_ttl: self.config.connection_ttl, max_group_members: self.config.max_group_members };
+        App::new(self.store.clone(), self.delivery(), limits)
     }
 
     fn keys(&self) -> AppResult<&(TokenKeys, CursorCodec)> {

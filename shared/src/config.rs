@@ -18,7 +18,17 @@ pub struct Config {
     pub token_ttl: Duration,
     /// PostToConnection calls one delivery keeps in flight (measured: docs/performance.md).
     pub posts_in_flight: usize,
+    /// The SQS queue that `fanout-worker` consumes.
+    pub fanout_queue_url: String,
+    /// The most connections one invocation posts to itself; bigger deliveries go through the queue.
+    pub fanout_inline_max: usize,
+    /// Members a group may have.
+    pub max_group_members: usize,
 }
+
+/// Connections one invocation posts to before handing a delivery to the workers, unless configured
+/// (`FANOUT_INLINE_MAX`; chosen by measurement, docs/performance.md).
+pub const DEFAULT_FANOUT_INLINE_MAX: usize = 1000;
 
 impl Config {
     pub fn from_env() -> AppResult<Self> {
@@ -40,6 +50,18 @@ impl Config {
                 }),
             }
         };
+        let count = |name: &'static str, default: usize, range: std::ops::RangeInclusive<usize>| -> AppResult<usize> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(v) => v.trim().parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                    AppError::internal(format!(
+                        "{name} must be a number from {} to {}, got {v:?}",
+                        range.start(),
+                        range.end()
+                    ))
+                }),
+            }
+        };
         let management_endpoint = required("MANAGEMENT_ENDPOINT")?.trim_end_matches('/').to_owned();
         if !management_endpoint.starts_with("http://") && !management_endpoint.starts_with("https://") {
             return Err(AppError::internal("MANAGEMENT_ENDPOINT must be an http(s) URL"));
@@ -50,12 +72,10 @@ impl Config {
             management_endpoint,
             connection_ttl: seconds("CONNECTION_TTL_SECONDS", 7800)?,
             token_ttl: seconds("TOKEN_TTL_SECONDS", 24 * 3600)?,
-            posts_in_flight: match lookup("POSTS_IN_FLIGHT") {
-                None => crate::ports::DEFAULT_POSTS_IN_FLIGHT,
-                Some(v) => v.trim().parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
-                    AppError::internal(format!("POSTS_IN_FLIGHT must be a number from 1 to 1000, got {v:?}"))
-                })?,
-            },
+            posts_in_flight: count("POSTS_IN_FLIGHT", crate::ports::DEFAULT_POSTS_IN_FLIGHT, 1..=1000)?,
+            fanout_queue_url: required("FANOUT_QUEUE_URL")?,
+            fanout_inline_max: count("FANOUT_INLINE_MAX", DEFAULT_FANOUT_INLINE_MAX, 0..=100_000)?,
+            max_group_members: count("MAX_GROUP_MEMBERS", crate::model::DEFAULT_MAX_GROUP_MEMBERS, 2..=100_000)?,
         })
     }
 }
@@ -70,10 +90,11 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const BASE: [(&str, &str); 3] = [
+    const BASE: [(&str, &str); 4] = [
         ("TABLE_NAME", "chat"),
         ("JWT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:jwt"),
         ("MANAGEMENT_ENDPOINT", "https://abc.execute-api.us-east-1.amazonaws.com/prod/"),
+        ("FANOUT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/chat-fanout"),
     ];
 
     #[test]
@@ -83,11 +104,13 @@ mod tests {
         assert_eq!(cfg.management_endpoint, "https://abc.execute-api.us-east-1.amazonaws.com/prod");
         assert_eq!(cfg.connection_ttl, Duration::from_secs(7800));
         assert_eq!(cfg.token_ttl, Duration::from_secs(86400));
+        assert_eq!(cfg.fanout_inline_max, DEFAULT_FANOUT_INLINE_MAX);
+        assert_eq!(cfg.max_group_members, 10_000);
     }
 
     #[test]
     fn missing_or_blank_values_fail_fast() {
-        for skip in ["TABLE_NAME", "MANAGEMENT_ENDPOINT"] {
+        for skip in ["TABLE_NAME", "MANAGEMENT_ENDPOINT", "FANOUT_QUEUE_URL"] {
             let pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != skip).collect();
             let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
             assert!(format!("{:?}", err).contains(skip), "{err:?}");
@@ -108,5 +131,10 @@ mod tests {
         let mut pairs = BASE.to_vec();
         pairs[2] = ("MANAGEMENT_ENDPOINT", "abc.execute-api");
         assert!(Config::from_lookup(lookup(&pairs)).is_err());
+        for (name, bad) in [("FANOUT_INLINE_MAX", "-1"), ("MAX_GROUP_MEMBERS", "1"), ("POSTS_IN_FLIGHT", "0")] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((name, bad));
+            assert!(Config::from_lookup(lookup(&pairs)).is_err(), "{name}={bad}");
+        }
     }
 }

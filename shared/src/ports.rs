@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, NewMessage, User, UserId,
+    Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, NewMessage, Roster, User, UserId,
     UserPresence, UserRecord,
 };
 
@@ -107,46 +107,60 @@ pub struct ConversationChanges {
     pub avatar: Option<String>,
 }
 
-/// Conversations, their members and the memberships. Conditional writes answer `None` when their precondition
-/// no longer holds (the actor left, the group filled up meanwhile), and the caller re-reads and decides again,
-/// so a race never bypasses a rule and never surfaces as a 500.
+/// Conversations, their members and the memberships. Membership writes are conditional on the roster the
+/// caller read ([`Conversation::roster_version`]) and answer `None` when it changed meanwhile; the caller
+/// re-reads and decides again, so a race never bypasses a rule and never surfaces as a 500.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Stores a new conversation and its memberships. A private conversation is unique per pair of users: if one
-    /// exists (even one created concurrently), that one is returned as `Existing`.
+    /// Stores a new conversation (its roster listed) and its memberships. A private conversation is unique per
+    /// pair of users: if one exists (even one created concurrently), that one is returned as `Existing`.
     async fn create_conversation(&self, conversation: &Conversation) -> AppResult<Created<Conversation>>;
     async fn get_conversation(&self, conversation_id: &ConversationId) -> AppResult<Option<Conversation>>;
     /// The conversations that exist among `ids`, in no particular order.
     async fn get_conversations(&self, ids: &[ConversationId]) -> AppResult<Vec<Conversation>>;
-    /// Every conversation the user belongs to, in no particular order.
-    async fn memberships(&self, user_id: &UserId) -> AppResult<Vec<Membership>>;
-    async fn membership(&self, user_id: &UserId, conversation_id: &ConversationId) -> AppResult<Option<Membership>>;
-    /// Member ids of the given conversations, deduplicated.
-    async fn members_of(&self, conversation_ids: &[ConversationId]) -> AppResult<Vec<UserId>>;
-    /// Applies `changes` to a group, if `actor_id` is still a member. Returns the updated conversation.
-    async fn update_conversation(
+    /// The conversation and `user_id`'s membership of it, read together; `None` unless they are a member.
+    async fn member_conversation(
         &self,
         conversation_id: &ConversationId,
-        actor_id: &UserId,
+        user_id: &UserId,
+    ) -> AppResult<Option<(Conversation, Membership)>>;
+    /// Every conversation the user belongs to, in no particular order.
+    async fn memberships(&self, user_id: &UserId) -> AppResult<Vec<Membership>>;
+    /// Members of the listed conversations among `conversation_ids`, deduplicated; large groups contribute
+    /// nobody (presence is never sent to every member of a large group).
+    async fn listed_members_of(&self, conversation_ids: &[ConversationId]) -> AppResult<Vec<UserId>>;
+    /// Members of a large group in id order, those after `after`, at most `limit` (listed conversations answer
+    /// from their roster instead).
+    async fn large_members(
+        &self,
+        conversation_id: &ConversationId,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> AppResult<Vec<UserId>>;
+    /// Which of `user_ids` are members (at most 100 per call).
+    async fn members_among(&self, conversation_id: &ConversationId, user_ids: &[UserId]) -> AppResult<Vec<UserId>>;
+    /// How many members' read pointers are at or past `seq` (may lag writes by a moment).
+    async fn readers(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<u64>;
+    /// Applies `changes` to a group if its roster is still the one read (so the actor is still a member).
+    async fn update_conversation(
+        &self,
+        conversation: &Conversation,
         changes: &ConversationChanges,
         updated_at: &str,
     ) -> AppResult<Option<Conversation>>;
-    /// Adds `new_ids` (none of them a member yet) to `conversation` together with their memberships, whose read
-    /// pointer starts at the conversation's current `last_seq` so earlier history does not count as unread.
-    /// Applies only if `actor_id` is still a member and the group still has room for all of them.
+    /// Adds the first of `candidates` (none of them a member yet) that fit one atomic write, with memberships
+    /// whose read pointer starts at the conversation's `last_seq` (earlier history is readable but not unread).
+    /// Returns the conversation after the write and how many candidates it added.
     async fn add_members(
         &self,
         conversation: &Conversation,
-        actor_id: &UserId,
-        new_ids: &[UserId],
-        max_members: usize,
+        candidates: &[UserId],
         now: &str,
-    ) -> AppResult<Option<Conversation>>;
-    /// Removes `user_id` and their membership, if both `actor_id` and `user_id` are still members.
+    ) -> AppResult<Option<(Conversation, usize)>>;
+    /// Removes `user_id` (a member) and their membership.
     async fn remove_member(
         &self,
-        conversation_id: &ConversationId,
-        actor_id: &UserId,
+        conversation: &Conversation,
         user_id: &UserId,
         now: &str,
     ) -> AppResult<Option<Conversation>>;
@@ -184,11 +198,11 @@ pub trait RateStore: Send + Sync {
 
 // ---------------------------------------------------------------------------------------------- messages
 
-/// A stored message and the conversation members at the time it was stored (the recipients).
+/// A stored message and the conversation's roster when it was stored (who receives it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Appended {
     pub message: Message,
-    pub member_ids: Vec<UserId>,
+    pub roster: Roster,
 }
 
 /// Which messages of a conversation a history read returns. Bounds are exclusive.
@@ -367,4 +381,30 @@ pub trait Fanout: Send + Sync {
     fn max_in_flight(&self) -> usize {
         DEFAULT_POSTS_IN_FLIGHT
     }
+}
+
+/// One connection to deliver to, and whose it is (a 410 from it is judged by its connect time).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    pub user_id: UserId,
+    #[serde(flatten)]
+    pub connection: LiveConnection,
+}
+
+/// A share of one delivery handed to a worker: these frames, in order, to these connections.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanoutJob {
+    pub frames: Vec<String>,
+    pub targets: Vec<Target>,
+    /// 1 for the first try; a retry of the connections that failed carries the next number.
+    pub attempt: u32,
+}
+
+/// Where deliveries too big for one invocation go: an SQS queue consumed by the `fanout-worker` function.
+#[async_trait]
+pub trait FanoutQueue: Send + Sync {
+    /// Enqueues every job, each after `delay_secs`; on an error some may have been enqueued.
+    async fn enqueue(&self, jobs: &[FanoutJob], delay_secs: u32) -> AppResult<()>;
 }

@@ -208,6 +208,15 @@ async fn mark_read_names_the_messages_that_advanced_in_seq_order() {
         )
         .await;
     assert_eq!(answer["data"]["messageIds"], json!([]), "nothing advanced");
+    assert_eq!(answer["data"]["lastReadSeq"], 10, "the ack tells where the pointer is, not where it was asked to go");
+    // Sending moves the sender's own pointer: reading an older message afterwards keeps it there.
+    let answer = g
+        .answer(
+            "a1",
+            json!({"action":"mark_read","requestId":"r","conversationId":g.conversation,"lastMessageId":ids[4]}),
+        )
+        .await;
+    assert_eq!((answer["data"]["lastReadSeq"].as_u64(), answer["data"]["messageIds"].clone()), (Some(10), json!([])));
 }
 
 #[tokio::test]

@@ -12,8 +12,9 @@ use chat_shared::adapters::http::Rest;
 use chat_shared::auth::TokenKeys;
 use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::cursor::CursorCodec;
-use chat_shared::testing::RecordingFanout;
-use chat_shared::usecases::{Accounts, App, Pager};
+use chat_shared::delivery::Delivery;
+use chat_shared::testing::{RecordingFanout, RecordingQueue};
+use chat_shared::usecases::{Accounts, App, Limits, Pager};
 use serde_json::json;
 
 use crate::Stack;
@@ -54,21 +55,31 @@ pub struct Counting {
     pub accounts: Accounts,
     pub pager: Pager,
     pub counter: DynamoCounter,
+    /// The counted store itself, for setting up data without going through the use cases.
+    pub store: Arc<DynamoDbStore>,
     pub fanout: Arc<RecordingFanout>,
+    /// Jobs a delivery above `inline_max` connections enqueued (counted, not run).
+    pub queue: Arc<RecordingQueue>,
 }
 
 impl Counting {
-    pub async fn new(stack: &Stack) -> Counting {
+    /// Deliveries above `inline_max` connections are enqueued (and counted) instead of posted.
+    pub async fn new(stack: &Stack, inline_max: usize) -> Counting {
         let config = stack.aws_config().await;
         let counter = DynamoCounter::default();
         let dynamo_config = aws_sdk_dynamodb::config::Builder::from(&config).interceptor(counter.clone()).build();
         let store =
             Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo_config), stack.table_name.clone()));
         let fanout = Arc::new(RecordingFanout::new());
+        let queue = Arc::new(RecordingQueue::new());
+        let delivery = Delivery::new(store.clone(), fanout.clone(), queue.clone(), inline_max);
         let secret = b"request-count-harness-secret-of-enough-length";
+        let limits = Limits { connection_ttl: Duration::from_secs(600), ..Limits::default() };
         Counting {
-            app: App::new(store.clone(), fanout.clone(), Duration::from_secs(600)),
-            accounts: Accounts::new(store, TokenKeys::new(secret, Duration::from_secs(600)).unwrap()),
+            app: App::new(store.clone(), delivery, limits),
+            queue,
+            accounts: Accounts::new(store.clone(), TokenKeys::new(secret, Duration::from_secs(600)).unwrap()),
+            store,
             pager: Pager::new(CursorCodec::new(secret)),
             counter,
             fanout,

@@ -26,6 +26,8 @@ pub struct Stack {
     pub aws_endpoint: String,
     pub region: String,
     pub table_name: String,
+    pub fanout_queue_url: String,
+    pub fanout_dead_letter_queue_url: String,
 }
 
 impl Stack {

@@ -10,14 +10,17 @@ use chat_e2e::counting::{Counting, ws_event};
 use chat_e2e::{Stack, unique_name};
 use chat_shared::adapters::{http, ws};
 use serde_json::{Value, json};
+/// Connections above which the large-group test's deliveries are enqueued (the deployed test stack's value).
+const INLINE_MAX: usize = 100;
+
 struct Harness {
     counting: Counting,
     rows: Vec<(String, BTreeMap<String, usize>, usize)>,
 }
 
 impl Harness {
-    async fn new() -> Harness {
-        Harness { counting: Counting::new(&Stack::load()).await, rows: Vec::new() }
+    async fn new(inline_max: usize) -> Harness {
+        Harness { counting: Counting::new(&Stack::load(), inline_max).await, rows: Vec::new() }
     }
 
     /// Records what happened since the last call under `label`.
@@ -75,7 +78,7 @@ impl Harness {
 #[tokio::test]
 async fn requests_per_action() {
     chat_shared::telemetry::init();
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(chat_shared::config::DEFAULT_FANOUT_INLINE_MAX).await;
     let (alice, bob, carol) = (unique_name("alice"), unique_name("bob"), unique_name("carol"));
     let a = h
         .http(
@@ -183,6 +186,76 @@ async fn requests_per_action() {
     h.record("$disconnect (last connection, peer online)");
 
     h.print();
+    for (label, requests, _) in &h.rows {
+        assert!(!requests.contains_key("Scan"), "{label} scanned the table");
+    }
+}
+
+/// One message in a group of 150, each member online once: the recipients come from one `Query` of the member
+/// items and one `BatchGetItem` per 100 presences, and the 149 connections (above the inline limit) go out as one
+/// queued job.
+#[tokio::test]
+async fn requests_per_message_in_a_large_group() {
+    use chat_shared::model::{Actor, Connection, ConnectionId, User, UserId, UserRecord, now_epoch_seconds, now_iso};
+    use chat_shared::ports::{ConnectionStore, Created, UserStore};
+    use chat_shared::usecases::conversations::{AddMembers, CreateConversation};
+
+    const MEMBERS: usize = 150;
+    let mut h = Harness::new(INLINE_MAX).await;
+    let store = h.counting.store.clone();
+    let mut users = Vec::new();
+    for _ in 0..MEMBERS {
+        let user = User { id: UserId::random(), username: unique_name("lg"), avatar: None, created_at: now_iso() };
+        store.create_user(&UserRecord { user: user.clone(), password_hash: "unused".into() }).await.unwrap();
+        let connected_at = now_epoch_seconds() - 60;
+        let connection = Connection {
+            connection_id: ConnectionId::new(unique_name("lgc")),
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            avatar: None,
+            connected_at,
+            expires_at: connected_at + 3600,
+        };
+        store.add_connection(&connection).await.unwrap();
+        users.push((user, connection.connection_id));
+    }
+    let owner = Actor::http(&users[0].0);
+    let first = users[1..10].iter().map(|(u, _)| u.id.clone()).collect();
+    let group = CreateConversation::Group { participant_ids: first, name: "counted".into() };
+    let Created::New(view) = h.counting.app.conversations.create(&owner, group).await.unwrap() else { panic!() };
+    h.record("(create a group of 10)");
+    let rest: Vec<UserId> = users[10..].iter().map(|(u, _)| u.id.clone()).collect();
+    h.counting
+        .app
+        .conversations
+        .add_members(&owner, &view.id, AddMembers { user_ids: rest[..100].to_vec() })
+        .await
+        .unwrap();
+    h.record("POST /conversations/:id/members (100, crossing)");
+    h.counting
+        .app
+        .conversations
+        .add_members(&owner, &view.id, AddMembers { user_ids: rest[100..].to_vec() })
+        .await
+        .unwrap();
+    h.record("POST /conversations/:id/members (40, large)");
+    let jobs_before = h.counting.queue.enqueued();
+    h.act(
+        "send_message (large group, 150 members)",
+        users[0].1.as_str(),
+        json!({"action":"send_message","conversationId":view.id,"content":"hello, everyone"}),
+    )
+    .await;
+    let jobs = h.counting.queue.enqueued() - jobs_before;
+    let (_, requests, posts) = h.rows.last().unwrap().clone();
+    let sent: usize = requests.values().sum();
+    h.counting.app.conversations.remove_member(&owner, &view.id, &users[77].0.id).await.unwrap();
+    h.record("DELETE /conversations/:id/members/:userId (large)");
+    h.print();
+    println!("send_message (large group, 150 members): {jobs} fan-out job(s) enqueued");
+    assert!(sent <= 4 + MEMBERS.div_ceil(100), "{sent} DynamoDB requests for one message to {MEMBERS} members");
+    assert_eq!(jobs, 1, "149 connections above the inline limit: one job of up to 250");
+    assert_eq!(posts, 1, "only the ack is posted inline; the room goes through the queue");
     for (label, requests, _) in &h.rows {
         assert!(!requests.contains_key("Scan"), "{label} scanned the table");
     }

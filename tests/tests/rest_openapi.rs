@@ -67,7 +67,7 @@ fn the_checker_rejects_answers_that_break_the_schema() {
     assert!(spec.check("GET /conversations/{id}", 404, &error).is_ok());
     assert!(spec.check("GET /conversations/{id}", 404, &json!({"error": {"code": "nope", "message": "x"}})).is_err());
     let summary = json!({"_id": "c", "type": "group", "name": "g", "avatar": null, "members": [user],
-        "lastMessage": null, "lastSeq": 0, "createdBy": "u", "createdAt": "t", "updatedAt": "t"});
+        "memberCount": 1, "lastMessage": null, "lastSeq": 0, "createdBy": "u", "createdAt": "t", "updatedAt": "t"});
     assert!(spec.check("GET /conversations/{id}", 200, &summary).is_err(), "unreadCount is required");
     let mut with_unread = summary.clone();
     with_unread["unreadCount"] = json!(0);
@@ -127,6 +127,10 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     let carol_in_group = format!("{members}/{}", carol.id);
     assert_eq!(api.call("DELETE", &carol_in_group, Some(&bob.token), None).await.0, 403);
     assert_eq!(api.call("DELETE", &carol_in_group, Some(&alice.token), None).await.0, 200);
+    let (status, listed) = api.call("GET", &format!("{members}?limit=1"), Some(&bob.token), None).await;
+    assert_eq!((status, listed["items"].as_array().map(Vec::len)), (200, Some(1)), "{listed}");
+    assert_eq!(api.call("GET", &format!("{members}?limit=0"), Some(&bob.token), None).await.0, 422);
+    assert_eq!(api.call("GET", &members, Some(&carol.token), None).await.0, 404);
     let in_private = format!("/conversations/{private_id}/members/{}", bob.id);
     assert_eq!(api.call("DELETE", &in_private, Some(&alice.token), None).await.0, 422);
 
@@ -158,6 +162,9 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!((status, &receipt["lastReadSeq"]), (200, &sent["seq"]));
     assert_eq!(api.call("POST", &read, Some(&carol.token), Some(json!({"lastMessageId": sent["_id"]}))).await.0, 404);
     assert_eq!(api.call("POST", &read, Some(&bob.token), Some(json!({}))).await.0, 422);
+    let (status, reads) = api.call("GET", &format!("{message}/reads"), Some(&alice.token), None).await;
+    assert_eq!((status, &reads["readCount"]), (200, &json!(2)), "alice (the sender) and bob read it: {reads}");
+    assert_eq!(api.call("GET", &format!("{message}/reads"), Some(&carol.token), None).await.0, 404);
     let (status, deleted) = api.call("DELETE", &message, Some(&alice.token), None).await;
     assert_eq!((status, &deleted["deleted"]), (200, &json!(true)));
     assert_eq!(api.call("DELETE", &message, Some(&alice.token), None).await.0, 409);

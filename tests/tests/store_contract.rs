@@ -8,8 +8,8 @@ use chat_e2e::{Stack, unique_name};
 use chat_shared::AppError;
 use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::model::{
-    Connection, ConnectionId, Conversation, ConversationId, ConversationKind, MessageKind, NewMessage, Sender, User,
-    UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
+    Connection, ConnectionId, Conversation, ConversationId, ConversationKind, LISTED_MEMBERS_MAX, MessageKind,
+    NewMessage, Roster, Sender, User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
 use chat_shared::ports::{Created, RateLimit, Store};
 
@@ -44,12 +44,19 @@ async fn user<S: Store>(store: &S) -> User {
 }
 
 fn private(a: &User, b: &User) -> Conversation {
+    Conversation { kind: ConversationKind::Private, ..group(&[a.clone(), b.clone()]) }
+}
+
+/// A group of `members` (at most [`LISTED_MEMBERS_MAX`]) created by the first.
+fn group(members: &[User]) -> Conversation {
+    let a = &members[0];
     Conversation {
         id: ConversationId::random(),
-        kind: ConversationKind::Private,
-        name: None,
+        kind: ConversationKind::Group,
+        name: Some("contract".into()),
         avatar: None,
-        member_ids: BTreeSet::from([a.id.clone(), b.id.clone()]),
+        roster: Roster::Listed(members.iter().map(|u| u.id.clone()).collect()),
+        roster_version: 1,
         created_by: a.id.clone(),
         created_at: now_iso(),
         updated_at: now_iso(),
@@ -282,7 +289,9 @@ async fn read_pointers_move_forward_for_members_only<S: Store>(store: &S) {
     assert_eq!(store.advance_read(&b.id, &conversation.id, 1).await.unwrap(), None, "never back");
     assert_eq!(store.advance_read(&b.id, &conversation.id, 3).await.unwrap(), Some(2));
     assert_eq!(store.advance_read(&c.id, &conversation.id, 3).await.unwrap(), None, "a non-member has no pointer");
-    assert_eq!(store.membership(&c.id, &conversation.id).await.unwrap(), None);
+    assert!(store.member_conversation(&conversation.id, &c.id).await.unwrap().is_none());
+    let (_, membership) = store.member_conversation(&conversation.id, &b.id).await.unwrap().unwrap();
+    assert_eq!(membership.last_read_seq, 3);
 }
 
 /// Reactions: once per user and emoji, never on a missing or deleted message.
@@ -325,7 +334,126 @@ async fn sends_are_counted_against_the_limit_in_the_same_write<S: Store>(store: 
     assert!(matches!(err, AppError::RateLimited { .. }), "{err:?}");
 }
 
+async fn users<S: Store>(store: &S, n: usize) -> Vec<User> {
+    futures_util::future::join_all((0..n).map(|_| user(store))).await
+}
+
+/// Adds every candidate, as many calls as the store needs; returns the conversation after the last.
+async fn add_all<S: Store>(store: &S, mut conversation: Conversation, candidates: &[User]) -> Conversation {
+    let mut pending: Vec<UserId> = candidates.iter().map(|u| u.id.clone()).collect();
+    let mut calls = 0;
+    while !pending.is_empty() {
+        let (updated, taken) = store.add_members(&conversation, &pending, &now_iso()).await.unwrap().expect("no race");
+        assert!(taken > 0, "every call adds someone");
+        pending.drain(..taken);
+        conversation = updated;
+        calls += 1;
+        assert!(calls <= candidates.len(), "add_members makes progress");
+    }
+    conversation
+}
+
+/// A group grows past the listed size in as many writes as needed, its member items are exact, and it lists its
+/// members again when it shrinks back.
+async fn groups_grow_large_in_pages_and_shrink_back_to_listed<S: Store>(store: &S) {
+    let people = users(store, 120).await;
+    let Created::New(created) = store.create_conversation(&group(&people[..3])).await.unwrap() else { panic!() };
+    let grown = add_all(store, created, &people[3..]).await;
+    assert_eq!(grown.roster, Roster::Large { count: 120 });
+    let mut all: Vec<UserId> = people.iter().map(|u| u.id.clone()).collect();
+    all.sort();
+    assert_eq!(store.large_members(&grown.id, None, usize::MAX).await.unwrap(), all, "exact, in id order");
+    let page = store.large_members(&grown.id, Some(&all[49]), 50).await.unwrap();
+    assert_eq!(page, all[50..100], "a page after a member");
+    let outsider = user(store).await;
+    let asked = [all[3].clone(), outsider.id.clone(), all[100].clone()];
+    let mut found = store.members_among(&grown.id, &asked).await.unwrap();
+    found.sort();
+    let mut expected = vec![all[3].clone(), all[100].clone()];
+    expected.sort();
+    assert_eq!(found, expected);
+    assert!(store.listed_members_of(std::slice::from_ref(&grown.id)).await.unwrap().is_empty(), "no presence audience");
+
+    // Down to the listed size, one removal at a time.
+    let mut conversation = grown;
+    for gone in &all[LISTED_MEMBERS_MAX..] {
+        conversation = store.remove_member(&conversation, gone, &now_iso()).await.unwrap().expect("no race");
+    }
+    let kept: BTreeSet<UserId> = all[..LISTED_MEMBERS_MAX].iter().cloned().collect();
+    assert_eq!(conversation.roster, Roster::Listed(kept.clone()));
+    assert!(store.member_conversation(&conversation.id, &all[LISTED_MEMBERS_MAX]).await.unwrap().is_none());
+    let items: BTreeSet<UserId> =
+        store.large_members(&conversation.id, None, usize::MAX).await.unwrap().into_iter().collect();
+    assert!(items.is_subset(&kept), "member items never name a removed member");
+    // And large again: the member items are exact again.
+    let regrown = add_all(store, conversation, std::slice::from_ref(&outsider)).await;
+    assert_eq!(regrown.roster.count(), 51);
+    let items = store.large_members(&regrown.id, None, usize::MAX).await.unwrap();
+    assert_eq!(items.len(), 51);
+}
+
+/// Two membership changes decided on the same read: one applies, the other is told to read again.
+async fn membership_changes_from_the_same_read_cannot_both_apply<S: Store>(store: &S) {
+    let people = users(store, 5).await;
+    let Created::New(read) = store.create_conversation(&group(&people[..3])).await.unwrap() else { panic!() };
+    let (x, y) = (vec![people[3].id.clone()], vec![people[4].id.clone()]);
+    let at = now_iso();
+    let (first, second) = tokio::join!(store.add_members(&read, &x, &at), store.add_members(&read, &y, &at));
+    let applied = [first.unwrap(), second.unwrap()].into_iter().filter(Option::is_some).count();
+    assert_eq!(applied, 1, "exactly one of two adds from the same read");
+    assert!(store.remove_member(&read, &people[1].id, &now_iso()).await.unwrap().is_none(), "stale read");
+    assert!(store.update_conversation(&read, &Default::default(), &now_iso()).await.unwrap().is_none());
+    let now = store.get_conversation(&read.id).await.unwrap().unwrap();
+    assert_eq!(now.roster.count(), 4);
+    assert!(store.remove_member(&now, &people[1].id, &now_iso()).await.unwrap().is_some());
+}
+
+/// Read counts follow the members' read pointers (the index may lag a moment: polled briefly).
+async fn read_counts_follow_read_pointers<S: Store>(store: &S) {
+    let people = users(store, 4).await;
+    let Created::New(conversation) = store.create_conversation(&group(&people)).await.unwrap() else { panic!() };
+    for n in 0..2 {
+        store.append_message(draft(&conversation.id, &people[0], &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
+    }
+    store.advance_read(&people[1].id, &conversation.id, 2).await.unwrap();
+    store.advance_read(&people[2].id, &conversation.id, 1).await.unwrap();
+    let expected = [(1, 3), (2, 2)];
+    let mut counts = Vec::new();
+    for _ in 0..20 {
+        counts = Vec::new();
+        for (seq, _) in expected {
+            counts.push((seq, store.readers(&conversation.id, seq).await.unwrap()));
+        }
+        if counts == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("read counts {counts:?}, expected {expected:?}");
+}
+
+/// In a large group the append itself checks the sender's membership.
+async fn large_groups_check_the_sender_in_the_append<S: Store>(store: &S) {
+    let people = users(store, LISTED_MEMBERS_MAX + 2).await;
+    let Created::New(created) = store.create_conversation(&group(&people[..2])).await.unwrap() else { panic!() };
+    let large = add_all(store, created, &people[2..LISTED_MEMBERS_MAX + 1]).await;
+    assert!(large.roster.is_large());
+    let outsider = &people[LISTED_MEMBERS_MAX + 1];
+    let err = store.append_message(draft(&large.id, outsider, "let me in", None), &NO_LIMIT).await.unwrap_err();
+    assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
+    let Created::New(appended) =
+        store.append_message(draft(&large.id, &people[30], "hello all", None), &NO_LIMIT).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((appended.message.seq, appended.roster.count()), (1, LISTED_MEMBERS_MAX as u64 + 1));
+}
+
 contract!(
+    groups_grow_large_in_pages_and_shrink_back_to_listed,
+    membership_changes_from_the_same_read_cannot_both_apply,
+    read_counts_follow_read_pointers,
+    large_groups_check_the_sender_in_the_append,
     usernames_are_unique_case_insensitively,
     concurrent_private_creates_yield_one_conversation,
     concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe,

@@ -14,11 +14,12 @@ use crate::steps::Steps;
 use crate::{DEFAULT_STACK, LOG_TAIL_LINES, Res, cmd, toolchain, write_json};
 
 /// The template's function resources and the binary each runs.
-const FUNCTIONS: [(&str, &str); 4] = [
+const FUNCTIONS: [(&str, &str); 5] = [
     ("ConnectFunction", "ws-connect"),
     ("DisconnectFunction", "ws-disconnect"),
     ("MessageFunction", "ws-message"),
     ("RestApiFunction", "rest-api"),
+    ("FanoutWorkerFunction", "fanout-worker"),
 ];
 
 pub fn bench(paths: &Paths, client_args: &[String]) -> Res<()> {
@@ -55,7 +56,7 @@ fn run(paths: &Paths, steps: &mut Steps, client_args: &[String]) -> Res<()> {
         steps.run(&format!("Start fresh MiniStack on 127.0.0.1:{port}"), || Emulator::start(paths, config))?;
     let target = AwsTarget::new(paths, port);
     let measured = steps
-        .run(&format!("Deploy stack {DEFAULT_STACK}"), || deploy::deploy(paths, &target, DEFAULT_STACK, &out_dir))
+        .run(&format!("Deploy stack {DEFAULT_STACK}"), || deploy::deploy(paths, &target, DEFAULT_STACK, &out_dir, &[]))
         .and_then(|_| steps.run("Describe the deployed functions", || describe_functions(paths, &target, &out_dir)))
         .and_then(|functions_file| {
             steps.run("Benchmark (chat-bench)", || {

@@ -108,6 +108,8 @@ pub struct Endpoints {
     pub region: String,
     pub table_name: String,
     pub stack_name: String,
+    pub fanout_queue_url: String,
+    pub fanout_dead_letter_queue_url: String,
 }
 
 impl Endpoints {
@@ -119,13 +121,15 @@ impl Endpoints {
             "region": self.region,
             "tableName": self.table_name,
             "stackName": self.stack_name,
+            "fanoutQueueUrl": self.fanout_queue_url,
+            "fanoutDeadLetterQueueUrl": self.fanout_dead_letter_queue_url,
         })
     }
 }
 
-/// Package and deploy the template as `stack`; writes `template.yaml`,
-/// `packaged.yaml` and `endpoints.json` into `out_dir`.
-pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path) -> Res<Endpoints> {
+/// Package and deploy the template as `stack` with the template parameters `overrides` (`Name=value`); writes
+/// `template.yaml`, `packaged.yaml` and `endpoints.json` into `out_dir`.
+pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, overrides: &[&str]) -> Res<Endpoints> {
     let template = paths.root.join("infra").join("template.yaml");
     if !template.is_file() {
         return Err(format!("{} does not exist", template.display()));
@@ -190,7 +194,7 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path) ->
     substep("aws cloudformation deploy", || {
         let template = packaged.to_string_lossy();
         let management = format!("ManagementEndpointBase={}/_aws/execute-api", target.endpoint());
-        let deployed = cmd::run(&mut target.aws([
+        let mut command = target.aws([
             "cloudformation",
             "deploy",
             "--template-file",
@@ -204,7 +208,9 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path) ->
             "--parameter-overrides",
             "Architecture=x86_64",
             &management,
-        ]));
+        ]);
+        command.args(overrides);
+        let deployed = cmd::run(&mut command);
         if deployed.is_err() {
             print_stack_events(target, stack);
         }
@@ -228,6 +234,8 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path) ->
         region: REGION.to_string(),
         table_name: output("TableName")?,
         stack_name: stack.to_string(),
+        fanout_queue_url: output("FanoutQueueUrl")?,
+        fanout_dead_letter_queue_url: output("FanoutDeadLetterQueueUrl")?,
     };
     write_json(&out_dir.join("endpoints.json"), &endpoints.to_json())?;
     Ok(endpoints)

@@ -50,13 +50,19 @@ export interface Message {
 
 export type ConversationType = 'private' | 'group';
 
-/** A conversation with its members resolved to profiles. */
+/**
+ * A conversation with its members resolved to profiles. A large group (more than 50 members) has `large: true`
+ * and no `members`: page them with `RestClient.members`.
+ */
 export interface Conversation {
   _id: string;
   type: ConversationType;
   name: string | null;
   avatar: string | null;
-  members: User[];
+  /** Present for conversations of up to 50 members. */
+  members?: User[];
+  memberCount: number;
+  large?: true;
   lastMessage: Message | null;
   /** Seq of the newest message; 0 before the first. */
   lastSeq: number;

@@ -181,6 +181,16 @@ export class RestClient {
     return this.call('POST', `/conversations/${seg(conversationId)}/members`, { body: { userIds } });
   }
 
+  /** A page of a conversation's members, in user-id order (the way to list a large group). */
+  members(conversationId: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<User>> {
+    return this.call('GET', `/conversations/${seg(conversationId)}/members`, { query: { ...query } });
+  }
+
+  /** How many members have read up to `messageId` (read receipts of large groups are counts). */
+  readCount(conversationId: string, messageId: string): Promise<{ messageId: string; readCount: number; memberCount: number }> {
+    return this.call('GET', `/conversations/${seg(conversationId)}/messages/${seg(messageId)}/reads`);
+  }
+
   /** Leaves a group (your own id) or, as its creator, removes a member. */
   removeMember(conversationId: string, userId: string): Promise<MemberLeft> {
     return this.call('DELETE', `/conversations/${seg(conversationId)}/members/${seg(userId)}`);

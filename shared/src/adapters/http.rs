@@ -18,7 +18,7 @@ use crate::model::{Actor, ConversationId, MessageId, UserId};
 use crate::ports::Created;
 use crate::usecases::App;
 use crate::usecases::accounts::{Accounts, Credentials, UserSearch};
-use crate::usecases::conversations::{AddMembers, CreateConversation, ListQuery, UpdateConversation};
+use crate::usecases::conversations::{AddMembers, CreateConversation, ListQuery, MembersQuery, UpdateConversation};
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage, Sent};
 use crate::usecases::paging::Pager;
@@ -129,6 +129,12 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
             let (actor, id) = (actor().await?, conversation(id)?);
             ok(&app.conversations.update_group(&actor, &id, body::<UpdateConversation>(&request)?).await?)
         }
+        (&Method::GET, ["conversations", id, "members"]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            let query =
+                MembersQuery { limit: query_number(&request, "limit")?, cursor: query_text(&request, "cursor") };
+            ok(&app.conversations.members(&actor, &id, query, pager).await?)
+        }
         (&Method::POST, ["conversations", id, "members"]) => {
             let (actor, id) = (actor().await?, conversation(id)?);
             ok(&app.conversations.add_members(&actor, &id, body::<AddMembers>(&request)?).await?)
@@ -166,6 +172,10 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
             let (actor, message_id) = (actor().await?, message_in(cid, mid)?);
             let input: EditMessage = body_with(&request, "messageId", &message_id.to_string())?;
             ok(&app.messages.edit(&actor, input).await?)
+        }
+        (&Method::GET, ["conversations", cid, "messages", mid, "reads"]) => {
+            let (actor, message_id) = (actor().await?, message_in(cid, mid)?);
+            ok(&app.messages.read_count(&actor, &message_id).await?)
         }
         (&Method::DELETE, ["conversations", cid, "messages", mid]) => {
             let (actor, message_id) = (actor().await?, message_in(cid, mid)?);

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod http;
+pub mod queue;
 pub mod ws;
 
 use serde_json::{Map, Value};

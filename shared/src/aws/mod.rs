@@ -1,5 +1,7 @@
-//! The ports over AWS: DynamoDB for every store, the API Gateway Management API for delivery. The same code
+//! The ports over AWS: DynamoDB for every store, the API Gateway Management API for delivery, SQS for the
+//! fan-out queue. The same code
 //! runs against the emulator, whose endpoint comes from the SDK's standard `AWS_ENDPOINT_URL` variables.
 
 pub mod apigateway;
 pub mod dynamo;
+pub mod sqs;

@@ -136,7 +136,7 @@ impl<'de> Deserialize<'de> for MessageId {
 
 /// An API Gateway connection id. API Gateway makes them (base64 with padding, e.g. `L0SM9cOFvHcCIhw=`); they
 /// arrive in the event's request context, never from a client's payload.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ConnectionId(String);
 

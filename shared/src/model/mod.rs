@@ -104,7 +104,8 @@ impl Connection {
 }
 
 /// One connection as listed in its user's presence: enough to post to it and to judge a 410 for it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LiveConnection {
     pub connection_id: ConnectionId,
     /// Epoch seconds when `$connect` stored it. API Gateway answers 410 for a connection whose `$connect` has
@@ -165,16 +166,63 @@ pub enum ConversationKind {
     Group,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Conversations of up to this many members carry their member list on the conversation record, so every
+/// operation gets the recipients with the read it makes anyway. Larger groups keep their members only as
+/// items, read page by page, and follow the large-room rules (docs/protocol.md, "Large groups").
+pub const LISTED_MEMBERS_MAX: usize = 50;
+/// Members a group may have unless the deployment says otherwise (`MaxGroupMembers` in the template).
+pub const DEFAULT_MAX_GROUP_MEMBERS: usize = 10_000;
+
+/// Who is in a conversation, as far as the conversation record knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Roster {
+    /// Every member: conversations of up to [`LISTED_MEMBERS_MAX`].
+    Listed(BTreeSet<UserId>),
+    /// Only how many: a large group.
+    Large { count: u64 },
+}
+
+impl Roster {
+    /// The roster a conversation with exactly `members` has.
+    pub fn of(members: BTreeSet<UserId>) -> Roster {
+        if members.len() <= LISTED_MEMBERS_MAX { Roster::Listed(members) } else { Roster::large(members.len()) }
+    }
+
+    pub fn large(count: usize) -> Roster {
+        Roster::Large { count: count as u64 }
+    }
+
+    pub fn count(&self) -> u64 {
+        match self {
+            Roster::Listed(members) => members.len() as u64,
+            Roster::Large { count } => *count,
+        }
+    }
+
+    pub fn listed(&self) -> Option<&BTreeSet<UserId>> {
+        match self {
+            Roster::Listed(members) => Some(members),
+            Roster::Large { .. } => None,
+        }
+    }
+
+    pub fn is_large(&self) -> bool {
+        matches!(self, Roster::Large { .. })
+    }
+}
+
+/// A conversation as stored. Membership of a large group is not visible here: ask the store
+/// (`ConversationStore::member_conversation`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Conversation {
-    #[serde(rename = "_id")]
     pub id: ConversationId,
-    #[serde(rename = "type")]
     pub kind: ConversationKind,
     pub name: Option<String>,
     pub avatar: Option<String>,
-    pub member_ids: BTreeSet<UserId>,
+    pub roster: Roster,
+    /// Moves with every change of the members: membership writes are conditional on it, so two changes that
+    /// read the same roster cannot both apply.
+    pub roster_version: u64,
     pub created_by: UserId,
     pub created_at: String,
     pub updated_at: String,
@@ -184,20 +232,10 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    pub fn is_member(&self, user_id: &UserId) -> bool {
-        self.member_ids.contains(user_id)
-    }
-
-    pub fn members(&self) -> Vec<UserId> {
-        self.member_ids.iter().cloned().collect()
-    }
-
     /// The key that makes a private conversation unique per pair of users, whoever creates it first.
     pub fn private_pair_key(&self) -> Option<String> {
-        (self.kind == ConversationKind::Private).then(|| {
-            let ids: Vec<&str> = self.member_ids.iter().map(UserId::as_str).collect();
-            ids.join("#")
-        })
+        let members = self.roster.listed().filter(|_| self.kind == ConversationKind::Private)?;
+        Some(members.iter().map(UserId::as_str).collect::<Vec<_>>().join("#"))
     }
 }
 
@@ -254,7 +292,8 @@ pub struct Message {
     pub reactions: BTreeMap<String, Vec<UserId>>,
 }
 
-/// A conversation as clients see it: members as profiles, newest message.
+/// A conversation as clients see it: members as profiles (up to [`LISTED_MEMBERS_MAX`]; a large group's are
+/// paged with `GET /conversations/:id/members`), newest message.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationView {
@@ -264,7 +303,12 @@ pub struct ConversationView {
     pub kind: ConversationKind,
     pub name: Option<String>,
     pub avatar: Option<String>,
-    pub members: Vec<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<User>>,
+    pub member_count: u64,
+    /// Set on groups of more than [`LISTED_MEMBERS_MAX`]: the large-room rules apply.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub large: bool,
     pub last_message: Option<Message>,
     pub last_seq: u64,
     pub created_by: UserId,
@@ -275,25 +319,25 @@ pub struct ConversationView {
 impl ConversationView {
     /// `conversation` with the profiles of its members (those found among `profiles`), sorted by username.
     pub fn new(conversation: Conversation, profiles: &std::collections::HashMap<UserId, User>) -> Self {
-        let mut members: Vec<User> =
-            conversation.member_ids.iter().filter_map(|id| profiles.get(id).cloned()).collect();
-        members.sort_by(|a, b| a.username.cmp(&b.username));
+        let members = conversation.roster.listed().map(|ids| {
+            let mut members: Vec<User> = ids.iter().filter_map(|id| profiles.get(id).cloned()).collect();
+            members.sort_by(|a, b| a.username.cmp(&b.username));
+            members
+        });
         ConversationView {
             id: conversation.id,
             kind: conversation.kind,
             name: conversation.name,
             avatar: conversation.avatar,
             members,
+            member_count: conversation.roster.count(),
+            large: conversation.roster.is_large(),
             last_message: conversation.last_message,
             last_seq: conversation.last_seq,
             created_by: conversation.created_by,
             created_at: conversation.created_at,
             updated_at: conversation.updated_at,
         }
-    }
-
-    pub fn member_ids(&self) -> Vec<UserId> {
-        self.members.iter().map(|m| m.id.clone()).collect()
     }
 }
 
@@ -359,7 +403,8 @@ mod tests {
             kind: ConversationKind::Private,
             name: None,
             avatar: None,
-            member_ids: [user(a), user(b)].into_iter().collect(),
+            roster: Roster::Listed([user(a), user(b)].into_iter().collect()),
+            roster_version: 1,
             created_by: user(a),
             created_at: now_iso(),
             updated_at: now_iso(),
@@ -369,6 +414,8 @@ mod tests {
         assert_eq!(mk("u1", "u2").private_pair_key(), mk("u2", "u1").private_pair_key());
         let mut group = mk("u1", "u2");
         group.kind = ConversationKind::Group;
+        assert_eq!(Roster::of((0..51).map(|i| user(&format!("u{i}"))).collect()), Roster::Large { count: 51 });
+        assert!(Roster::of((0..50).map(|i| user(&format!("u{i}"))).collect()).listed().is_some());
         assert_eq!(group.private_pair_key(), None);
     }
 

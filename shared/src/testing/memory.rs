@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::error::{AppError, AppResult};
 use crate::model::{
     Connection, ConnectionId, Conversation, ConversationId, ConversationKind, LiveConnection, Message, NewMessage,
-    User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
+    Roster, User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
 use crate::ports::{
     Appended, ConnectionStore, ConversationChanges, ConversationStore, Created, FriendStore, Membership, MessageStore,
@@ -26,7 +26,9 @@ struct State {
     last_seen: HashMap<UserId, String>,
     users: HashMap<UserId, UserRecord>,
     usernames: HashMap<String, UserId>,
+    /// Conversation records; their roster is rebuilt from `members` when read.
     conversations: HashMap<ConversationId, Conversation>,
+    members: HashMap<ConversationId, BTreeSet<UserId>>,
     pairs: HashMap<String, ConversationId>,
     /// (conversation, seq) → message
     messages: BTreeMap<(ConversationId, u64), Message>,
@@ -47,6 +49,29 @@ struct State {
 }
 
 impl State {
+    /// A conversation as the store answers it: its roster from the members.
+    fn conversation(&self, id: &ConversationId) -> Option<Conversation> {
+        let mut conversation = self.conversations.get(id)?.clone();
+        conversation.roster = Roster::of(self.members.get(id).cloned().unwrap_or_default());
+        Some(conversation)
+    }
+
+    fn is_member(&self, id: &ConversationId, user_id: &UserId) -> bool {
+        self.members.get(id).is_some_and(|members| members.contains(user_id))
+    }
+
+    fn membership(&self, id: &ConversationId, user_id: &UserId) -> Option<Membership> {
+        self.is_member(id, user_id).then(|| Membership {
+            conversation_id: id.clone(),
+            last_read_seq: self.read_seqs.get(&(user_id.clone(), id.clone())).copied().unwrap_or(0),
+        })
+    }
+
+    /// The record of `conversation` if its roster is still at the version read, for a write.
+    fn unchanged(&mut self, conversation: &Conversation) -> Option<&mut Conversation> {
+        self.conversations.get_mut(&conversation.id).filter(|c| c.roster_version == conversation.roster_version)
+    }
+
     /// Counts one request against `limit`, as the conditional counter update does.
     fn count(&mut self, user_id: &UserId, limit: &RateLimit) -> AppResult<()> {
         let now = now_epoch_seconds();
@@ -75,16 +100,28 @@ impl State {
     }
 }
 
-#[derive(Default)]
 pub struct InMemoryStore {
     state: Mutex<State>,
+    /// Members one `add_members` call takes (DynamoDB's is bounded by the transaction size).
+    member_page: Mutex<usize>,
     /// Operations that fail with an internal error until cleared (fault injection).
     failing: Mutex<BTreeSet<&'static str>>,
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        InMemoryStore { state: Mutex::default(), member_page: Mutex::new(usize::MAX), failing: Mutex::default() }
+    }
 }
 
 impl InMemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes `add_members` take at most `page` candidates per call, as a transaction limit would.
+    pub fn limit_member_writes(&self, page: usize) {
+        *self.member_page.lock().unwrap() = page.max(1);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -231,72 +268,92 @@ impl ConnectionStore for InMemoryStore {
 impl ConversationStore for InMemoryStore {
     async fn create_conversation(&self, conversation: &Conversation) -> AppResult<Created<Conversation>> {
         let mut state = self.lock();
+        let Some(members) = conversation.roster.listed().cloned() else {
+            return Err(AppError::internal("a conversation is created with its members listed"));
+        };
         if let Some(pair) = conversation.private_pair_key() {
-            if let Some(existing) = state.pairs.get(&pair) {
-                return Ok(Created::Existing(state.conversations[existing].clone()));
+            if let Some(existing) = state.pairs.get(&pair).cloned() {
+                return Ok(Created::Existing(state.conversation(&existing).expect("pairs point at conversations")));
             }
             state.pairs.insert(pair, conversation.id.clone());
         }
+        for member in &members {
+            state.read_seqs.insert((member.clone(), conversation.id.clone()), 0);
+        }
+        state.members.insert(conversation.id.clone(), members);
         state.conversations.insert(conversation.id.clone(), conversation.clone());
-        Ok(Created::New(conversation.clone()))
+        Ok(Created::New(state.conversation(&conversation.id).expect("just stored")))
     }
 
     async fn get_conversation(&self, conversation_id: &ConversationId) -> AppResult<Option<Conversation>> {
         self.injected("get_conversation")?;
-        Ok(self.lock().conversations.get(conversation_id).cloned())
+        Ok(self.lock().conversation(conversation_id))
     }
 
     async fn get_conversations(&self, ids: &[ConversationId]) -> AppResult<Vec<Conversation>> {
         let state = self.lock();
         let ids: BTreeSet<&ConversationId> = ids.iter().collect();
-        Ok(ids.into_iter().filter_map(|id| state.conversations.get(id).cloned()).collect())
+        Ok(ids.into_iter().filter_map(|id| state.conversation(id)).collect())
+    }
+
+    async fn member_conversation(
+        &self,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
+    ) -> AppResult<Option<(Conversation, Membership)>> {
+        self.injected("get_conversation")?;
+        let state = self.lock();
+        Ok(state.membership(conversation_id, user_id).and_then(|m| Some((state.conversation(conversation_id)?, m))))
     }
 
     async fn memberships(&self, user_id: &UserId) -> AppResult<Vec<Membership>> {
         let state = self.lock();
-        Ok(state
-            .conversations
-            .values()
-            .filter(|c| c.is_member(user_id))
-            .map(|c| Membership {
-                conversation_id: c.id.clone(),
-                last_read_seq: state.read_seqs.get(&(user_id.clone(), c.id.clone())).copied().unwrap_or(0),
-            })
-            .collect())
+        Ok(state.members.keys().filter_map(|id| state.membership(id, user_id)).collect())
     }
 
-    async fn membership(&self, user_id: &UserId, conversation_id: &ConversationId) -> AppResult<Option<Membership>> {
-        let state = self.lock();
-        let member = state.conversations.get(conversation_id).is_some_and(|c| c.is_member(user_id));
-        Ok(member.then(|| Membership {
-            conversation_id: conversation_id.clone(),
-            last_read_seq: state.read_seqs.get(&(user_id.clone(), conversation_id.clone())).copied().unwrap_or(0),
-        }))
-    }
-
-    async fn members_of(&self, conversation_ids: &[ConversationId]) -> AppResult<Vec<UserId>> {
+    async fn listed_members_of(&self, conversation_ids: &[ConversationId]) -> AppResult<Vec<UserId>> {
         let state = self.lock();
         let members: BTreeSet<UserId> = conversation_ids
             .iter()
-            .filter_map(|id| state.conversations.get(id))
-            .flat_map(|c| c.member_ids.iter().cloned())
+            .filter_map(|id| state.conversation(id))
+            .filter_map(|c| c.roster.listed().cloned())
+            .flatten()
             .collect();
         Ok(members.into_iter().collect())
     }
 
-    async fn update_conversation(
+    async fn large_members(
         &self,
         conversation_id: &ConversationId,
-        actor_id: &UserId,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> AppResult<Vec<UserId>> {
+        self.injected("large_members")?;
+        let state = self.lock();
+        let members = state.members.get(conversation_id).into_iter().flatten();
+        Ok(members.filter(|id| after.is_none_or(|a| *id > a)).take(limit).cloned().collect())
+    }
+
+    async fn members_among(&self, conversation_id: &ConversationId, user_ids: &[UserId]) -> AppResult<Vec<UserId>> {
+        let state = self.lock();
+        Ok(user_ids.iter().filter(|id| state.is_member(conversation_id, id)).cloned().collect())
+    }
+
+    async fn readers(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<u64> {
+        let state = self.lock();
+        let members = state.members.get(conversation_id).into_iter().flatten();
+        Ok(members.filter(|id| state.membership(conversation_id, id).is_some_and(|m| m.last_read_seq >= seq)).count()
+            as u64)
+    }
+
+    async fn update_conversation(
+        &self,
+        conversation: &Conversation,
         changes: &ConversationChanges,
         updated_at: &str,
     ) -> AppResult<Option<Conversation>> {
         let mut state = self.lock();
-        let Some(c) = state
-            .conversations
-            .get_mut(conversation_id)
-            .filter(|c| c.is_member(actor_id) && c.kind == ConversationKind::Group)
-        else {
+        let Some(c) = state.unchanged(conversation).filter(|c| c.kind == ConversationKind::Group) else {
             return Ok(None);
         };
         if let Some(name) = &changes.name {
@@ -306,52 +363,47 @@ impl ConversationStore for InMemoryStore {
             c.avatar = Some(avatar.clone());
         }
         c.updated_at = updated_at.to_owned();
-        Ok(Some(c.clone()))
+        Ok(state.conversation(&conversation.id))
     }
 
+    /// Takes every candidate at once (no transaction limit here), unless a page size was set with
+    /// [`InMemoryStore::limit_member_writes`].
     async fn add_members(
         &self,
         conversation: &Conversation,
-        actor_id: &UserId,
-        new_ids: &[UserId],
-        max_members: usize,
+        candidates: &[UserId],
         now: &str,
-    ) -> AppResult<Option<Conversation>> {
+    ) -> AppResult<Option<(Conversation, usize)>> {
+        let page = *self.member_page.lock().unwrap();
         let mut state = self.lock();
-        let Some(c) = state
-            .conversations
-            .get_mut(&conversation.id)
-            .filter(|c| c.is_member(actor_id) && c.member_ids.len() + new_ids.len() <= max_members)
-        else {
-            return Ok(None);
-        };
-        c.member_ids.extend(new_ids.iter().cloned());
+        let Some(c) = state.unchanged(conversation) else { return Ok(None) };
+        c.roster_version += 1;
         c.updated_at = now.to_owned();
-        let updated = c.clone();
-        for id in new_ids {
-            state.read_seqs.insert((id.clone(), updated.id.clone()), updated.last_seq);
+        let last_seq = c.last_seq;
+        let taken = &candidates[..candidates.len().min(page)];
+        for id in taken {
+            state.read_seqs.insert((id.clone(), conversation.id.clone()), last_seq);
         }
-        Ok(Some(updated))
+        state.members.entry(conversation.id.clone()).or_default().extend(taken.iter().cloned());
+        Ok(state.conversation(&conversation.id).map(|c| (c, taken.len())))
     }
 
     async fn remove_member(
         &self,
-        conversation_id: &ConversationId,
-        actor_id: &UserId,
+        conversation: &Conversation,
         user_id: &UserId,
         now: &str,
     ) -> AppResult<Option<Conversation>> {
         let mut state = self.lock();
-        let Some(c) =
-            state.conversations.get_mut(conversation_id).filter(|c| c.is_member(actor_id) && c.is_member(user_id))
-        else {
+        if !state.is_member(&conversation.id, user_id) {
             return Ok(None);
-        };
-        c.member_ids.remove(user_id);
+        }
+        let Some(c) = state.unchanged(conversation) else { return Ok(None) };
+        c.roster_version += 1;
         c.updated_at = now.to_owned();
-        let updated = c.clone();
-        state.read_seqs.remove(&(user_id.clone(), conversation_id.clone()));
-        Ok(Some(updated))
+        state.members.get_mut(&conversation.id).expect("a member was found").remove(user_id);
+        state.read_seqs.remove(&(user_id.clone(), conversation.id.clone()));
+        Ok(state.conversation(&conversation.id))
     }
 }
 
@@ -361,17 +413,15 @@ impl MessageStore for InMemoryStore {
         self.injected("append_message")?;
         let mut state = self.lock();
         let conversation = state
-            .conversations
-            .get(&new.conversation_id)
-            .filter(|c| c.is_member(&new.sender.id))
-            .cloned()
+            .conversation(&new.conversation_id)
+            .filter(|_| state.is_member(&new.conversation_id, &new.sender.id))
             .ok_or(AppError::NotFound("conversation not found"))?;
-        let member_ids = conversation.members();
+        let roster = conversation.roster.clone();
         let dedupe_key =
             new.client_message_id.clone().map(|cmid| (new.conversation_id.clone(), new.sender.id.clone(), cmid));
         if let Some(seq) = dedupe_key.as_ref().and_then(|k| state.client_ids.get(k)) {
             let message = state.messages[&(new.conversation_id.clone(), *seq)].clone();
-            return Ok(Created::Existing(Appended { message, member_ids }));
+            return Ok(Created::Existing(Appended { message, roster }));
         }
         state.count(&new.sender.id, limit)?;
         let seq = conversation.last_seq + 1;
@@ -385,7 +435,7 @@ impl MessageStore for InMemoryStore {
         }
         state.read_seqs.insert((message.sender.id.clone(), message.conversation_id.clone()), seq);
         state.messages.insert((message.conversation_id.clone(), seq), message.clone());
-        Ok(Created::New(Appended { message, member_ids }))
+        Ok(Created::New(Appended { message, roster }))
     }
 
     async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>> {
@@ -473,7 +523,7 @@ impl MessageStore for InMemoryStore {
     ) -> AppResult<Option<u64>> {
         let mut state = self.lock();
         // Like the conditional update on the membership item: no membership, nothing to move.
-        if !state.conversations.get(conversation_id).is_some_and(|c| c.is_member(user_id)) {
+        if !state.is_member(conversation_id, user_id) {
             return Ok(None);
         }
         let pointer = state.read_seqs.entry((user_id.clone(), conversation_id.clone())).or_insert(0);
@@ -599,10 +649,10 @@ impl FriendStore for InMemoryStore {
         };
         Ok(Relations {
             conversation_ids: state
-                .conversations
-                .values()
-                .filter(|c| c.is_member(user_id))
-                .map(|c| c.id.clone())
+                .members
+                .iter()
+                .filter(|(_, members)| members.contains(user_id))
+                .map(|(id, _)| id.clone())
                 .collect(),
             friend_ids: state.friends.iter().filter(|(a, _)| a == user_id).map(|(_, b)| b.clone()).collect(),
             incoming: pending(false),

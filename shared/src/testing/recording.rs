@@ -1,13 +1,15 @@
-//! A [`Fanout`] that records frames per connection instead of posting them. Connections can be marked gone
-//! (API Gateway's 410) or made to throttle a number of times first.
+//! A [`Fanout`] that records frames per connection instead of posting them (connections can be marked gone, API
+//! Gateway's 410, or made to throttle a number of times first), and a [`FanoutQueue`] that keeps the jobs for a
+//! test to run.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::error::{AppError, AppResult};
 use crate::model::ConnectionId;
-use crate::ports::{Fanout, PostOutcome};
+use crate::ports::{Fanout, FanoutJob, FanoutQueue, PostOutcome};
 
 #[derive(Default)]
 pub struct RecordingFanout {
@@ -68,5 +70,46 @@ impl Fanout for RecordingFanout {
         }
         self.sent.lock().unwrap().push((connection_id.to_owned(), frame.to_owned()));
         PostOutcome::Delivered
+    }
+}
+
+/// Keeps enqueued jobs (with their delay) until a test takes them; can be made to refuse them.
+#[derive(Default)]
+pub struct RecordingQueue {
+    jobs: Mutex<Vec<(FanoutJob, u32)>>,
+    refusing: std::sync::atomic::AtomicBool,
+    enqueued: std::sync::atomic::AtomicUsize,
+}
+
+impl RecordingQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The jobs waiting, with their delays, oldest first; they are no longer waiting afterwards.
+    pub fn take(&self) -> Vec<(FanoutJob, u32)> {
+        std::mem::take(&mut *self.jobs.lock().unwrap())
+    }
+
+    /// Jobs enqueued since the start.
+    pub fn enqueued(&self) -> usize {
+        self.enqueued.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Makes every later `enqueue` fail (as SQS would when unreachable).
+    pub fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl FanoutQueue for RecordingQueue {
+    async fn enqueue(&self, jobs: &[FanoutJob], delay_secs: u32) -> AppResult<()> {
+        if self.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AppError::internal("the test queue refuses jobs"));
+        }
+        self.enqueued.fetch_add(jobs.len(), std::sync::atomic::Ordering::SeqCst);
+        self.jobs.lock().unwrap().extend(jobs.iter().cloned().map(|job| (job, delay_secs)));
+        Ok(())
     }
 }

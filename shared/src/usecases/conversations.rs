@@ -1,8 +1,10 @@
-//! Conversations: creating private chats and groups, listing them with unread counts, renaming groups and
-//! changing their members, and telling every member what changed.
+//! Conversations: creating private chats and groups, listing them with unread counts, renaming groups, paging
+//! and changing their members (up to the deployment's `MAX_GROUP_MEMBERS`), and telling every member what
+//! changed.
 //!
 //! Every operation on an existing conversation starts from [`member_conversation`]: a non-member gets the same
-//! `not_found` as for an id that does not exist, so ids cannot be probed.
+//! `not_found` as for an id that does not exist, so ids cannot be probed. Who hears about it comes from
+//! [`audience`]: the roster of a listed conversation, the member items of a large group.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -15,13 +17,15 @@ use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{
-    Actor, Conversation, ConversationId, ConversationKind, ConversationView, MemberLeft, User, UserId, now_iso,
+    Actor, Conversation, ConversationId, ConversationKind, ConversationView, LISTED_MEMBERS_MAX, MemberLeft, Roster,
+    User, UserId, now_iso,
 };
 use crate::ports::{ConversationChanges, ConversationStore, Created, Membership, RoomStore, UserStore};
 
-/// A group holds at most this many members, so creating one fits one DynamoDB transaction (100 items).
-pub const MAX_GROUP_MEMBERS: usize = 50;
+/// Users one request may add; a bigger group is built with several requests.
+pub const MAX_ADDED_PER_REQUEST: usize = 100;
 const CONVERSATION_PAGE: (u64, u64) = (20, 50);
+const MEMBER_PAGE: (u64, u64) = (50, 100);
 const MAX_GROUP_NAME_CHARS: usize = 100;
 /// Group writes are conditional. When one finds the state changed since it was read, the use case reads again
 /// and re-applies its rules, at most this many times: a race ends in the answer the newer state deserves (404,
@@ -78,6 +82,13 @@ pub struct AddMembers {
     pub user_ids: Vec<UserId>,
 }
 
+/// `GET /conversations/:id/members` query.
+#[derive(Clone, Debug, Default)]
+pub struct MembersQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
 /// Where a page of the conversation list continues.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,17 +97,44 @@ struct ConversationPosition {
     id: ConversationId,
 }
 
-/// The conversation, if `user_id` is a member. Non-members and unknown ids get the same `NotFound`.
+/// The conversation and the user's membership, if `user_id` is a member. Non-members and unknown ids get the
+/// same `NotFound`.
 pub(crate) async fn member_conversation(
     conversations: &dyn ConversationStore,
     conversation_id: &ConversationId,
     user_id: &UserId,
-) -> AppResult<Conversation> {
+) -> AppResult<(Conversation, Membership)> {
     conversations
-        .get_conversation(conversation_id)
+        .member_conversation(conversation_id, user_id)
         .await?
-        .filter(|c| c.is_member(user_id))
         .ok_or(AppError::NotFound("conversation not found"))
+}
+
+/// Everyone who hears about a conversation's events: its roster, or a large group's member items.
+pub(crate) async fn audience(
+    conversations: &dyn ConversationStore,
+    roster: &Roster,
+    id: &ConversationId,
+) -> AppResult<Vec<UserId>> {
+    match roster {
+        Roster::Listed(members) => Ok(members.iter().cloned().collect()),
+        Roster::Large { .. } => conversations.large_members(id, None, usize::MAX).await,
+    }
+}
+
+/// Which of `user_ids` are members of `conversation`.
+async fn members_among(
+    conversations: &dyn ConversationStore,
+    conversation: &Conversation,
+    user_ids: &BTreeSet<UserId>,
+) -> AppResult<BTreeSet<UserId>> {
+    Ok(match &conversation.roster {
+        Roster::Listed(members) => members.intersection(user_ids).cloned().collect(),
+        Roster::Large { .. } => {
+            let ids: Vec<UserId> = user_ids.iter().cloned().collect();
+            conversations.members_among(&conversation.id, &ids).await?.into_iter().collect()
+        }
+    })
 }
 
 pub struct Conversations {
@@ -104,6 +142,7 @@ pub struct Conversations {
     users: Arc<dyn UserStore>,
     rooms: Arc<dyn RoomStore>,
     delivery: Delivery,
+    max_members: usize,
 }
 
 impl Conversations {
@@ -112,12 +151,19 @@ impl Conversations {
         users: Arc<dyn UserStore>,
         rooms: Arc<dyn RoomStore>,
         delivery: Delivery,
+        max_members: usize,
     ) -> Self {
-        Conversations { conversations, users, rooms, delivery }
+        Conversations { conversations, users, rooms, delivery, max_members }
+    }
+
+    /// Everyone who hears about `conversation`'s events.
+    async fn audience(&self, conversation: &Conversation) -> AppResult<Vec<UserId>> {
+        audience(self.conversations.as_ref(), &conversation.roster, &conversation.id).await
     }
 
     /// Creates a conversation and tells its members. Private conversations are unique per pair: asking again
-    /// returns the existing one (and notifies nobody).
+    /// returns the existing one (and notifies nobody). A group starts with at most [`LISTED_MEMBERS_MAX`]
+    /// members (one atomic write); more are added with [`Conversations::add_members`].
     pub async fn create(&self, actor: &Actor, input: CreateConversation) -> AppResult<Created<ConversationView>> {
         let (kind, others, name) = match input {
             CreateConversation::Private { participant_id } => (ConversationKind::Private, vec![participant_id], None),
@@ -133,8 +179,11 @@ impl Conversations {
         if kind == ConversationKind::Private && member_ids.len() != 1 {
             return Err(AppError::Validation("a private conversation has exactly one other participant".into()));
         }
-        if member_ids.len() + 1 > MAX_GROUP_MEMBERS {
-            return Err(AppError::Validation(format!("a group has at most {MAX_GROUP_MEMBERS} members")));
+        let first_size = LISTED_MEMBERS_MAX.min(self.max_members);
+        if member_ids.len() + 1 > first_size {
+            return Err(AppError::Validation(format!(
+                "a group starts with at most {first_size} members; add more with POST /conversations/{{id}}/members"
+            )));
         }
         let wanted: Vec<UserId> = member_ids.iter().cloned().collect();
         if self.users.get_users(&wanted).await?.len() != wanted.len() {
@@ -147,7 +196,8 @@ impl Conversations {
             kind,
             name,
             avatar: None,
-            member_ids,
+            roster: Roster::Listed(member_ids),
+            roster_version: 1,
             created_by: actor.id().clone(),
             created_at: now.clone(),
             updated_at: now,
@@ -156,16 +206,18 @@ impl Conversations {
         };
         match self.conversations.create_conversation(&conversation).await? {
             Created::New(created) => {
+                let recipients = self.audience(&created).await?;
                 let view = self.view(created).await?;
                 let event = Event::ConversationCreated { conversation: view.clone() };
-                self.delivery.event(&view.member_ids(), event.frame(), None).await;
+                self.delivery.event(&recipients, event.frame(), None).await;
                 Ok(Created::New(view))
             }
             Created::Existing(existing) => Ok(Created::Existing(self.view(existing).await?)),
         }
     }
 
-    /// The caller's conversations, newest activity first.
+    /// The caller's conversations, newest activity first. Large groups cost no more to list than small ones:
+    /// their members are not read.
     pub async fn list(&self, actor: &Actor, query: ListQuery, pager: &Pager) -> AppResult<Page<ConversationSummary>> {
         let limit = page_size(query.limit, CONVERSATION_PAGE)?;
         if query.cursor.is_some() && query.page.is_some() {
@@ -178,8 +230,7 @@ impl Conversations {
 
         let memberships = self.conversations.memberships(actor.id()).await?;
         let ids: Vec<ConversationId> = memberships.iter().map(|m| m.conversation_id.clone()).collect();
-        let mut conversations: Vec<Conversation> =
-            self.conversations.get_conversations(&ids).await?.into_iter().filter(|c| c.is_member(actor.id())).collect();
+        let mut conversations: Vec<Conversation> = self.conversations.get_conversations(&ids).await?;
         // Activity order is computed here rather than kept in an index: see docs/data-model.md, pattern #17.
         conversations.sort_by(|a, b| (&b.updated_at, &b.id).cmp(&(&a.updated_at, &a.id)));
         let mut page: Vec<Conversation> = conversations
@@ -208,10 +259,35 @@ impl Conversations {
 
     /// One conversation of the caller, with their unread count.
     pub async fn summary(&self, actor: &Actor, conversation_id: &ConversationId) -> AppResult<ConversationSummary> {
-        let conversation = member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
-        let membership = self.conversations.membership(actor.id(), conversation_id).await?;
-        let last_read = membership.map_or(0, |m: Membership| m.last_read_seq);
-        Ok(ConversationSummary::new(self.view(conversation).await?, last_read))
+        let (conversation, membership) =
+            member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
+        Ok(ConversationSummary::new(self.view(conversation).await?, membership.last_read_seq))
+    }
+
+    /// A page of a conversation's members, in id order (the order their items are stored in).
+    pub async fn members(
+        &self,
+        actor: &Actor,
+        conversation_id: &ConversationId,
+        query: MembersQuery,
+        pager: &Pager,
+    ) -> AppResult<Page<User>> {
+        let limit = page_size(query.limit, MEMBER_PAGE)?;
+        let (conversation, _) = member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
+        let scope = format!("members:{conversation_id}:{}", actor.id());
+        let after: Option<UserId> = query.cursor.as_deref().map(|c| pager.position(&scope, c)).transpose()?;
+        let mut ids: Vec<UserId> = match &conversation.roster {
+            Roster::Listed(members) => {
+                members.iter().filter(|id| after.as_ref().is_none_or(|a| *id > a)).take(limit + 1).cloned().collect()
+            }
+            Roster::Large { .. } => {
+                self.conversations.large_members(conversation_id, after.as_ref(), limit + 1).await?
+            }
+        };
+        let next_cursor = pager.next_cursor(&scope, &mut ids, limit, Clone::clone);
+        let mut profiles = self.users.get_users(&ids).await?;
+        profiles.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Page { items: profiles, next_cursor })
     }
 
     /// Renames a group or changes its avatar; every member gets `conversation_updated`.
@@ -230,22 +306,26 @@ impl Conversations {
         }
         let updated = 'write: {
             for _ in 0..WRITE_ATTEMPTS {
-                require_group(&member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?)?;
+                let (conversation, _) =
+                    member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
+                require_group(&conversation)?;
                 if let Some(updated) =
-                    self.conversations.update_conversation(conversation_id, actor.id(), &changes, &now_iso()).await?
+                    self.conversations.update_conversation(&conversation, &changes, &now_iso()).await?
                 {
                     break 'write updated;
                 }
             }
             return Err(AppError::BUSY);
         };
+        let recipients = self.audience(&updated).await?;
         let view = self.view(updated).await?;
         let event = Event::ConversationUpdated { conversation: view.clone() };
-        self.delivery.event(&view.member_ids(), event.frame(), None).await;
+        self.delivery.event(&recipients, event.frame(), None).await;
         Ok(view)
     }
 
-    /// Adds users to a group. Users already in it are skipped; every member, old and new, gets `member_joined`.
+    /// Adds users to a group, as many atomic writes as the store needs. Users already in it are skipped; every
+    /// member, old and new, gets one `member_joined` listing the users this request added.
     pub async fn add_members(
         &self,
         actor: &Actor,
@@ -253,55 +333,61 @@ impl Conversations {
         input: AddMembers,
     ) -> AppResult<ConversationView> {
         let wanted: BTreeSet<UserId> = input.user_ids.into_iter().collect();
-        if wanted.is_empty() || wanted.len() > MAX_GROUP_MEMBERS {
-            return Err(AppError::Validation(format!("userIds must list 1-{MAX_GROUP_MEMBERS} users")));
+        if wanted.is_empty() || wanted.len() > MAX_ADDED_PER_REQUEST {
+            return Err(AppError::Validation(format!("userIds must list 1-{MAX_ADDED_PER_REQUEST} users")));
         }
         // Membership first, so a non-member learns nothing about the users either.
-        let first_read = member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
-        require_group(&first_read)?;
-        let wanted: Vec<UserId> = wanted.into_iter().collect();
-        let profiles = self.users.get_users(&wanted).await?;
+        let (mut conversation, _) =
+            member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
+        require_group(&conversation)?;
+        let profiles = self.users.get_users(&wanted.iter().cloned().collect::<Vec<_>>()).await?;
         if profiles.len() != wanted.len() {
             return Err(AppError::NotFound("user not found"));
         }
-        let mut fresh = Some(first_read);
-        let (updated, mut joined) = 'write: {
-            for _ in 0..WRITE_ATTEMPTS {
-                // The first attempt decides on the read above; later ones on a new read.
-                let conversation = match fresh.take() {
-                    Some(conversation) => conversation,
-                    None => member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?,
-                };
-                require_group(&conversation)?;
-                let new_ids: Vec<UserId> = wanted.iter().filter(|id| !conversation.is_member(id)).cloned().collect();
-                if new_ids.is_empty() {
-                    break 'write (conversation, Vec::new());
-                }
-                if conversation.member_ids.len() + new_ids.len() > MAX_GROUP_MEMBERS {
-                    return Err(AppError::Validation(format!("a group has at most {MAX_GROUP_MEMBERS} members")));
-                }
-                let now = now_iso();
-                if let Some(updated) =
-                    self.conversations.add_members(&conversation, actor.id(), &new_ids, MAX_GROUP_MEMBERS, &now).await?
-                {
-                    // Only the users this request actually added are announced.
-                    break 'write (updated, profiles.into_iter().filter(|p| new_ids.contains(&p.id)).collect());
-                }
+        let mut added: BTreeSet<UserId> = BTreeSet::new();
+        let mut races = 0;
+        let outcome = loop {
+            let remaining: BTreeSet<UserId> = wanted.difference(&added).cloned().collect();
+            let already = members_among(self.conversations.as_ref(), &conversation, &remaining).await?;
+            let pending: Vec<UserId> = remaining.difference(&already).cloned().collect();
+            if pending.is_empty() {
+                break Ok(());
             }
-            return Err(AppError::BUSY);
+            if conversation.roster.count() as usize + pending.len() > self.max_members {
+                break Err(AppError::Validation(format!("a group has at most {} members", self.max_members)));
+            }
+            match self.conversations.add_members(&conversation, &pending, &now_iso()).await? {
+                Some((updated, taken)) => {
+                    added.extend(pending.into_iter().take(taken));
+                    conversation = updated;
+                }
+                None if races + 1 < WRITE_ATTEMPTS => {
+                    races += 1;
+                    conversation =
+                        member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?.0;
+                    require_group(&conversation)?;
+                }
+                None => break Err(AppError::BUSY),
+            }
         };
-        let view = self.view(updated).await?;
-        if !joined.is_empty() {
-            joined.sort_by(|a: &User, b: &User| a.username.cmp(&b.username));
-            let event =
-                Event::MemberJoined { conversation_id: view.id.clone(), members: joined, added_by: actor.id().clone() };
-            self.delivery.event(&view.member_ids(), event.frame(), None).await;
+        // Whoever was added is announced, even if a later page failed.
+        if !added.is_empty() {
+            let mut joined: Vec<User> = profiles.into_iter().filter(|p| added.contains(&p.id)).collect();
+            joined.sort_by(|a, b| a.username.cmp(&b.username));
+            let event = Event::MemberJoined {
+                conversation_id: conversation.id.clone(),
+                members: joined,
+                added_by: actor.id().clone(),
+            };
+            let recipients = self.audience(&conversation).await?;
+            self.delivery.event(&recipients, event.frame(), None).await;
         }
-        Ok(view)
+        outcome?;
+        self.view(conversation).await
     }
 
     /// Leaves a group (`user_id` = the caller) or, for its creator only, removes someone else. The remaining
-    /// members and the removed user get `member_left`.
+    /// members and the removed user get `member_left`; the removed user's open rooms close at once.
     pub async fn remove_member(
         &self,
         actor: &Actor,
@@ -310,31 +396,29 @@ impl Conversations {
     ) -> AppResult<MemberLeft> {
         let remaining = 'write: {
             for _ in 0..WRITE_ATTEMPTS {
-                let conversation =
+                let (conversation, _) =
                     member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
                 require_group(&conversation)?;
-                if !conversation.is_member(user_id) {
+                let target = BTreeSet::from([user_id.clone()]);
+                if members_among(self.conversations.as_ref(), &conversation, &target).await?.is_empty() {
                     return Err(AppError::NotFound("member not found"));
                 }
                 if user_id != actor.id() && conversation.created_by != *actor.id() {
                     return Err(AppError::Forbidden("only the group's creator may remove other members"));
                 }
-                if let Some(remaining) =
-                    self.conversations.remove_member(conversation_id, actor.id(), user_id, &now_iso()).await?
-                {
+                if let Some(remaining) = self.conversations.remove_member(&conversation, user_id, &now_iso()).await? {
                     break 'write remaining;
                 }
             }
             return Err(AppError::BUSY);
         };
-        // The connections they had open in the room stop receiving its events at once.
         self.rooms.forget_member(conversation_id, user_id).await?;
         let left = MemberLeft {
             conversation_id: conversation_id.clone(),
             user_id: user_id.clone(),
             removed_by: actor.id().clone(),
         };
-        let mut recipients = remaining.members();
+        let mut recipients = self.audience(&remaining).await?;
         recipients.push(user_id.clone());
         self.delivery.event(&recipients, Event::MemberLeft(left.clone()).frame(), None).await;
         Ok(left)
@@ -344,11 +428,13 @@ impl Conversations {
         Ok(self.views(vec![conversation]).await?.remove(0))
     }
 
-    /// Views of `conversations` with all their members' profiles read in one batch.
+    /// Views of `conversations` with the profiles of listed members read in one batch.
     async fn views(&self, conversations: Vec<Conversation>) -> AppResult<Vec<ConversationView>> {
         let ids: Vec<UserId> = conversations
             .iter()
-            .flat_map(|c| c.member_ids.iter().cloned())
+            .filter_map(|c| c.roster.listed())
+            .flatten()
+            .cloned()
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -384,7 +470,9 @@ mod tests {
             kind: ConversationKind::Group,
             name: None,
             avatar: None,
-            members: vec![],
+            members: Some(vec![]),
+            member_count: 2,
+            large: false,
             last_message: None,
             last_seq,
             created_by: UserId::parse("u").unwrap(),

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::conversations::member_conversation;
+use super::conversations::{audience, member_conversation};
 use super::paging::{Page, Pager, page_offset, page_size};
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
-use crate::model::{Actor, Conversation, ConversationId, Message, MessageId, MessageKind, NewMessage, now_iso};
+use crate::model::{
+    Actor, Conversation, ConversationId, Message, MessageId, MessageKind, NewMessage, Roster, UserId, now_iso,
+};
 use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange};
 
 /// Seed 003 asks to keep messages under 5 KB; 4,000 characters of UTF-8 stays within 16 KB.
@@ -114,6 +116,17 @@ pub struct Reaction {
     pub emoji: String,
 }
 
+/// `GET /conversations/:id/messages/:messageId/reads`: how many members have read up to a message.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadCount {
+    pub message_id: MessageId,
+    /// Members whose read position is at or past the message, its sender included (a member who joins later
+    /// starts at the newest message). May lag a read by a moment.
+    pub read_count: u64,
+    pub member_count: u64,
+}
+
 /// A stored message, and whether it was stored by an earlier try with the same `clientMessageId`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Sent {
@@ -162,10 +175,10 @@ impl Messages {
     }
 
     /// Stores a message and, unless a retry with the same `clientMessageId` already did, sends
-    /// `receive_message` to every member connection but the actor's origin, then one `message_status:
-    /// delivered` to each of the sender's connections listing the members reached. `stored` runs as soon as
-    /// the message is stored, alongside the broadcast: it is how a transport answers the sender without
-    /// waiting for the room.
+    /// `receive_message` to every member connection but the actor's origin, then (in a listed conversation
+    /// delivered in this invocation) one `message_status: delivered` to each of the sender's connections listing
+    /// the members reached. `stored` runs as soon as the message is stored, alongside the broadcast: it is how a
+    /// transport answers the sender without waiting for the room.
     pub async fn send<Answer>(
         &self,
         actor: &Actor,
@@ -197,9 +210,15 @@ impl Messages {
 
     async fn broadcast(&self, appended: &Appended, actor: &Actor) {
         let message = &appended.message;
+        let Some(recipients) = self.audience(&appended.roster, &message.conversation_id).await else { return };
         let event =
             Event::ReceiveMessage { message: message.clone(), conversation_id: message.conversation_id.clone() };
-        let report = self.delivery.event(&appended.member_ids, event.frame(), actor.origin()).await;
+        let report = self.delivery.event(&recipients, event.frame(), actor.origin()).await;
+        // Per-member delivery statuses only where they are cheap and complete: a listed conversation, every
+        // connection posted here (none handed to workers).
+        if appended.roster.is_large() || report.queued > 0 {
+            return;
+        }
         let reached: Vec<_> = report.reached.iter().filter(|user| *user != actor.id()).cloned().collect();
         if !reached.is_empty() {
             // The sender's connections were looked up for the broadcast already (their other tabs receive it).
@@ -224,7 +243,7 @@ impl Messages {
             edited_at: edited.edited_at.clone(),
             conversation_id: edited.conversation_id.clone(),
         };
-        self.delivery.event(&conversation.members(), event.frame(), actor.origin()).await;
+        self.announce(&conversation, event, actor).await;
         Ok(edited)
     }
 
@@ -236,14 +255,16 @@ impl Messages {
         let deleted = self.messages.delete_message(&conversation.id, message.seq, actor.id(), &now_iso()).await?;
         let event =
             Event::MessageDeleted { message_id: deleted.id.clone(), conversation_id: deleted.conversation_id.clone() };
-        self.delivery.event(&conversation.members(), event.frame(), actor.origin()).await;
+        self.announce(&conversation, event, actor).await;
         Ok(deleted)
     }
 
-    /// Moves the actor's read pointer. Only if it moved: the other members get `messages_read` and then
-    /// `message_status: read` for the newest message read; the actor's other connections get `messages_read`.
+    /// Moves the actor's read pointer. Only if it moved: the actor's other connections get `messages_read`;
+    /// in a listed conversation the other members get it too, then `message_status: read` for the newest
+    /// message read. A large group's members ask for counts instead ([`Messages::read_count`]).
     pub async fn mark_read(&self, actor: &Actor, input: MarkRead) -> AppResult<ReadReceipt> {
-        let conversation = member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
+        let (conversation, membership) =
+            member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
         // `lastMessageId` stands for everything up to it; `messageIds` for exactly the messages displayed.
         let (named, up_to_named) = match (input.message_ids, input.last_message_id) {
             (Some(ids), None) if ids.is_empty() => {
@@ -267,7 +288,10 @@ impl Messages {
             .max()
             .unwrap_or(0);
         let Some(previous) = self.messages.advance_read(actor.id(), &conversation.id, up_to).await? else {
-            return Ok(ReadReceipt { conversation_id: conversation.id, last_read_seq: up_to, message_ids: Vec::new() });
+            // Already read (by an earlier call, or by sending): the ack tells where the pointer is, not where
+            // this call asked it to go.
+            let last_read_seq = up_to.max(membership.last_read_seq);
+            return Ok(ReadReceipt { conversation_id: conversation.id, last_read_seq, message_ids: Vec::new() });
         };
         // The ids rebuilt from the seqs that actually advanced, in `seq` order.
         let first = (previous + 1).max(up_to.saturating_sub(MAX_READ_IDS - 1));
@@ -289,7 +313,8 @@ impl Messages {
         }
         .frame();
         let status = Event::read(MessageId::new(conversation.id.clone(), up_to), actor.id().clone()).frame();
-        let others: Vec<_> = conversation.member_ids.iter().filter(|m| *m != actor.id()).cloned().collect();
+        let others: Vec<UserId> =
+            conversation.roster.listed().into_iter().flatten().filter(|m| *m != actor.id()).cloned().collect();
         let to_others = [read.clone(), status];
         let to_actor = [read];
         tokio::join!(
@@ -319,7 +344,7 @@ impl Messages {
             } else {
                 Event::ReactionRemoved { message_id, conversation_id, emoji, user_id }
             };
-            self.delivery.event(&conversation.members(), event.frame(), actor.origin()).await;
+            self.announce(&conversation, event, actor).await;
         }
         Ok(changed)
     }
@@ -337,7 +362,7 @@ impl Messages {
         if given.iter().filter(|g| **g).count() > 1 {
             return Err(AppError::Validation("use at most one of cursor, page and afterSeq".into()));
         }
-        let conversation = member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
+        let (conversation, _) = member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
         // Bound to conversation and reader: a cursor replayed elsewhere is a 400, never another history.
         let scope = format!("messages:{conversation_id}:{}", actor.id());
         let range = if let Some(cursor) = &query.cursor {
@@ -365,9 +390,36 @@ impl Messages {
         Ok(Page { items: messages, next_cursor })
     }
 
+    /// How many members have read up to `id` (any conversation size).
+    pub async fn read_count(&self, actor: &Actor, id: &MessageId) -> AppResult<ReadCount> {
+        let (conversation, _) =
+            member_conversation(self.conversations.as_ref(), &id.conversation_id, actor.id()).await?;
+        if id.seq > conversation.last_seq {
+            return Err(AppError::NotFound("message not found"));
+        }
+        let read_count = self.conversations.readers(&conversation.id, id.seq).await?;
+        Ok(ReadCount { message_id: id.clone(), read_count, member_count: conversation.roster.count() })
+    }
+
+    /// Recipients of a conversation's events; `None` (logged) if a large group's members could not be read.
+    async fn audience(&self, roster: &Roster, conversation_id: &ConversationId) -> Option<Vec<UserId>> {
+        audience(self.conversations.as_ref(), roster, conversation_id)
+            .await
+            .inspect_err(|e| tracing::warn!(%conversation_id, error = ?e, "could not read the members to notify"))
+            .ok()
+    }
+
+    /// Tells every member's connections but the actor's origin.
+    async fn announce(&self, conversation: &Conversation, event: Event, actor: &Actor) {
+        if let Some(recipients) = self.audience(&conversation.roster, &conversation.id).await {
+            self.delivery.event(&recipients, event.frame(), actor.origin()).await;
+        }
+    }
+
     /// The conversation and the message an id names, if the actor may see them.
     async fn visible_message(&self, actor: &Actor, id: &MessageId) -> AppResult<(Conversation, Message)> {
-        let conversation = member_conversation(self.conversations.as_ref(), &id.conversation_id, actor.id()).await?;
+        let (conversation, _) =
+            member_conversation(self.conversations.as_ref(), &id.conversation_id, actor.id()).await?;
         let message = self
             .messages
             .get_message(&conversation.id, id.seq)

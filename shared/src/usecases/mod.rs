@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::delivery::Delivery;
-use crate::ports::{Fanout, Store};
+use crate::ports::Store;
 
 pub use accounts::Accounts;
 pub use conversations::Conversations;
@@ -36,12 +36,32 @@ pub struct App {
     pub delivery: Delivery,
 }
 
+/// The deployment's limits the use cases enforce.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// How long a connection record lives if `$disconnect` never arrives.
+    pub connection_ttl: Duration,
+    /// Members a group may have.
+    pub max_group_members: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { connection_ttl: Duration::from_secs(7800), max_group_members: crate::model::DEFAULT_MAX_GROUP_MEMBERS }
+    }
+}
+
 impl App {
-    /// Every use case over one store, each taking only its ports, and one fan-out.
-    pub fn new<S: Store + 'static>(store: Arc<S>, fanout: Arc<dyn Fanout>, connection_ttl: Duration) -> App {
-        let delivery = Delivery::new(store.clone(), fanout);
+    /// Every use case over one store, each taking only its ports, and one delivery.
+    pub fn new<S: Store + 'static>(store: Arc<S>, delivery: Delivery, limits: Limits) -> App {
         App {
-            conversations: Conversations::new(store.clone(), store.clone(), store.clone(), delivery.clone()),
+            conversations: Conversations::new(
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                delivery.clone(),
+                limits.max_group_members,
+            ),
             messages: Messages::new(store.clone(), store.clone(), delivery.clone()),
             rooms: Rooms::new(store.clone(), store.clone(), store.clone(), delivery.clone()),
             friends: Friends::new(store.clone(), store.clone(), store.clone(), delivery.clone()),
@@ -51,7 +71,7 @@ impl App {
                 store.clone(),
                 store,
                 delivery.clone(),
-                connection_ttl,
+                limits.connection_ttl,
             ),
             delivery,
         }

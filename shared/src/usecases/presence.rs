@@ -140,11 +140,12 @@ impl Presence {
         Ok(())
     }
 
-    /// Who sees a user's presence: their friends and the members of their conversations.
+    /// Who sees a user's presence: their friends and the members of their private chats and listed groups
+    /// (never every member of a large group).
     async fn audience(&self, user_id: &UserId) -> AppResult<Vec<UserId>> {
         let relations = self.friends.relations(user_id).await?;
         let mut audience: BTreeSet<UserId> = relations.friend_ids.into_iter().collect();
-        audience.extend(self.conversations.members_of(&relations.conversation_ids).await?);
+        audience.extend(self.conversations.listed_members_of(&relations.conversation_ids).await?);
         audience.remove(user_id);
         Ok(audience.into_iter().collect())
     }
@@ -168,29 +169,29 @@ impl Presence {
         Ok(OwnStatus { status: presence.status.unwrap_or_else(|| "online".into()), last_seen: presence.last_seen })
     }
 
-    /// Stores the status and tells friends: `status_changed`, or `user_offline` for invisible (and
-    /// `user_online` first when leaving invisible).
+    /// Stores the status and tells friends `status_changed`. Going invisible (or leaving it) is also a presence
+    /// change, told to the whole presence audience like a disconnect (or a connect) would be.
     pub async fn set_status(&self, actor: &Actor, input: SetStatus) -> AppResult<String> {
         let status = validate_status(&input.status)?;
         let previous = self.connections.presence(actor.id()).await?.status;
         self.connections.set_status(actor.id(), &status).await?;
-        let friends = self.friends.relations(actor.id()).await?.friend_ids;
         let (user_id, username) = (actor.id(), actor.user.username.as_str());
-        let mut frames = Vec::new();
-        if status == INVISIBLE {
-            frames.push(Event::presence(user_id, username, false, Some(&now_iso())).frame());
-        } else {
-            if previous.as_deref() == Some(INVISIBLE) {
-                frames.push(Event::presence(user_id, username, true, None).frame());
-            }
+        let was_invisible = previous.as_deref() == Some(INVISIBLE);
+        if status == INVISIBLE || was_invisible {
+            let online = status != INVISIBLE;
+            let last_seen = (!online).then(now_iso);
+            let frame = Event::presence(user_id, username, online, last_seen.as_deref()).frame();
+            self.delivery.event(&self.audience(user_id).await?, frame, None).await;
+        }
+        if status != INVISIBLE {
+            let friends = self.friends.relations(actor.id()).await?.friend_ids;
             let changed = Event::StatusChanged {
                 user_id: user_id.clone(),
                 username: username.to_owned(),
                 status: status.clone(),
             };
-            frames.push(changed.frame());
+            self.delivery.event(&friends, changed.frame(), None).await;
         }
-        self.delivery.to_users(&friends, &frames, None).await;
         Ok(status)
     }
 }
@@ -271,7 +272,14 @@ mod tests {
         let (alice, bob) = pair(&t).await;
         let store: Arc<InMemoryStore> = t.store.clone();
         let fanout = Arc::new(CrossingFanout { recording: RecordingFanout::new(), after_first_post: Mutex::new(None) });
-        let presence = crate::usecases::App::new(store.clone(), fanout.clone(), Duration::from_secs(600)).presence;
+        let delivery = crate::delivery::Delivery::new(
+            store.clone(),
+            fanout.clone(),
+            Arc::new(crate::testing::RecordingQueue::new()),
+            crate::config::DEFAULT_FANOUT_INLINE_MAX,
+        );
+        let limits = crate::usecases::Limits { connection_ttl: Duration::from_secs(600), ..Default::default() };
+        let presence = crate::usecases::App::new(store.clone(), delivery, limits).presence;
         presence.connect(ConnectionId::new("a1"), alice).await.unwrap();
         let b1 = presence.connect(ConnectionId::new("b1"), bob.clone()).await.unwrap();
         fanout.recording.clear();

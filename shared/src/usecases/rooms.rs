@@ -6,11 +6,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::conversations::member_conversation;
-use crate::delivery::{Delivery, Target};
+use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{Actor, Connection, ConversationId};
-use crate::ports::{ConversationStore, RateLimit, RateStore, RoomStore};
+use crate::ports::{ConversationStore, RateLimit, RateStore, RoomStore, Target};
 
 /// `isTyping: true` is broadcast at most once per user per conversation per this window.
 pub const TYPING_WINDOW_MS: u64 = 2000;
@@ -99,7 +99,8 @@ impl Rooms {
     /// Tells the connections that joined the conversation (except the typer's own) that the actor is typing.
     /// Returns whether a frame went out: `isTyping: true` is throttled per user and conversation.
     pub async fn typing(&self, actor: &Actor, input: Typing) -> AppResult<bool> {
-        let conversation = member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
+        let (conversation, _) =
+            member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
         self.rates.take(actor.id(), &TYPING_LIMIT).await?;
         if input.is_typing {
             let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
@@ -115,8 +116,11 @@ impl Rooms {
             .joined(&conversation.id)
             .await?
             .into_iter()
-            // Only current members hear it: a room item may outlive a membership by a moment.
-            .filter(|(user, _)| user != actor.id() && conversation.is_member(user))
+            // Only current members hear it: a room item may outlive a membership by a moment. (A large group's
+            // room items are forgotten with the membership; its roster is not at hand to check.)
+            .filter(|(user, _)| {
+                user != actor.id() && conversation.roster.listed().is_none_or(|members| members.contains(user))
+            })
             .map(|(user_id, connection)| Target { user_id, connection })
             .collect();
         let event = Event::TypingStatus {

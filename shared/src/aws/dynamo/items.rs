@@ -1,12 +1,14 @@
 //! Items ↔ domain types: how users, conversations, messages and presence are laid out in attributes.
 
+use std::collections::BTreeSet;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{DynamoDbStore, Item, get_bool, get_id, get_n, get_opt_s, get_s, id, keys, n, s};
+use super::{DynamoDbStore, Item, get_bool, get_id, get_n, get_n_or_zero, get_opt_s, get_s, id, keys, n, s};
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Conversation, ConversationKind, LiveConnection, Message, MessageKind, MessageStatus, Sender, User, UserPresence,
-    now_epoch_seconds,
+    Conversation, ConversationKind, LISTED_MEMBERS_MAX, LiveConnection, Message, MessageKind, MessageStatus, Roster,
+    Sender, User, UserId, UserPresence, now_epoch_seconds,
 };
 
 pub(crate) fn user_from_item(item: &Item) -> AppResult<User> {
@@ -27,19 +29,26 @@ pub(crate) fn conversation_from_item(item: &Item) -> AppResult<Conversation> {
     let last_message = get_opt_s(item, "lastMessage")
         .map(|json| serde_json::from_str::<Message>(&json).map_err(AppError::internal))
         .transpose()?;
-    let member_ids = match item.get("members") {
+    let listed: BTreeSet<UserId> = match item.get("members") {
         Some(AttributeValue::Ss(ids)) => ids
             .iter()
             .map(|m| m.parse().map_err(|_| AppError::internal("stored conversation has an invalid member id")))
             .collect::<AppResult<_>>()?,
-        _ => Default::default(),
+        _ => BTreeSet::new(),
     };
+    // Conversations stored before member counts existed are listed: their count is their list's size.
+    let count = match item.get("memberCount") {
+        Some(AttributeValue::N(_)) => get_n(item, "memberCount")? as usize,
+        _ => listed.len(),
+    };
+    let roster = if count <= LISTED_MEMBERS_MAX { Roster::Listed(listed) } else { Roster::large(count) };
     Ok(Conversation {
         id: get_id(item, "conversationId")?,
         kind,
         name: get_opt_s(item, "name"),
         avatar: get_opt_s(item, "avatar"),
-        member_ids,
+        roster,
+        roster_version: get_n_or_zero(item, "rosterVersion"),
         created_by: get_id(item, "createdBy")?,
         created_at: get_s(item, "createdAt")?,
         updated_at: get_s(item, "updatedAt")?,

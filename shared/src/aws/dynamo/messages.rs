@@ -1,6 +1,8 @@
 //! [`MessageStore`] over DynamoDB: messages under their conversation's partition by `seq`, the send dedupe keys,
 //! reactions as items, and read pointers on the memberships (patterns #12-#16, #18, #19, #28).
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
@@ -12,8 +14,13 @@ use crate::model::{ConversationId, DELETED_CONTENT, Message, NewMessage, UserId,
 use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange};
 use crate::retry;
 
-/// How often a write retries when another writer took the same `seq` first or held an item it needs.
+/// How often a message change retries when another writer held the item it needs.
 const WRITE_ATTEMPTS: u32 = 8;
+
+/// How long an append keeps retrying after another writer took the same `seq` first. Counted in time, not
+/// attempts: with dozens of senders landing on one conversation at the same instant, one wins per round, so the
+/// last needs as many rounds as there are writers. Well inside the function's 15 s timeout.
+const APPEND_RACE_BUDGET: Duration = Duration::from_secs(6);
 
 /// Bounds of the reaction items of one message, `RX#<seq>#<emoji>#<userId>`. `~` sorts after `#`, so
 /// `reaction_bound(seq) + "~"` is above every reaction of `seq`.
@@ -28,29 +35,31 @@ fn reaction_seq(sk: &str) -> Option<u64> {
 #[async_trait]
 impl MessageStore for DynamoDbStore {
     async fn append_message(&self, new: NewMessage, limit: &RateLimit) -> AppResult<Created<Appended>> {
-        for attempt in 0..WRITE_ATTEMPTS {
+        let started = Instant::now();
+        for attempt in 0.. {
+            // A listed roster answers membership here; a large group's is checked by the transaction (the
+            // sender's membership must exist for their read pointer to move).
             let conversation = self
                 .get_conversation(&new.conversation_id)
                 .await?
-                .filter(|c| c.is_member(&new.sender.id))
+                .filter(|c| c.roster.listed().is_none_or(|members| members.contains(&new.sender.id)))
                 .ok_or(AppError::NotFound("conversation not found"))?;
-            let member_ids = conversation.members();
+            let roster = conversation.roster.clone();
             let seq = conversation.last_seq + 1;
             let message = new.clone().into_message(seq, now_iso());
             let last_message = serde_json::to_string(&message).map_err(AppError::internal)?;
 
-            // Item 0 takes the next seq only if nobody else did and the sender is still a member; item 2 claims
-            // the client's idempotency key. Either failing cancels the whole write.
+            // Item 0 takes the next seq only if nobody else did; item 2 claims the client's idempotency key; the
+            // sender's read pointer moves only if they are (still) a member. Any of them failing cancels the write.
             let advance = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(Self::key(keys::conversation(&new.conversation_id), keys::META)))
                 .update_expression("SET lastSeq = :seq, updatedAt = :now, lastMessage = :last")
-                .condition_expression("lastSeq = :prev AND contains(members, :sender)")
+                .condition_expression("lastSeq = :prev")
                 .expression_attribute_values(":seq", n(seq))
                 .expression_attribute_values(":prev", n(conversation.last_seq))
                 .expression_attribute_values(":now", s(&message.created_at))
                 .expression_attribute_values(":last", s(last_message))
-                .expression_attribute_values(":sender", id(&new.sender.id))
                 .build()?;
             let mut items =
                 vec![TransactWriteItem::builder().update(advance).build(), self.put(message_to_item(&message), true)?];
@@ -68,6 +77,7 @@ impl MessageStore for DynamoDbStore {
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":seq", n(seq))
                 .build()?;
+            let membership_index = items.len();
             items.push(TransactWriteItem::builder().update(sender_read).build());
             // The sender's send budget, counted only if the message is stored.
             let now = now_epoch_seconds();
@@ -75,7 +85,7 @@ impl MessageStore for DynamoDbStore {
             items.push(TransactWriteItem::builder().update(self.rate_update(&new.sender.id, limit, now)?).build());
 
             match self.transact(items).await {
-                Ok(()) => return Ok(Created::New(Appended { message, member_ids })),
+                Ok(()) => return Ok(Created::New(Appended { message, roster })),
                 Err(e) => {
                     let Some(codes) = cancellation_codes(&e) else { return Err(e.into()) };
                     if new.client_message_id.is_some() && failed_condition(&codes, 2) {
@@ -88,7 +98,10 @@ impl MessageStore for DynamoDbStore {
                             .get_message(&new.conversation_id, get_n(&claim, "seq")?)
                             .await?
                             .ok_or_else(|| AppError::internal("client message claim points at a missing message"))?;
-                        return Ok(Created::Existing(Appended { message: original, member_ids }));
+                        return Ok(Created::Existing(Appended { message: original, roster }));
+                    }
+                    if failed_condition(&codes, membership_index) {
+                        return Err(AppError::NotFound("conversation not found"));
                     }
                     if failed_condition(&codes, rate_index) {
                         return Err(limit.exceeded(now));
@@ -100,12 +113,16 @@ impl MessageStore for DynamoDbStore {
                     if !raced {
                         return Err(e.into());
                     }
+                    if started.elapsed() > APPEND_RACE_BUDGET {
+                        break;
+                    }
                     tracing::debug!(attempt, conversation_id = %new.conversation_id, "seq contention, retrying");
-                    retry::pause(attempt + 1).await;
+                    retry::pause(attempt.min(4) + 1).await;
                 }
             }
         }
-        // Only a conversation receiving far more messages per second than a person types gets here.
+        // Only a conversation receiving far more messages per second than its store can order gets here.
+        tracing::warn!(conversation_id = %new.conversation_id, "append lost the seq race for the whole budget");
         Err(AppError::BUSY)
     }
 

@@ -25,12 +25,19 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
 };
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::error::{AppError, AppResult};
 use crate::model::now_epoch_seconds;
 use crate::retry;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Index over the memberships by conversation and read pointer (keys only): how many members have read up to a
+/// message is one `Query` with `lastReadSeq >= :seq`.
+pub(crate) const READERS_INDEX: &str = "readers";
+/// `BatchGetItem` calls one read keeps in flight (a room of 5,000 members is 50 calls).
+const BATCH_GETS_IN_FLIGHT: usize = 8;
 
 /// Key builders: the only place that knows how entities map to `pk`/`sk`.
 pub(crate) mod keys {
@@ -59,6 +66,11 @@ pub(crate) mod keys {
     }
     pub const CONV_PREFIX: &str = "CONV#";
     pub const META: &str = "META";
+    /// A member of a large group, under the conversation (the membership under the user holds the read pointer).
+    pub fn member(user_id: impl Display) -> String {
+        format!("MEMBER#{user_id}")
+    }
+    pub const MEMBER_PREFIX: &str = "MEMBER#";
     pub fn pair(pair_key: &str) -> String {
         format!("PAIR#{pair_key}")
     }
@@ -187,29 +199,38 @@ impl DynamoDbStore {
         }
     }
 
-    /// `BatchGetItem` over any number of keys (100 per call), retrying unprocessed keys. Strongly consistent.
+    /// `BatchGetItem` over any number of keys (100 per call, [`BATCH_GETS_IN_FLIGHT`] calls at once), retrying
+    /// unprocessed keys. Strongly consistent.
     pub(crate) async fn batch_get(&self, keys: Vec<Item>, projection: Option<&str>) -> AppResult<Vec<Item>> {
+        let chunks: Vec<Vec<Item>> = keys.chunks(100).map(<[Item]>::to_vec).collect();
+        let pages: Vec<Vec<Item>> = stream::iter(chunks)
+            .map(|chunk| self.batch_get_page(chunk, projection))
+            .buffer_unordered(BATCH_GETS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    async fn batch_get_page(&self, keys: Vec<Item>, projection: Option<&str>) -> AppResult<Vec<Item>> {
         let mut items = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
-                    .set_projection_expression(projection.map(str::to_owned))
-                    .build()?,
-            );
-            let mut attempt = 0u32;
-            while let Some(req) = request.take() {
-                let out = self.client.batch_get_item().request_items(&self.table, req).send().await?;
-                items.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
-                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
-                if request.is_some() {
-                    attempt += 1;
-                    if attempt > 5 {
-                        return Err(AppError::internal("BatchGetItem kept returning unprocessed keys"));
-                    }
-                    retry::pause(attempt).await;
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .set_projection_expression(projection.map(str::to_owned))
+                .build()?,
+        );
+        let mut attempt = 0u32;
+        while let Some(req) = request.take() {
+            let out = self.client.batch_get_item().request_items(&self.table, req).send().await?;
+            items.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+            request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+            if request.is_some() {
+                attempt += 1;
+                if attempt > 5 {
+                    return Err(AppError::internal("BatchGetItem kept returning unprocessed keys"));
                 }
+                retry::pause(attempt).await;
             }
         }
         Ok(items)

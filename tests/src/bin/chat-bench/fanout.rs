@@ -19,8 +19,11 @@ use crate::Bench;
 use crate::sockets::{Arrivals, Socket, close_all, open_many};
 use crate::stats::{Round, Summary};
 
-/// Groups hold at most 50 members; bigger rooms are 50 members with several connections each.
+/// Small rooms are groups of at most 50 members (listed rosters); bigger rooms are 50 members with several
+/// connections each. Large rooms ([`Room::open_large`]) have as many members as asked.
 const MAX_MEMBERS: usize = 50;
+/// Users one add-members request may carry.
+const ADD_PER_REQUEST: usize = 100;
 /// How long one round may take before its missing frames count as lost.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Padding that makes a posted frame about as large as a `receive_message` frame.
@@ -42,11 +45,31 @@ impl Room {
         let members = connections.min(MAX_MEMBERS);
         let users = bench.users("fan", members).await;
         let conversation_id = bench.group(&users, "bench room").await;
+        Room::connect(bench, users, conversation_id, connections).await
+    }
+
+    /// A large group of `members` users (created with 10, grown by requests of 100) holding `connections`
+    /// sockets in all.
+    pub async fn open_large(bench: &Bench, members: usize, connections: usize) -> Room {
+        let users = bench.users("big", members).await;
+        let conversation_id = bench.group(&users[..10], "large bench room").await;
+        for chunk in users[10..].chunks(ADD_PER_REQUEST) {
+            let ids: Vec<&str> = chunk.iter().map(|u| u.id.as_str()).collect();
+            let path = format!("/conversations/{conversation_id}/members");
+            let (status, body) =
+                bench.api.call("POST", &path, Some(&users[0].token), Some(json!({ "userIds": ids }))).await;
+            assert_eq!(status, 200, "add members: {body}");
+        }
+        Room::connect(bench, users, conversation_id, connections).await
+    }
+
+    async fn connect(bench: &Bench, users: Vec<TestUser>, conversation_id: String, connections: usize) -> Room {
+        let members = users.len();
         // First connections first: only a user's first connection announces them, so the later 950 cost no
         // presence fan-out.
         let tokens: Vec<String> = (0..connections).map(|i| users[i % members].token.clone()).collect();
         let arrivals = Arrivals::new();
-        let mut sockets = open_many(&bench.stack, &tokens[..members], members, &arrivals).await;
+        let mut sockets = open_many(&bench.stack, &tokens[..members], members.min(50), &arrivals).await;
         sockets.extend(open_many(&bench.stack, &tokens[members..], 50, &arrivals).await);
         let ids: Vec<UserId> = users.iter().map(|u| UserId::parse(&u.id).expect("user id")).collect();
         let presences = bench.store.presences(&ids).await.expect("presence of the room");
@@ -103,8 +126,9 @@ impl Room {
         Round::new(started, arrivals, targets.len())
     }
 
-    /// DynamoDB requests (by operation) and PostToConnection calls of one message, counted in-process.
-    pub async fn count_one_message(&self, bench: &Bench) -> (BTreeMap<String, usize>, usize) {
+    /// DynamoDB requests (by operation), PostToConnection calls and queued jobs of one message, counted
+    /// in-process (with the deployment's default inline limit).
+    pub async fn count_one_message(&self, bench: &Bench) -> (BTreeMap<String, usize>, usize, usize) {
         let counting = &bench.counting;
         let sender_id = UserId::parse(&self.users[0].id).expect("user id");
         let sender = bench.store.presence(&sender_id).await.expect("sender presence");
@@ -112,8 +136,9 @@ impl Room {
         let body = json!({"action":"send_message","conversationId":self.conversation_id,"content":"counted"});
         counting.counter.take();
         counting.fanout.clear();
+        let jobs = counting.queue.enqueued();
         ws::message(&counting.app, ws_event("send_message", connection_id, Some(&body.to_string()), None)).await;
-        (counting.counter.take(), counting.fanout.total_posts())
+        (counting.counter.take(), counting.fanout.total_posts(), counting.queue.enqueued() - jobs)
     }
 }
 
@@ -130,6 +155,8 @@ pub struct FanoutResult {
     pub dynamodb_requests: BTreeMap<String, usize>,
     pub dynamodb_total: usize,
     pub posts_per_message: usize,
+    /// Fan-out jobs one message enqueues with the default inline limit (each one SQS message).
+    pub jobs_per_message: usize,
 }
 
 /// Rounds of ours and of the ceiling, interleaved so both see the same machine load.
@@ -144,7 +171,7 @@ pub async fn measure(bench: &Bench, room: &mut Room, rounds: usize, ceiling_in_f
         ceiling.push(room.ceiling_round(bench, &format!("c-{size}-{round}"), ceiling_in_flight).await);
     }
     let (ours, ceiling) = (Summary::of(&ours), Summary::of(&ceiling));
-    let (dynamodb_requests, posts_per_message) = room.count_one_message(bench).await;
+    let (dynamodb_requests, posts_per_message, jobs_per_message) = room.count_one_message(bench).await;
     let recipients = room.recipients() as f64;
     FanoutResult {
         connections: size,
@@ -152,11 +179,12 @@ pub async fn measure(bench: &Bench, room: &mut Room, rounds: usize, ceiling_in_f
         ours,
         ceiling,
         ratio: ours.last_p50 / ceiling.last_p50,
-        ours_posts_per_second: posts_per_message as f64 / (ours.last_p50 / 1000.0),
+        ours_posts_per_second: recipients / (ours.last_p50 / 1000.0),
         ceiling_posts_per_second: recipients / (ceiling.last_p50 / 1000.0),
         dynamodb_total: dynamodb_requests.values().sum(),
         dynamodb_requests,
         posts_per_message,
+        jobs_per_message,
     }
 }
 
@@ -182,11 +210,34 @@ pub async fn best_ceiling_in_flight(
     (best, results)
 }
 
+/// One large room measured twice: posted by the message function itself, and through the queue.
+#[derive(Clone, Debug, Serialize)]
+pub struct LargeResult {
+    pub inline: FanoutResult,
+    pub queued: FanoutResult,
+}
+
+/// The room through each path in turn (the message function's `FANOUT_INLINE_MAX` reconfigured in place), then
+/// back to the deployed value.
+pub async fn measure_both_paths(
+    bench: &Bench,
+    room: &mut Room,
+    rounds: usize,
+    ceiling_in_flight: usize,
+) -> LargeResult {
+    bench.set_message_env("FANOUT_INLINE_MAX", "100000");
+    let inline = measure(bench, room, rounds, ceiling_in_flight).await;
+    bench.set_message_env("FANOUT_INLINE_MAX", "0");
+    let queued = measure(bench, room, rounds, ceiling_in_flight).await;
+    bench.restore_message_env("FANOUT_INLINE_MAX");
+    LargeResult { inline, queued }
+}
+
 /// Our last-recipient p50 with each `POSTS_IN_FLIGHT` value (the message function reconfigured in place).
 pub async fn sweep_posts_in_flight(bench: &Bench, room: &mut Room, values: &[usize]) -> Vec<(usize, Summary)> {
     let mut results = Vec::new();
     for &value in values {
-        bench.set_posts_in_flight(value);
+        bench.set_message_env("POSTS_IN_FLIGHT", &value.to_string());
         room.send_round(&format!("warm-posts-{value}")).await;
         let mut rounds = Vec::new();
         for round in 0..8 {

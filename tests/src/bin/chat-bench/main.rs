@@ -26,7 +26,7 @@ use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::fanout::{FanoutResult, Room};
+use crate::fanout::{FanoutResult, LargeResult, Room};
 use crate::functions::{Function, FunctionResult};
 use crate::latency::{LatencyResult, ThroughputResult};
 use crate::stats::Summary;
@@ -41,6 +41,8 @@ struct Options {
     functions: Option<PathBuf>,
     aws_cli: Option<PathBuf>,
     sizes: Vec<usize>,
+    large: Vec<usize>,
+    large_members: usize,
     rounds: usize,
     storm: usize,
     wave: usize,
@@ -55,6 +57,8 @@ impl Options {
             functions: None,
             aws_cli: None,
             sizes: vec![10, 100, 1000],
+            large: vec![1000, 5000],
+            large_members: 1000,
             rounds: 20,
             storm: 300,
             wave: 50,
@@ -72,12 +76,18 @@ impl Options {
                 "--functions" => options.functions = Some(value()?.into()),
                 "--aws-cli" => options.aws_cli = Some(value()?.into()),
                 "--sizes" => options.sizes = list(&value()?)?,
+                "--large" => options.large = list(&value()?)?,
+                "--large-members" => {
+                    options.large_members = value()?.parse().map_err(|_| "--large-members needs a number")?
+                }
                 "--rounds" => options.rounds = value()?.parse().map_err(|_| "--rounds needs a number")?,
                 "--storm" => options.storm = value()?.parse().map_err(|_| "--storm needs a number")?,
                 "--wave" => options.wave = value()?.parse().map_err(|_| "--wave needs a number")?,
                 "--sweep-posts" => options.sweep_posts = list(&value()?)?,
                 "--quick" => {
                     options.sizes = vec![10, 100];
+                    options.large = vec![1000];
+                    options.large_members = 200;
                     options.rounds = 5;
                     options.storm = 100;
                 }
@@ -128,14 +138,15 @@ impl Bench {
         eprintln!("warning: some benchmark connections were still registered a minute after closing");
     }
 
-    /// Reconfigures the message function's `POSTS_IN_FLIGHT` in place (the emulator restarts its processes).
-    pub fn set_posts_in_flight(&self, value: usize) {
+    /// Reconfigures one variable of the message function in place (the emulator restarts its processes); the
+    /// others keep their deployed values.
+    pub fn set_message_env(&self, name: &str, value: &str) {
         let (Some(cli), Some(function)) = (&self.aws_cli, self.functions.iter().find(|f| f.binary == "ws-message"))
         else {
-            panic!("--sweep-posts needs --aws-cli and --functions");
+            panic!("reconfiguring the message function needs --aws-cli and --functions");
         };
         let mut environment = function.environment.clone();
-        environment.insert("POSTS_IN_FLIGHT".into(), value.to_string());
+        environment.insert(name.into(), value.into());
         let status = Command::new(cli)
             .args(["lambda", "update-function-configuration", "--function-name", &function.name, "--environment"])
             .arg(json!({ "Variables": environment }).to_string())
@@ -144,11 +155,20 @@ impl Bench {
             .expect("run the AWS CLI");
         assert!(status.success(), "could not reconfigure {}", function.name);
     }
+
+    /// Puts one variable of the message function back to its deployed value.
+    pub fn restore_message_env(&self, name: &str) {
+        let deployed = self.functions.iter().find(|f| f.binary == "ws-message").and_then(|f| f.environment.get(name));
+        if let Some(value) = deployed {
+            self.set_message_env(name, &value.clone());
+        }
+    }
 }
 
 #[derive(Serialize, Default)]
 struct Results {
     fanout: Vec<FanoutResult>,
+    large: Vec<LargeResult>,
     ceiling_in_flight: usize,
     ceiling_sweep: Vec<(usize, f64)>,
     posts_sweep: Vec<(usize, Summary)>,
@@ -180,7 +200,7 @@ async fn main() {
         api: stack.api(),
         store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&config), stack.table_name.clone()),
         management,
-        counting: Counting::new(&stack).await,
+        counting: Counting::new(&stack, chat_shared::config::DEFAULT_FANOUT_INLINE_MAX).await,
         stack,
         aws_cli: options.aws_cli.clone(),
         functions,
@@ -210,10 +230,7 @@ async fn main() {
             if !options.sweep_posts.is_empty() {
                 results.posts_sweep = fanout::sweep_posts_in_flight(&bench, &mut room, &options.sweep_posts).await;
                 eprintln!("POSTS_IN_FLIGHT sweep: {:?}", results.posts_sweep);
-                let deployed = bench.functions.iter().find(|f| f.binary == "ws-message");
-                if let Some(value) = deployed.and_then(|f| f.environment.get("POSTS_IN_FLIGHT")) {
-                    bench.set_posts_in_flight(value.parse().expect("deployed POSTS_IN_FLIGHT"));
-                }
+                bench.restore_message_env("POSTS_IN_FLIGHT");
             }
         }
         eprintln!("fan-out: {} rounds at {size} connections", options.rounds);
@@ -224,6 +241,22 @@ async fn main() {
         results.fanout.push(result);
     }
     results.fanout.sort_by_key(|r| r.connections);
+
+    // Large groups: each room through both delivery paths, against the ceiling for as many posts.
+    for &connections in &options.large {
+        let members = options.large_members.min(connections);
+        eprintln!("large room: {members} members holding {connections} connections");
+        let mut room = Room::open_large(&bench, members, connections).await;
+        let rounds = options.rounds.min(10);
+        let result = fanout::measure_both_paths(&bench, &mut room, rounds, results.ceiling_in_flight).await;
+        eprintln!(
+            "large {connections}: inline {:.2} x, queued {:.2} x the ceiling",
+            result.inline.ratio, result.queued.ratio
+        );
+        note_peaks(&bench, &mut peaks);
+        room.close(&bench).await;
+        results.large.push(result);
+    }
 
     eprintln!("connect storm: {} clients in waves of {}", options.storm, options.wave);
     results.storm = Some(storm::run(&bench, options.storm, options.wave).await);
@@ -371,6 +404,53 @@ fn render(results: &Results, bench: &Bench) -> String {
         );
     }
 
+    if !results.large.is_empty() {
+        let _ = writeln!(out, "\n### Large groups: one message, posted inline vs through the queue (ms, p50 / p99)\n");
+        let _ = writeln!(
+            out,
+            "| connections | members | path | rounds | last | median | ceiling: last | ÷ ceiling (last p50) | missing |"
+        );
+        let _ = writeln!(out, "|---:|---:|---|---:|---|---|---|---:|---:|");
+        for large in &results.large {
+            for (path, r) in [("inline", &large.inline), ("queue", &large.queued)] {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {path} | {} | {} / {} | {} / {} | {} / {} | {:.2} | {} |",
+                    r.connections,
+                    r.members,
+                    r.ours.rounds,
+                    f0(r.ours.last_p50),
+                    f0(r.ours.last_p99),
+                    f0(r.ours.median_p50),
+                    f0(r.ours.median_p99),
+                    f0(r.ceiling.last_p50),
+                    f0(r.ceiling.last_p99),
+                    r.ratio,
+                    r.ours.missing + r.ceiling.missing
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n| connections | members | DynamoDB requests per message | by operation | target 4 + ⌈members ÷ 100⌉ | SQS messages (jobs) per message, default inline limit |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---|---:|---:|");
+        for large in &results.large {
+            let r = &large.queued;
+            let detail: Vec<String> = r.dynamodb_requests.iter().map(|(op, n)| format!("{op} × {n}")).collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                r.connections,
+                r.members,
+                r.dynamodb_total,
+                detail.join(", "),
+                4 + r.members.div_ceil(100),
+                r.jobs_per_message
+            );
+        }
+    }
+
     if !results.posts_sweep.is_empty() {
         let _ = writeln!(out, "\n### `POSTS_IN_FLIGHT` sweep (largest room, 8 rounds each, ms)\n");
         let _ = writeln!(out, "| in flight | last p50 | last p99 | median p50 |");
@@ -454,7 +534,15 @@ fn render(results: &Results, bench: &Bench) -> String {
     if let Some(r) = results.fanout.iter().find(|r| r.connections == 1000) {
         target("fan-out to 1,000: last recipient ≤ 1.2 × ceiling", format!("{:.2} ×", r.ratio), r.ratio <= 1.2);
     }
-    for r in &results.fanout {
+    for large in results.large.iter().filter(|l| l.queued.connections >= 5000) {
+        let r = &large.queued;
+        target(
+            &format!("large group, {} connections: last recipient ≤ 1.3 × ceiling", r.connections),
+            format!("{:.2} × (inline {:.2} ×)", r.ratio, large.inline.ratio),
+            r.ratio <= 1.3,
+        );
+    }
+    for r in results.fanout.iter().chain(results.large.iter().map(|l| &l.queued)) {
         let limit = 4 + r.members.div_ceil(100);
         target(
             &format!("DynamoDB requests per group message ≤ {limit} ({} members)", r.members),
