@@ -27,6 +27,7 @@
 
 mod bench;
 mod checks;
+mod clients;
 mod cmd;
 mod deploy;
 mod drill;
@@ -34,6 +35,7 @@ mod emulator;
 mod paths;
 mod steps;
 mod toolchain;
+mod web;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -53,6 +55,10 @@ const DEFAULT_PORT: u16 = 4566;
 /// Worker threads for the end-to-end suite. Its tests are independent (each
 /// creates its own users and rooms), so they may run concurrently.
 const E2E_TEST_THREADS: u32 = 4;
+/// The test stack runs the queued fan-out path for rooms of more than 100 connections (the large-room tests use
+/// 200 members) and gives up on a failing job after two 15-second offers, so the dead-letter test is quick.
+const TEST_STACK_PARAMETERS: [&str; 3] =
+    ["FanoutInlineMax=100", "FanoutVisibilityTimeout=15", "FanoutMaxReceiveCount=2"];
 /// How long the emulator may take to answer its health check.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Emulator log lines shown when something fails.
@@ -78,8 +84,9 @@ commands:
   dev     [--port N] [--stack NAME]
           Build the functions, start MiniStack (persistent state in
           .local/state/dev, port 4566 unless taken), deploy, print the
-          endpoints (also written to .local/endpoints.json) and follow the
-          emulator log until Ctrl-C.
+          endpoints (also written to .local/endpoints.json), build and serve
+          the web app (clients/web) on loopback and print its URL, and follow
+          the emulator log until Ctrl-C.
   deploy  --endpoint http://127.0.0.1:PORT [--stack NAME] [--no-build]
           Build and deploy to an emulator that is already running
           (e.g. `docker compose -f localstack/docker-compose.yml up`);
@@ -257,7 +264,7 @@ fn dev(paths: &Paths, options: &Options) -> Res<()> {
     let target = AwsTarget::new(paths, port);
     let out_dir = paths.local.join(format!("stack-{}", options.stack()));
     let deployed = steps.run(&format!("Deploy stack {}", options.stack()), || {
-        deploy::deploy(paths, &target, options.stack(), &out_dir)
+        deploy::deploy(paths, &target, options.stack(), &out_dir, &[])
     });
     let endpoints = match deployed {
         Ok(endpoints) => endpoints,
@@ -267,10 +274,17 @@ fn dev(paths: &Paths, options: &Options) -> Res<()> {
         }
     };
     let endpoints_file = publish_endpoints(paths, &endpoints)?;
+    // The reference web app, served on loopback until Ctrl-C (optional: without Node the backend still runs).
+    let web =
+        steps.run("Build web app (clients/web)", || web::build(paths)).and_then(|()| web::serve(paths, &endpoints));
     steps.summary();
 
     println!();
     print_endpoints(paths, &endpoints, &endpoints_file);
+    match &web {
+        Ok(server) => println!("  web app:       {}", server.url()),
+        Err(err) => println!("  web app:       not available ({err})"),
+    }
     println!(
         "  emulator log: {}\n  state:        {} (persists across restarts)\n",
         paths.display(emulator.log_path()),
@@ -336,7 +350,7 @@ fn deploy_cmd(paths: &Paths, options: &Options) -> Res<()> {
     let target = AwsTarget::new(paths, port);
     let out_dir = paths.local.join(format!("stack-{}", options.stack()));
     let endpoints = steps.run(&format!("Deploy stack {}", options.stack()), || {
-        deploy::deploy(paths, &target, options.stack(), &out_dir)
+        deploy::deploy(paths, &target, options.stack(), &out_dir, &[])
     })?;
     let endpoints_file = publish_endpoints(paths, &endpoints)?;
     steps.summary();
@@ -366,9 +380,11 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
             std::process::Command::new(&cargo)
                 .current_dir(&paths.root)
                 .args(["test", "--workspace", "--exclude", "chat-e2e"])
-                .args(["--exclude", "xtask"]),
+                // chat-cli's tests drive the deployed stack: they run with the clients, below.
+                .args(["--exclude", "xtask", "--exclude", "chat-cli"]),
         )
     });
+    let sdk_unit = steps.run("TypeScript SDK: typecheck + unit tests (npm)", || clients::sdk_unit_tests(paths));
     check_interrupted()?;
     steps.run("Build functions (cargo lambda build)", || toolchain::build_functions(paths))?;
     let sam_build =
@@ -389,8 +405,10 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
         steps.run(&format!("Start fresh MiniStack on 127.0.0.1:{port}"), || Emulator::start(paths, config))?;
 
     let target = AwsTarget::new(paths, port);
-    let deployed =
-        steps.run(&format!("Deploy stack {DEFAULT_STACK}"), || deploy::deploy(paths, &target, DEFAULT_STACK, &out_dir));
+    let deployed = steps.run(&format!("Deploy stack {DEFAULT_STACK}"), || {
+        deploy::deploy(paths, &target, DEFAULT_STACK, &out_dir, &TEST_STACK_PARAMETERS)
+    });
+    let deployed_ok = deployed.as_ref().map(drop).map_err(Clone::clone);
     let e2e = deployed.and_then(|endpoints| {
         let endpoints_file = out_dir.join("endpoints.json");
         print_endpoints(paths, &endpoints, &endpoints_file);
@@ -398,7 +416,7 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
             let mut command = std::process::Command::new(&cargo);
             command
                 .current_dir(&paths.root)
-                .args(["test", "-p", "chat-e2e", "--"])
+                .args(["test", "-p", "chat-e2e", "--no-fail-fast", "--"])
                 .arg(format!("--test-threads={E2E_TEST_THREADS}"))
                 .env("CHAT_ENDPOINTS_FILE", &endpoints_file);
             // The suite may talk to DynamoDB directly: give it the same
@@ -406,6 +424,19 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
             target.apply_env(&mut command);
             cmd::run(&mut command)
         })
+    });
+    // The clients against the same stack, whatever the backend suite said: one run reports both.
+    let endpoints_file = out_dir.join("endpoints.json");
+    let clients = deployed_ok.and_then(|()| {
+        let sdk = steps.run("TypeScript SDK against the stack (npm run test:integration)", || {
+            clients::sdk_integration_tests(paths, &endpoints_file)
+        });
+        let cli = steps
+            .run("chat-cli against the stack (cargo test -p chat-cli)", || clients::cli_tests(paths, &endpoints_file));
+        let web = steps.run("Web app in Chromium (clients/web, npm run test:browser)", || {
+            web::browser_tests(paths, &endpoints_file)
+        });
+        sdk.and(cli).and(web)
     });
     // The REST API fuzzed against its spec, on the same stack (schemathesis, bounded and seeded).
     let fuzz = e2e.as_ref().map_err(Clone::clone).and_then(|()| {
@@ -430,7 +461,8 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
     if e2e.is_err() || fuzz.is_err() || drill.is_err() {
         emulator.print_log_tail(LOG_TAIL_LINES);
     }
-    let e2e = e2e.and(fuzz).and(drill);
+    let e2e = e2e.and(fuzz).and(drill).and(clients);
+    let unit = unit.and(sdk_unit);
 
     steps.run("Stop MiniStack", || {
         emulator.stop();

@@ -73,7 +73,7 @@ pub fn build_functions(paths: &Paths) -> Res<()> {
             .current_dir(&paths.root)
             .env("PATH", venv_path(paths)?)
             .args(["lambda", "build", "--release", "--workspace"])
-            .args(["--exclude", "chat-e2e", "--exclude", "xtask"])
+            .args(["--exclude", "chat-e2e", "--exclude", "xtask", "--exclude", "chat-cli"])
             .args(["--target", LOCAL_TARGET]),
     )
 }

@@ -4,14 +4,14 @@
  *
  * Why this module exists: the protocol leaves the hard parts to clients (docs/protocol.md, "Reliability"):
  * resuming after a reconnect, not losing or doubling messages, idempotent retries, presence that crossed on the
- * way. After every (re)connect the client
+ * way. After every (re)connect the connection sends what was queued while offline (and again, with the same
+ * `clientMessageId`, the messages whose ack was lost with the previous socket: the server answers those with
+ * `duplicate: true`); then the client, all at once,
  *
- * 1. re-sends `join_conversations` for the conversations the app joined (typing indicators are per socket),
- * 2. asks `get_presence` and reports the presence of every peer,
- * 3. catches up every followed conversation with `afterSeq` (missed messages arrive as `message` events, in
- *    order, exactly once; a `gap` event says when that was impossible),
- * 4. sends what was queued while offline, and sends again, with the same `clientMessageId`, the messages whose
- *    ack was lost with the previous socket (the server answers those with `duplicate: true`),
+ * - re-sends `join_conversations` for the conversations the app joined (typing indicators are per socket),
+ * - asks `get_presence` and reports the presence of every peer,
+ * - catches up every followed conversation with `afterSeq` (missed messages arrive as `message` events, in
+ *   order, exactly once; a `gap` event says when that was impossible),
  *
  * then emits `synced`.
  */

@@ -45,6 +45,8 @@ export interface ChatErrorDetails {
   requestId?: string;
   /** The WebSocket action or `METHOD /path` that failed. */
   operation?: string;
+  /** With `rate_limited`: seconds until the server accepts the action again. */
+  retryAfter?: number;
   cause?: unknown;
 }
 
@@ -54,6 +56,8 @@ export class ChatError extends Error {
   readonly code: ChatErrorCode;
   readonly requestId?: string;
   readonly operation?: string;
+  /** With `rate_limited`: seconds until the server accepts the action again. */
+  readonly retryAfter?: number;
 
   constructor(status: number, code: ChatErrorCode, message: string, details: ChatErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -62,6 +66,7 @@ export class ChatError extends Error {
     this.code = code;
     if (details.requestId !== undefined) this.requestId = details.requestId;
     if (details.operation !== undefined) this.operation = details.operation;
+    if (details.retryAfter !== undefined) this.retryAfter = details.retryAfter;
   }
 
   /** Whether the server produced this error (as opposed to a timeout or a lost connection). */
@@ -79,7 +84,7 @@ export class ChatError extends Error {
     const body = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
     const code = isErrorCode(body.code) ? body.code : 'internal';
     const message = typeof body.message === 'string' ? body.message : 'request failed';
-    return new ChatError(STATUS_BY_CODE[code], code, message, details);
+    return new ChatError(STATUS_BY_CODE[code], code, message, withRetryAfter(details, body.retryAfter));
   }
 
   /**
@@ -93,14 +98,19 @@ export class ChatError extends Error {
     } catch {
       parsed = undefined;
     }
-    const error = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+    const error = (parsed as { error?: { code?: unknown; message?: unknown; retryAfter?: unknown } } | undefined)
+      ?.error;
     if (error && isErrorCode(error.code)) {
       const message = typeof error.message === 'string' ? error.message : `HTTP ${status}`;
-      return new ChatError(status, error.code, message, details);
+      return new ChatError(status, error.code, message, withRetryAfter(details, error.retryAfter));
     }
     const snippet = bodyText.trim().slice(0, 200);
     return new ChatError(status, codeForStatus(status), snippet || `HTTP ${status}`, details);
   }
+}
+
+function withRetryAfter(details: ChatErrorDetails, retryAfter: unknown): ChatErrorDetails {
+  return typeof retryAfter === 'number' && retryAfter > 0 ? { ...details, retryAfter } : details;
 }
 
 export function isChatError(value: unknown): value is ChatError {

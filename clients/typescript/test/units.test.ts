@@ -130,6 +130,14 @@ describe('ChatError', () => {
     expect(ChatError.fromFrame({ code: 'weird' })).toMatchObject({ status: 500, code: 'internal' });
     expect(ChatError.client('timeout', 'x').fromServer).toBe(false);
   });
+
+  it('keeps the retryAfter of rate_limited answers from frames and HTTP bodies', () => {
+    const frame = { success: false, code: 'rate_limited', message: 'slow down', retryAfter: 3 };
+    expect(ChatError.fromFrame(frame).retryAfter).toBe(3);
+    const body = JSON.stringify({ error: { code: 'rate_limited', message: 'slow down', retryAfter: 7 } });
+    expect(ChatError.fromHttp(429, body).retryAfter).toBe(7);
+    expect(ChatError.fromFrame({ code: 'conflict', message: 'x' }).retryAfter).toBeUndefined();
+  });
 });
 
 describe('ids', () => {

@@ -1,0 +1,63 @@
+//! `register`, `login`, `logout`, `whoami`: getting a token, keeping it in the token file (or printing it), and
+//! forgetting it.
+
+use std::io::{BufRead, IsTerminal};
+
+use serde_json::json;
+
+use crate::context::Context;
+use crate::error::{CliError, CliResult};
+use crate::output::json_line;
+use crate::session;
+
+/// `register` and `login`: the session's user, and where the token went.
+pub async fn sign_in(
+    context: &Context<'_>,
+    registering: bool,
+    username: &str,
+    password: Option<&str>,
+    print_token: bool,
+) -> CliResult<()> {
+    let password = password_from(password, context)?;
+    let rest = context.anonymous_rest()?;
+    let session =
+        if registering { rest.register(username, &password).await? } else { rest.login(username, &password).await? };
+    let token = session["token"]
+        .as_str()
+        .ok_or_else(|| CliError::Connection(format!("the server's session has no token: {session}")))?;
+    if print_token {
+        return json_line(&json!({ "token": token, "user": session["user"] }));
+    }
+    let path = session::token_file(context.globals, context.env)?;
+    session::store_token(&path, token)?;
+    eprintln!("logged in as {username}; token stored in {}", path.display());
+    json_line(&json!({ "user": session["user"], "tokenFile": path.display().to_string() }))
+}
+
+pub fn logout(context: &Context<'_>) -> CliResult<()> {
+    let path = session::token_file(context.globals, context.env)?;
+    let deleted = session::forget_token(&path)?;
+    json_line(&json!({ "tokenFile": path.display().to_string(), "deleted": deleted }))
+}
+
+pub async fn whoami(context: &Context<'_>) -> CliResult<()> {
+    json_line(&context.rest()?.me().await?)
+}
+
+/// `--password`, else `CHAT_PASSWORD`, else one line of stdin (with a prompt when it is a terminal).
+fn password_from(flag: Option<&str>, context: &Context<'_>) -> CliResult<String> {
+    if let Some(password) = flag.map(str::to_owned).or_else(|| (context.env)("CHAT_PASSWORD")) {
+        return Ok(password);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("password (shown as you type): ");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).map_err(|e| CliError::Setup(format!("cannot read the password: {e}")))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err(CliError::Usage("no password: pass --password, set CHAT_PASSWORD, or type it on stdin".into()));
+    }
+    Ok(password)
+}

@@ -1,0 +1,410 @@
+//! The command line: which command, its arguments, and the flags, in any order (`chat-cli --ws URL listen` and
+//! `chat-cli listen --ws URL` mean the same). Pure parsing, no environment and no I/O, so every rule is unit
+//! tested; where values come from when a flag is absent is decided in `endpoints` and `session`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{CliError, CliResult};
+
+pub const USAGE: &str = "\
+chat-cli: terminal client of the serverless chat backend (JSON on stdout, messages on stderr)
+
+usage: chat-cli [options] <command> [arguments]
+
+commands:
+  register <username> [--password P] [--print-token]   create an account and log in
+  login <username> [--password P] [--print-token]      log in (stores the token, see --token-file)
+  logout                                               forget the stored token
+  whoami                                               your profile
+  users <search> [--limit N]                           users whose name starts with <search>, one per line
+  conversations [--limit N]                            your conversations, one per line
+  create-private <user>                                private chat with <user> (username or user id)
+  create-group <name> <user>...                        group chat with these users
+  history <conversationId> [--limit N] [--after-seq N] messages, oldest first, one per line
+  send <conversationId> <text> [--client-message-id ID] [--timeout SECS]
+                                                       send over WebSocket, print the ack
+  listen [--count N] [--timeout SECS] [--event NAME]... [--join CONVERSATION]...
+                                                       print every event as one JSON line until Ctrl-C,
+                                                       N events (exit 3 if the timeout comes first) or
+                                                       the timeout; --event keeps only these events,
+                                                       --join also receives typing in a conversation
+  help                                                 this text
+
+options (anywhere on the line):
+  --endpoints FILE    endpoints JSON (`http`, `websocket`), e.g. .local/endpoints.json   [env CHAT_ENDPOINTS_FILE]
+  --http URL          HTTP API base URL (overrides the file)                             [env CHAT_HTTP]
+  --ws URL            WebSocket API URL (overrides the file)                             [env CHAT_WS]
+  --token TOKEN       use this token instead of the stored one                           [env CHAT_TOKEN]
+  --token-file FILE   where login stores the token (default: <config dir>/chat-cli/token)
+  --password P        for register/login; else env CHAT_PASSWORD, else one line of stdin
+
+exit status: 0 ok, 1 failed (the message says why), 2 bad command line, 3 timed out";
+
+/// Flags that apply to every command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Globals {
+    pub endpoints_file: Option<PathBuf>,
+    pub http: Option<String>,
+    pub ws: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Register { username: String, password: Option<String>, print_token: bool },
+    Login { username: String, password: Option<String>, print_token: bool },
+    Logout,
+    Whoami,
+    Users { search: String, limit: Option<u32> },
+    Conversations { limit: Option<u32> },
+    CreatePrivate { user: String },
+    CreateGroup { name: String, members: Vec<String> },
+    History { conversation_id: String, limit: Option<u32>, after_seq: Option<u64> },
+    Send { conversation_id: String, text: String, client_message_id: Option<String>, timeout: Option<Duration> },
+    Listen { count: Option<u64>, timeout: Option<Duration>, events: Vec<String>, join: Vec<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub globals: Globals,
+    pub command: Command,
+}
+
+/// Flags that take a value; every other flag is a switch.
+const VALUE_FLAGS: [&str; 15] = [
+    "--endpoints",
+    "--http",
+    "--ws",
+    "--token",
+    "--token-file",
+    "--password",
+    "--limit",
+    "--after-seq",
+    "--client-message-id",
+    "--count",
+    "--timeout",
+    "--event",
+    "--join",
+    // Accepted spellings of the above.
+    "--endpoints-file",
+    "--events",
+];
+const SWITCHES: [&str; 2] = ["--print-token", "--help"];
+const GLOBAL_FLAGS: [&str; 6] = ["--endpoints", "--endpoints-file", "--http", "--ws", "--token", "--token-file"];
+
+/// The flags each command accepts besides the global ones.
+fn command_flags(command: &str) -> Option<&'static [&'static str]> {
+    Some(match command {
+        "help" | "logout" | "whoami" | "create-private" | "create-group" => &[],
+        "register" | "login" => &["--password", "--print-token"],
+        "users" | "conversations" => &["--limit"],
+        "history" => &["--limit", "--after-seq"],
+        "send" => &["--client-message-id", "--timeout"],
+        "listen" => &["--count", "--timeout", "--event", "--events", "--join"],
+        _ => return None,
+    })
+}
+
+/// Parses the arguments after the program name.
+pub fn parse<I, S>(args: I) -> CliResult<Invocation>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut positional = Vec::new();
+    let mut flags: Vec<(String, Option<String>)> = Vec::new();
+    let mut args = args.into_iter().map(Into::into);
+    let mut only_positional = false;
+    while let Some(arg) = args.next() {
+        if only_positional || !arg.starts_with("--") {
+            positional.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            only_positional = true;
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+            None => (arg.clone(), None),
+        };
+        if VALUE_FLAGS.contains(&name.as_str()) {
+            let value = match inline {
+                Some(value) => value,
+                None => args.next().ok_or_else(|| CliError::Usage(format!("`{name}` needs a value")))?,
+            };
+            flags.push((name, Some(value)));
+        } else if SWITCHES.contains(&name.as_str()) {
+            if inline.is_some() {
+                return Err(CliError::Usage(format!("`{name}` takes no value")));
+            }
+            flags.push((name, None));
+        } else {
+            return Err(CliError::Usage(format!("unknown option `{name}`")));
+        }
+    }
+    if flags.iter().any(|(name, _)| name == "--help") || positional.first().is_some_and(|c| c == "-h") {
+        return Ok(Invocation { globals: Globals::default(), command: Command::Help });
+    }
+
+    let Some((command, rest)) = positional.split_first() else {
+        return Err(CliError::Usage("no command given".into()));
+    };
+    let allowed = command_flags(command).ok_or_else(|| CliError::Usage(format!("unknown command `{command}`")))?;
+    for (name, _) in &flags {
+        if !GLOBAL_FLAGS.contains(&name.as_str()) && !allowed.contains(&name.as_str()) {
+            return Err(CliError::Usage(format!("`{command}` does not take `{name}`")));
+        }
+    }
+    let flags = Flags(flags);
+    let globals = Globals {
+        endpoints_file: flags.last("--endpoints").or_else(|| flags.last("--endpoints-file")).map(PathBuf::from),
+        http: flags.last("--http"),
+        ws: flags.last("--ws"),
+        token: flags.last("--token"),
+        token_file: flags.last("--token-file").map(PathBuf::from),
+    };
+    let command = match command.as_str() {
+        "help" => Command::Help,
+        "register" | "login" => {
+            let [username] = exactly(command, rest, ["username"])?;
+            let password = flags.last("--password");
+            let print_token = flags.has("--print-token");
+            if command == "register" {
+                Command::Register { username, password, print_token }
+            } else {
+                Command::Login { username, password, print_token }
+            }
+        }
+        "logout" => {
+            exactly(command, rest, [])?;
+            Command::Logout
+        }
+        "whoami" => {
+            exactly(command, rest, [])?;
+            Command::Whoami
+        }
+        "users" => {
+            let [search] = exactly(command, rest, ["search"])?;
+            Command::Users { search, limit: flags.number("--limit")? }
+        }
+        "conversations" => {
+            exactly(command, rest, [])?;
+            Command::Conversations { limit: flags.number("--limit")? }
+        }
+        "create-private" => {
+            let [user] = exactly(command, rest, ["user"])?;
+            Command::CreatePrivate { user }
+        }
+        "create-group" => {
+            let Some((name, members)) = rest.split_first() else {
+                return Err(CliError::Usage("`create-group` needs <name> <user>...".into()));
+            };
+            if members.is_empty() {
+                return Err(CliError::Usage("`create-group` needs at least one member besides you".into()));
+            }
+            Command::CreateGroup { name: name.clone(), members: members.to_vec() }
+        }
+        "history" => {
+            let [conversation_id] = exactly(command, rest, ["conversationId"])?;
+            Command::History {
+                conversation_id,
+                limit: flags.number("--limit")?,
+                after_seq: flags.number("--after-seq")?,
+            }
+        }
+        "send" => {
+            let [conversation_id, text] = exactly(command, rest, ["conversationId", "text"])?;
+            Command::Send {
+                conversation_id,
+                text,
+                client_message_id: flags.last("--client-message-id"),
+                timeout: flags.seconds("--timeout")?,
+            }
+        }
+        "listen" => {
+            exactly(command, rest, [])?;
+            let count: Option<u64> = flags.number("--count")?;
+            if count == Some(0) {
+                return Err(CliError::Usage("`--count` must be at least 1".into()));
+            }
+            let events = flags
+                .all("--event")
+                .chain(flags.all("--events"))
+                .flat_map(|list| list.split(',').map(str::trim).map(str::to_owned).collect::<Vec<_>>())
+                .filter(|event| !event.is_empty())
+                .collect();
+            Command::Listen { count, timeout: flags.seconds("--timeout")?, events, join: flags.all("--join").collect() }
+        }
+        _ => unreachable!("command_flags() knows every command"),
+    };
+    Ok(Invocation { globals, command })
+}
+
+/// Exactly the named positional arguments, or a usage error naming what is missing or extra.
+fn exactly<const N: usize>(command: &str, rest: &[String], names: [&str; N]) -> CliResult<[String; N]> {
+    let expected = names.iter().map(|name| format!("<{name}>")).collect::<Vec<_>>().join(" ");
+    if rest.len() < N {
+        return Err(CliError::Usage(format!("`{command}` needs {expected}")));
+    }
+    if rest.len() > N {
+        let extra = &rest[N];
+        let hint = if N == 0 { String::new() } else { format!(" (it takes {expected}; quote text with spaces)") };
+        return Err(CliError::Usage(format!("`{command}`: unexpected argument `{extra}`{hint}")));
+    }
+    Ok(std::array::from_fn(|i| rest[i].clone()))
+}
+
+struct Flags(Vec<(String, Option<String>)>);
+
+impl Flags {
+    fn last(&self, name: &str) -> Option<String> {
+        self.0.iter().rev().find(|(flag, _)| flag == name).and_then(|(_, value)| value.clone())
+    }
+
+    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = String> + 'a {
+        self.0.iter().filter(move |(flag, _)| flag == name).filter_map(|(_, value)| value.clone())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(flag, _)| flag == name)
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> CliResult<Option<T>> {
+        self.last(name)
+            .map(|text| {
+                text.parse().map_err(|_| CliError::Usage(format!("`{name}` must be a whole number, not `{text}`")))
+            })
+            .transpose()
+    }
+
+    fn seconds(&self, name: &str) -> CliResult<Option<Duration>> {
+        self.last(name)
+            .map(|text| {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|secs| secs.is_finite() && *secs > 0.0 && *secs <= 86_400.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        CliError::Usage(format!("`{name}` must be seconds between 0 and 86400, not `{text}`"))
+                    })
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(line: &str) -> Invocation {
+        parse(line.split_whitespace()).unwrap_or_else(|e| panic!("`{line}` should parse: {e}"))
+    }
+
+    fn refused(line: &str) -> String {
+        match parse(line.split_whitespace()) {
+            Err(CliError::Usage(message)) => message,
+            other => panic!("`{line}` should be a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_go_anywhere_and_globals_are_collected() {
+        let a = parsed("--ws ws://h/prod send c1 hello --http=http://h --token t");
+        let b = parsed("send --token t c1 --http http://h hello --ws=ws://h/prod");
+        assert_eq!(a, b);
+        assert_eq!(a.globals.ws.as_deref(), Some("ws://h/prod"));
+        assert_eq!(a.globals.http.as_deref(), Some("http://h"));
+        assert_eq!(a.globals.token.as_deref(), Some("t"));
+        assert_eq!(
+            a.command,
+            Command::Send {
+                conversation_id: "c1".into(),
+                text: "hello".into(),
+                client_message_id: None,
+                timeout: None
+            }
+        );
+    }
+
+    #[test]
+    fn send_takes_text_with_spaces_as_one_argument_and_dashes_after_double_dash() {
+        let invocation = parse(["send", "c1", "hello there", "--timeout", "2.5"]).unwrap();
+        let Command::Send { text, timeout, .. } = invocation.command else { panic!("send") };
+        assert_eq!(text, "hello there");
+        assert_eq!(timeout, Some(Duration::from_millis(2500)));
+        let invocation = parse(["send", "c1", "--", "--not-a-flag"]).unwrap();
+        let Command::Send { text, .. } = invocation.command else { panic!("send") };
+        assert_eq!(text, "--not-a-flag");
+    }
+
+    #[test]
+    fn listen_options() {
+        let invocation = parsed(
+            "listen --count 2 --timeout 30 --event receive_message --events user_online,typing_status --join c1 --join c2",
+        );
+        assert_eq!(
+            invocation.command,
+            Command::Listen {
+                count: Some(2),
+                timeout: Some(Duration::from_secs(30)),
+                events: vec!["receive_message".into(), "user_online".into(), "typing_status".into()],
+                join: vec!["c1".into(), "c2".into()],
+            }
+        );
+        assert_eq!(
+            parsed("listen").command,
+            Command::Listen { count: None, timeout: None, events: vec![], join: vec![] }
+        );
+    }
+
+    #[test]
+    fn account_and_conversation_commands() {
+        assert_eq!(
+            parsed("login alice --password pw --print-token").command,
+            Command::Login { username: "alice".into(), password: Some("pw".into()), print_token: true }
+        );
+        assert_eq!(
+            parsed("register bob").command,
+            Command::Register { username: "bob".into(), password: None, print_token: false }
+        );
+        assert_eq!(
+            parsed("create-group team bob carol").command,
+            Command::CreateGroup { name: "team".into(), members: vec!["bob".into(), "carol".into()] }
+        );
+        assert_eq!(
+            parsed("history c1 --after-seq 7 --limit 50").command,
+            Command::History { conversation_id: "c1".into(), limit: Some(50), after_seq: Some(7) }
+        );
+        assert_eq!(parsed("conversations").command, Command::Conversations { limit: None });
+        assert_eq!(parsed("whoami --token-file /tmp/t").globals.token_file, Some(PathBuf::from("/tmp/t")));
+        assert_eq!(parsed("--endpoints e.json logout").globals.endpoints_file, Some(PathBuf::from("e.json")));
+    }
+
+    #[test]
+    fn help_wins_over_everything() {
+        assert_eq!(parsed("help").command, Command::Help);
+        assert_eq!(parsed("send --help").command, Command::Help);
+        assert_eq!(parsed("-h").command, Command::Help);
+    }
+
+    #[test]
+    fn bad_command_lines_are_usage_errors_that_say_what_is_wrong() {
+        assert_eq!(refused(""), "no command given");
+        assert_eq!(refused("fly"), "unknown command `fly`");
+        assert_eq!(refused("send c1"), "`send` needs <conversationId> <text>");
+        assert!(refused("send c1 hello there").contains("unexpected argument `there`"));
+        assert_eq!(refused("listen --count"), "`--count` needs a value");
+        assert_eq!(refused("listen --count many"), "`--count` must be a whole number, not `many`");
+        assert_eq!(refused("listen --count 0"), "`--count` must be at least 1");
+        assert!(refused("listen --timeout -1").starts_with("`--timeout` must be seconds"));
+        assert_eq!(refused("send c1 hi --password x"), "`send` does not take `--password`");
+        assert_eq!(refused("whoami --colour"), "unknown option `--colour`");
+        assert_eq!(refused("login --print-token=yes alice"), "`--print-token` takes no value");
+        assert_eq!(refused("create-group team"), "`create-group` needs at least one member besides you");
+        assert_eq!(refused("whoami extra"), "`whoami`: unexpected argument `extra`");
+    }
+}

@@ -1,0 +1,313 @@
+//! The built `chat-cli` binary against a deployed stack (the endpoints JSON named by `CHAT_ENDPOINTS_FILE`, as
+//! `cargo xtask` writes it): two users register, open a private chat and talk, one process listening while
+//! another sends; bad input ends with a non-zero exit and a message that says what is wrong.
+//!
+//! They need a deployed stack: `cargo xtask test` runs them after the deploy (`cargo test -p chat-cli` with
+//! `CHAT_ENDPOINTS_FILE`). Every process is bounded by a timeout and killed if it overruns.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_chat-cli");
+/// Longest a single command may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(45);
+const PASSWORD: &str = "correct-horse-battery";
+
+/// What one run printed.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
+            .collect()
+    }
+
+    fn json(&self) -> Value {
+        let lines = self.json_lines();
+        assert_eq!(lines.len(), 1, "expected one JSON line, got: {}", self.stdout);
+        lines.into_iter().next().unwrap_or_default()
+    }
+
+    fn assert_ok(self, what: &str) -> Run {
+        assert_eq!(self.code, Some(0), "{what} failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// A scratch config directory (so no test touches the real token file) and the endpoints to use.
+struct Cli {
+    endpoints: PathBuf,
+    home: PathBuf,
+}
+
+impl Cli {
+    /// The CLI pointed at the stack named by `CHAT_ENDPOINTS_FILE`.
+    fn new() -> Cli {
+        let endpoints = std::env::var_os("CHAT_ENDPOINTS_FILE").filter(|path| !path.is_empty()).expect(
+            "CHAT_ENDPOINTS_FILE is not set: these tests need a deployed stack (run them with `cargo xtask test`)",
+        );
+        let endpoints = PathBuf::from(endpoints);
+        assert!(endpoints.is_file(), "CHAT_ENDPOINTS_FILE={} is not a file", endpoints.display());
+        let home = std::env::temp_dir().join(format!("chat-cli-live-{}", unique("")));
+        std::fs::create_dir_all(&home).expect("scratch dir");
+        Cli { endpoints, home }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--endpoints")
+            .arg(&self.endpoints)
+            .args(args)
+            .env("XDG_CONFIG_HOME", &self.home)
+            .env("HOME", &self.home)
+            .env_remove("CHAT_TOKEN")
+            .env_remove("CHAT_HTTP")
+            .env_remove("CHAT_WS")
+            .env_remove("CHAT_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `chat-cli <args>` to completion (killed after [`COMMAND_TIMEOUT`]).
+    fn run(&self, args: &[&str]) -> Run {
+        let child = self.command(args).spawn().expect("start chat-cli");
+        finish(child, COMMAND_TIMEOUT, &format!("chat-cli {}", args.join(" ")))
+    }
+
+    /// Registers a user; returns (user id, username, token).
+    fn register(&self, prefix: &str) -> (String, String, String) {
+        let username = unique(prefix);
+        let session = self.run(&["register", &username, "--password", PASSWORD, "--print-token"]).assert_ok("register");
+        let session = session.json();
+        let id = session["user"]["_id"].as_str().expect("user id").to_owned();
+        let token = session["token"].as_str().expect("token").to_owned();
+        (id, username, token)
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{prefix}{:x}{:x}", std::process::id(), nanos % 0xffff_ffff)
+}
+
+/// Waits for `child` (killing it after `timeout`) and collects what it printed.
+fn finish(mut child: Child, timeout: Duration, what: &str) -> Run {
+    let stdout = read_in_background(child.stdout.take());
+    let stderr = read_in_background(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for chat-cli") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let run = Run {
+        code: status.and_then(|s| s.code()),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    assert!(status.is_some(), "{what} did not finish within {timeout:?}; stderr: {}", run.stderr);
+    run
+}
+
+fn read_in_background(stream: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut stream) = stream {
+            let _ = stream.read_to_string(&mut text);
+        }
+        text
+    })
+}
+
+/// A `listen` running in the background: started, and waited for until it says it is connected.
+struct Listener {
+    child: Child,
+    stderr_lines: mpsc::Receiver<String>,
+    stderr_seen: Vec<String>,
+}
+
+impl Listener {
+    fn start(cli: &Cli, args: &[&str]) -> Listener {
+        let mut child = cli.command(args).spawn().expect("start chat-cli listen");
+        let (sender, stderr_lines) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut listener = Listener { child, stderr_lines, stderr_seen: Vec::new() };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match listener.stderr_lines.recv_timeout(wait) {
+                Ok(line) if line.starts_with("connected") => break,
+                Ok(line) => listener.stderr_seen.push(line),
+                Err(_) => {
+                    let _ = listener.child.kill();
+                    panic!("listen did not connect within 20 s; stderr: {:?}", listener.stderr_seen);
+                }
+            }
+        }
+        listener
+    }
+
+    fn finish(mut self, timeout: Duration) -> Run {
+        let stdout = read_in_background(self.child.stdout.take());
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for listen") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.stderr_seen.extend(self.stderr_lines.try_iter());
+        let run = Run {
+            code: status.and_then(|s| s.code()),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: self.stderr_seen.join("\n"),
+        };
+        assert!(status.is_some(), "listen did not finish within {timeout:?}; stderr: {}", run.stderr);
+        run
+    }
+}
+
+fn assert_fails(run: &Run, code: i32, message: &str) {
+    assert_eq!(run.code, Some(code), "expected exit {code}; stdout: {} stderr: {}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(message), "stderr should mention `{message}`: {}", run.stderr);
+    assert!(run.stdout.is_empty(), "nothing on stdout when failing: {}", run.stdout);
+}
+
+#[test]
+fn one_user_sends_while_the_other_listens() {
+    let cli = Cli::new();
+    let (alice_id, _alice, alice_token) = cli.register("alice");
+    let (bob_id, bob, bob_token) = cli.register("bob");
+
+    let chat = cli.run(&["--token", &alice_token, "create-private", &bob]).assert_ok("create-private").json();
+    let chat_id = chat["_id"].as_str().expect("conversation id").to_owned();
+    let members: Vec<&str> =
+        chat["members"].as_array().expect("members").iter().filter_map(|m| m["_id"].as_str()).collect();
+    assert!(members.contains(&alice_id.as_str()) && members.contains(&bob_id.as_str()), "{chat}");
+    let listed = cli.run(&["--token", &bob_token, "conversations"]).assert_ok("conversations").json_lines();
+    assert!(listed.iter().any(|c| c["_id"] == chat_id.as_str()), "bob lists the chat: {listed:?}");
+
+    // Bob listens for two messages (presence events are filtered out) while alice sends them.
+    let listener = Listener::start(
+        &cli,
+        &["--token", &bob_token, "listen", "--event", "receive_message", "--count", "2", "--timeout", "40"],
+    );
+    let mut acks = Vec::new();
+    for text in ["hello bob", "how are you?"] {
+        let ack = cli.run(&["--token", &alice_token, "send", &chat_id, text]).assert_ok("send").json();
+        assert_eq!(ack["event"], "ack", "{ack}");
+        assert_eq!(ack["data"]["success"], true);
+        assert_eq!(ack["data"]["message"]["content"], text);
+        acks.push(ack);
+    }
+    assert_eq!(acks[0]["data"]["message"]["seq"], 1);
+    assert_eq!(acks[1]["data"]["message"]["seq"], 2);
+
+    let heard = listener.finish(Duration::from_secs(45)).assert_ok("listen").json_lines();
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    for (event, ack) in heard.iter().zip(&acks) {
+        assert_eq!(event["event"], "receive_message");
+        assert_eq!(event["data"]["conversationId"], chat_id.as_str());
+        assert_eq!(event["data"]["message"], ack["data"]["message"], "bob hears exactly what alice stored");
+    }
+
+    let history = cli.run(&["--token", &bob_token, "history", &chat_id]).assert_ok("history").json_lines();
+    let contents: Vec<&str> = history.iter().filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(contents, ["hello bob", "how are you?"], "oldest first");
+    let after = cli.run(&["--token", &bob_token, "history", &chat_id, "--after-seq", "1"]).assert_ok("history");
+    assert_eq!(after.json()["seq"], 2);
+}
+
+#[test]
+fn a_retry_with_the_same_client_message_id_is_stored_once() {
+    let cli = Cli::new();
+    let (_, _, alice_token) = cli.register("alice");
+    let (_, bob, _) = cli.register("bob");
+    let chat = cli.run(&["--token", &alice_token, "create-private", &bob]).assert_ok("create-private").json();
+    let chat_id = chat["_id"].as_str().expect("conversation id");
+    let send = ["--token", &alice_token, "send", chat_id, "only once", "--client-message-id", "script-1"];
+    let first = cli.run(&send).assert_ok("send").json();
+    let retry = cli.run(&send).assert_ok("send again").json();
+    assert_eq!(retry["data"]["duplicate"], true, "{retry}");
+    assert_eq!(retry["data"]["message"]["_id"], first["data"]["message"]["_id"]);
+    assert_eq!(cli.run(&["--token", &alice_token, "history", chat_id]).assert_ok("history").json_lines().len(), 1);
+}
+
+#[test]
+fn login_stores_the_token_for_the_next_commands_and_logout_forgets_it() {
+    let cli = Cli::new();
+    let (_, alice, _) = cli.register("alice");
+    let token_file = cli.home.join("alice.token");
+    let token_file = token_file.to_str().expect("utf-8 path");
+
+    let login = cli.run(&["login", &alice, "--password", PASSWORD, "--token-file", token_file]).assert_ok("login");
+    assert_eq!(login.json()["user"]["username"], alice.as_str());
+    assert!(Path::new(token_file).is_file());
+    let me = cli.run(&["whoami", "--token-file", token_file]).assert_ok("whoami").json();
+    assert_eq!(me["username"], alice.as_str());
+
+    // The default token file is in the config dir (XDG_CONFIG_HOME here).
+    cli.run(&["login", &alice, "--password", PASSWORD]).assert_ok("login");
+    assert!(cli.home.join("chat-cli").join("token").is_file());
+    assert_eq!(cli.run(&["whoami"]).assert_ok("whoami").json()["username"], alice.as_str());
+
+    let logout = cli.run(&["logout", "--token-file", token_file]).assert_ok("logout").json();
+    assert_eq!(logout["deleted"], true);
+    assert_fails(&cli.run(&["whoami", "--token-file", token_file]), 1, "not logged in");
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_a_clear_message() {
+    let cli = Cli::new();
+    let (_, alice, alice_token) = cli.register("alice");
+
+    assert_fails(&cli.run(&["login", &alice, "--password", "not-the-password"]), 1, "POST /auth/login: unauthorized");
+    assert_fails(&cli.run(&["register", &alice, "--password", PASSWORD]), 1, "POST /auth/register: conflict");
+    let unknown = "f".repeat(32);
+    assert_fails(&cli.run(&["--token", &alice_token, "send", &unknown, "hi"]), 1, "send_message: not_found");
+    assert_fails(&cli.run(&["--token", &alice_token, "history", &unknown]), 1, "not_found");
+    assert_fails(&cli.run(&["--token", &alice_token, "create-private", "nobody-has-this-name"]), 1, "no user named");
+    assert_fails(&cli.run(&["--token", "forged", "listen", "--timeout", "5"]), 1, "refused the token");
+    assert_fails(&cli.run(&["--token", "forged", "conversations"]), 1, "unauthorized");
+    assert_fails(&cli.run(&["send", &unknown]), 2, "`send` needs <conversationId> <text>");
+    assert_fails(&cli.run(&["fly"]), 2, "unknown command `fly`");
+    assert_fails(&cli.run(&["--token", &alice_token, "listen", "--count", "1", "--timeout", "1"]), 3, "0 of 1 events");
+}

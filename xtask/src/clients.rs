@@ -1,0 +1,196 @@
+//! The clients' test suites: the TypeScript SDK (`clients/typescript`: typecheck and unit tests without a
+//! stack, integration tests against one) and the terminal client `chat-cli` (`clients/cli`: unit tests, and live
+//! tests that run the built binary against a stack).
+//!
+//! The SDK's dependencies are installed with `npm ci` from its `package-lock.json` whenever `node_modules` is
+//! missing or was installed from another lockfile (a stamp inside `node_modules` records which), so a fresh
+//! checkout and a changed lockfile both just work while unchanged runs skip the install. Every command runs in
+//! its own process group and is killed with its children (npm, vitest workers, cargo, test binaries) when it
+//! outlives its bound or on Ctrl-C.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::paths::Paths;
+use crate::{Res, cmd, toolchain};
+
+/// The SDK's package, relative to the repository root.
+const SDK_DIR: &str = "clients/typescript";
+/// The oldest Node the SDK supports (`engines` in its package.json).
+const MIN_NODE_MAJOR: u32 = 20;
+/// Bound on `npm ci` (a fresh install downloads vitest, TypeScript and the AWS SDK clients).
+const NPM_CI_TIMEOUT: Duration = Duration::from_secs(600);
+/// Bound on `npm run typecheck`.
+const TYPECHECK_TIMEOUT: Duration = Duration::from_secs(300);
+/// Bound on the unit suite (about 2 s of tests).
+const SDK_UNIT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Bound on the integration suite (each test bounds its own waits; the suite takes under a minute).
+const SDK_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(600);
+/// Bound on `cargo test -p chat-cli`, compiling included.
+const CLI_TIMEOUT: Duration = Duration::from_secs(900);
+/// Written into `node_modules` after `npm ci`: the lockfile it installed.
+const INSTALL_STAMP: &str = ".xtask-installed-package-lock.json";
+
+/// SDK: `npm ci` if needed, `npm run typecheck`, `npm test` (unit tests with fakes and the AsyncAPI contract
+/// test; no stack needed).
+pub fn sdk_unit_tests(paths: &Paths) -> Res<()> {
+    let sdk = sdk_dir(paths);
+    ensure_node_modules(paths, &sdk)?;
+    run_bounded(npm(&sdk).args(["run", "typecheck"]), TYPECHECK_TIMEOUT)?;
+    run_bounded(npm(&sdk).args(["test"]), SDK_UNIT_TIMEOUT)
+}
+
+/// SDK against the deployed stack described by `endpoints_file`: live frames checked against
+/// docs/asyncapi.yaml, reconnects after server-side closes, a crowd of clients (`npm run test:integration`).
+pub fn sdk_integration_tests(paths: &Paths, endpoints_file: &Path) -> Res<()> {
+    let sdk = sdk_dir(paths);
+    let endpoints_file = absolute(paths, endpoints_file)?;
+    ensure_node_modules(paths, &sdk)?;
+    let mut command = npm(&sdk);
+    command.args(["run", "test:integration"]).env("CHAT_ENDPOINTS_FILE", &endpoints_file);
+    sandbox_aws(&mut command);
+    run_bounded(&mut command, SDK_INTEGRATION_TIMEOUT)
+}
+
+/// `chat-cli`: its unit tests and its live tests (the built binary against the stack in `endpoints_file`).
+pub fn cli_tests(paths: &Paths, endpoints_file: &Path) -> Res<()> {
+    let endpoints_file = absolute(paths, endpoints_file)?;
+    let mut command = Command::new(toolchain::cargo());
+    command.current_dir(&paths.root).args(["test", "-p", "chat-cli"]).env("CHAT_ENDPOINTS_FILE", &endpoints_file);
+    sandbox_aws(&mut command);
+    run_bounded(&mut command, CLI_TIMEOUT)
+}
+
+fn sdk_dir(paths: &Paths) -> PathBuf {
+    paths.root.join(SDK_DIR)
+}
+
+fn npm(sdk: &Path) -> Command {
+    let mut command = Command::new("npm");
+    command.current_dir(sdk).env("npm_config_update_notifier", "false").env("npm_config_fund", "false");
+    command
+}
+
+/// `npm ci` unless `node_modules` was installed from the current `package-lock.json`.
+fn ensure_node_modules(paths: &Paths, sdk: &Path) -> Res<()> {
+    check_node()?;
+    let lockfile = sdk.join("package-lock.json");
+    let wanted = fs::read_to_string(&lockfile).map_err(|err| format!("cannot read {}: {err}", lockfile.display()))?;
+    let stamp = sdk.join("node_modules").join(INSTALL_STAMP);
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        println!("{} is up to date with {}", paths.display(&sdk.join("node_modules")), paths.display(&lockfile));
+        return Ok(());
+    }
+    println!("installing {} (npm ci)", paths.display(&lockfile));
+    run_bounded(npm(sdk).args(["ci", "--no-audit"]), NPM_CI_TIMEOUT)?;
+    fs::write(&stamp, wanted).map_err(|err| format!("cannot write {}: {err}", stamp.display()))
+}
+
+/// Node and npm are on PATH and Node is recent enough.
+fn check_node() -> Res<()> {
+    let output = cmd::output(Command::new("node").arg("--version"))
+        .map_err(|err| format!("the SDK tests need Node {MIN_NODE_MAJOR}+ and npm on PATH ({err})"))?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    match node_major(&version) {
+        Some(major) if major >= MIN_NODE_MAJOR => Ok(()),
+        _ => Err(format!("the SDK tests need Node {MIN_NODE_MAJOR}+, found `{version}`")),
+    }
+}
+
+/// 20 for `v20.20.2`.
+fn node_major(version: &str) -> Option<u32> {
+    version.trim().strip_prefix('v')?.split('.').next()?.parse().ok()
+}
+
+fn absolute(paths: &Paths, file: &Path) -> Res<PathBuf> {
+    let file = if file.is_absolute() { file.to_path_buf() } else { paths.root.join(file) };
+    if file.is_file() { Ok(file) } else { Err(format!("no endpoints file at {}", file.display())) }
+}
+
+/// The suites reach the emulator's DynamoDB and Management API with throwaway credentials of their own; make
+/// sure nothing from the environment (a profile, instance metadata) could point them at a real account.
+fn sandbox_aws(command: &mut Command) {
+    for variable in
+        ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"]
+    {
+        command.env_remove(variable);
+    }
+    command
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED", "true");
+}
+
+/// Runs `command` in its own process group with inherited output; kills the whole group when it outlives
+/// `timeout` or on Ctrl-C.
+fn run_bounded(command: &mut Command, timeout: Duration) -> Res<()> {
+    let described = cmd::describe(command);
+    let mut child = command
+        .stdin(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|err| format!("cannot start `{described}`: {err}"))?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("`{described}` failed ({status})")),
+            Ok(None) => {}
+            Err(err) => return Err(format!("cannot wait for `{described}`: {err}")),
+        }
+        let why = if crate::interrupted() {
+            "interrupted".to_string()
+        } else if started.elapsed() > timeout {
+            format!("timed out after {} s", timeout.as_secs())
+        } else {
+            thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        let group = child.id();
+        signal_group(group, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+            thread::sleep(Duration::from_millis(100));
+        }
+        signal_group(group, "KILL");
+        let _ = child.wait();
+        return Err(format!("`{described}` {why}"));
+    }
+}
+
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_versions_are_read_by_major() {
+        assert_eq!(node_major("v20.20.2\n"), Some(20));
+        assert_eq!(node_major("v22.1.0"), Some(22));
+        assert_eq!(node_major("20.1.0"), None);
+        assert_eq!(node_major("vx"), None);
+    }
+
+    #[test]
+    fn a_command_that_overruns_is_killed_with_its_children() {
+        let started = Instant::now();
+        let result = run_bounded(Command::new("sh").args(["-c", "sleep 30 & sleep 30"]), Duration::from_millis(300));
+        let error = result.expect_err("must time out");
+        assert!(error.contains("timed out"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(run_bounded(&mut Command::new("true"), Duration::from_secs(5)).is_ok());
+        assert!(run_bounded(&mut Command::new("false"), Duration::from_secs(5)).unwrap_err().contains("failed"));
+    }
+}

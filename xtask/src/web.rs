@@ -1,0 +1,399 @@
+//! The reference web app (`clients/web`): build it, serve it on loopback next to a generated `config.json`, and
+//! run its browser tests (Chromium driven by playwright-core) against a deployed stack.
+//!
+//! One build serves any stack: the app reads its endpoints at run time from `config.json` next to
+//! `index.html`, so serving is a small static file server here (a thread, stopped with its guard) rather than a
+//! Node process. The app compiles the SDK from `clients/typescript/src` through a Vite alias, so the SDK needs
+//! no separate build or `npm ci`.
+
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::deploy::Endpoints;
+use crate::paths::Paths;
+use crate::{Res, cmd};
+
+/// Where Debian's `chromium` package puts the browser; `CHAT_CHROMIUM` overrides it.
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian packages the browser tests need, each with a file that shows it is installed. The emoji font makes
+/// reactions render in screenshots.
+const APT_PACKAGES: [(&str, &str); 2] =
+    [("chromium", CHROMIUM), ("fonts-noto-color-emoji", "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")];
+/// Bound on each apt-get run (a fresh install downloads about 100 MB).
+const APT_TIMEOUT: Duration = Duration::from_secs(900);
+/// Bound on `npm ci` and `npm run build`.
+const NPM_TIMEOUT: Duration = Duration::from_secs(600);
+/// Bound on the whole browser suite (each test has its own, shorter, timeouts).
+const BROWSER_TESTS_TIMEOUT: Duration = Duration::from_secs(600);
+/// `serve` prefers this port (Vite's), so the dev URL stays the same across runs; any free port otherwise.
+const PREFERRED_PORT: u16 = 5173;
+/// A client that sends nothing (or reads nothing) for this long is dropped.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests are a request line and a few headers; anything larger is refused.
+const MAX_REQUEST_BYTES: usize = 16 * 1024;
+
+fn web_dir(paths: &Paths) -> PathBuf {
+    paths.root.join("clients").join("web")
+}
+
+/// `npm ci` when `node_modules` is missing or was installed from another `package-lock.json`, then
+/// `npm run build` (type check + `vite build` into `clients/web/dist`).
+pub fn build(paths: &Paths) -> Res<()> {
+    let dir = web_dir(paths);
+    let lock_file = dir.join("package-lock.json");
+    let lock = fs::read_to_string(&lock_file).map_err(|err| format!("cannot read {}: {err}", lock_file.display()))?;
+    let stamp = dir.join("node_modules").join(".xtask-package-lock.json");
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(lock.as_str()) {
+        println!("node_modules up to date with {} (stamp {})", paths.display(&lock_file), paths.display(&stamp));
+    } else {
+        println!("installing {} (npm ci)", paths.display(&dir.join("node_modules")));
+        run_bounded(npm(&dir).args(["ci", "--no-audit", "--no-fund"]), NPM_TIMEOUT)?;
+        fs::write(&stamp, lock).map_err(|err| format!("cannot write {}: {err}", stamp.display()))?;
+    }
+    run_bounded(npm(&dir).args(["run", "build"]), NPM_TIMEOUT)
+}
+
+fn npm(dir: &Path) -> Command {
+    let mut command = Command::new("npm");
+    command.current_dir(dir).env("NO_COLOR", "1").env("npm_config_update_notifier", "false");
+    command
+}
+
+/// Serves `clients/web/dist` and a `config.json` naming the stack's endpoints on 127.0.0.1 until dropped.
+pub fn serve(paths: &Paths, endpoints: &Endpoints) -> Res<WebServer> {
+    WebServer::start(web_dir(paths).join("dist"), config_json(&endpoints.http, &endpoints.websocket))
+}
+
+/// What the app reads at start: the two endpoints, nothing else about the stack.
+fn config_json(http: &str, websocket: &str) -> String {
+    serde_json::to_string_pretty(&json!({ "http": http, "websocket": websocket }))
+        .expect("JSON values always serialise")
+}
+
+/// A static file server thread; dropping it stops the thread.
+pub struct WebServer {
+    url: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WebServer {
+    fn start(root: PathBuf, config: String) -> Res<Self> {
+        if !root.join("index.html").is_file() {
+            return Err(format!("{} has no index.html: build the web app first", root.display()));
+        }
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, PREFERRED_PORT))
+            .or_else(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+            .map_err(|err| format!("cannot bind 127.0.0.1 for the web app: {err}"))?;
+        let port = listener.local_addr().map_err(|err| format!("cannot read the bound address: {err}"))?.port();
+        listener.set_nonblocking(true).map_err(|err| format!("cannot make the listener non-blocking: {err}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            let site = Arc::new(Site { root, config });
+            thread::Builder::new()
+                .name("web-server".to_string())
+                .spawn(move || accept_loop(&listener, &stop, &site))
+                .map_err(|err| format!("cannot start the web server thread: {err}"))?
+        };
+        Ok(WebServer { url: format!("http://127.0.0.1:{port}/"), stop, thread: Some(thread) })
+    }
+
+    /// `http://127.0.0.1:<port>/`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Site {
+    root: PathBuf,
+    config: String,
+}
+
+fn accept_loop(listener: &TcpListener, stop: &AtomicBool, site: &Arc<Site>) {
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let site = Arc::clone(site);
+                // One short-lived thread per connection: each answers one request and closes (reads and writes
+                // time out), so a stalled browser cannot hold up the others.
+                let _ = thread::Builder::new().name("web-client".to_string()).spawn(move || {
+                    let _ = answer(stream, &site);
+                });
+            }
+            Err(err) if err.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(20)),
+            Err(_) => thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn answer(mut stream: TcpStream, site: &Site) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 2048];
+    while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
+        }
+        request.extend_from_slice(&buffer[..read]);
+        if request.len() > MAX_REQUEST_BYTES {
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                b"request too large",
+                false,
+            );
+        }
+    }
+    let request = String::from_utf8_lossy(&request);
+    let mut parts = request.lines().next().unwrap_or_default().split_whitespace();
+    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let head = method == "HEAD";
+    if method != "GET" && !head {
+        return respond(&mut stream, "405 Method Not Allowed", "text/plain", b"GET only", false);
+    }
+    let path = target.split(['?', '#']).next().unwrap_or_default();
+    if path == "/config.json" {
+        return respond(&mut stream, "200 OK", "application/json", site.config.as_bytes(), head);
+    }
+    match resolve(&site.root, path).and_then(|file| fs::read(&file).ok().map(|body| (file, body))) {
+        Some((file, body)) => respond(&mut stream, "200 OK", content_type(&file), &body, head),
+        None => respond(&mut stream, "404 Not Found", "text/plain", b"not found", head),
+    }
+}
+
+/// The file under `root` a URL path names (`/` is `index.html`); `None` for anything that would leave `root`.
+fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+    let relative = path.trim_start_matches('/');
+    let relative = if relative.is_empty() { "index.html" } else { relative };
+    let relative = Path::new(relative);
+    if relative.components().any(|part| !matches!(part, Component::Normal(_))) || path.contains('\\') {
+        return None;
+    }
+    let file = root.join(relative);
+    file.is_file().then_some(file)
+}
+
+fn content_type(file: &Path) -> &'static str {
+    match file.extension().and_then(|ext| ext.to_str()).unwrap_or_default() {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8], head: bool) -> std::io::Result<()> {
+    // Hashed assets could be cached for ever; everything is local and small, so nothing is.
+    let header = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n\
+         X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(header.as_bytes())?;
+    if !head {
+        stream.write_all(body)?;
+    }
+    stream.flush()
+}
+
+/// Chromium for the browser tests: `CHAT_CHROMIUM` if set, else Debian's `/usr/bin/chromium`, installed
+/// (non-interactively, with the emoji font) by apt-get when missing. Returns the browser's path.
+pub fn ensure_chromium() -> Res<PathBuf> {
+    if let Some(path) = std::env::var_os("CHAT_CHROMIUM") {
+        let path = PathBuf::from(path);
+        return if path.is_file() { Ok(path) } else { Err(format!("CHAT_CHROMIUM={} does not exist", path.display())) };
+    }
+    let missing: Vec<&str> =
+        APT_PACKAGES.iter().filter(|(_, marker)| !Path::new(marker).exists()).map(|(package, _)| *package).collect();
+    if missing.is_empty() {
+        println!("{CHROMIUM} is installed");
+        return Ok(PathBuf::from(CHROMIUM));
+    }
+    if !Path::new("/usr/bin/apt-get").exists() {
+        return Err(format!(
+            "{CHROMIUM} is missing and there is no apt-get: install Chromium and set CHAT_CHROMIUM to its path"
+        ));
+    }
+    println!("installing {} with apt-get", missing.join(" "));
+    let install = || {
+        run_bounded(
+            apt_get()
+                .args(["install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120"])
+                .args(&missing),
+            APT_TIMEOUT,
+        )
+    };
+    // The package lists may be missing or stale on a fresh machine: refresh them only when installing fails.
+    let installed = install().or_else(|first| {
+        println!("apt-get install failed ({first}); running apt-get update and trying again");
+        run_bounded(apt_get().args(["update", "-o", "DPkg::Lock::Timeout=120"]), APT_TIMEOUT)?;
+        install()
+    });
+    installed.map_err(|err| format!("cannot install {} (needs root): {err}", missing.join(" ")))?;
+    if Path::new(CHROMIUM).is_file() {
+        Ok(PathBuf::from(CHROMIUM))
+    } else {
+        Err(format!("apt-get succeeded but {CHROMIUM} is still missing"))
+    }
+}
+
+fn apt_get() -> Command {
+    let mut command = Command::new("apt-get");
+    command.env("DEBIAN_FRONTEND", "noninteractive").env("NEEDRESTART_MODE", "a").args([
+        "-q",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+    ]);
+    command
+}
+
+/// The browser suite (`clients/web/tests`, vitest + playwright-core, two users in two browser contexts) against
+/// the stack named by `endpoints_file`: builds the app, serves it, runs the tests. Screenshots land in
+/// `.local/artifacts/browser/`.
+pub fn browser_tests(paths: &Paths, endpoints_file: &Path) -> Res<()> {
+    let chromium = ensure_chromium()?;
+    build(paths)?;
+    let text =
+        fs::read_to_string(endpoints_file).map_err(|err| format!("cannot read {}: {err}", endpoints_file.display()))?;
+    let endpoints: Value = serde_json::from_str(&text).map_err(|err| format!("{}: {err}", endpoints_file.display()))?;
+    let field = |name: &str| {
+        endpoints[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{} has no `{name}`", endpoints_file.display()))
+    };
+    let dir = web_dir(paths);
+    let server = WebServer::start(dir.join("dist"), config_json(&field("http")?, &field("websocket")?))?;
+    let artifacts = paths.local.join("artifacts").join("browser");
+    fs::create_dir_all(&artifacts).map_err(|err| format!("cannot create {}: {err}", artifacts.display()))?;
+    println!("web app at {}; screenshots in {}", server.url(), paths.display(&artifacts));
+    let result = run_bounded(
+        npm(&dir)
+            .args(["run", "test:browser"])
+            .env("CHAT_ENDPOINTS_FILE", endpoints_file)
+            .env("CHAT_WEB_URL", server.url())
+            .env("CHAT_CHROMIUM", &chromium)
+            .env("CHAT_ARTIFACTS_DIR", &artifacts),
+        BROWSER_TESTS_TIMEOUT,
+    );
+    drop(server);
+    result
+}
+
+/// Runs `command` in its own process group with inherited output; kills the whole group (npm, vitest workers,
+/// Chromium) when it outlives `timeout` or on Ctrl-C.
+fn run_bounded(command: &mut Command, timeout: Duration) -> Res<()> {
+    let described = cmd::describe(command);
+    let mut child = command
+        .stdin(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|err| format!("cannot start `{described}`: {err}"))?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("`{described}` failed ({status})")),
+            Ok(None) => {}
+            Err(err) => return Err(format!("cannot wait for `{described}`: {err}")),
+        }
+        let why = if crate::interrupted() {
+            "interrupted".to_string()
+        } else if started.elapsed() > timeout {
+            format!("timed out after {} s", timeout.as_secs())
+        } else {
+            thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        let group = child.id();
+        signal_group(group, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+            thread::sleep(Duration::from_millis(100));
+        }
+        signal_group(group, "KILL");
+        let _ = child.wait();
+        return Err(format!("`{described}` {why}"));
+    }
+}
+
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_stays_inside_the_root() {
+        let root = std::env::temp_dir().join(format!("xtask-web-{}", std::process::id()));
+        fs::create_dir_all(root.join("assets")).unwrap();
+        fs::write(root.join("index.html"), "<html>").unwrap();
+        fs::write(root.join("assets").join("app.js"), "").unwrap();
+        assert_eq!(resolve(&root, "/"), Some(root.join("index.html")));
+        assert_eq!(resolve(&root, "/assets/app.js"), Some(root.join("assets").join("app.js")));
+        assert_eq!(resolve(&root, "/../Cargo.toml"), None);
+        assert_eq!(resolve(&root, "/assets/../../etc/passwd"), None);
+        assert_eq!(resolve(&root, "/missing.js"), None);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn serves_files_and_config_until_dropped() {
+        let root = std::env::temp_dir().join(format!("xtask-web-serve-{}", std::process::id()));
+        fs::create_dir_all(&root).unwrap();
+        fs::write(root.join("index.html"), "<html>hi</html>").unwrap();
+        let server = WebServer::start(root.clone(), config_json("http://h", "ws://w")).unwrap();
+        let get = |path: &str| {
+            let address = server.url().trim_start_matches("http://").trim_end_matches('/').to_string();
+            let mut stream = TcpStream::connect(address).unwrap();
+            write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut text = String::new();
+            stream.read_to_string(&mut text).unwrap();
+            text
+        };
+        assert!(get("/").ends_with("<html>hi</html>"));
+        assert!(get("/config.json").contains("\"websocket\": \"ws://w\""));
+        assert!(get("/nope").starts_with("HTTP/1.1 404"));
+        let address = server.url().trim_start_matches("http://").trim_end_matches('/').to_string();
+        drop(server);
+        assert!(TcpStream::connect(address).is_err());
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
