@@ -9,12 +9,11 @@
 //! outlives its bound or on Ctrl-C.
 
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use crate::cmd::run_bounded;
 use crate::paths::Paths;
 use crate::{Res, cmd, toolchain};
 
@@ -126,51 +125,6 @@ fn sandbox_aws(command: &mut Command) {
         .env("AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED", "true");
 }
 
-/// Runs `command` in its own process group with inherited output; kills the whole group when it outlives
-/// `timeout` or on Ctrl-C.
-fn run_bounded(command: &mut Command, timeout: Duration) -> Res<()> {
-    let described = cmd::describe(command);
-    let mut child = command
-        .stdin(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|err| format!("cannot start `{described}`: {err}"))?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("`{described}` failed ({status})")),
-            Ok(None) => {}
-            Err(err) => return Err(format!("cannot wait for `{described}`: {err}")),
-        }
-        let why = if crate::interrupted() {
-            "interrupted".to_string()
-        } else if started.elapsed() > timeout {
-            format!("timed out after {} s", timeout.as_secs())
-        } else {
-            thread::sleep(Duration::from_millis(100));
-            continue;
-        };
-        let group = child.id();
-        signal_group(group, "TERM");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-            thread::sleep(Duration::from_millis(100));
-        }
-        signal_group(group, "KILL");
-        let _ = child.wait();
-        return Err(format!("`{described}` {why}"));
-    }
-}
-
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args(["-s", signal, "--", &format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,16 +135,5 @@ mod tests {
         assert_eq!(node_major("v22.1.0"), Some(22));
         assert_eq!(node_major("20.1.0"), None);
         assert_eq!(node_major("vx"), None);
-    }
-
-    #[test]
-    fn a_command_that_overruns_is_killed_with_its_children() {
-        let started = Instant::now();
-        let result = run_bounded(Command::new("sh").args(["-c", "sleep 30 & sleep 30"]), Duration::from_millis(300));
-        let error = result.expect_err("must time out");
-        assert!(error.contains("timed out"), "{error}");
-        assert!(started.elapsed() < Duration::from_secs(10));
-        assert!(run_bounded(&mut Command::new("true"), Duration::from_secs(5)).is_ok());
-        assert!(run_bounded(&mut Command::new("false"), Duration::from_secs(5)).unwrap_err().contains("failed"));
     }
 }

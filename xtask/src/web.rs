@@ -9,19 +9,19 @@
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::Res;
+use crate::cmd::run_bounded;
 use crate::deploy::Endpoints;
 use crate::paths::Paths;
-use crate::{Res, cmd};
 
 /// Where Debian's `chromium` package puts the browser; `CHAT_CHROMIUM` overrides it.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -309,51 +309,6 @@ pub fn browser_tests(paths: &Paths, endpoints_file: &Path) -> Res<()> {
     );
     drop(server);
     result
-}
-
-/// Runs `command` in its own process group with inherited output; kills the whole group (npm, vitest workers,
-/// Chromium) when it outlives `timeout` or on Ctrl-C.
-fn run_bounded(command: &mut Command, timeout: Duration) -> Res<()> {
-    let described = cmd::describe(command);
-    let mut child = command
-        .stdin(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|err| format!("cannot start `{described}`: {err}"))?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("`{described}` failed ({status})")),
-            Ok(None) => {}
-            Err(err) => return Err(format!("cannot wait for `{described}`: {err}")),
-        }
-        let why = if crate::interrupted() {
-            "interrupted".to_string()
-        } else if started.elapsed() > timeout {
-            format!("timed out after {} s", timeout.as_secs())
-        } else {
-            thread::sleep(Duration::from_millis(100));
-            continue;
-        };
-        let group = child.id();
-        signal_group(group, "TERM");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-            thread::sleep(Duration::from_millis(100));
-        }
-        signal_group(group, "KILL");
-        let _ = child.wait();
-        return Err(format!("`{described}` {why}"));
-    }
-}
-
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args(["-s", signal, "--", &format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 #[cfg(test)]

@@ -178,6 +178,14 @@ pub fn first_event(binary: &str, token: &str) -> Value {
         "ws-connect" => ws("$connect", "CONNECT", None, Some(json!({ "token": token }))),
         "ws-disconnect" => ws("$disconnect", "DISCONNECT", None, None),
         "ws-message" => ws("ping", "MESSAGE", Some(r#"{"action":"ping"}"#), None),
+        // One SQS record holding an empty job: parsed, nothing to post, no failure reported.
+        "fanout-worker" => json!({
+            "Records": [{
+                "messageId": "cold", "receiptHandle": "cold", "body": r#"{"frames":[],"targets":[],"attempt":1}"#,
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:cold", "awsRegion": "us-east-1"
+            }]
+        }),
         _ => json!({
             "version": "2.0", "routeKey": "GET /users/me", "rawPath": "/users/me", "rawQueryString": "",
             "headers": { "authorization": format!("Bearer {token}") }, "isBase64Encoded": false,
