@@ -1,6 +1,7 @@
 //! Large groups on the deployed stack, whose fan-out threshold `cargo xtask test` lowers to 100 connections so
 //! the queue path (SQS → `fanout-worker`) carries these rooms: a group of 200 built through the API in pages,
-//! its members paged, one message reaching each of 199 live connections exactly once, a removed member hearing
+//! its members paged, one message reaching each of 199 live connections exactly once, five members writing at
+//! the same moment and everyone getting each of the others' messages once, a removed member hearing
 //! nothing more, and a job that keeps failing ending in the dead-letter queue.
 
 use std::collections::{BTreeSet, HashMap};
@@ -109,6 +110,32 @@ async fn a_group_of_200_built_in_pages_reaches_every_connection_once_and_forgets
         .map(|(user, ids)| (user.username.as_str(), ids))
         .collect();
     assert!(wrong.is_empty(), "{} of 199 members did not get the message exactly once: {wrong:?}", wrong.len());
+
+    // A crowd: five members write at the same moment, twice each, every delivery going through the queue.
+    // Each connection gets each of the others' ten messages exactly once.
+    const SENDERS: usize = 5;
+    let writes = sockets[..SENDERS].iter_mut().enumerate().map(|(n, ws)| {
+        let id = id.clone();
+        async move {
+            let mut ids = Vec::new();
+            for k in 0..2 {
+                let content = format!("crowd {n}.{k}");
+                let ack = ws.call(json!({"action": "send_message", "conversationId": id, "content": content})).await;
+                assert_eq!(ack["event"], "ack", "sender {n}: {ack}");
+                ids.push(ack["data"]["message"]["_id"].as_str().unwrap().to_owned());
+            }
+            ids
+        }
+    });
+    let sent_by: Vec<Vec<String>> = futures_util::future::join_all(writes).await;
+    let received = received_by_all(&mut sockets).await;
+    for (n, ids) in received.iter().enumerate() {
+        let expected: BTreeSet<String> =
+            sent_by.iter().enumerate().filter(|(sender, _)| *sender != n).flat_map(|(_, ids)| ids.clone()).collect();
+        let got: BTreeSet<String> = ids.iter().cloned().collect();
+        assert_eq!(got.len(), ids.len(), "member {n} received a message twice: {ids:?}");
+        assert_eq!(got, expected, "member {n}");
+    }
 
     // A removed member hears that they were removed, then nothing; the others keep receiving.
     let removed = &users[150];

@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::cmd::run_bounded;
+use crate::deploy::AwsTarget;
 use crate::paths::Paths;
 use crate::{Res, cmd, toolchain};
 
@@ -45,22 +46,23 @@ pub fn sdk_unit_tests(paths: &Paths) -> Res<()> {
 
 /// SDK against the deployed stack described by `endpoints_file`: live frames checked against
 /// docs/asyncapi.yaml, reconnects after server-side closes, a crowd of clients (`npm run test:integration`).
-pub fn sdk_integration_tests(paths: &Paths, endpoints_file: &Path) -> Res<()> {
+pub fn sdk_integration_tests(paths: &Paths, target: &AwsTarget, endpoints_file: &Path) -> Res<()> {
     let sdk = sdk_dir(paths);
     let endpoints_file = absolute(paths, endpoints_file)?;
     ensure_node_modules(paths, &sdk)?;
     let mut command = npm(&sdk);
     command.args(["run", "test:integration"]).env("CHAT_ENDPOINTS_FILE", &endpoints_file);
-    sandbox_aws(&mut command);
+    // The emulator only, with throwaway credentials: nothing from the environment may reach a real account.
+    target.apply_env(&mut command);
     run_bounded(&mut command, SDK_INTEGRATION_TIMEOUT)
 }
 
 /// `chat-cli`: its unit tests and its live tests (the built binary against the stack in `endpoints_file`).
-pub fn cli_tests(paths: &Paths, endpoints_file: &Path) -> Res<()> {
+pub fn cli_tests(paths: &Paths, target: &AwsTarget, endpoints_file: &Path) -> Res<()> {
     let endpoints_file = absolute(paths, endpoints_file)?;
     let mut command = Command::new(toolchain::cargo());
     command.current_dir(&paths.root).args(["test", "-p", "chat-cli"]).env("CHAT_ENDPOINTS_FILE", &endpoints_file);
-    sandbox_aws(&mut command);
+    target.apply_env(&mut command);
     run_bounded(&mut command, CLI_TIMEOUT)
 }
 
@@ -70,7 +72,12 @@ fn sdk_dir(paths: &Paths) -> PathBuf {
 
 fn npm(sdk: &Path) -> Command {
     let mut command = Command::new("npm");
-    command.current_dir(sdk).env("npm_config_update_notifier", "false").env("npm_config_fund", "false");
+    command
+        .current_dir(sdk)
+        .env("npm_config_update_notifier", "false")
+        .env("npm_config_fund", "false")
+        // The AWS SDK for JavaScript (integration tests only) warns on every client that Node 20 support ends.
+        .env("AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED", "true");
     command
 }
 
@@ -108,21 +115,6 @@ fn node_major(version: &str) -> Option<u32> {
 fn absolute(paths: &Paths, file: &Path) -> Res<PathBuf> {
     let file = if file.is_absolute() { file.to_path_buf() } else { paths.root.join(file) };
     if file.is_file() { Ok(file) } else { Err(format!("no endpoints file at {}", file.display())) }
-}
-
-/// The suites reach the emulator's DynamoDB and Management API with throwaway credentials of their own; make
-/// sure nothing from the environment (a profile, instance metadata) could point them at a real account.
-fn sandbox_aws(command: &mut Command) {
-    for variable in
-        ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"]
-    {
-        command.env_remove(variable);
-    }
-    command
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED", "true");
 }
 
 #[cfg(test)]

@@ -90,7 +90,8 @@ pub fn run_bounded(command: &mut Command, timeout: Duration) -> Res<()> {
     }
 }
 
-fn signal_group(pgid: u32, signal: &str) {
+/// Sends `signal` (`TERM`, `KILL`) to every process of the group `pgid`; a group already gone is no error.
+pub fn signal_group(pgid: u32, signal: &str) {
     let _ = Command::new("kill")
         .args(["-s", signal, "--", &format!("-{pgid}")])
         .stdout(Stdio::null())

@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use crate::cmd::signal_group;
 use crate::deploy::sandbox_aws_env;
 use crate::paths::Paths;
 use crate::{DEFAULT_PORT, Res, STARTUP_TIMEOUT, interrupted};
@@ -214,14 +215,6 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args(["-s", signal, "--", &format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// Does the process group still have a live (non-zombie) member?

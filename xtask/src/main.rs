@@ -429,10 +429,11 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
     let endpoints_file = out_dir.join("endpoints.json");
     let clients = deployed_ok.and_then(|()| {
         let sdk = steps.run("TypeScript SDK against the stack (npm run test:integration)", || {
-            clients::sdk_integration_tests(paths, &endpoints_file)
+            clients::sdk_integration_tests(paths, &target, &endpoints_file)
         });
-        let cli = steps
-            .run("chat-cli against the stack (cargo test -p chat-cli)", || clients::cli_tests(paths, &endpoints_file));
+        let cli = steps.run("chat-cli against the stack (cargo test -p chat-cli)", || {
+            clients::cli_tests(paths, &target, &endpoints_file)
+        });
         let web = steps.run("Web app in Chromium (clients/web, npm run test:browser)", || {
             web::browser_tests(paths, &endpoints_file)
         });
