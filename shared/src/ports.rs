@@ -77,21 +77,6 @@ pub enum Created<T> {
     Existing(T),
 }
 
-impl<T> Created<T> {
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Created<U> {
-        match self {
-            Created::New(value) => Created::New(f(value)),
-            Created::Existing(value) => Created::Existing(f(value)),
-        }
-    }
-
-    pub fn value(&self) -> &T {
-        match self {
-            Created::New(value) | Created::Existing(value) => value,
-        }
-    }
-}
-
 /// A user's side of a membership: the read pointer that unread counts come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Membership {
@@ -216,11 +201,19 @@ pub enum SeqRange {
 
 #[async_trait]
 pub trait MessageStore: Send + Sync {
-    /// Appends a message with the next `seq` if the sender is a member (else `NotFound`: non-members must not
-    /// learn that the conversation exists) and `limit` allows the sender another one (else `RateLimited`; the
-    /// count is part of the same atomic write). With a `client_message_id` already used by this sender in this
-    /// conversation, nothing is written or counted and the original message is returned as `Existing`.
-    async fn append_message(&self, message: NewMessage, limit: &RateLimit) -> AppResult<Created<Appended>>;
+    /// Appends a message to `conversation` (as the caller read it, so the store need not read it again) with the
+    /// next `seq`, if `limit` allows the sender another one (else `RateLimited`; the count is part of the same
+    /// atomic write). `None` when the sender is not a member at the moment of the write: the caller checked
+    /// membership when it read `conversation`, and this keeps a removal in between from being bypassed. With a
+    /// `client_message_id` already used by this sender in this conversation, nothing is written or counted and
+    /// the original message is returned as `Existing`; membership is judged first, so a removed member's retry
+    /// is refused like any other send.
+    async fn append_message(
+        &self,
+        conversation: &Conversation,
+        message: NewMessage,
+        limit: &RateLimit,
+    ) -> AppResult<Option<Created<Appended>>>;
     async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>>;
     /// Replaces the content if `editor_id` sent the message and it is not deleted (`Conflict` otherwise).
     async fn edit_message(

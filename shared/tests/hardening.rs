@@ -91,6 +91,21 @@ fn code(answer: &Value) -> &str {
     answer["data"]["code"].as_str().unwrap()
 }
 
+/// A member removed after sending who retries the send (same `clientMessageId`) gets `not_found`, not the
+/// original message: the membership rule comes before the dedupe.
+#[tokio::test]
+async fn a_removed_members_retry_is_refused() {
+    let g = Group::new().await;
+    let send = json!({"action":"send_message","requestId":"s","conversationId":g.conversation,"content":"hi",
+        "clientMessageId":"cm-1"});
+    assert_eq!(g.answer("c1", send.clone()).await["event"], "ack");
+    g.t.app.conversations.remove_member(&Actor::http(&g.users[0]), &g.conversation, &g.users[2].id).await.unwrap();
+    g.t.fanout.clear();
+    assert_eq!(code(&g.answer("c1", send).await), "not_found");
+    assert_eq!(g.messages(), 1);
+    assert!(g.t.fanout.frames("a1").is_empty() && g.t.fanout.frames("b1").is_empty(), "nobody is told");
+}
+
 #[tokio::test]
 async fn a_removed_member_hears_no_more_typing() {
     let g = Group::new().await;

@@ -7,11 +7,12 @@ use std::collections::BTreeSet;
 use chat_e2e::{Stack, unique_name};
 use chat_shared::AppError;
 use chat_shared::aws::dynamo::DynamoDbStore;
+use chat_shared::error::AppResult;
 use chat_shared::model::{
     Connection, ConnectionId, Conversation, ConversationId, ConversationKind, LISTED_MEMBERS_MAX, MessageKind,
     NewMessage, Roster, Sender, User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
-use chat_shared::ports::{Created, RateLimit, Store};
+use chat_shared::ports::{Appended, Created, RateLimit, Store};
 
 /// Generous enough never to refuse in these tests (the limit has its own test).
 const NO_LIMIT: RateLimit = RateLimit { kind: "contract", max: 1_000_000, window_secs: 60 };
@@ -77,6 +78,17 @@ fn draft(conversation: &ConversationId, sender: &User, content: &str, client_mes
     }
 }
 
+/// Appends as the send use case does: to the conversation as just read. `None`: the sender is not a member.
+async fn append<S: Store>(store: &S, message: NewMessage, limit: &RateLimit) -> AppResult<Option<Created<Appended>>> {
+    let conversation = store.get_conversation(&message.conversation_id).await?.expect("the conversation exists");
+    store.append_message(&conversation, message, limit).await
+}
+
+/// [`append`] of a sender who is a member.
+async fn append_ok<S: Store>(store: &S, message: NewMessage, limit: &RateLimit) -> AppResult<Created<Appended>> {
+    Ok(append(store, message, limit).await?.expect("the sender is a member"))
+}
+
 async fn usernames_are_unique_case_insensitively<S: Store>(store: &S) {
     let alice = user(store).await;
     let twin =
@@ -119,7 +131,7 @@ async fn concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe<S: Store>(st
 
     let drafts: Vec<NewMessage> =
         (0..8).map(|i| draft(&conversation.id, if i % 2 == 0 { &a } else { &b }, &format!("m{i}"), None)).collect();
-    let results = futures_util::future::join_all(drafts.into_iter().map(|d| store.append_message(d, &NO_LIMIT))).await;
+    let results = futures_util::future::join_all(drafts.into_iter().map(|d| append_ok(store, d, &NO_LIMIT))).await;
     let mut seqs: Vec<u64> = results
         .into_iter()
         .map(|r| match r.unwrap() {
@@ -130,15 +142,14 @@ async fn concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe<S: Store>(st
     seqs.sort();
     assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
 
-    let first = store.append_message(draft(&conversation.id, &a, "once", Some("cm-1")), &NO_LIMIT).await.unwrap();
-    let again =
-        store.append_message(draft(&conversation.id, &a, "once (retry)", Some("cm-1")), &NO_LIMIT).await.unwrap();
+    let first = append_ok(store, draft(&conversation.id, &a, "once", Some("cm-1")), &NO_LIMIT).await.unwrap();
+    let again = append_ok(store, draft(&conversation.id, &a, "once (retry)", Some("cm-1")), &NO_LIMIT).await.unwrap();
     let (Created::New(first), Created::Existing(again)) = (first, again) else { panic!("new then existing") };
     assert_eq!(first.message, again.message);
     assert_eq!(first.message.seq, 9);
     // The same client id from another sender is a different message.
     let Created::New(other) =
-        store.append_message(draft(&conversation.id, &b, "b", Some("cm-1")), &NO_LIMIT).await.unwrap()
+        append_ok(store, draft(&conversation.id, &b, "b", Some("cm-1")), &NO_LIMIT).await.unwrap()
     else {
         panic!("another sender's client id is independent")
     };
@@ -151,14 +162,26 @@ async fn concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe<S: Store>(st
 async fn non_members_cannot_append<S: Store>(store: &S) {
     let (a, b, c) = (user(store).await, user(store).await, user(store).await);
     let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
-    let err = store.append_message(draft(&conversation.id, &c, "hi", None), &NO_LIMIT).await.unwrap_err();
-    assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
-    let err = store
-        .append_message(draft(&ConversationId::parse("no-such-conversation").unwrap(), &a, "hi", None), &NO_LIMIT)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
+    assert_eq!(append(store, draft(&conversation.id, &c, "hi", None), &NO_LIMIT).await.unwrap(), None);
     assert_eq!(store.get_conversation(&conversation.id).await.unwrap().unwrap().last_seq, 0);
+}
+
+/// Membership is judged before the dedupe, in both stores and both roster kinds: a member removed after a send
+/// who retries it (the same `clientMessageId`, against the conversation as read before the removal) is refused,
+/// not answered with the original.
+async fn a_removed_members_retry_is_refused_before_the_dedupe<S: Store>(store: &S) {
+    for size in [3, LISTED_MEMBERS_MAX + 1] {
+        let people = users(store, size).await;
+        let Created::New(created) = store.create_conversation(&group(&people[..2])).await.unwrap() else { panic!() };
+        let conversation = add_all(store, created, &people[2..]).await;
+        let sender = &people[1];
+        append_ok(store, draft(&conversation.id, sender, "once", Some("cm-1")), &NO_LIMIT).await.unwrap();
+        let before_removal = store.get_conversation(&conversation.id).await.unwrap().unwrap();
+        store.remove_member(&before_removal, &sender.id, &now_iso()).await.unwrap().expect("removed");
+        let retry = draft(&conversation.id, sender, "once (retry)", Some("cm-1"));
+        let refused = store.append_message(&before_removal, retry, &NO_LIMIT).await.unwrap();
+        assert_eq!(refused, None, "{size} members");
+    }
 }
 
 async fn connections_by_id_and_in_the_users_presence<S: Store>(store: &S) {
@@ -283,7 +306,7 @@ async fn read_pointers_move_forward_for_members_only<S: Store>(store: &S) {
     let (a, b, c) = (user(store).await, user(store).await, user(store).await);
     let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
     for n in 0..3 {
-        store.append_message(draft(&conversation.id, &a, &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
+        append_ok(store, draft(&conversation.id, &a, &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
     }
     assert_eq!(store.advance_read(&b.id, &conversation.id, 2).await.unwrap(), Some(0));
     assert_eq!(store.advance_read(&b.id, &conversation.id, 1).await.unwrap(), None, "never back");
@@ -298,7 +321,7 @@ async fn read_pointers_move_forward_for_members_only<S: Store>(store: &S) {
 async fn reactions_need_a_live_message<S: Store>(store: &S) {
     let (a, b) = (user(store).await, user(store).await);
     let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
-    store.append_message(draft(&conversation.id, &a, "react to me", None), &NO_LIMIT).await.unwrap();
+    append_ok(store, draft(&conversation.id, &a, "react to me", None), &NO_LIMIT).await.unwrap();
     assert!(store.add_reaction(&conversation.id, 1, &b.id, "👍").await.unwrap());
     assert!(!store.add_reaction(&conversation.id, 1, &b.id, "👍").await.unwrap(), "once");
     let err = store.add_reaction(&conversation.id, 7, &b.id, "👍").await.unwrap_err();
@@ -315,18 +338,18 @@ async fn sends_are_counted_against_the_limit_in_the_same_write<S: Store>(store: 
     let (a, b) = (user(store).await, user(store).await);
     let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
     let limit = RateLimit { kind: "contract-send", max: 3, window_secs: 3600 };
-    store.append_message(draft(&conversation.id, &a, "1", Some("c1")), &limit).await.unwrap();
-    store.append_message(draft(&conversation.id, &a, "1 again", Some("c1")), &limit).await.unwrap();
-    store.append_message(draft(&conversation.id, &a, "2", None), &limit).await.unwrap();
-    store.append_message(draft(&conversation.id, &a, "3", None), &limit).await.unwrap();
-    let err = store.append_message(draft(&conversation.id, &a, "4", None), &limit).await.unwrap_err();
+    append_ok(store, draft(&conversation.id, &a, "1", Some("c1")), &limit).await.unwrap();
+    append_ok(store, draft(&conversation.id, &a, "1 again", Some("c1")), &limit).await.unwrap();
+    append_ok(store, draft(&conversation.id, &a, "2", None), &limit).await.unwrap();
+    append_ok(store, draft(&conversation.id, &a, "3", None), &limit).await.unwrap();
+    let err = append_ok(store, draft(&conversation.id, &a, "4", None), &limit).await.unwrap_err();
     assert!(matches!(err, AppError::RateLimited { retry_after } if retry_after >= 1), "{err:?}");
     assert_eq!(
         store.get_conversation(&conversation.id).await.unwrap().unwrap().last_seq,
         3,
         "the refused one is not stored"
     );
-    store.append_message(draft(&conversation.id, &b, "b is not limited by a", None), &limit).await.unwrap();
+    append_ok(store, draft(&conversation.id, &b, "b is not limited by a", None), &limit).await.unwrap();
     for _ in 0..3 {
         store.take(&a.id, &RateLimit { kind: "contract-typing", max: 3, window_secs: 3600 }).await.unwrap();
     }
@@ -413,7 +436,7 @@ async fn read_counts_follow_read_pointers<S: Store>(store: &S) {
     let people = users(store, 4).await;
     let Created::New(conversation) = store.create_conversation(&group(&people)).await.unwrap() else { panic!() };
     for n in 0..2 {
-        store.append_message(draft(&conversation.id, &people[0], &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
+        append_ok(store, draft(&conversation.id, &people[0], &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
     }
     store.advance_read(&people[1].id, &conversation.id, 2).await.unwrap();
     store.advance_read(&people[2].id, &conversation.id, 1).await.unwrap();
@@ -439,10 +462,9 @@ async fn large_groups_check_the_sender_in_the_append<S: Store>(store: &S) {
     let large = add_all(store, created, &people[2..LISTED_MEMBERS_MAX + 1]).await;
     assert!(large.roster.is_large());
     let outsider = &people[LISTED_MEMBERS_MAX + 1];
-    let err = store.append_message(draft(&large.id, outsider, "let me in", None), &NO_LIMIT).await.unwrap_err();
-    assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
+    assert_eq!(append(store, draft(&large.id, outsider, "let me in", None), &NO_LIMIT).await.unwrap(), None);
     let Created::New(appended) =
-        store.append_message(draft(&large.id, &people[30], "hello all", None), &NO_LIMIT).await.unwrap()
+        append_ok(store, draft(&large.id, &people[30], "hello all", None), &NO_LIMIT).await.unwrap()
     else {
         panic!()
     };
@@ -458,6 +480,7 @@ contract!(
     concurrent_private_creates_yield_one_conversation,
     concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe,
     non_members_cannot_append,
+    a_removed_members_retry_is_refused_before_the_dedupe,
     connections_by_id_and_in_the_users_presence,
     simultaneous_connects_and_disconnects_see_the_presence_atomically,
     presences_of_more_users_than_one_batch,

@@ -20,7 +20,7 @@ use crate::usecases::App;
 use crate::usecases::accounts::{Accounts, Credentials, UserSearch};
 use crate::usecases::conversations::{AddMembers, CreateConversation, ListQuery, MembersQuery, UpdateConversation};
 use crate::usecases::friends::UsernameRef;
-use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage, Sent};
+use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage};
 use crate::usecases::paging::Pager;
 
 /// Request bodies are small JSON documents; anything bigger is refused before parsing.
@@ -157,16 +157,9 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
         (&Method::POST, ["conversations", id, "messages"]) => {
             let (actor, id) = (actor().await?, conversation(id)?);
             let input: SendMessage = body_with(&request, "conversationId", id.as_str())?;
-            let mut answer = None;
-            app.messages
-                .send(&actor, input, |sent: Sent| {
-                    answer = Some(sent);
-                    async {}
-                })
-                .await?;
-            let sent = answer.ok_or_else(|| AppError::internal("send answered nothing"))?;
-            let message = sent.message;
-            created(if sent.duplicate { Created::Existing(message) } else { Created::New(message) })
+            let sent = app.messages.send(&actor, input).await?;
+            sent.broadcast.run().await;
+            created(sent.message)
         }
         (&Method::PUT, ["conversations", cid, "messages", mid]) => {
             let (actor, message_id) = (actor().await?, message_in(cid, mid)?);

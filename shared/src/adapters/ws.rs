@@ -14,18 +14,21 @@ use crate::auth::bearer_token;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{Actor, Connection, ConnectionId};
+use crate::ports::Created;
 use crate::usecases::App;
 use crate::usecases::accounts::Accounts;
+use crate::usecases::messages::{Broadcast, Reaction, Sent};
 
 /// What a handled action answers.
-enum Answer {
+enum Answer<'a> {
     Ack(Value),
     Pong,
-    /// The use case answered already (`send_message` acks as soon as the message is stored).
-    Given,
+    /// A stored message: acknowledged even without a requestId (the sender needs the stored message), while the
+    /// members are told.
+    Sent(Value, Broadcast<'a>),
 }
 
-fn ack(data: impl Serialize) -> AppResult<Answer> {
+fn ack(data: impl Serialize) -> AppResult<Answer<'static>> {
     serde_json::to_value(data).map(Answer::Ack).map_err(AppError::internal)
 }
 
@@ -136,7 +139,7 @@ pub async fn message(app: &App, event: ApiGatewayWebsocketProxyRequest) -> ApiGa
         let (request_id, answer) = if is_event(&event, "MESSAGE") {
             match Request::parse(event.body.as_deref().unwrap_or("")) {
                 Ok(Request { request_id, action }) => {
-                    let answer = handle(app, &origin, request_id.as_deref(), action).await;
+                    let answer = handle(app, &origin, action).await;
                     (request_id, answer)
                 }
                 Err((request_id, err)) => (request_id, Err(err)),
@@ -149,8 +152,12 @@ pub async fn message(app: &App, event: ApiGatewayWebsocketProxyRequest) -> ApiGa
             Ok(Answer::Ack(data)) if request_id.is_some() => {
                 app.delivery.reply(&origin, &Event::ack(data).reply(request_id)).await;
             }
+            Ok(Answer::Ack(_)) => {}
             Ok(Answer::Pong) => app.delivery.reply(&origin, &Event::Pong {}.reply(request_id)).await,
-            Ok(_) => {}
+            Ok(Answer::Sent(data, broadcast)) => {
+                let ack = Event::ack(data).reply(request_id);
+                tokio::join!(app.delivery.reply(&origin, &ack), broadcast.run());
+            }
             Err(err) => {
                 err.log();
                 app.delivery.reply(&origin, &Event::error(&err).reply(request_id)).await;
@@ -172,14 +179,20 @@ async fn actor(app: &App, origin: &ConnectionId) -> AppResult<Actor> {
 }
 
 /// One arm per action: the use case decides what happens and to whom; this only passes the answer on.
-async fn handle(app: &App, origin: &ConnectionId, request_id: Option<&str>, action: ClientAction) -> AppResult<Answer> {
+async fn handle<'a>(app: &'a App, origin: &ConnectionId, action: ClientAction) -> AppResult<Answer<'a>> {
     match action {
         ClientAction::Ping => Ok(Answer::Pong),
         ClientAction::SendMessage(input) => {
-            // The sender needs the stored message, so it is acknowledged even without a requestId.
-            let answer = |sent| async move { app.delivery.reply(origin, &Event::ack(sent).reply(request_id)).await };
-            app.messages.send(&actor(app, origin).await?, input, answer).await?;
-            Ok(Answer::Given)
+            let Sent { message, broadcast } = app.messages.send(&actor(app, origin).await?, input).await?;
+            let (message, duplicate) = match message {
+                Created::New(message) => (message, false),
+                Created::Existing(message) => (message, true),
+            };
+            let mut data = json!({ "message": message });
+            if duplicate {
+                data["duplicate"] = json!(true);
+            }
+            Ok(Answer::Sent(data, broadcast))
         }
         ClientAction::EditMessage(input) => {
             ack(json!({ "message": app.messages.edit(&actor(app, origin).await?, input).await? }))
@@ -226,12 +239,7 @@ async fn handle(app: &App, origin: &ConnectionId, request_id: Option<&str>, acti
     }
 }
 
-async fn react(
-    app: &App,
-    origin: &ConnectionId,
-    input: crate::usecases::messages::Reaction,
-    add: bool,
-) -> AppResult<Answer> {
+async fn react(app: &App, origin: &ConnectionId, input: Reaction, add: bool) -> AppResult<Answer<'static>> {
     let (message_id, emoji) = (input.message_id.clone(), input.emoji.clone());
     let changed = app.messages.react(&actor(app, origin).await?, input, add).await?;
     ack(json!({ "messageId": message_id, "emoji": emoji, "changed": changed }))

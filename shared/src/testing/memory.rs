@@ -409,19 +409,26 @@ impl ConversationStore for InMemoryStore {
 
 #[async_trait]
 impl MessageStore for InMemoryStore {
-    async fn append_message(&self, new: NewMessage, limit: &RateLimit) -> AppResult<Created<Appended>> {
+    async fn append_message(
+        &self,
+        _read: &Conversation,
+        new: NewMessage,
+        limit: &RateLimit,
+    ) -> AppResult<Option<Created<Appended>>> {
         self.injected("append_message")?;
         let mut state = self.lock();
-        let conversation = state
-            .conversation(&new.conversation_id)
-            .filter(|_| state.is_member(&new.conversation_id, &new.sender.id))
-            .ok_or(AppError::NotFound("conversation not found"))?;
+        // Under the lock the state is current: the caller's read is not needed.
+        let Some(conversation) =
+            state.conversation(&new.conversation_id).filter(|_| state.is_member(&new.conversation_id, &new.sender.id))
+        else {
+            return Ok(None);
+        };
         let roster = conversation.roster.clone();
         let dedupe_key =
             new.client_message_id.clone().map(|cmid| (new.conversation_id.clone(), new.sender.id.clone(), cmid));
         if let Some(seq) = dedupe_key.as_ref().and_then(|k| state.client_ids.get(k)) {
             let message = state.messages[&(new.conversation_id.clone(), *seq)].clone();
-            return Ok(Created::Existing(Appended { message, roster }));
+            return Ok(Some(Created::Existing(Appended { message, roster })));
         }
         state.count(&new.sender.id, limit)?;
         let seq = conversation.last_seq + 1;
@@ -435,7 +442,7 @@ impl MessageStore for InMemoryStore {
         }
         state.read_seqs.insert((message.sender.id.clone(), message.conversation_id.clone()), seq);
         state.messages.insert((message.conversation_id.clone(), seq), message.clone());
-        Ok(Created::New(Appended { message, roster }))
+        Ok(Some(Created::New(Appended { message, roster })))
     }
 
     async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>> {

@@ -2,9 +2,8 @@
 //! and changing their members (up to the deployment's `MAX_GROUP_MEMBERS`), and telling every member what
 //! changed.
 //!
-//! Every operation on an existing conversation starts from [`member_conversation`]: a non-member gets the same
-//! `not_found` as for an id that does not exist, so ids cannot be probed. Who hears about it comes from
-//! [`audience`]: the roster of a listed conversation, the member items of a large group.
+//! Every operation on an existing conversation starts from [`member_conversation`]; who hears about it comes
+//! from [`conversation_audience`] (both in [`super::membership`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -12,6 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::accounts::validate_url;
+use super::membership::{conversation_audience, member_conversation, members_among};
 use super::paging::{Page, Pager, page_offset, page_size};
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
@@ -20,7 +20,7 @@ use crate::model::{
     Actor, Conversation, ConversationId, ConversationKind, ConversationView, LISTED_MEMBERS_MAX, MemberLeft, Roster,
     User, UserId, now_iso,
 };
-use crate::ports::{ConversationChanges, ConversationStore, Created, Membership, RoomStore, UserStore};
+use crate::ports::{ConversationChanges, ConversationStore, Created, RoomStore, UserStore};
 
 /// Users one request may add; a bigger group is built with several requests.
 pub const MAX_ADDED_PER_REQUEST: usize = 100;
@@ -97,46 +97,6 @@ struct ConversationPosition {
     id: ConversationId,
 }
 
-/// The conversation and the user's membership, if `user_id` is a member. Non-members and unknown ids get the
-/// same `NotFound`.
-pub(crate) async fn member_conversation(
-    conversations: &dyn ConversationStore,
-    conversation_id: &ConversationId,
-    user_id: &UserId,
-) -> AppResult<(Conversation, Membership)> {
-    conversations
-        .member_conversation(conversation_id, user_id)
-        .await?
-        .ok_or(AppError::NotFound("conversation not found"))
-}
-
-/// Everyone who hears about a conversation's events: its roster, or a large group's member items.
-pub(crate) async fn audience(
-    conversations: &dyn ConversationStore,
-    roster: &Roster,
-    id: &ConversationId,
-) -> AppResult<Vec<UserId>> {
-    match roster {
-        Roster::Listed(members) => Ok(members.iter().cloned().collect()),
-        Roster::Large { .. } => conversations.large_members(id, None, usize::MAX).await,
-    }
-}
-
-/// Which of `user_ids` are members of `conversation`.
-async fn members_among(
-    conversations: &dyn ConversationStore,
-    conversation: &Conversation,
-    user_ids: &BTreeSet<UserId>,
-) -> AppResult<BTreeSet<UserId>> {
-    Ok(match &conversation.roster {
-        Roster::Listed(members) => members.intersection(user_ids).cloned().collect(),
-        Roster::Large { .. } => {
-            let ids: Vec<UserId> = user_ids.iter().cloned().collect();
-            conversations.members_among(&conversation.id, &ids).await?.into_iter().collect()
-        }
-    })
-}
-
 pub struct Conversations {
     conversations: Arc<dyn ConversationStore>,
     users: Arc<dyn UserStore>,
@@ -157,8 +117,8 @@ impl Conversations {
     }
 
     /// Everyone who hears about `conversation`'s events.
-    async fn audience(&self, conversation: &Conversation) -> AppResult<Vec<UserId>> {
-        audience(self.conversations.as_ref(), &conversation.roster, &conversation.id).await
+    async fn members_to_tell(&self, conversation: &Conversation) -> AppResult<Vec<UserId>> {
+        conversation_audience(self.conversations.as_ref(), &conversation.roster, &conversation.id).await
     }
 
     /// Creates a conversation and tells its members. Private conversations are unique per pair: asking again
@@ -206,7 +166,7 @@ impl Conversations {
         };
         match self.conversations.create_conversation(&conversation).await? {
             Created::New(created) => {
-                let recipients = self.audience(&created).await?;
+                let recipients = self.members_to_tell(&created).await?;
                 let view = self.view(created).await?;
                 let event = Event::ConversationCreated { conversation: view.clone() };
                 self.delivery.event(&recipients, event.frame(), None).await;
@@ -317,7 +277,7 @@ impl Conversations {
             }
             return Err(AppError::BUSY);
         };
-        let recipients = self.audience(&updated).await?;
+        let recipients = self.members_to_tell(&updated).await?;
         let view = self.view(updated).await?;
         let event = Event::ConversationUpdated { conversation: view.clone() };
         self.delivery.event(&recipients, event.frame(), None).await;
@@ -379,7 +339,7 @@ impl Conversations {
                 members: joined,
                 added_by: actor.id().clone(),
             };
-            let recipients = self.audience(&conversation).await?;
+            let recipients = self.members_to_tell(&conversation).await?;
             self.delivery.event(&recipients, event.frame(), None).await;
         }
         outcome?;
@@ -418,7 +378,7 @@ impl Conversations {
             user_id: user_id.clone(),
             removed_by: actor.id().clone(),
         };
-        let mut recipients = self.audience(&remaining).await?;
+        let mut recipients = self.members_to_tell(&remaining).await?;
         recipients.push(user_id.clone());
         self.delivery.event(&recipients, Event::MemberLeft(left.clone()).frame(), None).await;
         Ok(left)

@@ -2,12 +2,11 @@
 //! reading history. Each operation stores first and then tells the members' connections; the connection the
 //! request came from gets the answer instead of the broadcast.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::conversations::{audience, member_conversation};
+use super::membership::{conversation_audience, member_conversation};
 use super::paging::{Page, Pager, page_offset, page_size};
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
@@ -127,12 +126,27 @@ pub struct ReadCount {
     pub member_count: u64,
 }
 
-/// A stored message, and whether it was stored by an earlier try with the same `clientMessageId`.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Sent {
-    pub message: Message,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub duplicate: bool,
+/// What `send` stored, and the broadcast it still owes the conversation's members. The transport answers the
+/// sender with `message` and runs `broadcast` (alongside that answer, so neither waits for the other).
+#[must_use = "the members hear of the message only when the broadcast runs"]
+pub struct Sent<'a> {
+    /// `Existing` when an earlier try with the same `clientMessageId` stored it.
+    pub message: Created<Message>,
+    pub broadcast: Broadcast<'a>,
+}
+
+/// A new message's delivery to the members' connections; nothing for a duplicate.
+#[must_use = "the members hear of the message only when the broadcast runs"]
+pub struct Broadcast<'a> {
+    pending: Option<(&'a Messages, Appended, Actor)>,
+}
+
+impl Broadcast<'_> {
+    pub async fn run(self) {
+        if let Some((messages, appended, actor)) = self.pending {
+            messages.broadcast(&appended, &actor).await;
+        }
+    }
 }
 
 /// Result of a mark_read.
@@ -174,21 +188,15 @@ impl Messages {
         Messages { messages, conversations, delivery }
     }
 
-    /// Stores a message and, unless a retry with the same `clientMessageId` already did, sends
+    /// Stores a message if the actor is a member (else `NotFound`, like every conversation they cannot see).
+    /// Unless a retry with the same `clientMessageId` already stored it, the returned broadcast sends
     /// `receive_message` to every member connection but the actor's origin, then (in a listed conversation
     /// delivered in this invocation) one `message_status: delivered` to each of the sender's connections listing
-    /// the members reached. `stored` runs as soon as the message is stored, alongside the broadcast: it is how a
-    /// transport answers the sender without waiting for the room.
-    pub async fn send<Answer>(
-        &self,
-        actor: &Actor,
-        input: SendMessage,
-        stored: impl FnOnce(Sent) -> Answer,
-    ) -> AppResult<()>
-    where
-        Answer: Future<Output = ()>,
-    {
+    /// the members reached.
+    pub async fn send(&self, actor: &Actor, input: SendMessage) -> AppResult<Sent<'_>> {
         input.validate()?;
+        let (conversation, _) =
+            member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
         let new = NewMessage {
             conversation_id: input.conversation_id,
             sender: actor.user.clone(),
@@ -198,19 +206,26 @@ impl Messages {
             file_name: input.file_name,
             client_message_id: input.client_message_id,
         };
-        match self.messages.append_message(new, &SEND_LIMIT).await? {
-            Created::New(appended) => {
-                let sent = Sent { message: appended.message.clone(), duplicate: false };
-                tokio::join!(stored(sent), self.broadcast(&appended, actor));
+        // `None`: removed between the read and the write; the removal wins.
+        let appended = self
+            .messages
+            .append_message(&conversation, new, &SEND_LIMIT)
+            .await?
+            .ok_or(AppError::NotFound("conversation not found"))?;
+        Ok(match appended {
+            Created::New(appended) => Sent {
+                message: Created::New(appended.message.clone()),
+                broadcast: Broadcast { pending: Some((self, appended, actor.clone())) },
+            },
+            Created::Existing(appended) => {
+                Sent { message: Created::Existing(appended.message), broadcast: Broadcast { pending: None } }
             }
-            Created::Existing(appended) => stored(Sent { message: appended.message, duplicate: true }).await,
-        }
-        Ok(())
+        })
     }
 
     async fn broadcast(&self, appended: &Appended, actor: &Actor) {
         let message = &appended.message;
-        let Some(recipients) = self.audience(&appended.roster, &message.conversation_id).await else { return };
+        let Some(recipients) = self.members_to_tell(&appended.roster, &message.conversation_id).await else { return };
         let event =
             Event::ReceiveMessage { message: message.clone(), conversation_id: message.conversation_id.clone() };
         let report = self.delivery.event(&recipients, event.frame(), actor.origin()).await;
@@ -402,8 +417,8 @@ impl Messages {
     }
 
     /// Recipients of a conversation's events; `None` (logged) if a large group's members could not be read.
-    async fn audience(&self, roster: &Roster, conversation_id: &ConversationId) -> Option<Vec<UserId>> {
-        audience(self.conversations.as_ref(), roster, conversation_id)
+    async fn members_to_tell(&self, roster: &Roster, conversation_id: &ConversationId) -> Option<Vec<UserId>> {
+        conversation_audience(self.conversations.as_ref(), roster, conversation_id)
             .await
             .inspect_err(|e| tracing::warn!(%conversation_id, error = ?e, "could not read the members to notify"))
             .ok()
@@ -411,7 +426,7 @@ impl Messages {
 
     /// Tells every member's connections but the actor's origin.
     async fn announce(&self, conversation: &Conversation, event: Event, actor: &Actor) {
-        if let Some(recipients) = self.audience(&conversation.roster, &conversation.id).await {
+        if let Some(recipients) = self.members_to_tell(&conversation.roster, &conversation.id).await {
             self.delivery.event(&recipients, event.frame(), actor.origin()).await;
         }
     }

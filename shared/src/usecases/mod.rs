@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod conversations;
 pub mod friends;
+mod membership;
 pub mod messages;
 pub mod paging;
 pub mod presence;

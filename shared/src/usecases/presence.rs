@@ -118,10 +118,10 @@ impl Presence {
         Ok(Some(connection))
     }
 
-    /// Tells the user's audience they are `online` (or not), then settles: re-reads the presence and says
+    /// Tells the user's presence watchers they are `online` (or not), then settles: re-reads the presence and says
     /// it again while what was last said is no longer true.
     async fn announce(&self, user_id: &UserId, username: &str, online: bool, last_seen: Option<&str>) -> AppResult<()> {
-        let audience = self.audience(user_id).await?;
+        let audience = self.presence_watchers(user_id).await?;
         if audience.is_empty() {
             return Ok(());
         }
@@ -142,7 +142,7 @@ impl Presence {
 
     /// Who sees a user's presence: their friends and the members of their private chats and listed groups
     /// (never every member of a large group).
-    async fn audience(&self, user_id: &UserId) -> AppResult<Vec<UserId>> {
+    async fn presence_watchers(&self, user_id: &UserId) -> AppResult<Vec<UserId>> {
         let relations = self.friends.relations(user_id).await?;
         let mut audience: BTreeSet<UserId> = relations.friend_ids.into_iter().collect();
         audience.extend(self.conversations.listed_members_of(&relations.conversation_ids).await?);
@@ -153,7 +153,7 @@ impl Presence {
     /// The presence of everyone whose presence the caller is told about (friends and conversation peers): what
     /// a client asks right after connecting, since announcements made during its handshake did not reach it.
     pub async fn peers(&self, actor: &Actor) -> AppResult<Vec<PeerPresence>> {
-        let audience = self.audience(actor.id()).await?;
+        let audience = self.presence_watchers(actor.id()).await?;
         let presences = self.connections.presences(&audience).await?;
         let mut peers: Vec<PeerPresence> = presences
             .into_iter()
@@ -181,7 +181,7 @@ impl Presence {
             let online = status != INVISIBLE;
             let last_seen = (!online).then(now_iso);
             let frame = Event::presence(user_id, username, online, last_seen.as_deref()).frame();
-            self.delivery.event(&self.audience(user_id).await?, frame, None).await;
+            self.delivery.event(&self.presence_watchers(user_id).await?, frame, None).await;
         }
         if status != INVISIBLE {
             let friends = self.friends.relations(actor.id()).await?.friend_ids;

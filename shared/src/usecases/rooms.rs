@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::conversations::member_conversation;
+use super::membership::member_conversation;
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;

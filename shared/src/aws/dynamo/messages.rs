@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 use super::items::{message_from_item, message_to_item};
 use super::{DynamoDbStore, cancellation_codes, contended, failed_condition, get_n, get_opt_s, get_s, id, keys, n, s};
 use crate::error::{AppError, AppResult};
-use crate::model::{ConversationId, DELETED_CONTENT, Message, NewMessage, UserId, now_epoch_seconds, now_iso};
+use crate::model::{
+    Conversation, ConversationId, DELETED_CONTENT, Message, NewMessage, UserId, now_epoch_seconds, now_iso,
+};
 use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange};
 use crate::retry;
 
@@ -34,23 +36,25 @@ fn reaction_seq(sk: &str) -> Option<u64> {
 
 #[async_trait]
 impl MessageStore for DynamoDbStore {
-    async fn append_message(&self, new: NewMessage, limit: &RateLimit) -> AppResult<Created<Appended>> {
+    async fn append_message(
+        &self,
+        conversation: &Conversation,
+        new: NewMessage,
+        limit: &RateLimit,
+    ) -> AppResult<Option<Created<Appended>>> {
+        /// The transaction item that moves the sender's read pointer, which exists only for a member.
+        const MEMBERSHIP: usize = 2;
         let started = Instant::now();
+        let mut conversation = conversation.clone();
         for attempt in 0.. {
-            // A listed roster answers membership here; a large group's is checked by the transaction (the
-            // sender's membership must exist for their read pointer to move).
-            let conversation = self
-                .get_conversation(&new.conversation_id)
-                .await?
-                .filter(|c| c.roster.listed().is_none_or(|members| members.contains(&new.sender.id)))
-                .ok_or(AppError::NotFound("conversation not found"))?;
             let roster = conversation.roster.clone();
             let seq = conversation.last_seq + 1;
             let message = new.clone().into_message(seq, now_iso());
             let last_message = serde_json::to_string(&message).map_err(AppError::internal)?;
 
-            // Item 0 takes the next seq only if nobody else did; item 2 claims the client's idempotency key; the
-            // sender's read pointer moves only if they are (still) a member. Any of them failing cancels the write.
+            // Item 0 takes the next seq only if nobody else did; item 2 moves the sender's read pointer only if
+            // they are (still) a member; item 3 claims the client's idempotency key. Any of them failing cancels
+            // the write. Membership comes before the claim, so it is judged first (see `append_message`).
             let advance = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(Self::key(keys::conversation(&new.conversation_id), keys::META)))
@@ -61,14 +65,6 @@ impl MessageStore for DynamoDbStore {
                 .expression_attribute_values(":now", s(&message.created_at))
                 .expression_attribute_values(":last", s(last_message))
                 .build()?;
-            let mut items =
-                vec![TransactWriteItem::builder().update(advance).build(), self.put(message_to_item(&message), true)?];
-            if let Some(cmid) = &new.client_message_id {
-                let mut claim =
-                    Self::key(keys::conversation(&new.conversation_id), keys::client_message(&new.sender.id, cmid));
-                claim.insert("seq".into(), n(seq));
-                items.push(self.put(claim, true)?);
-            }
             // Whoever sends has read everything up to their own message.
             let sender_read = Update::builder()
                 .table_name(&self.table)
@@ -77,49 +73,58 @@ impl MessageStore for DynamoDbStore {
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":seq", n(seq))
                 .build()?;
-            let membership_index = items.len();
-            items.push(TransactWriteItem::builder().update(sender_read).build());
+            let mut items = vec![
+                TransactWriteItem::builder().update(advance).build(),
+                self.put(message_to_item(&message), true)?,
+                TransactWriteItem::builder().update(sender_read).build(),
+            ];
+            let claim_index = items.len();
+            if let Some(cmid) = &new.client_message_id {
+                let mut claim =
+                    Self::key(keys::conversation(&new.conversation_id), keys::client_message(&new.sender.id, cmid));
+                claim.insert("seq".into(), n(seq));
+                items.push(self.put(claim, true)?);
+            }
             // The sender's send budget, counted only if the message is stored.
             let now = now_epoch_seconds();
             let rate_index = items.len();
             items.push(TransactWriteItem::builder().update(self.rate_update(&new.sender.id, limit, now)?).build());
 
-            match self.transact(items).await {
-                Ok(()) => return Ok(Created::New(Appended { message, roster })),
-                Err(e) => {
-                    let Some(codes) = cancellation_codes(&e) else { return Err(e.into()) };
-                    if new.client_message_id.is_some() && failed_condition(&codes, 2) {
-                        let cmid = new.client_message_id.as_deref().expect("item 2 exists only with a client id");
-                        let claim = self
-                            .get(keys::conversation(&new.conversation_id), &keys::client_message(&new.sender.id, cmid))
-                            .await?
-                            .ok_or_else(|| AppError::internal("client message claim vanished"))?;
-                        let original = self
-                            .get_message(&new.conversation_id, get_n(&claim, "seq")?)
-                            .await?
-                            .ok_or_else(|| AppError::internal("client message claim points at a missing message"))?;
-                        return Ok(Created::Existing(Appended { message: original, roster }));
-                    }
-                    if failed_condition(&codes, membership_index) {
-                        return Err(AppError::NotFound("conversation not found"));
-                    }
-                    if failed_condition(&codes, rate_index) {
-                        return Err(limit.exceeded(now));
-                    }
-                    // Another writer took this seq, or held one of the items (the sender's read pointer included).
-                    let raced = contended(&codes, 0)
-                        || contended(&codes, 1)
-                        || codes.iter().any(|code| code == "TransactionConflict");
-                    if !raced {
-                        return Err(e.into());
-                    }
-                    if started.elapsed() > APPEND_RACE_BUDGET {
-                        break;
-                    }
-                    tracing::debug!(attempt, conversation_id = %new.conversation_id, "seq contention, retrying");
-                    retry::pause(attempt.min(4) + 1).await;
-                }
+            let Err(e) = self.transact(items).await else {
+                return Ok(Some(Created::New(Appended { message, roster })));
+            };
+            let Some(codes) = cancellation_codes(&e) else { return Err(e.into()) };
+            if failed_condition(&codes, MEMBERSHIP) {
+                return Ok(None);
             }
+            if let Some(cmid) = new.client_message_id.as_deref().filter(|_| failed_condition(&codes, claim_index)) {
+                let claim = self
+                    .get(keys::conversation(&new.conversation_id), &keys::client_message(&new.sender.id, cmid))
+                    .await?
+                    .ok_or_else(|| AppError::internal("client message claim vanished"))?;
+                let original = self
+                    .get_message(&new.conversation_id, get_n(&claim, "seq")?)
+                    .await?
+                    .ok_or_else(|| AppError::internal("client message claim points at a missing message"))?;
+                return Ok(Some(Created::Existing(Appended { message: original, roster })));
+            }
+            if failed_condition(&codes, rate_index) {
+                return Err(limit.exceeded(now));
+            }
+            // Another writer took this seq, or held one of the items (the sender's read pointer included).
+            let raced =
+                contended(&codes, 0) || contended(&codes, 1) || codes.iter().any(|code| code == "TransactionConflict");
+            if !raced {
+                return Err(e.into());
+            }
+            if started.elapsed() > APPEND_RACE_BUDGET {
+                break;
+            }
+            tracing::debug!(attempt, conversation_id = %new.conversation_id, "seq contention, retrying");
+            retry::pause(attempt.min(4) + 1).await;
+            // Only a conversation deleted meanwhile is missing; its sender is no member of anything.
+            let Some(current) = self.get_conversation(&new.conversation_id).await? else { return Ok(None) };
+            conversation = current;
         }
         // Only a conversation receiving far more messages per second than its store can order gets here.
         tracing::warn!(conversation_id = %new.conversation_id, "append lost the seq race for the whole budget");

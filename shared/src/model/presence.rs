@@ -1,0 +1,50 @@
+//! Presence: what is stored about a user's connections and status, and what others may see of it.
+
+use serde::Serialize;
+
+use super::LiveConnection;
+
+/// A status that makes a user look offline to everyone else.
+pub const INVISIBLE: &str = "invisible";
+
+/// What is stored about a user's presence: their live connections, chosen status and last disconnect.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserPresence {
+    /// Connections that have not expired, in no particular order.
+    pub connections: Vec<LiveConnection>,
+    /// `online`, `away`, `busy`, `invisible` or custom text; `None` until the user sets one.
+    pub status: Option<String>,
+    pub last_seen: Option<String>,
+}
+
+impl UserPresence {
+    /// Whether others should see the user online: connected, and not invisible.
+    pub fn visible_online(&self) -> bool {
+        !self.connections.is_empty() && self.status.as_deref() != Some(INVISIBLE)
+    }
+
+    /// The status others see: the chosen one (default `online`) while visible online, else `offline`.
+    pub fn visible_status(&self) -> String {
+        if self.visible_online() { self.status.clone().unwrap_or_else(|| "online".into()) } else { "offline".into() }
+    }
+
+    /// The presence as others may see it.
+    pub fn visible(&self) -> VisiblePresence {
+        VisiblePresence {
+            online: self.visible_online(),
+            status: self.visible_status(),
+            last_seen: self.last_seen.clone(),
+        }
+    }
+}
+
+/// A user's presence as others may see it (invisible looks offline), as it appears in friend lists and
+/// `get_presence`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VisiblePresence {
+    pub online: bool,
+    /// The chosen status while online, else `offline`.
+    pub status: String,
+    pub last_seen: Option<String>,
+}

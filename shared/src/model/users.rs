@@ -1,0 +1,74 @@
+//! Users as others see them, the secret that logs them in, and who is acting in a request.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Connection, ConnectionId, UserId};
+
+/// A user as other users see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    #[serde(rename = "_id")]
+    pub id: UserId,
+    pub username: String,
+    pub avatar: Option<String>,
+    #[serde(rename = "createdAt")]
+    pub created_at: String,
+}
+
+impl User {
+    /// The short form messages and friend events carry.
+    pub fn summary(&self) -> Sender {
+        Sender { id: self.id.clone(), username: self.username.clone(), avatar: self.avatar.clone() }
+    }
+}
+
+/// A user plus the secret needed to log them in. Never serialised to clients.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// Who is acting: the authenticated user and, over the WebSocket, the connection the request came from. That
+/// connection gets the `ack`, so broadcasts skip it; the user's other connections do receive them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub user: Sender,
+    pub origin: Option<ConnectionId>,
+}
+
+impl Actor {
+    /// A request over HTTP: no connection to skip.
+    pub fn http(user: &User) -> Actor {
+        Actor { user: user.summary(), origin: None }
+    }
+
+    /// A frame from a registered WebSocket connection.
+    pub fn connection(connection: &Connection) -> Actor {
+        Actor {
+            user: Sender {
+                id: connection.user_id.clone(),
+                username: connection.username.clone(),
+                avatar: connection.avatar.clone(),
+            },
+            origin: Some(connection.connection_id.clone()),
+        }
+    }
+
+    pub fn id(&self) -> &UserId {
+        &self.user.id
+    }
+
+    pub fn origin(&self) -> Option<&ConnectionId> {
+        self.origin.as_ref()
+    }
+}
+
+/// The short form of a user that messages and friend events carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    #[serde(rename = "_id")]
+    pub id: UserId,
+    pub username: String,
+    pub avatar: Option<String>,
+}
