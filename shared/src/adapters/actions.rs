@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::check_ids;
+use super::payload_error;
 use crate::error::AppError;
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, MarkRead, MessageRef, Reaction, SendMessage};
@@ -103,9 +103,8 @@ impl Request {
         if !ClientAction::NAMES.contains(&name.as_str()) {
             return Err(fail(AppError::UnknownAction(name.chars().take(64).collect())));
         }
-        check_ids(&fields).map_err(fail)?;
         let action = ClientAction::deserialize(Value::Object(fields))
-            .map_err(|e| fail(AppError::BadRequest(format!("invalid `{name}` payload: {e}"))))?;
+            .map_err(|e| fail(payload_error(e, &format!("invalid `{name}` payload"))))?;
         Ok(Request { request_id, action })
     }
 }

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use super::check_ids;
+use super::payload_error;
 use crate::auth::bearer_token;
 use crate::error::{AppError, AppResult};
 use crate::model::{Actor, ConversationId, MessageId, UserId};
@@ -256,7 +256,7 @@ fn history_query(request: &HttpRequest) -> AppResult<HistoryQuery> {
     })
 }
 
-/// The JSON object of the body, with its ids checked.
+/// The JSON object of the body.
 fn body_object(request: &HttpRequest) -> AppResult<serde_json::Map<String, Value>> {
     let bytes = request.body.as_slice();
     if bytes.len() > MAX_BODY_BYTES {
@@ -267,13 +267,11 @@ fn body_object(request: &HttpRequest) -> AppResult<serde_json::Map<String, Value
     let Value::Object(fields) = value else {
         return Err(AppError::BadRequest("request body must be a JSON object".into()));
     };
-    check_ids(&fields)?;
     Ok(fields)
 }
 
 fn decode<T: DeserializeOwned>(fields: serde_json::Map<String, Value>) -> AppResult<T> {
-    serde_json::from_value(Value::Object(fields))
-        .map_err(|e| AppError::BadRequest(format!("invalid request body: {e}")))
+    serde_json::from_value(Value::Object(fields)).map_err(|e| payload_error(e, "invalid request body"))
 }
 
 fn body<T: DeserializeOwned>(request: &HttpRequest) -> AppResult<T> {

@@ -19,6 +19,15 @@ fn is_id(value: &str) -> bool {
         && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Starts the message of a decoding error that is a malformed id: the transports answer it as
+/// `validation_failed` with the id's own reason, where any other decoding error is a malformed payload.
+pub const INVALID_ID: &str = "invalid id: ";
+
+/// A malformed id as a decoding error (see [`INVALID_ID`]).
+fn decoding_error<E: serde::de::Error>(err: AppError) -> E {
+    E::custom(format!("{INVALID_ID}{}", err.public_message()))
+}
+
 /// Why a string is not an id, for the client.
 fn invalid(what: &str) -> AppError {
     AppError::Validation(format!("{what} must be 1-{MAX_ID_LEN} characters of [A-Za-z0-9_-]"))
@@ -67,7 +76,7 @@ macro_rules! string_id {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let value = String::deserialize(deserializer)?;
-                Self::parse(&value).map_err(serde::de::Error::custom)
+                Self::parse(&value).map_err(decoding_error)
             }
         }
     };
@@ -130,7 +139,7 @@ impl Serialize for MessageId {
 impl<'de> Deserialize<'de> for MessageId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = String::deserialize(deserializer)?;
-        Self::parse(&value).map_err(serde::de::Error::custom)
+        Self::parse(&value).map_err(decoding_error)
     }
 }
 
@@ -189,6 +198,7 @@ mod tests {
         assert_eq!(serde_json::to_value(&id).unwrap(), serde_json::json!("c1-7"));
         let back: MessageId = serde_json::from_value(serde_json::json!("c1-7")).unwrap();
         assert_eq!(back, id);
-        assert!(serde_json::from_value::<UserId>(serde_json::json!("x".repeat(2044))).is_err());
+        let err = serde_json::from_value::<UserId>(serde_json::json!("x".repeat(2044))).unwrap_err();
+        assert!(err.to_string().starts_with(INVALID_ID), "{err}");
     }
 }

@@ -16,7 +16,7 @@ pub use connections::{Connection, LiveConnection};
 pub use conversations::{
     Conversation, ConversationKind, ConversationView, DEFAULT_MAX_GROUP_MEMBERS, LISTED_MEMBERS_MAX, MemberLeft, Roster,
 };
-pub use ids::{ConnectionId, ConversationId, MAX_ID_LEN, MessageId, UserId};
+pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, UserId};
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage};
 pub use presence::{INVISIBLE, UserPresence, VisiblePresence};
 pub use users::{Actor, Sender, User, UserRecord};
