@@ -1,0 +1,155 @@
+//! [`ConversationStore`] in memory: conversations, members and read pointers, with the same conditional
+//! membership writes as the DynamoDB store.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+
+use crate::error::{AppError, AppResult};
+use crate::model::{Conversation, ConversationId, ConversationKind, UserId};
+use crate::ports::{ConversationChanges, ConversationStore, Created, Membership};
+
+use super::InMemoryStore;
+
+#[async_trait]
+impl ConversationStore for InMemoryStore {
+    async fn create_conversation(&self, conversation: &Conversation) -> AppResult<Created<Conversation>> {
+        let mut state = self.lock();
+        let Some(members) = conversation.roster.listed().cloned() else {
+            return Err(AppError::internal("a conversation is created with its members listed"));
+        };
+        if let Some(pair) = conversation.private_pair_key() {
+            if let Some(existing) = state.pairs.get(&pair).cloned() {
+                return Ok(Created::Existing(state.conversation(&existing).expect("pairs point at conversations")));
+            }
+            state.pairs.insert(pair, conversation.id.clone());
+        }
+        for member in &members {
+            state.read_seqs.insert((member.clone(), conversation.id.clone()), 0);
+        }
+        state.members.insert(conversation.id.clone(), members);
+        state.conversations.insert(conversation.id.clone(), conversation.clone());
+        Ok(Created::New(state.conversation(&conversation.id).expect("just stored")))
+    }
+
+    async fn get_conversation(&self, conversation_id: &ConversationId) -> AppResult<Option<Conversation>> {
+        self.injected("get_conversation")?;
+        Ok(self.lock().conversation(conversation_id))
+    }
+
+    async fn get_conversations(&self, ids: &[ConversationId]) -> AppResult<Vec<Conversation>> {
+        let state = self.lock();
+        let ids: BTreeSet<&ConversationId> = ids.iter().collect();
+        Ok(ids.into_iter().filter_map(|id| state.conversation(id)).collect())
+    }
+
+    async fn member_conversation(
+        &self,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
+    ) -> AppResult<Option<(Conversation, Membership)>> {
+        self.injected("get_conversation")?;
+        let state = self.lock();
+        Ok(state.membership(conversation_id, user_id).and_then(|m| Some((state.conversation(conversation_id)?, m))))
+    }
+
+    async fn memberships(&self, user_id: &UserId) -> AppResult<Vec<Membership>> {
+        let state = self.lock();
+        Ok(state.members.keys().filter_map(|id| state.membership(id, user_id)).collect())
+    }
+
+    async fn listed_members_of(&self, conversation_ids: &[ConversationId]) -> AppResult<Vec<UserId>> {
+        let state = self.lock();
+        let members: BTreeSet<UserId> = conversation_ids
+            .iter()
+            .filter_map(|id| state.conversation(id))
+            .filter_map(|c| c.roster.listed().cloned())
+            .flatten()
+            .collect();
+        Ok(members.into_iter().collect())
+    }
+
+    async fn large_members(
+        &self,
+        conversation_id: &ConversationId,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> AppResult<Vec<UserId>> {
+        self.injected("large_members")?;
+        let state = self.lock();
+        let members = state.members.get(conversation_id).into_iter().flatten();
+        Ok(members.filter(|id| after.is_none_or(|a| *id > a)).take(limit).cloned().collect())
+    }
+
+    async fn members_among(&self, conversation_id: &ConversationId, user_ids: &[UserId]) -> AppResult<Vec<UserId>> {
+        let state = self.lock();
+        Ok(user_ids.iter().filter(|id| state.is_member(conversation_id, id)).cloned().collect())
+    }
+
+    async fn readers(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<u64> {
+        let state = self.lock();
+        let members = state.members.get(conversation_id).into_iter().flatten();
+        Ok(members.filter(|id| state.membership(conversation_id, id).is_some_and(|m| m.last_read_seq >= seq)).count()
+            as u64)
+    }
+
+    async fn update_conversation(
+        &self,
+        conversation: &Conversation,
+        changes: &ConversationChanges,
+        updated_at: &str,
+    ) -> AppResult<Option<Conversation>> {
+        let mut state = self.lock();
+        let Some(c) = state.unchanged(conversation).filter(|c| c.kind == ConversationKind::Group) else {
+            return Ok(None);
+        };
+        if let Some(name) = &changes.name {
+            c.name = Some(name.clone());
+        }
+        if let Some(avatar) = &changes.avatar {
+            c.avatar = Some(avatar.clone());
+        }
+        c.updated_at = updated_at.to_owned();
+        Ok(state.conversation(&conversation.id))
+    }
+
+    /// Takes every candidate at once (no transaction limit here), unless a page size was set with
+    /// [`InMemoryStore::limit_member_writes`].
+    async fn add_members(
+        &self,
+        conversation: &Conversation,
+        candidates: &[UserId],
+        now: &str,
+    ) -> AppResult<Option<(Conversation, usize)>> {
+        let page = *self.member_page.lock().unwrap();
+        let mut state = self.lock();
+        let Some(c) = state.unchanged(conversation) else { return Ok(None) };
+        c.roster_version += 1;
+        c.updated_at = now.to_owned();
+        let last_seq = c.last_seq;
+        let taken = &candidates[..candidates.len().min(page)];
+        for id in taken {
+            state.read_seqs.insert((id.clone(), conversation.id.clone()), last_seq);
+        }
+        state.members.entry(conversation.id.clone()).or_default().extend(taken.iter().cloned());
+        Ok(state.conversation(&conversation.id).map(|c| (c, taken.len())))
+    }
+
+    async fn remove_member(
+        &self,
+        conversation: &Conversation,
+        user_id: &UserId,
+        now: &str,
+    ) -> AppResult<Option<Conversation>> {
+        let mut state = self.lock();
+        if !state.is_member(&conversation.id, user_id) {
+            return Ok(None);
+        }
+        let Some(c) = state.unchanged(conversation) else { return Ok(None) };
+        c.roster_version += 1;
+        c.updated_at = now.to_owned();
+        state.members.get_mut(&conversation.id).expect("a member was found").remove(user_id);
+        state.read_seqs.remove(&(user_id.clone(), conversation.id.clone()));
+        Ok(state.conversation(&conversation.id))
+    }
+}

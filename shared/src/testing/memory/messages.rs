@@ -1,0 +1,182 @@
+//! [`MessageStore`] in memory: gap-free `seq`, the send dedupe, reactions and read pointers.
+
+use std::ops::Bound;
+
+use async_trait::async_trait;
+
+use crate::error::{AppError, AppResult};
+use crate::model::{Conversation, ConversationId, Message, NewMessage, UserId, now_iso};
+use crate::ports::{Appended, Created, MessageStore, RateLimit, SeqRange};
+
+use super::{InMemoryStore, State};
+
+#[async_trait]
+impl MessageStore for InMemoryStore {
+    async fn append_message(
+        &self,
+        _read: &Conversation,
+        new: NewMessage,
+        limit: &RateLimit,
+    ) -> AppResult<Option<Created<Appended>>> {
+        self.injected("append_message")?;
+        let mut state = self.lock();
+        // Under the lock the state is current: the caller's read is not needed.
+        let Some(conversation) =
+            state.conversation(&new.conversation_id).filter(|_| state.is_member(&new.conversation_id, &new.sender.id))
+        else {
+            return Ok(None);
+        };
+        let roster = conversation.roster.clone();
+        let dedupe_key =
+            new.client_message_id.clone().map(|cmid| (new.conversation_id.clone(), new.sender.id.clone(), cmid));
+        if let Some(seq) = dedupe_key.as_ref().and_then(|k| state.client_ids.get(k)) {
+            let message = state.messages[&(new.conversation_id.clone(), *seq)].clone();
+            return Ok(Some(Created::Existing(Appended { message, roster })));
+        }
+        state.count(&new.sender.id, limit)?;
+        let seq = conversation.last_seq + 1;
+        let message = new.into_message(seq, now_iso());
+        let conv = state.conversations.get_mut(&message.conversation_id).expect("checked above");
+        conv.last_seq = seq;
+        conv.updated_at = message.created_at.clone();
+        conv.last_message = Some(message.clone());
+        if let Some(key) = dedupe_key {
+            state.client_ids.insert(key, seq);
+        }
+        state.read_seqs.insert((message.sender.id.clone(), message.conversation_id.clone()), seq);
+        state.messages.insert((message.conversation_id.clone(), seq), message.clone());
+        Ok(Some(Created::New(Appended { message, roster })))
+    }
+
+    async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>> {
+        Ok(self.lock().messages.get(&(conversation_id.clone(), seq)).cloned())
+    }
+
+    async fn edit_message(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        editor_id: &UserId,
+        content: &str,
+        at: &str,
+    ) -> AppResult<Message> {
+        let mut state = self.lock();
+        let message = editable(&mut state, conversation_id, seq, editor_id)?;
+        message.content = content.to_owned();
+        message.edited = true;
+        message.edited_at = Some(at.to_owned());
+        Ok(message.clone())
+    }
+
+    async fn delete_message(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        user_id: &UserId,
+        at: &str,
+    ) -> AppResult<Message> {
+        let mut state = self.lock();
+        let message = editable(&mut state, conversation_id, seq, user_id)?;
+        message.content = crate::model::DELETED_CONTENT.to_owned();
+        message.deleted = true;
+        message.deleted_at = Some(at.to_owned());
+        message.file_url = None;
+        message.file_name = None;
+        Ok(message.clone())
+    }
+
+    async fn add_reaction(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        user_id: &UserId,
+        emoji: &str,
+    ) -> AppResult<bool> {
+        let mut state = self.lock();
+        let message =
+            state.messages.get_mut(&(conversation_id.clone(), seq)).ok_or(AppError::NotFound("message not found"))?;
+        if message.deleted {
+            return Err(AppError::Conflict("message was deleted"));
+        }
+        let users = message.reactions.entry(emoji.to_owned()).or_default();
+        if users.contains(user_id) {
+            return Ok(false);
+        }
+        users.push(user_id.clone());
+        Ok(true)
+    }
+
+    async fn remove_reaction(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        user_id: &UserId,
+        emoji: &str,
+    ) -> AppResult<bool> {
+        let mut state = self.lock();
+        let Some(message) = state.messages.get_mut(&(conversation_id.clone(), seq)) else { return Ok(false) };
+        let Some(users) = message.reactions.get_mut(emoji) else { return Ok(false) };
+        let before = users.len();
+        users.retain(|u| u != user_id);
+        let removed = users.len() != before;
+        if users.is_empty() {
+            message.reactions.remove(emoji);
+        }
+        Ok(removed)
+    }
+
+    async fn advance_read(
+        &self,
+        user_id: &UserId,
+        conversation_id: &ConversationId,
+        seq: u64,
+    ) -> AppResult<Option<u64>> {
+        let mut state = self.lock();
+        // Like the conditional update on the membership item: no membership, nothing to move.
+        if !state.is_member(conversation_id, user_id) {
+            return Ok(None);
+        }
+        let pointer = state.read_seqs.entry((user_id.clone(), conversation_id.clone())).or_insert(0);
+        if *pointer >= seq {
+            return Ok(None);
+        }
+        Ok(Some(std::mem::replace(pointer, seq)))
+    }
+
+    async fn messages(
+        &self,
+        conversation_id: &ConversationId,
+        range: SeqRange,
+        limit: usize,
+    ) -> AppResult<Vec<Message>> {
+        let state = self.lock();
+        let key = |seq: u64| (conversation_id.clone(), seq);
+        let page = match range {
+            SeqRange::Before(before) => {
+                state.messages.range(key(0)..key(before)).rev().take(limit).map(|(_, m)| m.clone()).collect()
+            }
+            SeqRange::After(after) => state
+                .messages
+                .range((Bound::Excluded(key(after)), Bound::Included(key(u64::MAX))))
+                .take(limit)
+                .map(|(_, m)| m.clone())
+                .collect(),
+        };
+        Ok(page)
+    }
+}
+
+/// The message, if `user_id` sent it and it is not deleted.
+fn editable<'a>(
+    state: &'a mut State,
+    conversation_id: &ConversationId,
+    seq: u64,
+    user_id: &UserId,
+) -> AppResult<&'a mut Message> {
+    let message =
+        state.messages.get_mut(&(conversation_id.clone(), seq)).ok_or(AppError::NotFound("message not found"))?;
+    if message.sender.id != *user_id || message.deleted {
+        return Err(AppError::Conflict("message cannot be changed"));
+    }
+    Ok(message)
+}

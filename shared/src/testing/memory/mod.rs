@@ -1,0 +1,176 @@
+//! Every store port in memory, for handler tests: the same answers and preconditions as the DynamoDB
+//! implementation, computed from one state under one lock (so each call is atomic, like a conditional write).
+//! One file per port, like `aws::dynamo`; the state they share is here.
+
+mod connections;
+mod conversations;
+mod friends;
+mod messages;
+mod rates;
+mod rooms;
+mod users;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use crate::error::{AppError, AppResult};
+use crate::model::{
+    Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, Roster, UserId, UserPresence,
+    UserRecord, now_epoch_seconds,
+};
+use crate::ports::{Membership, RateLimit};
+
+#[derive(Default)]
+struct State {
+    connections: BTreeMap<ConnectionId, Connection>,
+    /// user → the connections listed in their presence
+    presence: HashMap<UserId, BTreeMap<ConnectionId, LiveConnection>>,
+    statuses: HashMap<UserId, String>,
+    last_seen: HashMap<UserId, String>,
+    users: HashMap<UserId, UserRecord>,
+    usernames: HashMap<String, UserId>,
+    /// Conversation records; their roster is rebuilt from `members` when read.
+    conversations: HashMap<ConversationId, Conversation>,
+    members: HashMap<ConversationId, BTreeSet<UserId>>,
+    pairs: HashMap<String, ConversationId>,
+    /// (conversation, seq) → message
+    messages: BTreeMap<(ConversationId, u64), Message>,
+    /// (user, conversation) → seq of the newest message the user has read
+    read_seqs: HashMap<(UserId, ConversationId), u64>,
+    /// (conversation, sender, client message id) → seq
+    client_ids: HashMap<(ConversationId, UserId, String), u64>,
+    /// (conversation, connection) → (user, connection)
+    joins: BTreeMap<(ConversationId, ConnectionId), (UserId, LiveConnection)>,
+    /// (user, kind, window start) → requests counted
+    rates: HashMap<(UserId, &'static str, u64), u32>,
+    /// (conversation, user) → when the typing slot was taken, ms
+    typing: HashMap<(ConversationId, UserId), u64>,
+    /// both directions of every friendship
+    friends: BTreeSet<(UserId, UserId)>,
+    /// (from, to) → created at
+    requests: BTreeMap<(UserId, UserId), String>,
+}
+
+impl State {
+    /// A conversation as the store answers it: its roster from the members.
+    fn conversation(&self, id: &ConversationId) -> Option<Conversation> {
+        let mut conversation = self.conversations.get(id)?.clone();
+        conversation.roster = Roster::of(self.members.get(id).cloned().unwrap_or_default());
+        Some(conversation)
+    }
+
+    fn is_member(&self, id: &ConversationId, user_id: &UserId) -> bool {
+        self.members.get(id).is_some_and(|members| members.contains(user_id))
+    }
+
+    fn membership(&self, id: &ConversationId, user_id: &UserId) -> Option<Membership> {
+        self.is_member(id, user_id).then(|| Membership {
+            conversation_id: id.clone(),
+            last_read_seq: self.read_seqs.get(&(user_id.clone(), id.clone())).copied().unwrap_or(0),
+        })
+    }
+
+    /// The record of `conversation` if its roster is still at the version read, for a write.
+    fn unchanged(&mut self, conversation: &Conversation) -> Option<&mut Conversation> {
+        self.conversations.get_mut(&conversation.id).filter(|c| c.roster_version == conversation.roster_version)
+    }
+
+    /// Counts one request against `limit`, as the conditional counter update does.
+    fn count(&mut self, user_id: &UserId, limit: &RateLimit) -> AppResult<()> {
+        let now = now_epoch_seconds();
+        let hits = self.rates.entry((user_id.clone(), limit.kind, limit.window_start(now))).or_insert(0);
+        if *hits >= limit.max {
+            return Err(limit.exceeded(now));
+        }
+        *hits += 1;
+        Ok(())
+    }
+
+    fn presence_of(&self, user_id: &UserId) -> UserPresence {
+        let now = now_epoch_seconds();
+        UserPresence {
+            connections: self
+                .presence
+                .get(user_id)
+                .into_iter()
+                .flat_map(|connections| connections.values())
+                .filter(|c| c.expires_at > now)
+                .cloned()
+                .collect(),
+            status: self.statuses.get(user_id).cloned(),
+            last_seen: self.last_seen.get(user_id).cloned(),
+        }
+    }
+}
+
+pub struct InMemoryStore {
+    state: Mutex<State>,
+    /// Members one `add_members` call takes (DynamoDB's is bounded by the transaction size).
+    member_page: Mutex<usize>,
+    /// Operations that fail with an internal error until cleared (fault injection).
+    failing: Mutex<BTreeSet<&'static str>>,
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        InMemoryStore { state: Mutex::default(), member_page: Mutex::new(usize::MAX), failing: Mutex::default() }
+    }
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes `add_members` take at most `page` candidates per call, as a transaction limit would.
+    pub fn limit_member_writes(&self, page: usize) {
+        *self.member_page.lock().unwrap() = page.max(1);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes `operation` (a store method's name: `append_message`, `presences`, …) fail as DynamoDB failing
+    /// would, before it changes anything, until [`InMemoryStore::heal`].
+    pub fn fail(&self, operation: &'static str) {
+        self.failing.lock().unwrap().insert(operation);
+    }
+
+    pub fn heal(&self) {
+        self.failing.lock().unwrap().clear();
+    }
+
+    fn injected(&self, operation: &'static str) -> AppResult<()> {
+        if self.failing.lock().unwrap().contains(operation) {
+            return Err(AppError::internal(format!("injected failure of {operation}")));
+        }
+        Ok(())
+    }
+
+    /// Messages of a conversation in `seq` order (test inspection).
+    pub fn messages_of(&self, conversation_id: &ConversationId) -> Vec<Message> {
+        self.lock().messages.iter().filter(|((c, _), _)| c == conversation_id).map(|(_, m)| m.clone()).collect()
+    }
+
+    /// Moves every connection's connect time `seconds` into the past (tests of the handshake grace).
+    pub fn backdate_connections(&self, seconds: u64) {
+        let mut state = self.lock();
+        for connection in state.connections.values_mut() {
+            connection.connected_at -= seconds;
+        }
+        for listed in state.presence.values_mut() {
+            for connection in listed.values_mut() {
+                connection.connected_at -= seconds;
+            }
+        }
+    }
+
+    /// Ids of the connections listed in a user's presence, sorted (test inspection).
+    pub fn connection_ids(&self, user_id: &UserId) -> Vec<String> {
+        let mut ids: Vec<String> =
+            self.lock().presence_of(user_id).connections.into_iter().map(|c| c.connection_id.to_string()).collect();
+        ids.sort();
+        ids
+    }
+}
