@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::cursor::CursorCodec;
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
-use crate::usecases::{Accounts, App, Limits, Pager};
+use crate::usecases::{Accounts, App, Limits, Pager, Wiring};
 
 /// The longest one PostToConnection may take, retries included.
 pub const POST_TIMEOUT: Duration = Duration::from_secs(6);
@@ -44,10 +44,7 @@ pub enum SigningKey {
 
 /// Configuration and clients of one function.
 pub struct Root {
-    config: Config,
-    store: Arc<DynamoDbStore>,
-    fanout: Arc<ApiGatewayFanout>,
-    queue: Arc<SqsFanoutQueue>,
+    wiring: Wiring,
     keys: Option<(TokenKeys, CursorCodec)>,
 }
 
@@ -73,27 +70,30 @@ impl Root {
                 Some((TokenKeys::new(secret, config.token_ttl)?, CursorCodec::new(secret)))
             }
         };
-        Ok(Root {
-            store: Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone())),
-            fanout: Arc::new(ApiGatewayFanout::new(
+        let limits = Limits {
+            connection_ttl: config.connection_ttl,
+            max_group_members: config.max_group_members,
+            fanout_inline_max: config.fanout_inline_max,
+        };
+        let wiring = Wiring::new(
+            Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name)),
+            Arc::new(ApiGatewayFanout::new(
                 management_client(&sdk, &config.management_endpoint),
                 config.posts_in_flight,
             )),
-            queue: Arc::new(SqsFanoutQueue::new(aws_sdk_sqs::Client::new(&sdk), config.fanout_queue_url.clone())),
-            keys,
-            config,
-        })
+            Arc::new(SqsFanoutQueue::new(aws_sdk_sqs::Client::new(&sdk), config.fanout_queue_url)),
+            limits,
+        );
+        Ok(Root { wiring, keys })
     }
 
     /// Delivery of frames: posted here, or through the fan-out queue when a delivery is big.
     pub fn delivery(&self) -> Delivery {
-        Delivery::new(self.store.clone(), self.fanout.clone(), self.queue.clone(), self.config.fanout_inline_max)
+        self.wiring.delivery()
     }
 
     pub fn app(&self) -> App {
-        let limits =
-            Limits { connection_ttl: self.config.connection_ttl, max_group_members: self.config.max_group_members };
-        App::new(self.store.clone(), self.delivery(), limits)
+        self.wiring.app()
     }
 
     fn keys(&self) -> AppResult<&(TokenKeys, CursorCodec)> {
@@ -102,7 +102,7 @@ impl Root {
 
     /// Accounts (issuing and verifying tokens); only where the signing key was loaded.
     pub fn accounts(&self) -> AppResult<Accounts> {
-        Ok(Accounts::new(self.store.clone(), self.keys()?.0.clone()))
+        Ok(self.wiring.accounts(self.keys()?.0.clone()))
     }
 
     /// Page cursors; only where the signing key was loaded.

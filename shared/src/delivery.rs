@@ -3,7 +3,7 @@
 //! concurrently with a bound, retry throttling with backoff, and stop posting to connections API Gateway
 //! reports gone.
 //!
-//! **Big deliveries go to workers.** Up to [`Delivery::inline_max`] connections the invocation that stored the
+//! **Big deliveries go to workers.** Up to `inline_max` connections (`FANOUT_INLINE_MAX`) the invocation that stored the
 //! change posts itself (lowest latency). Above that it splits the targets into [`FanoutJob`]s of
 //! [`TARGETS_PER_JOB`] and enqueues them; `fanout-worker` invocations run them in parallel ([`Delivery::run_job`]),
 //! so one room is not limited by what one process can post before API Gateway's 29-second integration timeout.
@@ -87,10 +87,6 @@ impl Delivery {
         inline_max: usize,
     ) -> Self {
         Delivery { connections, fanout, queue, inline_max }
-    }
-
-    pub fn inline_max(&self) -> usize {
-        self.inline_max
     }
 
     /// Sends `frames`, in order, to every live connection of every user in `user_ids`, except `skip` (the

@@ -5,6 +5,9 @@
 
 use std::error::Error as StdError;
 
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::operation::BuildError;
+
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
@@ -100,21 +103,22 @@ impl AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
-/// Any AWS SDK failure that reaches the use cases is ours to fix, not the client's: the store and the fan-out
-/// handle the outcomes that mean something (a failed condition, a gone connection) before converting.
-impl<E, R> From<aws_sdk_dynamodb::error::SdkError<E, R>> for AppError
+/// Any AWS SDK failure (DynamoDB, SQS, Secrets Manager: every SDK crate re-exports this one type) that reaches
+/// the use cases is ours to fix, not the client's: the store and the fan-out handle the outcomes that mean
+/// something (a failed condition, a gone connection) before converting.
+impl<E, R> From<SdkError<E, R>> for AppError
 where
     E: StdError + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    fn from(err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
+    fn from(err: SdkError<E, R>) -> Self {
         AppError::Internal(Box::new(err))
     }
 }
 
 /// A request the SDK could not even build (a missing required field): a bug in our code.
-impl From<aws_sdk_dynamodb::error::BuildError> for AppError {
-    fn from(err: aws_sdk_dynamodb::error::BuildError) -> Self {
+impl From<BuildError> for AppError {
+    fn from(err: BuildError) -> Self {
         AppError::Internal(Box::new(err))
     }
 }

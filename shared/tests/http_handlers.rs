@@ -447,7 +447,7 @@ async fn members_join_without_inheriting_unread_history() {
 #[tokio::test]
 async fn a_group_holds_at_most_the_deployments_number_of_members() {
     let limits = chat_shared::usecases::Limits { max_group_members: 50, ..Default::default() };
-    let services = TestApp::with_limits(chat_shared::config::DEFAULT_FANOUT_INLINE_MAX, limits);
+    let services = TestApp::with_limits(limits);
     let owner = account(&services, "owner").await;
     let mut others = Vec::new();
     for i in 0..50 {

@@ -87,7 +87,7 @@ fn events_named(frames: &[Value], name: &str) -> usize {
 
 #[tokio::test]
 async fn a_group_grows_past_the_listed_size_in_pages_and_pages_its_members() {
-    let t = TestApp::with_limits(INLINE_MAX, Limits::default());
+    let t = TestApp::with_limits(Limits { fanout_inline_max: INLINE_MAX, ..Limits::default() });
     let users = users(&t, 230).await;
     let id = large_group(&t, &users).await;
 
@@ -114,7 +114,7 @@ async fn a_group_grows_past_the_listed_size_in_pages_and_pages_its_members() {
 
 #[tokio::test]
 async fn a_message_in_a_large_group_reaches_every_connection_once_through_the_queue() {
-    let t = TestApp::with_limits(INLINE_MAX, Limits::default());
+    let t = TestApp::with_limits(Limits { fanout_inline_max: INLINE_MAX, ..Limits::default() });
     let users = users(&t, 230).await;
     let id = large_group(&t, &users).await;
 
@@ -137,7 +137,7 @@ async fn a_message_in_a_large_group_reaches_every_connection_once_through_the_qu
 
 #[tokio::test]
 async fn a_removed_member_of_a_large_group_hears_that_and_nothing_after() {
-    let t = TestApp::with_limits(INLINE_MAX, Limits::default());
+    let t = TestApp::with_limits(Limits { fanout_inline_max: INLINE_MAX, ..Limits::default() });
     let users = users(&t, 120).await;
     let id = large_group(&t, &users).await;
     let owner = Actor::http(&users[0]);
@@ -161,7 +161,7 @@ async fn a_removed_member_of_a_large_group_hears_that_and_nothing_after() {
 
 #[tokio::test]
 async fn a_large_group_that_shrinks_to_the_listed_size_lists_its_members_again() {
-    let t = TestApp::with_limits(INLINE_MAX, Limits::default());
+    let t = TestApp::with_limits(Limits { fanout_inline_max: INLINE_MAX, ..Limits::default() });
     let users = users(&t, LISTED_MEMBERS_MAX + 1).await;
     let id = large_group(&t, &users).await;
     let owner = Actor::http(&users[0]);
@@ -175,7 +175,7 @@ async fn a_large_group_that_shrinks_to_the_listed_size_lists_its_members_again()
 
 #[tokio::test]
 async fn reads_in_a_large_group_are_counted_not_broadcast() {
-    let t = TestApp::with_limits(INLINE_MAX, Limits::default());
+    let t = TestApp::with_limits(Limits { fanout_inline_max: INLINE_MAX, ..Limits::default() });
     let users = users(&t, 60).await;
     let id = large_group(&t, &users).await;
     let sent = json!({"action":"send_message","requestId":"s","conversationId":id,"content":"read me"});
@@ -198,7 +198,7 @@ async fn reads_in_a_large_group_are_counted_not_broadcast() {
 
 #[tokio::test]
 async fn presence_is_not_sent_to_every_member_of_a_large_group() {
-    let t = TestApp::with_limits(INLINE_MAX, Limits::default());
+    let t = TestApp::with_limits(Limits { fanout_inline_max: INLINE_MAX, ..Limits::default() });
     let users = users(&t, 60).await;
     large_group(&t, &users).await;
     // A second connection of user 1: announced to their audience, which a large group is not part of.
@@ -222,7 +222,7 @@ async fn presence_is_not_sent_to_every_member_of_a_large_group() {
 
 #[tokio::test]
 async fn a_group_cannot_grow_past_the_deployments_limit() {
-    let t = TestApp::with_limits(INLINE_MAX, Limits { max_group_members: 30, ..Limits::default() });
+    let t = TestApp::with_limits(Limits { fanout_inline_max: INLINE_MAX, max_group_members: 30, ..Limits::default() });
     let users = users(&t, 40).await;
     let owner = Actor::http(&users[0]);
     let group = CreateConversation::Group {

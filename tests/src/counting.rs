@@ -12,9 +12,8 @@ use chat_shared::adapters::http::Rest;
 use chat_shared::auth::TokenKeys;
 use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::cursor::CursorCodec;
-use chat_shared::delivery::Delivery;
 use chat_shared::testing::{RecordingFanout, RecordingQueue};
-use chat_shared::usecases::{Accounts, App, Limits, Pager};
+use chat_shared::usecases::{Accounts, App, Limits, Pager, Wiring};
 use serde_json::json;
 
 use crate::Stack;
@@ -72,13 +71,14 @@ impl Counting {
             Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo_config), stack.table_name.clone()));
         let fanout = Arc::new(RecordingFanout::new());
         let queue = Arc::new(RecordingQueue::new());
-        let delivery = Delivery::new(store.clone(), fanout.clone(), queue.clone(), inline_max);
         let secret = b"request-count-harness-secret-of-enough-length";
-        let limits = Limits { connection_ttl: Duration::from_secs(600), ..Limits::default() };
+        let limits =
+            Limits { connection_ttl: Duration::from_secs(600), fanout_inline_max: inline_max, ..Limits::default() };
+        let wiring = Wiring::new(store.clone(), fanout.clone(), queue.clone(), limits);
         Counting {
-            app: App::new(store.clone(), delivery, limits),
+            app: wiring.app(),
             queue,
-            accounts: Accounts::new(store.clone(), TokenKeys::new(secret, Duration::from_secs(600)).unwrap()),
+            accounts: wiring.accounts(TokenKeys::new(secret, Duration::from_secs(600)).unwrap()),
             store,
             pager: Pager::new(CursorCodec::new(secret)),
             counter,

@@ -13,10 +13,8 @@ pub use recording::{RecordingFanout, RecordingQueue};
 
 use crate::adapters::http::Rest;
 use crate::auth::TokenKeys;
-use crate::config::DEFAULT_FANOUT_INLINE_MAX;
 use crate::cursor::CursorCodec;
-use crate::delivery::Delivery;
-use crate::usecases::{Accounts, App, Limits, Pager};
+use crate::usecases::{Accounts, App, Limits, Pager, Wiring};
 
 /// The signing key of test apps.
 pub const TEST_SECRET: &[u8] = b"in-memory-test-secret-with-enough-bytes";
@@ -33,19 +31,19 @@ pub struct TestApp {
 
 impl TestApp {
     pub fn new() -> TestApp {
-        Self::with_limits(DEFAULT_FANOUT_INLINE_MAX, Limits::default())
+        Self::with_limits(Limits::default())
     }
 
-    /// A test app whose deliveries above `inline_max` connections go to the queue.
-    pub fn with_limits(inline_max: usize, limits: Limits) -> TestApp {
+    /// A test app with these limits (e.g. a low `fanout_inline_max`, so deliveries go to the queue).
+    pub fn with_limits(limits: Limits) -> TestApp {
         let store = Arc::new(InMemoryStore::new());
         let fanout = Arc::new(RecordingFanout::new());
         let queue = Arc::new(RecordingQueue::new());
-        let delivery = Delivery::new(store.clone(), fanout.clone(), queue.clone(), inline_max);
+        let wiring = Wiring::new(store.clone(), fanout.clone(), queue.clone(), limits);
         let tokens = TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)).expect("test secret is long enough");
         TestApp {
-            app: App::new(store.clone(), delivery, limits),
-            accounts: Accounts::new(store.clone(), tokens),
+            app: wiring.app(),
+            accounts: wiring.accounts(tokens),
             pager: Pager::new(CursorCodec::new(TEST_SECRET)),
             store,
             fanout,

@@ -20,7 +20,7 @@ use crate::model::{
     Actor, Conversation, ConversationId, ConversationKind, ConversationView, LISTED_MEMBERS_MAX, MemberLeft, Roster,
     User, UserId, now_iso,
 };
-use crate::ports::{ConversationChanges, ConversationStore, Created, RoomStore, UserStore};
+use crate::ports::{ConversationChanges, ConversationStore, Created, RoomStore, Store, UserStore};
 
 /// Users one request may add; a bigger group is built with several requests.
 pub const MAX_ADDED_PER_REQUEST: usize = 100;
@@ -106,14 +106,14 @@ pub struct Conversations {
 }
 
 impl Conversations {
-    pub fn new(
-        conversations: Arc<dyn ConversationStore>,
-        users: Arc<dyn UserStore>,
-        rooms: Arc<dyn RoomStore>,
-        delivery: Delivery,
-        max_members: usize,
-    ) -> Self {
-        Conversations { conversations, users, rooms, delivery, max_members }
+    pub fn new(store: &Arc<dyn Store>, delivery: Delivery, max_members: usize) -> Self {
+        Conversations {
+            conversations: store.clone(),
+            users: store.clone(),
+            rooms: store.clone(),
+            delivery,
+            max_members,
+        }
     }
 
     /// Everyone who hears about `conversation`'s events.

@@ -11,7 +11,7 @@ use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{Actor, Sender, User, UserPresence, VisiblePresence, now_iso};
-use crate::ports::{ConnectionStore, FriendStore, PendingRequest, Relation, UserStore};
+use crate::ports::{ConnectionStore, FriendStore, PendingRequest, Relation, Store, UserStore};
 
 /// `{username}`: the friend actions.
 #[derive(Clone, Debug, Deserialize)]
@@ -60,13 +60,8 @@ pub struct Friends {
 }
 
 impl Friends {
-    pub fn new(
-        friends: Arc<dyn FriendStore>,
-        users: Arc<dyn UserStore>,
-        connections: Arc<dyn ConnectionStore>,
-        delivery: Delivery,
-    ) -> Self {
-        Friends { friends, users, connections, delivery }
+    pub fn new(store: &Arc<dyn Store>, delivery: Delivery) -> Self {
+        Friends { friends: store.clone(), users: store.clone(), connections: store.clone(), delivery }
     }
 
     /// The other user of a friend action, who may not be the actor.

@@ -14,7 +14,7 @@ use crate::events::Event;
 use crate::model::{
     Actor, Conversation, ConversationId, Message, MessageId, MessageKind, NewMessage, Roster, UserId, now_iso,
 };
-use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange};
+use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange, Store};
 
 /// Seed 003 asks to keep messages under 5 KB; 4,000 characters of UTF-8 stays within 16 KB.
 pub const MAX_CONTENT_CHARS: usize = 4000;
@@ -138,12 +138,14 @@ pub struct Sent<'a> {
 /// A new message's delivery to the members' connections; nothing for a duplicate.
 #[must_use = "the members hear of the message only when the broadcast runs"]
 pub struct Broadcast<'a> {
-    pending: Option<(&'a Messages, Appended, Actor)>,
+    /// Boxed: a message and its roster are big, and this travels through the transports' answers.
+    pending: Option<Box<(&'a Messages, Appended, Actor)>>,
 }
 
 impl Broadcast<'_> {
     pub async fn run(self) {
-        if let Some((messages, appended, actor)) = self.pending {
+        if let Some(pending) = self.pending {
+            let (messages, appended, actor) = *pending;
             messages.broadcast(&appended, &actor).await;
         }
     }
@@ -184,8 +186,8 @@ pub struct Messages {
 }
 
 impl Messages {
-    pub fn new(messages: Arc<dyn MessageStore>, conversations: Arc<dyn ConversationStore>, delivery: Delivery) -> Self {
-        Messages { messages, conversations, delivery }
+    pub fn new(store: &Arc<dyn Store>, delivery: Delivery) -> Self {
+        Messages { messages: store.clone(), conversations: store.clone(), delivery }
     }
 
     /// Stores a message if the actor is a member (else `NotFound`, like every conversation they cannot see).
@@ -215,7 +217,7 @@ impl Messages {
         Ok(match appended {
             Created::New(appended) => Sent {
                 message: Created::New(appended.message.clone()),
-                broadcast: Broadcast { pending: Some((self, appended, actor.clone())) },
+                broadcast: Broadcast { pending: Some(Box::new((self, appended, actor.clone()))) },
             },
             Created::Existing(appended) => {
                 Sent { message: Created::Existing(appended.message), broadcast: Broadcast { pending: None } }

@@ -14,8 +14,9 @@ pub mod rooms;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::TokenKeys;
 use crate::delivery::Delivery;
-use crate::ports::Store;
+use crate::ports::{Fanout, FanoutQueue, Store};
 
 pub use accounts::Accounts;
 pub use conversations::Conversations;
@@ -44,37 +45,55 @@ pub struct Limits {
     pub connection_ttl: Duration,
     /// Members a group may have.
     pub max_group_members: usize,
+    /// The most connections one delivery posts to itself before handing them to the fan-out workers.
+    pub fanout_inline_max: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { connection_ttl: Duration::from_secs(7800), max_group_members: crate::model::DEFAULT_MAX_GROUP_MEMBERS }
+        Limits {
+            connection_ttl: Duration::from_secs(7800),
+            max_group_members: crate::model::DEFAULT_MAX_GROUP_MEMBERS,
+            fanout_inline_max: crate::config::DEFAULT_FANOUT_INLINE_MAX,
+        }
     }
 }
 
-impl App {
-    /// Every use case over one store, each taking only its ports, and one delivery.
-    pub fn new<S: Store + 'static>(store: Arc<S>, delivery: Delivery, limits: Limits) -> App {
+/// What the use cases are built from: one store serving every port, where frames go, and the limits. The
+/// functions ([`crate::app::Root`]), the in-memory test app and the end-to-end request counter all build their
+/// use cases here, so there is one way they are wired.
+pub struct Wiring {
+    store: Arc<dyn Store>,
+    delivery: Delivery,
+    limits: Limits,
+}
+
+impl Wiring {
+    pub fn new(store: Arc<dyn Store>, fanout: Arc<dyn Fanout>, queue: Arc<dyn FanoutQueue>, limits: Limits) -> Wiring {
+        let delivery = Delivery::new(store.clone(), fanout, queue, limits.fanout_inline_max);
+        Wiring { store, delivery, limits }
+    }
+
+    /// Frames out: posted inline, or through the fan-out queue when a delivery is big.
+    pub fn delivery(&self) -> Delivery {
+        self.delivery.clone()
+    }
+
+    /// Every use case that needs no signing key, each taking only its ports of the store.
+    pub fn app(&self) -> App {
+        let (store, delivery, limits) = (&self.store, &self.delivery, &self.limits);
         App {
-            conversations: Conversations::new(
-                store.clone(),
-                store.clone(),
-                store.clone(),
-                delivery.clone(),
-                limits.max_group_members,
-            ),
-            messages: Messages::new(store.clone(), store.clone(), delivery.clone()),
-            rooms: Rooms::new(store.clone(), store.clone(), store.clone(), delivery.clone()),
-            friends: Friends::new(store.clone(), store.clone(), store.clone(), delivery.clone()),
-            presence: Presence::new(
-                store.clone(),
-                store.clone(),
-                store.clone(),
-                store,
-                delivery.clone(),
-                limits.connection_ttl,
-            ),
-            delivery,
+            conversations: Conversations::new(store, delivery.clone(), limits.max_group_members),
+            messages: Messages::new(store, delivery.clone()),
+            rooms: Rooms::new(store, delivery.clone()),
+            friends: Friends::new(store, delivery.clone()),
+            presence: Presence::new(store, delivery.clone(), limits.connection_ttl),
+            delivery: delivery.clone(),
         }
+    }
+
+    /// Accounts, issuing and verifying tokens signed with `tokens`.
+    pub fn accounts(&self, tokens: TokenKeys) -> Accounts {
+        Accounts::new(self.store.clone(), tokens)
     }
 }

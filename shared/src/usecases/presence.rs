@@ -23,7 +23,7 @@ use crate::events::Event;
 use crate::model::{
     Actor, Connection, ConnectionId, INVISIBLE, User, UserId, VisiblePresence, now_epoch_seconds, now_iso,
 };
-use crate::ports::{ConnectionStore, ConversationStore, FriendStore, RoomStore};
+use crate::ports::{ConnectionStore, ConversationStore, FriendStore, RoomStore, Store};
 
 /// How many times an announcer re-reads the presence after posting before leaving the rest to later ones.
 const SETTLE_ROUNDS: usize = 3;
@@ -61,15 +61,15 @@ pub struct Presence {
 }
 
 impl Presence {
-    pub fn new(
-        connections: Arc<dyn ConnectionStore>,
-        friends: Arc<dyn FriendStore>,
-        conversations: Arc<dyn ConversationStore>,
-        rooms: Arc<dyn RoomStore>,
-        delivery: Delivery,
-        connection_ttl: Duration,
-    ) -> Self {
-        Presence { connections, friends, conversations, rooms, delivery, connection_ttl }
+    pub fn new(store: &Arc<dyn Store>, delivery: Delivery, connection_ttl: Duration) -> Self {
+        Presence {
+            connections: store.clone(),
+            friends: store.clone(),
+            conversations: store.clone(),
+            rooms: store.clone(),
+            delivery,
+            connection_ttl,
+        }
     }
 
     /// `$connect` of an authenticated user: stores the connection and, if it is their first, announces them.
@@ -272,14 +272,9 @@ mod tests {
         let (alice, bob) = pair(&t).await;
         let store: Arc<InMemoryStore> = t.store.clone();
         let fanout = Arc::new(CrossingFanout { recording: RecordingFanout::new(), after_first_post: Mutex::new(None) });
-        let delivery = crate::delivery::Delivery::new(
-            store.clone(),
-            fanout.clone(),
-            Arc::new(crate::testing::RecordingQueue::new()),
-            crate::config::DEFAULT_FANOUT_INLINE_MAX,
-        );
         let limits = crate::usecases::Limits { connection_ttl: Duration::from_secs(600), ..Default::default() };
-        let presence = crate::usecases::App::new(store.clone(), delivery, limits).presence;
+        let queue = Arc::new(crate::testing::RecordingQueue::new());
+        let presence = crate::usecases::Wiring::new(store.clone(), fanout.clone(), queue, limits).app().presence;
         presence.connect(ConnectionId::new("a1"), alice).await.unwrap();
         let b1 = presence.connect(ConnectionId::new("b1"), bob.clone()).await.unwrap();
         fanout.recording.clear();

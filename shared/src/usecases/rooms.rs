@@ -10,7 +10,7 @@ use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{Actor, Connection, ConversationId};
-use crate::ports::{ConversationStore, RateLimit, RateStore, RoomStore, Target};
+use crate::ports::{ConversationStore, RateLimit, RateStore, RoomStore, Store, Target};
 
 /// `isTyping: true` is broadcast at most once per user per conversation per this window.
 pub const TYPING_WINDOW_MS: u64 = 2000;
@@ -57,13 +57,8 @@ pub struct Rooms {
 }
 
 impl Rooms {
-    pub fn new(
-        rooms: Arc<dyn RoomStore>,
-        conversations: Arc<dyn ConversationStore>,
-        rates: Arc<dyn RateStore>,
-        delivery: Delivery,
-    ) -> Self {
-        Rooms { rooms, conversations, rates, delivery }
+    pub fn new(store: &Arc<dyn Store>, delivery: Delivery) -> Self {
+        Rooms { rooms: store.clone(), conversations: store.clone(), rates: store.clone(), delivery }
     }
 
     /// Opens conversations on this connection (it then receives typing indicators for them). Ids the user is
