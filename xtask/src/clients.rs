@@ -2,8 +2,8 @@
 //! stack, integration tests against one) and the terminal client `chat-cli` (`clients/cli`: unit tests, and live
 //! tests that run the built binary against a stack).
 //!
-//! The SDK's dependencies are installed with `npm ci` from its `package-lock.json` whenever `node_modules` is
-//! missing or was installed from another lockfile (a stamp inside `node_modules` records which), so a fresh
+//! Each package's dependencies (the SDK's here, the web app's for `web`) are installed with `npm ci` from its
+//! `package-lock.json` whenever `node_modules` is missing or was installed from another lockfile (a stamp inside `node_modules` records which), so a fresh
 //! checkout and a changed lockfile both just work while unchanged runs skip the install. Every command runs in
 //! its own process group and is killed with its children (npm, vitest workers, cargo, test binaries) when it
 //! outlives its bound or on Ctrl-C.
@@ -70,10 +70,12 @@ fn sdk_dir(paths: &Paths) -> PathBuf {
     paths.root.join(SDK_DIR)
 }
 
-fn npm(sdk: &Path) -> Command {
+/// npm in `dir`, quiet about updates, funding and colours.
+pub fn npm(dir: &Path) -> Command {
     let mut command = Command::new("npm");
     command
-        .current_dir(sdk)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
         .env("npm_config_update_notifier", "false")
         .env("npm_config_fund", "false")
         // The AWS SDK for JavaScript (integration tests only) warns on every client that Node 20 support ends.
@@ -81,18 +83,18 @@ fn npm(sdk: &Path) -> Command {
     command
 }
 
-/// `npm ci` unless `node_modules` was installed from the current `package-lock.json`.
-fn ensure_node_modules(paths: &Paths, sdk: &Path) -> Res<()> {
+/// `npm ci` in the package `dir` unless its `node_modules` was installed from the current `package-lock.json`.
+pub fn ensure_node_modules(paths: &Paths, dir: &Path) -> Res<()> {
     check_node()?;
-    let lockfile = sdk.join("package-lock.json");
+    let lockfile = dir.join("package-lock.json");
     let wanted = fs::read_to_string(&lockfile).map_err(|err| format!("cannot read {}: {err}", lockfile.display()))?;
-    let stamp = sdk.join("node_modules").join(INSTALL_STAMP);
+    let stamp = dir.join("node_modules").join(INSTALL_STAMP);
     if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        println!("{} is up to date with {}", paths.display(&sdk.join("node_modules")), paths.display(&lockfile));
+        println!("{} is up to date with {}", paths.display(&dir.join("node_modules")), paths.display(&lockfile));
         return Ok(());
     }
     println!("installing {} (npm ci)", paths.display(&lockfile));
-    run_bounded(npm(sdk).args(["ci", "--no-audit"]), NPM_CI_TIMEOUT)?;
+    run_bounded(npm(dir).args(["ci", "--no-audit"]), NPM_CI_TIMEOUT)?;
     fs::write(&stamp, wanted).map_err(|err| format!("cannot write {}: {err}", stamp.display()))
 }
 

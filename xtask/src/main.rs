@@ -11,13 +11,14 @@
 //! guard stops the emulator's whole process group on error, panic or Ctrl-C).
 //!
 //! Subcommands:
+//! - `check`: the fast gate before every commit (format, lints, unit and handler tests, the clients' type checks
+//!   and unit tests); no emulator, no Python venv. `test` runs it first.
 //! - `dev [--port N] [--stack NAME]`: build, start a persistent emulator,
 //!   deploy, print the endpoints and follow the emulator log until Ctrl-C.
 //! - `deploy --endpoint http://127.0.0.1:PORT [--stack NAME]`: build and
 //!   deploy to an emulator that is already running (e.g. the Docker one).
-//! - `test`: template and code lint (fmt, clippy), unit tests, build (+ `sam build`), fresh emulator
-//!   on a free port, deploy, end-to-end tests, the REST API fuzzed against its spec, a restart drill, stop;
-//!   non-zero exit if any step failed.
+//! - `test`: the gate, template lint, build (+ `sam build`), fresh emulator on a free port, deploy, end-to-end
+//!   tests, the REST API fuzzed against its spec, a restart drill, stop; non-zero exit if any step failed.
 //! - `emulator [--port N]`: only a fresh emulator, in the foreground, for
 //!   `deploy --endpoint` or for poking at MiniStack by hand.
 //! - `sam-build [--arch x86_64|arm64]`: `sam build` for an AWS deployment
@@ -81,6 +82,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
+  check   The fast gate to run before every commit: cargo fmt --check,
+          cargo clippy ([workspace.lints] in Cargo.toml), unit and handler
+          tests, the TypeScript SDK's type check and unit tests, the web
+          app's type check. No emulator, no Python venv.
   dev     [--port N] [--stack NAME]
           Build the functions, start MiniStack (persistent state in
           .local/state/dev, port 4566 unless taken), deploy, print the
@@ -91,9 +96,10 @@ commands:
           Build and deploy to an emulator that is already running
           (e.g. `docker compose -f localstack/docker-compose.yml up`);
           --no-build deploys what is already in target/lambda.
-  test    Template lint (cfn-lint, sam validate --lint), unit tests, build
-          (+ sam build), a fresh emulator on a free port, deploy, end-to-end
-          tests; the emulator is always stopped afterwards.
+  test    The gate (as `check`), template lint (cfn-lint, sam validate
+          --lint), build (+ sam build), a fresh emulator on a free port,
+          deploy, end-to-end, client and browser tests; the emulator is
+          always stopped afterwards.
   emulator [--port N]
           Only start a fresh MiniStack (no persistence; port 4566 unless
           taken) and follow its log until Ctrl-C. Deploy to it with
@@ -138,6 +144,7 @@ fn main() -> ExitCode {
 
     let paths = Paths::discover();
     let result = match command.as_str() {
+        "check" => check(&paths),
         "dev" => dev(&paths, &options),
         "deploy" => deploy_cmd(&paths, &options),
         "test" => test(&paths),
@@ -172,7 +179,7 @@ impl Options {
         let allowed: &[&str] = match command {
             "dev" => &["--port", "--stack"],
             "deploy" => &["--endpoint", "--stack", "--no-build"],
-            "test" => &[],
+            "check" | "test" => &[],
             "emulator" => &["--port"],
             "sam-build" => &["--arch"],
             "bench" => &["--quick", "--sweep-posts", "--rounds"],
@@ -359,6 +366,43 @@ fn deploy_cmd(paths: &Paths, options: &Options) -> Res<()> {
     Ok(())
 }
 
+/// One step of the fast gate: its banner and how it runs.
+struct GateStep {
+    name: &'static str,
+    run: fn(&Paths) -> Res<()>,
+}
+
+/// The fast gate, in order: what `cargo xtask check` runs and `cargo xtask test` starts with. Every step runs
+/// even when an earlier one failed, so one run reports them all; none needs the emulator or the Python venv.
+const GATE: [GateStep; 5] = [
+    GateStep { name: "Format (cargo fmt --check)", run: checks::format },
+    GateStep { name: "Lint (cargo clippy, [workspace.lints])", run: checks::clippy },
+    GateStep { name: "Unit + handler tests (cargo test)", run: checks::unit_tests },
+    GateStep { name: "TypeScript SDK: typecheck + unit tests (npm)", run: clients::sdk_unit_tests },
+    GateStep { name: "Web app: typecheck (npm run typecheck)", run: web::typecheck },
+];
+
+/// Runs every step of the [`GATE`]; the first failure, if any.
+fn run_gate(paths: &Paths, steps: &mut Steps) -> Res<()> {
+    let mut outcome = Ok(());
+    for step in &GATE {
+        let result = steps.run(step.name, || (step.run)(paths));
+        if outcome.is_ok() {
+            outcome = result.map_err(|err| format!("{}: {err}", step.name));
+        }
+        check_interrupted()?;
+    }
+    outcome
+}
+
+/// `cargo xtask check`: the fast gate alone.
+fn check(paths: &Paths) -> Res<()> {
+    let mut steps = Steps::new();
+    let outcome = run_gate(paths, &mut steps);
+    steps.summary();
+    outcome
+}
+
 /// `cargo xtask test`: the CI entry point (`.ci/run`).
 fn test(paths: &Paths) -> Res<()> {
     let mut steps = Steps::new();
@@ -370,22 +414,10 @@ fn test(paths: &Paths) -> Res<()> {
 fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
     let cargo = toolchain::cargo();
     prune_old_test_runs(paths);
+    // A failing gate is recorded but the end-to-end suite still runs, so one CI run reports both.
+    let unit = run_gate(paths, steps);
     steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
     let lint = steps.run("Lint template", || checks::lint_template(paths));
-    let lint_code = steps.run("Lint code (cargo fmt --check, cargo clippy -D warnings)", || checks::lint_code(paths));
-    // Unit and handler tests do not need the emulator; a failure here is
-    // recorded but the end-to-end suite still runs, so one CI run reports both.
-    let unit = steps.run("Unit + handler tests (cargo test)", || {
-        cmd::run(
-            std::process::Command::new(&cargo)
-                .current_dir(&paths.root)
-                .args(["test", "--workspace", "--exclude", "chat-e2e"])
-                // chat-cli's tests drive the deployed stack: they run with the clients, below.
-                .args(["--exclude", "xtask", "--exclude", "chat-cli"]),
-        )
-    });
-    let sdk_unit = steps.run("TypeScript SDK: typecheck + unit tests (npm)", || clients::sdk_unit_tests(paths));
-    check_interrupted()?;
     steps.run("Build functions (cargo lambda build)", || toolchain::build_functions(paths))?;
     let sam_build =
         steps.run("sam build (x86_64, reuses target/)", || checks::sam_build(paths, checks::Arch::X86_64).map(drop));
@@ -463,7 +495,6 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
         emulator.print_log_tail(LOG_TAIL_LINES);
     }
     let e2e = e2e.and(fuzz).and(drill).and(clients);
-    let unit = unit.and(sdk_unit);
 
     steps.run("Stop MiniStack", || {
         emulator.stop();
@@ -474,11 +505,11 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
 
     let rest = match (unit, e2e) {
         (Ok(()), Ok(())) => Ok(()),
-        (Err(err), Ok(())) => Err(format!("unit tests failed: {err}")),
+        (Err(err), Ok(())) => Err(format!("the gate failed: {err}")),
         (Ok(()), Err(err)) => Err(format!("end-to-end stage failed: {err}")),
-        (Err(unit), Err(e2e)) => Err(format!("unit tests failed ({unit}) and end-to-end stage failed ({e2e})")),
+        (Err(unit), Err(e2e)) => Err(format!("the gate failed ({unit}) and end-to-end stage failed ({e2e})")),
     };
-    checks::with_checks([("template lint", lint), ("code lint", lint_code), ("sam build", sam_build)], rest)
+    checks::with_checks([("template lint", lint), ("sam build", sam_build)], rest)
 }
 
 /// `cargo xtask sam-build`: what `sam build` produces for an AWS deploy.

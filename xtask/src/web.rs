@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::Res;
+use crate::clients::{self, npm};
 use crate::cmd::run_bounded;
 use crate::deploy::Endpoints;
 use crate::paths::Paths;
@@ -31,7 +32,7 @@ const APT_PACKAGES: [(&str, &str); 2] =
     [("chromium", CHROMIUM), ("fonts-noto-color-emoji", "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")];
 /// Bound on each apt-get run (a fresh install downloads about 100 MB).
 const APT_TIMEOUT: Duration = Duration::from_secs(900);
-/// Bound on `npm ci` and `npm run build`.
+/// Bound on `npm run build` and `npm run typecheck`.
 const NPM_TIMEOUT: Duration = Duration::from_secs(600);
 /// Bound on the whole browser suite (each test has its own, shorter, timeouts).
 const BROWSER_TESTS_TIMEOUT: Duration = Duration::from_secs(600);
@@ -46,27 +47,19 @@ fn web_dir(paths: &Paths) -> PathBuf {
     paths.root.join("clients").join("web")
 }
 
-/// `npm ci` when `node_modules` is missing or was installed from another `package-lock.json`, then
-/// `npm run build` (type check + `vite build` into `clients/web/dist`).
+/// The app's dependencies (see [`clients::ensure_node_modules`]), then `npm run build` (type check + `vite build`
+/// into `clients/web/dist`).
 pub fn build(paths: &Paths) -> Res<()> {
     let dir = web_dir(paths);
-    let lock_file = dir.join("package-lock.json");
-    let lock = fs::read_to_string(&lock_file).map_err(|err| format!("cannot read {}: {err}", lock_file.display()))?;
-    let stamp = dir.join("node_modules").join(".xtask-package-lock.json");
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(lock.as_str()) {
-        println!("node_modules up to date with {} (stamp {})", paths.display(&lock_file), paths.display(&stamp));
-    } else {
-        println!("installing {} (npm ci)", paths.display(&dir.join("node_modules")));
-        run_bounded(npm(&dir).args(["ci", "--no-audit", "--no-fund"]), NPM_TIMEOUT)?;
-        fs::write(&stamp, lock).map_err(|err| format!("cannot write {}: {err}", stamp.display()))?;
-    }
+    clients::ensure_node_modules(paths, &dir)?;
     run_bounded(npm(&dir).args(["run", "build"]), NPM_TIMEOUT)
 }
 
-fn npm(dir: &Path) -> Command {
-    let mut command = Command::new("npm");
-    command.current_dir(dir).env("NO_COLOR", "1").env("npm_config_update_notifier", "false");
-    command
+/// The app's and its tests' type check (`npm run typecheck`): part of the fast gate, no stack needed.
+pub fn typecheck(paths: &Paths) -> Res<()> {
+    let dir = web_dir(paths);
+    clients::ensure_node_modules(paths, &dir)?;
+    run_bounded(npm(&dir).args(["run", "typecheck"]), NPM_TIMEOUT)
 }
 
 /// Serves `clients/web/dist` and a `config.json` naming the stack's endpoints on 127.0.0.1 until dropped.
