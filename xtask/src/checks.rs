@@ -31,21 +31,14 @@ const SAM_BUILD_DIR: &str = ".aws-sam/build";
 const CLOSED_PORT: u16 = 9;
 
 /// Lambda architecture, as the template's `Architecture` parameter spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Arch {
+    #[value(name = "x86_64")]
     X86_64,
     Arm64,
 }
 
 impl Arch {
-    pub fn parse(value: &str) -> Res<Self> {
-        match value {
-            "x86_64" => Ok(Arch::X86_64),
-            "arm64" => Ok(Arch::Arm64),
-            other => Err(format!("`--arch {other}`: expected x86_64 or arm64")),
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
@@ -89,20 +82,6 @@ pub fn lint_template(paths: &Paths) -> Res<()> {
     if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
 }
 
-/// Fold the results of the checks (lint, sam build) into the outcome of the
-/// rest of the test run, so a failed check fails the run without hiding what
-/// else failed.
-pub fn with_checks<const N: usize>(checks: [(&str, Res<()>); N], rest: Res<()>) -> Res<()> {
-    let mut failures: Vec<String> = checks
-        .into_iter()
-        .filter_map(|(name, result)| result.err().map(|err| format!("{name} failed: {err}")))
-        .collect();
-    if let Err(err) = rest {
-        failures.push(err);
-    }
-    if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
-}
-
 /// Formatting as `rustfmt.toml` says.
 pub fn format(paths: &Paths) -> Res<()> {
     cmd::run(Command::new(crate::toolchain::cargo()).current_dir(&paths.root).args(["fmt", "--all", "--check"]))
@@ -125,8 +104,6 @@ pub fn unit_tests(paths: &Paths) -> Res<()> {
         "--workspace",
         "--exclude",
         "chat-e2e",
-        "--exclude",
-        "xtask",
         "--exclude",
         "chat-cli",
     ]))

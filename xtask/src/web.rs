@@ -2,13 +2,12 @@
 //! run its browser tests (Chromium driven by playwright-core) against a deployed stack.
 //!
 //! One build serves any stack: the app reads its endpoints at run time from `config.json` next to
-//! `index.html`, so serving is a small static file server here (a thread, stopped with its guard) rather than a
-//! Node process. The app compiles the SDK from `clients/typescript/src` through a Vite alias, so the SDK needs
+//! `index.html`, so serving is a small static file server here (`tiny_http` on a thread, stopped with its
+//! guard) rather than a Node process. The app compiles the SDK from `clients/typescript/src` through a Vite alias, so the SDK needs
 //! no separate build or `npm ci`.
 
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::Ipv4Addr;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::Res;
 use crate::clients::{self, npm};
@@ -38,10 +38,8 @@ const NPM_TIMEOUT: Duration = Duration::from_secs(600);
 const BROWSER_TESTS_TIMEOUT: Duration = Duration::from_secs(600);
 /// `serve` prefers this port (Vite's), so the dev URL stays the same across runs; any free port otherwise.
 const PREFERRED_PORT: u16 = 5173;
-/// A client that sends nothing (or reads nothing) for this long is dropped.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests are a request line and a few headers; anything larger is refused.
-const MAX_REQUEST_BYTES: usize = 16 * 1024;
+/// How often the server thread looks whether it should stop.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 fn web_dir(paths: &Paths) -> PathBuf {
     paths.root.join("clients").join("web")
@@ -73,7 +71,7 @@ fn config_json(http: &str, websocket: &str) -> String {
         .expect("JSON values always serialise")
 }
 
-/// A static file server thread; dropping it stops the thread.
+/// A static file server thread (`tiny_http`); dropping it stops the thread.
 pub struct WebServer {
     url: String,
     stop: Arc<AtomicBool>,
@@ -85,18 +83,23 @@ impl WebServer {
         if !root.join("index.html").is_file() {
             return Err(format!("{} has no index.html: build the web app first", root.display()));
         }
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, PREFERRED_PORT))
-            .or_else(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        let server = Server::http((Ipv4Addr::LOCALHOST, PREFERRED_PORT))
+            .or_else(|_| Server::http((Ipv4Addr::LOCALHOST, 0)))
             .map_err(|err| format!("cannot bind 127.0.0.1 for the web app: {err}"))?;
-        let port = listener.local_addr().map_err(|err| format!("cannot read the bound address: {err}"))?.port();
-        listener.set_nonblocking(true).map_err(|err| format!("cannot make the listener non-blocking: {err}"))?;
+        let port = server.server_addr().to_ip().map(|address| address.port()).ok_or("the web server has no port")?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
-            let site = Arc::new(Site { root, config });
             thread::Builder::new()
                 .name("web-server".to_string())
-                .spawn(move || accept_loop(&listener, &stop, &site))
+                .spawn(move || {
+                    // Polled, so a drop stops the thread within one interval.
+                    while !stop.load(Ordering::SeqCst) {
+                        if let Ok(Some(request)) = server.recv_timeout(POLL_INTERVAL) {
+                            let _ = answer(request, &root, &config);
+                        }
+                    }
+                })
                 .map_err(|err| format!("cannot start the web server thread: {err}"))?
         };
         Ok(WebServer { url: format!("http://127.0.0.1:{port}/"), stop, thread: Some(thread) })
@@ -117,65 +120,36 @@ impl Drop for WebServer {
     }
 }
 
-struct Site {
-    root: PathBuf,
-    config: String,
-}
-
-fn accept_loop(listener: &TcpListener, stop: &AtomicBool, site: &Arc<Site>) {
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let site = Arc::clone(site);
-                // One short-lived thread per connection: each answers one request and closes (reads and writes
-                // time out), so a stalled browser cannot hold up the others.
-                let _ = thread::Builder::new().name("web-client".to_string()).spawn(move || {
-                    let _ = answer(stream, &site);
-                });
-            }
-            Err(err) if err.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(20)),
-            Err(_) => thread::sleep(Duration::from_millis(100)),
-        }
+/// `GET`/`HEAD` of `config.json` (generated) or a file of the build; anything else is 404 or 405.
+fn answer(request: Request, root: &Path, config: &str) -> std::io::Result<()> {
+    if !matches!(request.method(), Method::Get | Method::Head) {
+        return request.respond(text(405, "GET only"));
     }
-}
-
-fn answer(mut stream: TcpStream, site: &Site) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    let mut request = Vec::new();
-    let mut buffer = [0u8; 2048];
-    while !request.windows(4).any(|window| window == b"\r\n\r\n") {
-        let read = stream.read(&mut buffer)?;
-        if read == 0 {
-            return Ok(());
-        }
-        request.extend_from_slice(&buffer[..read]);
-        if request.len() > MAX_REQUEST_BYTES {
-            return respond(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                b"request too large",
-                false,
-            );
-        }
-    }
-    let request = String::from_utf8_lossy(&request);
-    let mut parts = request.lines().next().unwrap_or_default().split_whitespace();
-    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    let head = method == "HEAD";
-    if method != "GET" && !head {
-        return respond(&mut stream, "405 Method Not Allowed", "text/plain", b"GET only", false);
-    }
-    let path = target.split(['?', '#']).next().unwrap_or_default();
+    let path = request.url().split(['?', '#']).next().unwrap_or_default().to_owned();
     if path == "/config.json" {
-        return respond(&mut stream, "200 OK", "application/json", site.config.as_bytes(), head);
+        return request.respond(file(config.as_bytes().to_vec(), "application/json"));
     }
-    match resolve(&site.root, path).and_then(|file| fs::read(&file).ok().map(|body| (file, body))) {
-        Some((file, body)) => respond(&mut stream, "200 OK", content_type(&file), &body, head),
-        None => respond(&mut stream, "404 Not Found", "text/plain", b"not found", head),
+    match resolve(root, &path).and_then(|found| fs::read(&found).ok().map(|body| (found, body))) {
+        Some((found, body)) => request.respond(file(body, content_type(&found))),
+        None => request.respond(text(404, "not found")),
     }
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header names and values are valid")
+}
+
+/// A file as the app gets it. Hashed assets could be cached for ever; everything is local and small, so
+/// nothing is.
+fn file(body: Vec<u8>, content_type: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_data(body)
+        .with_header(header("Content-Type", content_type))
+        .with_header(header("Cache-Control", "no-cache"))
+        .with_header(header("X-Content-Type-Options", "nosniff"))
+}
+
+fn text(status: u16, body: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+    file(body.as_bytes().to_vec(), "text/plain; charset=utf-8").with_status_code(status)
 }
 
 /// The file under `root` a URL path names (`/` is `index.html`); `None` for anything that would leave `root`.
@@ -202,20 +176,6 @@ fn content_type(file: &Path) -> &'static str {
         "woff2" => "font/woff2",
         _ => "application/octet-stream",
     }
-}
-
-fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8], head: bool) -> std::io::Result<()> {
-    // Hashed assets could be cached for ever; everything is local and small, so nothing is.
-    let header = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n\
-         X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(header.as_bytes())?;
-    if !head {
-        stream.write_all(body)?;
-    }
-    stream.flush()
 }
 
 /// Chromium for the browser tests: `CHAT_CHROMIUM` if set, else Debian's `/usr/bin/chromium`, installed
@@ -306,6 +266,9 @@ pub fn browser_tests(paths: &Paths, endpoints_file: &Path) -> Res<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
     use super::*;
 
     #[test]
@@ -331,7 +294,7 @@ mod tests {
         let get = |path: &str| {
             let address = server.url().trim_start_matches("http://").trim_end_matches('/').to_string();
             let mut stream = TcpStream::connect(address).unwrap();
-            write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
             let mut text = String::new();
             stream.read_to_string(&mut text).unwrap();
             text
