@@ -147,11 +147,7 @@ pub struct MemberLeft {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::now_iso;
-
-    fn user(id: &str) -> UserId {
-        UserId::parse(id).unwrap()
-    }
+    use crate::model::{now_iso, test_user as user};
 
     #[test]
     fn pair_key_is_order_independent() {

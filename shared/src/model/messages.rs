@@ -92,11 +92,7 @@ impl NewMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::now_iso;
-
-    fn user(id: &str) -> UserId {
-        UserId::parse(id).unwrap()
-    }
+    use crate::model::{now_iso, test_user as user};
 
     #[test]
     fn message_serialises_in_seed_003_shape() {

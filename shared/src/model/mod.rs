@@ -20,3 +20,9 @@ pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, U
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage};
 pub use presence::{INVISIBLE, UserPresence, VisiblePresence};
 pub use users::{Actor, Sender, User, UserRecord};
+
+/// A user id for this module's tests.
+#[cfg(test)]
+fn test_user(id: &str) -> UserId {
+    UserId::parse(id).unwrap()
+}
