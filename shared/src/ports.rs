@@ -77,6 +77,16 @@ pub enum Created<T> {
     Existing(T),
 }
 
+impl<T> Created<T> {
+    /// The value, and whether it already existed.
+    pub fn into_parts(self) -> (T, bool) {
+        match self {
+            Created::New(value) => (value, false),
+            Created::Existing(value) => (value, true),
+        }
+    }
+}
+
 /// A user's side of a membership: the read pointer that unread counts come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Membership {

@@ -13,8 +13,7 @@ use super::actions::{ClientAction, Request};
 use crate::auth::bearer_token;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
-use crate::model::{Actor, Connection, ConnectionId};
-use crate::ports::Created;
+use crate::model::{Actor, Connection, ConnectionId, Message};
 use crate::usecases::App;
 use crate::usecases::accounts::Accounts;
 use crate::usecases::messages::{Broadcast, Reaction, Sent};
@@ -26,6 +25,14 @@ enum Answer<'a> {
     /// A stored message: acknowledged even without a requestId (the sender needs the stored message), while the
     /// members are told.
     Sent(Value, Broadcast<'a>),
+}
+
+/// The `send_message` ack: the stored message, with `duplicate: true` when a retry found it stored already.
+#[derive(Serialize)]
+struct SentAck {
+    message: Message,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
 }
 
 fn ack(data: impl Serialize) -> AppResult<Answer<'static>> {
@@ -184,14 +191,8 @@ async fn handle<'a>(app: &'a App, origin: &ConnectionId, action: ClientAction) -
         ClientAction::Ping => Ok(Answer::Pong),
         ClientAction::SendMessage(input) => {
             let Sent { message, broadcast } = app.messages.send(&actor(app, origin).await?, input).await?;
-            let (message, duplicate) = match message {
-                Created::New(message) => (message, false),
-                Created::Existing(message) => (message, true),
-            };
-            let mut data = json!({ "message": message });
-            if duplicate {
-                data["duplicate"] = json!(true);
-            }
+            let (message, duplicate) = message.into_parts();
+            let data = serde_json::to_value(SentAck { message, duplicate }).map_err(AppError::internal)?;
             Ok(Answer::Sent(data, broadcast))
         }
         ClientAction::EditMessage(input) => {
