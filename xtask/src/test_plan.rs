@@ -41,8 +41,6 @@ struct Step {
     name: &'static str,
     needs: Needs,
     on_failure: OnFailure,
-    /// Whether a failure is worth the emulator's log tail.
-    shows_log: bool,
     run: fn(&mut TestRun) -> Res<()>,
 }
 
@@ -61,8 +59,8 @@ const PLAN: [Step; 12] = [
         checks::sam_build(run.paths, checks::Arch::X86_64).map(drop)
     }),
     step("Start a fresh MiniStack", Needs::Nothing, OnFailure::Stop, |run| run.start_emulator()),
-    Step { shows_log: true, ..step("Deploy the stack", Needs::Emulator, OnFailure::Continue, |run| run.deploy()) },
-    Step { shows_log: true, ..step(END_TO_END, Needs::Stack, OnFailure::Continue, |run| run.end_to_end()) },
+    step("Deploy the stack", Needs::Emulator, OnFailure::Continue, |run| run.deploy()),
+    step(END_TO_END, Needs::Stack, OnFailure::Continue, |run| run.end_to_end()),
     step("TypeScript SDK against the stack (npm run test:integration)", Needs::Stack, OnFailure::Continue, |run| {
         clients::sdk_integration_tests(run.paths, &run.target, &run.endpoints_file())
     }),
@@ -72,20 +70,17 @@ const PLAN: [Step; 12] = [
     step("Web app in Chromium (clients/web, npm run test:browser)", Needs::Stack, OnFailure::Continue, |run| {
         web::browser_tests(run.paths, &run.endpoints_file())
     }),
-    Step { shows_log: true, ..step(FUZZ, Needs::Passed(END_TO_END), OnFailure::Continue, |run| run.fuzz()) },
-    Step {
-        shows_log: true,
-        ..step(
-            "Fault drill: emulator restart mid-conversation (restart-drill)",
-            Needs::Passed(FUZZ),
-            OnFailure::Continue,
-            |run| run.restart_drill(),
-        )
-    },
+    step(FUZZ, Needs::Passed(END_TO_END), OnFailure::Continue, |run| run.fuzz()),
+    step(
+        "Fault drill: emulator restart mid-conversation (restart-drill)",
+        Needs::Passed(FUZZ),
+        OnFailure::Continue,
+        |run| run.restart_drill(),
+    ),
 ];
 
 const fn step(name: &'static str, needs: Needs, on_failure: OnFailure, run: fn(&mut TestRun) -> Res<()>) -> Step {
-    Step { name, needs, on_failure, shows_log: false, run }
+    Step { name, needs, on_failure, run }
 }
 
 /// What the steps share: where the run keeps its files, the emulator and the stack on it.
@@ -188,7 +183,8 @@ pub fn run(paths: &Paths, steps: &mut Steps) -> Res<()> {
             Ok(()) => passed.push(step.name),
             Err(err) => {
                 failures.push(format!("{}: {err}", step.name));
-                show_log |= step.shows_log;
+                // A step against the emulator: its log tells what the stack saw.
+                show_log |= step.needs != Needs::Nothing;
                 if step.on_failure == OnFailure::Stop {
                     break;
                 }
