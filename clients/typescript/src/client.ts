@@ -25,6 +25,7 @@ import {
   type StateChange,
   type WebSocketConstructorLike,
 } from './connection.js';
+import { ChatConversation } from './conversation.js';
 import { ChatError } from './errors.js';
 import { Emitter, type Listener } from './emitter.js';
 import { isValidClientMessageId, randomToken, sequentialIds } from './ids.js';
@@ -157,6 +158,7 @@ export class ChatClient {
   /** Conversations with a join request queued or in flight (those need no re-join). */
   private readonly joining = new Map<string, number>();
   private syncGeneration = 0;
+  private readonly conversations = new Map<string, ChatConversation>();
 
   /** A client for a deployment's endpoints (e.g. the contents of `.local/endpoints.json`). */
   static fromEndpoints(endpoints: Endpoints, options: Omit<ChatClientOptions, keyof Endpoints> = {}): ChatClient {
@@ -303,6 +305,16 @@ export class ChatClient {
   }
 
   // ---------------------------------------------------------------- following conversations
+
+  /** One conversation's actions and events in one object (the same object for the same id). */
+  conversation(conversationId: string): ChatConversation {
+    let conversation = this.conversations.get(conversationId);
+    if (!conversation) {
+      conversation = new ChatConversation(this, conversationId);
+      this.conversations.set(conversationId, conversation);
+    }
+    return conversation;
+  }
 
   /**
    * Follows a conversation whose messages up to `lastSeq` the app already has: later ones arrive as `message`

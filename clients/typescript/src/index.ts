@@ -1,12 +1,16 @@
 /**
  * `@chat/sdk`: a TypeScript client for the serverless chat backend (browsers and Node 20+).
  *
- * Start with `ChatClient` (REST + realtime with reconnect, catch-up, idempotent sends and presence); the
- * building blocks are exported for apps and tests that need only part of it.
+ * Start with `ChatClient` (REST + realtime with reconnect, catch-up, idempotent sends and presence) and
+ * `client.conversation(id)` for one conversation's actions and events; the building blocks are exported for
+ * apps and tests that need only part of it.
  */
 
 export { ChatClient } from './client.js';
 export type { ChatClientEvents, ChatClientOptions, Endpoints, SendOptions, SentMessage, SyncInfo } from './client.js';
+
+export { ChatConversation } from './conversation.js';
+export type { ConversationEvents } from './conversation.js';
 
 export { RestClient } from './rest.js';
 export type {
