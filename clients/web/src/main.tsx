@@ -1,11 +1,11 @@
 import { render } from 'preact';
 
-import { App } from './app';
-import { store } from './store';
+import { App } from './components/App';
+import { store } from './state';
 import './styles.css';
 
 const root = document.getElementById('app')!;
 const draw = () => render(<App />, root);
-store.subscribe(draw);
+store.core.subscribe(draw);
 draw();
-void store.boot();
+void store.session.boot();

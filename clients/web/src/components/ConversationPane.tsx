@@ -1,0 +1,80 @@
+/**
+ * The open conversation: header with presence or member count, messages, typing line, composer. Every `data-testid`
+ * is used by the browser tests (tests/browser.test.ts): keep them stable.
+ */
+
+import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
+
+import { store } from '../state';
+import { Dot } from './Dot';
+import { MessageList } from './MessageList';
+
+export function ConversationPane(): JSX.Element {
+  const view = store.conversations.active();
+  if (!view) {
+    return (
+      <main class="pane empty-pane">
+        <p class="muted">Pick a conversation, or start one with “New chat”.</p>
+      </main>
+    );
+  }
+  const c = view.summary;
+  const peer = store.conversations.peer(c);
+  const presence = peer ? store.conversations.presenceOf(peer._id) : undefined;
+  const typing = [...view.typing.values()].map((t) => t.username);
+  return (
+    <main class="pane" data-testid="conversation" data-conversation-id={c._id}>
+      <header class="pane-header">
+        <div>
+          <h2 data-testid="conversation-header">{store.conversations.title(c)}</h2>
+          <div class="muted small row">
+            {peer ? (
+              <>
+                <Dot online={presence?.online ?? false} testid="peer-presence" />
+                <span data-testid="peer-status">{presence?.online ? presence.status : 'offline'}</span>
+              </>
+            ) : (
+              <span>{c.memberCount} members</span>
+            )}
+          </div>
+        </div>
+      </header>
+      <MessageList key={c._id} view={view} />
+      <div class="typing" data-testid="typing-indicator" data-active={String(typing.length > 0)}>
+        {typing.length > 0 ? `${typing.join(', ')} ${typing.length > 1 ? 'are' : 'is'} typing…` : ''}
+      </div>
+      <Composer key={c._id} conversationId={c._id} />
+    </main>
+  );
+}
+
+function Composer({ conversationId }: { conversationId: string }): JSX.Element {
+  const [text, setText] = useState('');
+  return (
+    <form
+      class="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        store.messages.send(conversationId, text);
+        setText('');
+      }}
+    >
+      <input
+        data-testid="composer-input"
+        placeholder="Write a message"
+        maxLength={4000}
+        value={text}
+        onInput={(e) => {
+          setText(e.currentTarget.value);
+          if (e.currentTarget.value !== '') store.typing.keystroke(conversationId);
+        }}
+        onBlur={() => store.typing.stop()}
+        autoFocus
+      />
+      <button type="submit" data-testid="composer-send" disabled={text.trim() === ''}>
+        Send
+      </button>
+    </form>
+  );
+}

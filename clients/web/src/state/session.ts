@@ -1,0 +1,169 @@
+/**
+ * The session: reading the endpoints, signing in and out, and what a fresh or renewed connection loads (the
+ * SDK catches up new messages after a reconnect; edits, deletions and reactions made meanwhile need the visible
+ * history reloaded).
+ */
+
+import { ChatClient, ChatError, type User } from '@chat/sdk';
+
+import { type Config, type Core, describe } from './core';
+import { type Conversations, listAll } from './conversations';
+import { wire } from './events';
+import type { Friends } from './friends';
+import type { Messages } from './messages';
+import type { Typing } from './typing';
+
+const SESSION_KEY = 'chat.session';
+
+/** Every slice, as the session and the event wiring see them. */
+export interface Slices {
+  core: Core;
+  conversations: Conversations;
+  messages: Messages;
+  typing: Typing;
+  friends: Friends;
+}
+
+export class Session {
+  /** Set while logging in or registering. */
+  busy = false;
+  authError: string | null = null;
+
+  private offs: (() => void)[] = [];
+
+  constructor(private readonly slices: Slices) {}
+
+  private get core(): Core {
+    return this.slices.core;
+  }
+
+  async boot(): Promise<void> {
+    try {
+      const response = await fetch('./config.json', { cache: 'no-store' });
+      if (!response.ok) throw new Error(`config.json: HTTP ${response.status}`);
+      const config = (await response.json()) as Partial<Config>;
+      if (typeof config.http !== 'string' || typeof config.websocket !== 'string') {
+        throw new Error('config.json needs "http" and "websocket"');
+      }
+      this.core.config = { http: config.http, websocket: config.websocket };
+    } catch (error) {
+      this.core.configError = describe(error);
+      this.core.changed();
+      return;
+    }
+    window.addEventListener('online', () => this.core.client?.reconnectNow());
+    document.addEventListener('visibilitychange', () => {
+      const active = this.slices.conversations.activeId;
+      if (document.visibilityState === 'visible' && active) void this.slices.conversations.markRead(active);
+    });
+    const saved = sessionStorage.getItem(SESSION_KEY);
+    if (saved) {
+      try {
+        const { token, user } = JSON.parse(saved) as { token: string; user: User };
+        this.start(token, user);
+      } catch {
+        sessionStorage.removeItem(SESSION_KEY);
+      }
+    }
+    this.core.changed();
+  }
+
+  async authenticate(mode: 'login' | 'register', username: string, password: string): Promise<void> {
+    const config = this.core.config;
+    if (!config || this.busy) return;
+    this.busy = true;
+    this.authError = null;
+    this.core.changed();
+    try {
+      const client = new ChatClient({ ...config });
+      const session = mode === 'login' ? await client.login({ username, password }) : await client.register({ username, password });
+      sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+      this.start(session.token, session.user);
+    } catch (error) {
+      this.authError = describe(error);
+    } finally {
+      this.busy = false;
+      this.core.changed();
+    }
+  }
+
+  logout(): void {
+    sessionStorage.removeItem(SESSION_KEY);
+    this.stop();
+    this.core.changed();
+  }
+
+  private expired(): void {
+    this.authError = 'Your session has expired: log in again.';
+    this.logout();
+  }
+
+  private stop(): void {
+    const { core, conversations, friends, typing } = this.slices;
+    for (const off of this.offs) off();
+    this.offs = [];
+    core.client?.disconnect();
+    core.client = null;
+    core.me = null;
+    core.connection = 'offline';
+    conversations.clear();
+    friends.clear();
+    typing.end();
+  }
+
+  private start(token: string, user: User): void {
+    const config = this.core.config;
+    if (!config) return;
+    this.stop();
+    const client = new ChatClient({ ...config, token, reconnect: { maxDelayMs: 10_000 } });
+    client.user = user;
+    this.core.client = client;
+    this.core.me = user;
+    this.offs = wire(client, this.slices, () => this.expired(), () => void this.afterReconnect());
+    this.slices.typing.start();
+    void this.load(client);
+  }
+
+  private async load(client: ChatClient): Promise<void> {
+    const { conversations, friends } = this.slices;
+    try {
+      const summaries = await listAll(client);
+      for (const summary of summaries) conversations.upsert(summary);
+      this.core.changed();
+      await client.connect();
+      await client.joinConversations(summaries.map((c) => c._id));
+      await Promise.all([friends.refresh(), friends.refreshStatus()]);
+    } catch (error) {
+      if (client !== this.core.client) return;
+      if (error instanceof ChatError && error.status === 401) {
+        this.expired();
+        return;
+      }
+      this.core.notify(`Could not load: ${describe(error)}`);
+    }
+  }
+
+  private async afterReconnect(): Promise<void> {
+    const client = this.core.client;
+    const { conversations, friends } = this.slices;
+    if (!client) return;
+    // Edits, deletions and reactions made while we were away are not replayed: reload what is on screen.
+    for (const [id, view] of conversations.all) {
+      if (id !== conversations.activeId) {
+        view.historyLoaded = false;
+        view.messages.clear();
+      }
+    }
+    try {
+      for (const summary of await listAll(client)) conversations.upsert(summary);
+      if (conversations.activeId) {
+        await conversations.reloadHistory(conversations.activeId);
+        await conversations.markRead(conversations.activeId);
+      }
+      await Promise.all([friends.refresh(), friends.refreshStatus()]);
+    } catch (error) {
+      this.core.notify(`Could not refresh after reconnecting: ${describe(error)}`);
+    }
+    this.core.changed();
+  }
+}
