@@ -10,21 +10,8 @@
 //! it portable, bounded (every wait has a deadline) and guarded (a `Drop`
 //! guard stops the emulator's whole process group on error, panic or Ctrl-C).
 //!
-//! Subcommands:
-//! - `check`: the fast gate before every commit (format, lints, unit and handler tests, the clients' type checks
-//!   and unit tests); no emulator, no Python venv. `test` runs it first.
-//! - `dev [--port N] [--stack NAME]`: build, start a persistent emulator,
-//!   deploy, print the endpoints and follow the emulator log until Ctrl-C.
-//! - `deploy --endpoint http://127.0.0.1:PORT [--stack NAME]`: build and
-//!   deploy to an emulator that is already running (e.g. the Docker one).
-//! - `test`: the gate, template lint, build (+ `sam build`), fresh emulator on a free port, deploy, end-to-end
-//!   tests, the REST API fuzzed against its spec, a restart drill, stop; non-zero exit if any step failed.
-//! - `emulator [--port N]`: only a fresh emulator, in the foreground, for
-//!   `deploy --endpoint` or for poking at MiniStack by hand.
-//! - `sam-build [--arch x86_64|arm64]`: `sam build` for an AWS deployment
-//!   (docs/deploy.md).
-//! - `bench [--quick] [--sweep-posts N,N,...]`: a fresh emulator, deploy,
-//!   the benchmark client; figures into docs/performance.md.
+//! The commands are the [`Task`] enum below (its doc comments are `cargo xtask --help`); `test` is a declared
+//! plan in [`test_plan`], after the fast gate that `check` runs alone.
 
 mod bench;
 mod checks;
