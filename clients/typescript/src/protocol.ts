@@ -326,6 +326,16 @@ export interface ServerEvents {
 
 export type ServerEventName = keyof ServerEvents;
 
+/** The events that change a user's friends or friend requests (an app reloads its friend list on any of them). */
+export const FRIEND_EVENTS = [
+  'friend_request_received',
+  'friend_request_cancelled',
+  'friend_request_accepted',
+  'friend_request_rejected',
+  'friendship_created',
+  'friendship_deleted',
+] as const satisfies readonly ServerEventName[];
+
 /** Every server event that is not a reply, in the order of docs/protocol.md. */
 export const SERVER_EVENTS = [
   'receive_message',
@@ -343,12 +353,7 @@ export const SERVER_EVENTS = [
   'conversation_updated',
   'member_joined',
   'member_left',
-  'friend_request_received',
-  'friend_request_cancelled',
-  'friend_request_accepted',
-  'friend_request_rejected',
-  'friendship_created',
-  'friendship_deleted',
+  ...FRIEND_EVENTS,
 ] as const satisfies readonly ServerEventName[];
 
 /** Any server frame, before it is told apart: `{event, data, requestId?}`. */

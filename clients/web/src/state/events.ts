@@ -3,7 +3,7 @@
  * the app do when X arrives".
  */
 
-import { ChatError, type ChatClient } from '@chat/sdk';
+import { ChatError, type ChatClient, FRIEND_EVENTS } from '@chat/sdk';
 
 import type { Slices } from './session';
 import { seqOf } from './core';
@@ -75,16 +75,7 @@ export function wire(client: ChatClient, slices: Slices, expired: () => void, re
     }),
     client.on('status_changed', () => core.changed()),
   ];
-  for (const event of [
-    'friend_request_received',
-    'friend_request_cancelled',
-    'friend_request_accepted',
-    'friend_request_rejected',
-    'friendship_created',
-    'friendship_deleted',
-  ] as const) {
-    offs.push(client.on(event, () => void friends.refresh()));
-  }
+  for (const event of FRIEND_EVENTS) offs.push(client.on(event, () => void friends.refresh()));
   return offs;
 }
 
