@@ -22,6 +22,7 @@ use chat_e2e::{Api, Stack, TestUser};
 use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::model::UserId;
 use chat_shared::ports::ConnectionStore;
+use clap::Parser;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::json;
@@ -32,6 +33,50 @@ use crate::latency::{LatencyResult, ThroughputResult};
 use crate::stats::Summary;
 use crate::storm::StormResult;
 
+/// `chat-bench [options]`: what to measure. `--quick` makes every figure it does not set smaller.
+#[derive(Parser)]
+#[command(
+    name = "chat-bench",
+    about = "Drives a deployed stack with real WebSocket clients and prints what it measured."
+)]
+struct Cli {
+    /// Markdown file whose generated section gets the report.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// The deployed functions (written by `cargo xtask bench`): cold starts, memory, reconfiguration.
+    #[arg(long)]
+    functions: Option<PathBuf>,
+    /// The AWS CLI that reconfigures the message function in place.
+    #[arg(long)]
+    aws_cli: Option<PathBuf>,
+    /// Connections per fan-out room.
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<usize>>,
+    /// Connections per large-group room.
+    #[arg(long, value_delimiter = ',')]
+    large: Option<Vec<usize>>,
+    /// Members of each large group (their connections spread over them).
+    #[arg(long)]
+    large_members: Option<usize>,
+    /// Messages per room.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Clients in the connect storm.
+    #[arg(long)]
+    storm: Option<usize>,
+    /// Clients connecting at the same instant, one group each.
+    #[arg(long, default_value_t = 50)]
+    wave: usize,
+    /// Also time the largest room at each of these POSTS_IN_FLIGHT values.
+    #[arg(long, value_delimiter = ',')]
+    sweep_posts: Vec<usize>,
+    /// Rooms of 10 and 100 connections, one large room of 1,000 in a 200-member group, 5 rounds, a 100-client
+    /// storm.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// What to measure, with the defaults (or `--quick`'s) filled in.
 struct Options {
     report: Option<PathBuf>,
     functions: Option<PathBuf>,
@@ -46,51 +91,23 @@ struct Options {
     ceiling_candidates: Vec<usize>,
 }
 
-impl Options {
-    fn parse() -> Result<Options, String> {
-        let mut options = Options {
-            report: None,
-            functions: None,
-            aws_cli: None,
-            sizes: vec![10, 100, 1000],
-            large: vec![1000, 5000],
-            large_members: 1000,
-            rounds: 20,
-            storm: 300,
-            wave: 50,
-            sweep_posts: Vec::new(),
+impl From<Cli> for Options {
+    fn from(cli: Cli) -> Options {
+        let quick = cli.quick;
+        let pick = |full: usize, smaller: usize| if quick { smaller } else { full };
+        Options {
+            report: cli.report,
+            functions: cli.functions,
+            aws_cli: cli.aws_cli,
+            sizes: cli.sizes.unwrap_or_else(|| if quick { vec![10, 100] } else { vec![10, 100, 1000] }),
+            large: cli.large.unwrap_or_else(|| if quick { vec![1000] } else { vec![1000, 5000] }),
+            large_members: cli.large_members.unwrap_or(pick(1000, 200)),
+            rounds: cli.rounds.unwrap_or(pick(20, 5)),
+            storm: cli.storm.unwrap_or(pick(300, 100)),
+            wave: cli.wave,
+            sweep_posts: cli.sweep_posts,
             ceiling_candidates: vec![16, 64, 256],
-        };
-        let list = |v: &str| -> Result<Vec<usize>, String> {
-            v.split(',').map(|n| n.trim().parse().map_err(|_| format!("not a number list: {v}"))).collect()
-        };
-        let mut args = std::env::args().skip(1);
-        while let Some(flag) = args.next() {
-            let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-            match flag.as_str() {
-                "--report" => options.report = Some(value()?.into()),
-                "--functions" => options.functions = Some(value()?.into()),
-                "--aws-cli" => options.aws_cli = Some(value()?.into()),
-                "--sizes" => options.sizes = list(&value()?)?,
-                "--large" => options.large = list(&value()?)?,
-                "--large-members" => {
-                    options.large_members = value()?.parse().map_err(|_| "--large-members needs a number")?
-                }
-                "--rounds" => options.rounds = value()?.parse().map_err(|_| "--rounds needs a number")?,
-                "--storm" => options.storm = value()?.parse().map_err(|_| "--storm needs a number")?,
-                "--wave" => options.wave = value()?.parse().map_err(|_| "--wave needs a number")?,
-                "--sweep-posts" => options.sweep_posts = list(&value()?)?,
-                "--quick" => {
-                    options.sizes = vec![10, 100];
-                    options.large = vec![1000];
-                    options.large_members = 200;
-                    options.rounds = 5;
-                    options.storm = 100;
-                }
-                other => return Err(format!("unknown option {other}")),
-            }
         }
-        Ok(options)
     }
 }
 
@@ -176,10 +193,7 @@ struct Results {
 
 #[tokio::main]
 async fn main() {
-    let options = Options::parse().unwrap_or_else(|e| {
-        eprintln!("chat-bench: {e}");
-        std::process::exit(2)
-    });
+    let options = Options::from(Cli::parse());
     let stack = Stack::load();
     let config = stack.aws_config().await;
     let management_url = stack.websocket.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1);
@@ -291,5 +305,20 @@ async fn main() {
     if let Some(path) = &options.report {
         report::write(path, &report).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         eprintln!("wrote {}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_shrinks_only_what_is_not_given() {
+        let options =
+            Options::from(Cli::parse_from(["chat-bench", "--quick", "--rounds", "7", "--sweep-posts", "8,16"]));
+        assert_eq!((options.sizes, options.large, options.large_members), (vec![10, 100], vec![1000], 200));
+        assert_eq!((options.rounds, options.storm, options.sweep_posts), (7, 100, vec![8, 16]));
+        let full = Options::from(Cli::parse_from(["chat-bench"]));
+        assert_eq!((full.sizes, full.rounds, full.storm), (vec![10, 100, 1000], 20, 300));
     }
 }
