@@ -10,6 +10,7 @@ use aws_config::BehaviorVersion;
 use crate::auth::TokenKeys;
 use crate::aws::apigateway::ApiGatewayFanout;
 use crate::aws::dynamo::DynamoDbStore;
+use crate::aws::s3::S3Files;
 use crate::aws::sqs::SqsFanoutQueue;
 use crate::config::Config;
 use crate::cursor::CursorCodec;
@@ -74,9 +75,11 @@ impl Root {
             connection_ttl: config.connection_ttl,
             max_group_members: config.max_group_members,
             fanout_inline_max: config.fanout_inline_max,
+            uploads: config.uploads,
         };
         let wiring = Wiring::new(
             Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name)),
+            Arc::new(S3Files::new(&sdk, config.attachments_bucket).await?),
             Arc::new(ApiGatewayFanout::new(
                 management_client(&sdk, &config.management_endpoint),
                 config.posts_in_flight,

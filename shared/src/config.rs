@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{AppError, AppResult};
+use crate::model::UploadRules;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -24,6 +25,10 @@ pub struct Config {
     pub fanout_inline_max: usize,
     /// Members a group may have.
     pub max_group_members: usize,
+    /// The private bucket attachments are uploaded to.
+    pub attachments_bucket: String,
+    /// What may be uploaded, and how long forms and read URLs work.
+    pub uploads: UploadRules,
 }
 
 /// Connections one invocation posts to before handing a delivery to the workers, unless configured
@@ -76,8 +81,39 @@ impl Config {
             fanout_queue_url: required("FANOUT_QUEUE_URL")?,
             fanout_inline_max: count("FANOUT_INLINE_MAX", DEFAULT_FANOUT_INLINE_MAX, 0..=100_000)?,
             max_group_members: count("MAX_GROUP_MEMBERS", crate::model::DEFAULT_MAX_GROUP_MEMBERS, 2..=100_000)?,
+            attachments_bucket: required("ATTACHMENTS_BUCKET")?,
+            uploads: upload_rules(&lookup, seconds)?,
         })
     }
+}
+
+/// `MAX_UPLOAD_BYTES`, `ALLOWED_UPLOAD_TYPES` (comma-separated MIME types) and `READ_URL_SECONDS`, each
+/// defaulting to [`UploadRules::default`].
+fn upload_rules(
+    lookup: &impl Fn(&str) -> Option<String>,
+    seconds: impl Fn(&'static str, u64) -> AppResult<Duration>,
+) -> AppResult<UploadRules> {
+    let defaults = UploadRules::default();
+    let max_bytes = match lookup("MAX_UPLOAD_BYTES") {
+        None => defaults.max_bytes,
+        // S3 takes at most 5 GB in one POST.
+        Some(v) => v.trim().parse::<u64>().ok().filter(|n| (1..=5_000_000_000).contains(n)).ok_or_else(|| {
+            AppError::internal(format!("MAX_UPLOAD_BYTES must be a number from 1 to 5000000000, got {v:?}"))
+        })?,
+    };
+    let allowed_types = match lookup("ALLOWED_UPLOAD_TYPES") {
+        None => defaults.allowed_types,
+        Some(v) => {
+            let types: Vec<String> =
+                v.split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect();
+            if types.is_empty() || types.iter().any(|t| !t.contains('/') || t.contains(';')) {
+                return Err(AppError::internal(format!("ALLOWED_UPLOAD_TYPES must list MIME types, got {v:?}")));
+            }
+            types
+        }
+    };
+    let read_url_valid_for = seconds("READ_URL_SECONDS", defaults.read_url_valid_for.as_secs())?;
+    Ok(UploadRules { max_bytes, allowed_types, read_url_valid_for, ..defaults })
 }
 
 #[cfg(test)]
@@ -90,7 +126,8 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const BASE: [(&str, &str); 4] = [
+    const BASE: [(&str, &str); 5] = [
+        ("ATTACHMENTS_BUCKET", "chat-attachments"),
         ("TABLE_NAME", "chat"),
         ("JWT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:jwt"),
         ("MANAGEMENT_ENDPOINT", "https://abc.execute-api.us-east-1.amazonaws.com/prod/"),
@@ -106,17 +143,34 @@ mod tests {
         assert_eq!(cfg.token_ttl, Duration::from_secs(86400));
         assert_eq!(cfg.fanout_inline_max, DEFAULT_FANOUT_INLINE_MAX);
         assert_eq!(cfg.max_group_members, 10_000);
+        assert_eq!(cfg.uploads.max_bytes, 25 * 1024 * 1024);
+        assert!(cfg.uploads.allowed_types.iter().any(|t| t == "application/pdf"));
+    }
+
+    #[test]
+    fn upload_rules_come_from_the_template_parameters() {
+        let mut pairs = BASE.to_vec();
+        pairs.extend([("MAX_UPLOAD_BYTES", "1000"), ("ALLOWED_UPLOAD_TYPES", "image/png, Text/Plain")]);
+        let cfg = Config::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(cfg.uploads.max_bytes, 1000);
+        assert_eq!(cfg.uploads.allowed_types, ["image/png", "text/plain"]);
+        for (name, bad) in [("MAX_UPLOAD_BYTES", "0"), ("ALLOWED_UPLOAD_TYPES", " , "), ("ALLOWED_UPLOAD_TYPES", "pdf")]
+        {
+            let mut pairs = BASE.to_vec();
+            pairs.push((name, bad));
+            assert!(Config::from_lookup(lookup(&pairs)).is_err(), "{name}={bad}");
+        }
     }
 
     #[test]
     fn missing_or_blank_values_fail_fast() {
-        for skip in ["TABLE_NAME", "MANAGEMENT_ENDPOINT", "FANOUT_QUEUE_URL"] {
+        for skip in ["TABLE_NAME", "MANAGEMENT_ENDPOINT", "FANOUT_QUEUE_URL", "ATTACHMENTS_BUCKET"] {
             let pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != skip).collect();
             let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
             assert!(format!("{:?}", err).contains(skip), "{err:?}");
         }
         let mut blank = BASE.to_vec();
-        blank[0] = ("TABLE_NAME", "  ");
+        blank[1] = ("TABLE_NAME", "  ");
         assert!(Config::from_lookup(lookup(&blank)).is_err());
     }
 
@@ -129,7 +183,7 @@ mod tests {
         pairs.push(("TOKEN_TTL_SECONDS", "0"));
         assert!(Config::from_lookup(lookup(&pairs)).is_err());
         let mut pairs = BASE.to_vec();
-        pairs[2] = ("MANAGEMENT_ENDPOINT", "abc.execute-api");
+        pairs[3] = ("MANAGEMENT_ENDPOINT", "abc.execute-api");
         assert!(Config::from_lookup(lookup(&pairs)).is_err());
         for (name, bad) in [("FANOUT_INLINE_MAX", "-1"), ("MAX_GROUP_MEMBERS", "1"), ("POSTS_IN_FLIGHT", "0")] {
             let mut pairs = BASE.to_vec();

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::error::AppError;
 use crate::model::{
-    ConversationId, ConversationView, MemberLeft, Message, MessageId, MessageStatus, Sender, User, UserId,
+    Attachment, ConversationId, ConversationView, MemberLeft, Message, MessageId, MessageStatus, Sender, User, UserId,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -26,6 +26,13 @@ pub enum Event {
     MessageDeleted {
         message_id: MessageId,
         conversation_id: ConversationId,
+    },
+    /// An image attachment was processed after its message was sent: now `ready` (with URLs, a thumbnail and
+    /// its size) or `rejected`.
+    AttachmentProcessed {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        attachment: Attachment,
     },
     MessagesRead {
         conversation_id: ConversationId,

@@ -26,6 +26,7 @@ pub mod cursor;
 pub mod delivery;
 pub mod error;
 pub mod events;
+pub mod images;
 pub mod model;
 pub mod ports;
 pub mod retry;

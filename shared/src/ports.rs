@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, NewMessage, Roster, User, UserId,
-    UserPresence, UserRecord,
+    Attachment, Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, NewMessage, Processed,
+    Roster, Upload, UploadId, User, UserId, UserPresence, UserRecord,
 };
 
 // ---------------------------------------------------------------------------------------------- accounts
@@ -218,6 +218,10 @@ pub trait MessageStore: Send + Sync {
     /// `client_message_id` already used by this sender in this conversation, nothing is written or counted and
     /// the original message is returned as `Existing`; membership is judged first, so a removed member's retry
     /// is refused like any other send.
+    ///
+    /// A message with an attachment also marks its upload attached, atomically, if the upload was made by the
+    /// sender for this conversation, is not attached yet and is still as processed as the attachment says
+    /// (else `Conflict`, and nothing is written: the caller re-reads the upload and decides again).
     async fn append_message(
         &self,
         conversation: &Conversation,
@@ -266,6 +270,13 @@ pub trait MessageStore: Send + Sync {
         conversation_id: &ConversationId,
         seq: u64,
     ) -> AppResult<Option<u64>>;
+    /// Replaces the attachment of a message that is not deleted; `None` if it is gone or deleted.
+    async fn set_attachment(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        attachment: &Attachment,
+    ) -> AppResult<Option<Message>>;
     /// At most `limit` messages of `range`, with their reactions: newest first for `Before`, oldest first for
     /// `After`.
     async fn messages(
@@ -274,6 +285,20 @@ pub trait MessageStore: Send + Sync {
         range: SeqRange,
         limit: usize,
     ) -> AppResult<Vec<Message>>;
+}
+
+// ---------------------------------------------------------------------------------------------- uploads
+
+/// Upload records: what a member declared before uploading, which message attached it, what the processor made
+/// of it. Attaching is part of [`MessageStore::append_message`] (one atomic write with the message).
+#[async_trait]
+pub trait UploadStore: Send + Sync {
+    async fn create_upload(&self, upload: &Upload) -> AppResult<()>;
+    async fn get_upload(&self, id: &UploadId) -> AppResult<Option<Upload>>;
+    /// Records the processor's outcome; the upload after the write (with the message that attached it, if one
+    /// did meanwhile), `None` if there is no such upload.
+    async fn record_processed(&self, id: &UploadId, processed: &Processed) -> AppResult<Option<Upload>>;
+    async fn delete_upload(&self, id: &UploadId) -> AppResult<()>;
 }
 
 // ---------------------------------------------------------------------------------------------- rooms and typing
@@ -349,12 +374,65 @@ pub trait FriendStore: Send + Sync {
 /// Every store port at once: what one implementation serves and the composition root hands out, each use case
 /// taking only its part.
 pub trait Store:
-    UserStore + ConnectionStore + ConversationStore + MessageStore + RoomStore + FriendStore + RateStore
+    UserStore + ConnectionStore + ConversationStore + MessageStore + UploadStore + RoomStore + FriendStore + RateStore
 {
 }
 impl<T> Store for T where
-    T: UserStore + ConnectionStore + ConversationStore + MessageStore + RoomStore + FriendStore + RateStore
+    T: UserStore
+        + ConnectionStore
+        + ConversationStore
+        + MessageStore
+        + UploadStore
+        + RoomStore
+        + FriendStore
+        + RateStore
 {
+}
+
+// ---------------------------------------------------------------------------------------------- files
+
+/// What S3 holds under a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    pub size: u64,
+    pub content_type: Option<String>,
+}
+
+/// A browser-compatible upload: POST `url` as `multipart/form-data` with `fields` first and the file last (as
+/// the field `file`). S3 itself refuses anything but the declared key, type and size, and after `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadForm {
+    pub url: String,
+    pub fields: std::collections::BTreeMap<String, String>,
+    pub expires_at: String,
+}
+
+/// The attachments bucket. Bytes go between clients and S3 directly; functions only sign, check and derive.
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    /// A form that uploads exactly `size` bytes of `content_type` to `key`, valid for `valid_for`. Objects
+    /// uploaded with it are tagged pending until [`FileStore::mark_attached`].
+    async fn upload_form(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        valid_for: std::time::Duration,
+    ) -> AppResult<UploadForm>;
+    /// A GET URL for `key`, valid for `valid_for`.
+    async fn read_url(&self, key: &str, valid_for: std::time::Duration) -> AppResult<String>;
+    /// Size and type of the object at `key`, `None` if there is none.
+    async fn head(&self, key: &str) -> AppResult<Option<StoredObject>>;
+    /// The object's bytes, `None` if there is none.
+    async fn get(&self, key: &str) -> AppResult<Option<Vec<u8>>>;
+    /// Writes a derived object, tagged pending unless `attached`.
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str, attached: bool) -> AppResult<()>;
+    /// Retags objects attached to a message, so the bucket's lifecycle rule for never-attached uploads spares
+    /// them. Missing keys are skipped.
+    async fn mark_attached(&self, keys: &[String]) -> AppResult<()>;
+    /// Deletes the objects (missing ones are fine).
+    async fn delete(&self, keys: &[String]) -> AppResult<()>;
 }
 
 // ---------------------------------------------------------------------------------------------- delivery

@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Layer of each top-level module: a module may only use modules of a strictly lower layer.
-const LAYERS: [(&str, u8); 17] = [
+const LAYERS: [(&str, u8); 18] = [
     ("error", 0),
     ("retry", 0),
     ("telemetry", 0),
+    // Decoding and thumbnailing images: pure functions of bytes.
+    ("images", 0),
     ("model", 1),
     ("auth", 1),
     ("cursor", 2),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chat_shared::adapters::http::handle;
 use chat_shared::model::{Connection, ConnectionId, ConversationId, UserId, now_epoch_seconds};
-use chat_shared::ports::ConnectionStore;
+use chat_shared::ports::{ConnectionStore, FileStore};
 use chat_shared::testing::{InMemoryStore, RecordingFanout, TestApp};
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -618,4 +618,194 @@ async fn a_message_posted_over_http_is_stored_once_and_broadcast() {
     }
     let (s, b) = call(&services, "POST", &path, None, Some(json!({"content": "x"}))).await;
     assert_error(s, &b, 401, "unauthorized");
+}
+
+// ------------------------------------------------------------------ attachments
+
+/// Asks for a form in `conversation` and uploads `bytes` with it (as S3 would accept them); the upload id.
+async fn upload(services: &TestApp, who: &Account, conversation: &str, name: &str, kind: &str, bytes: &[u8]) -> String {
+    let request = json!({"fileName": name, "contentType": kind, "size": bytes.len()});
+    let (status, issued) =
+        call(services, "POST", &format!("/conversations/{conversation}/uploads"), Some(&who.token), Some(request))
+            .await;
+    assert_eq!(status, 201, "{issued}");
+    let form: chat_shared::ports::UploadForm = serde_json::from_value(issued["upload"].clone()).unwrap();
+    assert_eq!(form.fields["Content-Type"], kind);
+    services.files.upload(&form, bytes).unwrap();
+    issued["uploadId"].as_str().unwrap().to_owned()
+}
+
+async fn send_attachment(
+    services: &TestApp,
+    who: &Account,
+    conversation: &str,
+    kind: &str,
+    upload: &str,
+) -> (u16, Value) {
+    let body = json!({"type": kind, "attachment": upload, "content": ""});
+    call(services, "POST", &format!("/conversations/{conversation}/messages"), Some(&who.token), Some(body)).await
+}
+
+async fn group_of(services: &TestApp, owner: &Account, others: &[&Account]) -> String {
+    let ids: Vec<&str> = others.iter().map(|a| a.id.as_str()).collect();
+    let body = json!({"type": "group", "name": "files", "participantIds": ids});
+    let (status, created) = call(services, "POST", "/conversations", Some(&owner.token), Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    created["_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_file_is_uploaded_sent_and_read_by_members_only() {
+    let services = TestApp::new();
+    let (alice, bob, carol) =
+        (account(&services, "alice").await, account(&services, "bob").await, account(&services, "carol").await);
+    let group = group_of(&services, &alice, &[&bob]).await;
+    connect(&services.store, &bob, "bob-1").await;
+
+    let id = upload(&services, &alice, &group, "report.pdf", "application/pdf", b"%PDF-1.7 report").await;
+    let (status, sent) = send_attachment(&services, &alice, &group, "file", &id).await;
+    assert_eq!(status, 201, "{sent}");
+    let attachment = &sent["attachment"];
+    assert_eq!((attachment["status"].as_str(), attachment["fileName"].as_str()), (Some("ready"), Some("report.pdf")));
+    assert_eq!(attachment["size"], 15);
+    assert!(attachment["url"].as_str().unwrap().contains(&format!("uploads/{group}/{id}")));
+    assert_eq!(sent["fileName"], "report.pdf");
+    let live = services.fanout.frames("bob-1");
+    assert!(live[0]["data"]["message"]["attachment"]["url"].is_string(), "{live:?}");
+    assert!(services.files.is_attached(&format!("uploads/{group}/{id}")), "spared by the expiry of stray uploads");
+
+    let history = |who: &Account| {
+        let path = format!("/conversations/{group}/messages");
+        let token = who.token.clone();
+        let services = &services;
+        async move { call(services, "GET", &path, Some(&token), None).await }
+    };
+    let (status, page) = history(&bob).await;
+    assert_eq!(status, 200);
+    assert!(page["items"][0]["attachment"]["url"].is_string(), "{page}");
+    let (status, refused) = history(&carol).await;
+    assert_error(status, &refused, 404, "not_found");
+    let form = json!({"fileName": "x.pdf", "contentType": "application/pdf", "size": 3});
+    let (status, refused) =
+        call(&services, "POST", &format!("/conversations/{group}/uploads"), Some(&carol.token), Some(form)).await;
+    assert_error(status, &refused, 404, "not_found");
+
+    // Removed: no history, so no URL.
+    let (status, _) =
+        call(&services, "DELETE", &format!("/conversations/{group}/members/{}", bob.id), Some(&bob.token), None).await;
+    assert_eq!(status, 200);
+    let (status, refused) = history(&bob).await;
+    assert_error(status, &refused, 404, "not_found");
+}
+
+#[tokio::test]
+async fn uploads_are_refused_before_any_form_and_attached_once_by_their_uploader_where_made() {
+    let services = TestApp::new();
+    let (alice, bob) = (account(&services, "alice").await, account(&services, "bob").await);
+    let group = group_of(&services, &alice, &[&bob]).await;
+    let other = group_of(&services, &alice, &[&bob]).await;
+    let path = format!("/conversations/{group}/uploads");
+    for (body, status, code) in [
+        (json!({"fileName": "page.html", "contentType": "text/html", "size": 10}), 422, "validation_failed"),
+        (
+            json!({"fileName": "big.zip", "contentType": "application/zip", "size": 26 * 1024 * 1024}),
+            413,
+            "payload_too_large",
+        ),
+        (json!({"fileName": "empty.txt", "contentType": "text/plain", "size": 0}), 422, "validation_failed"),
+        (json!({"fileName": "../etc/passwd", "contentType": "text/plain", "size": 4}), 422, "validation_failed"),
+        (json!({"fileName": "a.txt", "contentType": "text/plain"}), 400, "bad_request"),
+    ] {
+        let (s, b) = call(&services, "POST", &path, Some(&alice.token), Some(body.clone())).await;
+        assert_error(s, &b, status, code);
+    }
+
+    // Asked for but never uploaded.
+    let request = json!({"fileName": "a.txt", "contentType": "text/plain", "size": 4});
+    let (_, issued) = call(&services, "POST", &path, Some(&alice.token), Some(request)).await;
+    let (s, b) = send_attachment(&services, &alice, &group, "file", issued["uploadId"].as_str().unwrap()).await;
+    assert_error(s, &b, 422, "validation_failed");
+
+    let id = upload(&services, &alice, &group, "notes.txt", "text/plain", b"notes").await;
+    let (s, b) = send_attachment(&services, &bob, &group, "file", &id).await;
+    assert_error(s, &b, 404, "not_found");
+    let (s, b) = send_attachment(&services, &alice, &other, "file", &id).await;
+    assert_error(s, &b, 404, "not_found");
+    let (s, b) = send_attachment(&services, &alice, &group, "image", &id).await;
+    assert_error(s, &b, 422, "validation_failed");
+    let (s, b) = send_attachment(&services, &alice, &group, "file", &id).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = send_attachment(&services, &alice, &group, "file", &id).await;
+    assert_error(s, &b, 409, "conflict");
+    // A retry of the same send is the same message, not a conflict.
+    let id = upload(&services, &alice, &group, "again.txt", "text/plain", b"again").await;
+    let body = json!({"type": "file", "attachment": id, "clientMessageId": "retry-1"});
+    let first =
+        call(&services, "POST", &format!("/conversations/{group}/messages"), Some(&alice.token), Some(body.clone()))
+            .await;
+    let retry =
+        call(&services, "POST", &format!("/conversations/{group}/messages"), Some(&alice.token), Some(body)).await;
+    assert_eq!((first.0, retry.0), (201, 200), "{retry:?}");
+    assert_eq!(first.1["_id"], retry.1["_id"]);
+}
+
+#[tokio::test]
+async fn an_image_sent_before_processing_gains_its_thumbnail_and_loses_its_gps() {
+    use chat_shared::testing::images::{GPS_MARKER, photo_with_gps};
+    let services = TestApp::new();
+    let (alice, bob) = (account(&services, "alice").await, account(&services, "bob").await);
+    let group = group_of(&services, &alice, &[&bob]).await;
+    connect(&services.store, &bob, "bob-1").await;
+
+    let id = upload(&services, &alice, &group, "tower.jpg", "image/jpeg", &photo_with_gps(1200, 800)).await;
+    let (status, sent) = send_attachment(&services, &alice, &group, "image", &id).await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["attachment"]["status"], "processing");
+    assert!(sent["attachment"].get("url").is_none(), "no bytes before the metadata is gone");
+
+    services.app.uploads.process(&format!("uploads/{group}/{id}")).await.unwrap();
+    let frames = services.fanout.frames("bob-1");
+    let processed = frames.iter().find(|f| f["event"] == "attachment_processed").expect("event");
+    let attachment = &processed["data"]["attachment"];
+    assert_eq!((attachment["status"].as_str(), attachment["width"].as_u64()), (Some("ready"), Some(1200)));
+    assert!(attachment["thumbnailUrl"].as_str().unwrap().contains("thumbnails/"));
+    assert_eq!(processed["data"]["messageId"], sent["_id"]);
+    let clean = services.files.get(&format!("media/{group}/{id}")).await.unwrap().unwrap();
+    assert!(!clean.windows(GPS_MARKER.len()).any(|w| w == GPS_MARKER));
+    assert!(services.files.is_attached(&format!("thumbnails/{group}/{id}.jpg")));
+
+    let (_, page) = call(&services, "GET", &format!("/conversations/{group}/messages"), Some(&bob.token), None).await;
+    assert_eq!(page["items"][0]["attachment"]["height"], 800);
+    assert!(page["items"][0]["attachment"]["url"].as_str().unwrap().contains("media/"));
+
+    // Processing again (a notification delivered twice) changes nothing and tells nobody.
+    services.fanout.clear();
+    services.app.uploads.process(&format!("uploads/{group}/{id}")).await.unwrap();
+    assert!(services.fanout.frames("bob-1").is_empty());
+
+    // Deleting the message deletes its files.
+    let path = format!("/conversations/{group}/messages/{}", sent["_id"].as_str().unwrap());
+    let (status, _) = call(&services, "DELETE", &path, Some(&alice.token), None).await;
+    assert_eq!(status, 200);
+    for key in [format!("uploads/{group}/{id}"), format!("media/{group}/{id}"), format!("thumbnails/{group}/{id}.jpg")]
+    {
+        assert!(!services.files.exists(&key), "{key} survived its message");
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_image_or_a_bomb_is_served_to_nobody() {
+    let services = TestApp::new();
+    let (alice, bob) = (account(&services, "alice").await, account(&services, "bob").await);
+    let group = group_of(&services, &alice, &[&bob]).await;
+    for (name, bytes) in
+        [("corrupt.png", b"not a png at all".to_vec()), ("bomb.png", chat_shared::testing::png_bomb(50_000, 50_000))]
+    {
+        let id = upload(&services, &alice, &group, name, "image/png", &bytes).await;
+        services.app.uploads.process(&format!("uploads/{group}/{id}")).await.unwrap();
+        let (status, sent) = send_attachment(&services, &alice, &group, "image", &id).await;
+        assert_eq!(status, 201, "{sent}");
+        assert_eq!(sent["attachment"]["status"], "rejected", "{name}");
+        assert!(sent["attachment"].get("url").is_none() && sent["attachment"].get("thumbnailUrl").is_none());
+    }
 }

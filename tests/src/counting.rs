@@ -74,7 +74,9 @@ impl Counting {
         let secret = b"request-count-harness-secret-of-enough-length";
         let limits =
             Limits { connection_ttl: Duration::from_secs(600), fanout_inline_max: inline_max, ..Limits::default() };
-        let wiring = Wiring::new(store.clone(), fanout.clone(), queue.clone(), limits);
+        // Attachments are not what this counts: their bucket stays in memory.
+        let files = Arc::new(chat_shared::testing::InMemoryFiles::new());
+        let wiring = Wiring::new(store.clone(), files, fanout.clone(), queue.clone(), limits);
         Counting {
             app: wiring.app(),
             queue,

@@ -110,6 +110,7 @@ pub struct Endpoints {
     pub stack_name: String,
     pub fanout_queue_url: String,
     pub fanout_dead_letter_queue_url: String,
+    pub attachments_bucket: String,
 }
 
 impl Endpoints {
@@ -123,6 +124,7 @@ impl Endpoints {
             "stackName": self.stack_name,
             "fanoutQueueUrl": self.fanout_queue_url,
             "fanoutDeadLetterQueueUrl": self.fanout_dead_letter_queue_url,
+            "attachmentsBucket": self.attachments_bucket,
         })
     }
 }
@@ -205,6 +207,9 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
             "CAPABILITY_IAM",
             "CAPABILITY_AUTO_EXPAND",
             "--no-fail-on-empty-changeset",
+            // The packaged template is over CloudFormation's 51,200-byte inline limit: it goes through S3.
+            "--s3-bucket",
+            ARTIFACT_BUCKET,
             "--parameter-overrides",
             "Architecture=x86_64",
             &management,
@@ -236,6 +241,7 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
         stack_name: stack.to_string(),
         fanout_queue_url: output("FanoutQueueUrl")?,
         fanout_dead_letter_queue_url: output("FanoutDeadLetterQueueUrl")?,
+        attachments_bucket: output("AttachmentsBucketName")?,
     };
     write_json(&out_dir.join("endpoints.json"), &endpoints.to_json())?;
     Ok(endpoints)

@@ -22,6 +22,7 @@ use crate::usecases::conversations::{AddMembers, CreateConversation, ListQuery, 
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage};
 use crate::usecases::paging::Pager;
+use crate::usecases::uploads::NewUpload;
 
 /// Request bodies are small JSON documents; anything bigger is refused before parsing.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -160,6 +161,10 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
             let sent = app.messages.send(&actor, input).await?;
             sent.broadcast.run().await;
             created(sent.message)
+        }
+        (&Method::POST, ["conversations", id, "uploads"]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            created(Created::New(app.uploads.create(&actor, &id, body::<NewUpload>(&request)?).await?))
         }
         (&Method::PUT, ["conversations", cid, "messages", mid]) => {
             let (actor, message_id) = (actor().await?, message_in(cid, mid)?);

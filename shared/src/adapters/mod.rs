@@ -2,6 +2,7 @@
 //! into typed values the same way (see [`payload_error`]).
 
 pub mod actions;
+pub mod bucket;
 pub mod http;
 pub mod queue;
 pub mod ws;

@@ -4,4 +4,5 @@
 
 pub mod apigateway;
 pub mod dynamo;
+pub mod s3;
 pub mod sqs;

@@ -92,6 +92,11 @@ string_id!(
     ConversationId,
     "a conversation id"
 );
+string_id!(
+    /// An uploaded file, from `POST /conversations/{id}/uploads` until a message attaches it.
+    UploadId,
+    "an upload id"
+);
 
 /// A message: its conversation and its position there, written `<conversationId>-<seq>`, so the message is found
 /// with one key lookup and an id from one conversation can never alias a message of another.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConversationId, MessageId, Sender, UserId};
+use super::{Attachment, ConversationId, MessageId, Sender, UserId};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,6 +39,9 @@ pub struct Message {
     pub file_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
+    /// An uploaded file (`type` image or file); `fileUrl` stays for links to files hosted elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
     pub status: MessageStatus,
     pub created_at: String,
     pub edited: bool,
@@ -63,6 +66,8 @@ pub struct NewMessage {
     pub kind: MessageKind,
     pub file_url: Option<String>,
     pub file_name: Option<String>,
+    /// Stored without URLs.
+    pub attachment: Option<Attachment>,
     pub client_message_id: Option<String>,
 }
 
@@ -77,6 +82,7 @@ impl NewMessage {
             kind: self.kind,
             file_url: self.file_url,
             file_name: self.file_name,
+            attachment: self.attachment,
             status: MessageStatus::Sent,
             created_at,
             edited: false,
@@ -103,6 +109,7 @@ mod tests {
             kind: MessageKind::Text,
             file_url: None,
             file_name: None,
+            attachment: None,
             client_message_id: Some("cm-1".into()),
         }
         .into_message(7, "2024-01-15T10:30:00.000Z".into());

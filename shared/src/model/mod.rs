@@ -3,6 +3,7 @@
 //!
 //! Storage has its own mapping in [`crate::aws::dynamo`]; these types never carry keys or secrets to the wire.
 
+mod attachments;
 mod clock;
 mod connections;
 mod conversations;
@@ -11,12 +12,16 @@ mod messages;
 mod presence;
 mod users;
 
+pub use attachments::{
+    ALLOWED_CONTENT_TYPES, Attachment, AttachmentStatus, DEFAULT_MAX_UPLOAD_BYTES, ObjectKeys, Processed, Upload,
+    UploadRules, is_image_type,
+};
 pub use clock::{now_epoch_seconds, now_iso};
 pub use connections::{Connection, LiveConnection};
 pub use conversations::{
     Conversation, ConversationKind, ConversationView, DEFAULT_MAX_GROUP_MEMBERS, LISTED_MEMBERS_MAX, MemberLeft, Roster,
 };
-pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, UserId};
+pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, UploadId, UserId};
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage};
 pub use presence::{INVISIBLE, UserPresence, VisiblePresence};
 pub use users::{Actor, Sender, User, UserRecord};

@@ -2,12 +2,16 @@
 //! them. Compiled for this crate's tests and, with the `test-util` feature, for other crates' tests; never into
 //! the Lambda binaries.
 
+mod files;
+pub mod images;
 mod memory;
 mod recording;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use files::InMemoryFiles;
+pub use images::png_bomb;
 pub use memory::InMemoryStore;
 pub use recording::{RecordingFanout, RecordingQueue};
 
@@ -25,6 +29,7 @@ pub struct TestApp {
     pub accounts: Accounts,
     pub pager: Pager,
     pub store: Arc<InMemoryStore>,
+    pub files: Arc<InMemoryFiles>,
     pub fanout: Arc<RecordingFanout>,
     pub queue: Arc<RecordingQueue>,
 }
@@ -39,13 +44,15 @@ impl TestApp {
         let store = Arc::new(InMemoryStore::new());
         let fanout = Arc::new(RecordingFanout::new());
         let queue = Arc::new(RecordingQueue::new());
-        let wiring = Wiring::new(store.clone(), fanout.clone(), queue.clone(), limits);
+        let files = Arc::new(InMemoryFiles::new());
+        let wiring = Wiring::new(store.clone(), files.clone(), fanout.clone(), queue.clone(), limits);
         let tokens = TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)).expect("test secret is long enough");
         TestApp {
             app: wiring.app(),
             accounts: wiring.accounts(tokens),
             pager: Pager::new(CursorCodec::new(TEST_SECRET)),
             store,
+            files,
             fanout,
             queue,
         }

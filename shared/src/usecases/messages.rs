@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use super::membership::{conversation_audience, member_conversation};
 use super::paging::{Page, Pager, page_offset, page_size};
+use super::uploads::Uploads;
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{
-    Actor, Conversation, ConversationId, Message, MessageId, MessageKind, NewMessage, Roster, UserId, now_iso,
+    Actor, Conversation, ConversationId, Message, MessageId, MessageKind, NewMessage, Roster, UploadId, UserId, now_iso,
 };
 use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange, Store};
 
@@ -38,6 +39,9 @@ pub struct SendMessage {
     pub kind: MessageKind,
     pub file_url: Option<String>,
     pub file_name: Option<String>,
+    /// An upload of the sender's for this conversation (`POST /conversations/{id}/uploads`), for `image` and
+    /// `file` messages instead of a `fileUrl`.
+    pub attachment: Option<UploadId>,
     pub client_message_id: Option<String>,
 }
 
@@ -52,10 +56,15 @@ impl SendMessage {
                         "content is limited to {MAX_CONTENT_CHARS} characters"
                     )));
                 }
-                if self.file_url.is_none() {
-                    return Err(AppError::Validation("image and file messages need a fileUrl".into()));
+                if self.file_url.is_some() == self.attachment.is_some() {
+                    return Err(AppError::Validation(
+                        "image and file messages need either an attachment (an upload id) or a fileUrl".into(),
+                    ));
                 }
             }
+        }
+        if self.attachment.is_some() && self.kind == MessageKind::Text {
+            return Err(AppError::Validation("attachments go with type image or file".into()));
         }
         if let Some(url) = &self.file_url {
             let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
@@ -182,12 +191,16 @@ enum HistoryPosition {
 pub struct Messages {
     messages: Arc<dyn MessageStore>,
     conversations: Arc<dyn ConversationStore>,
+    uploads: Arc<Uploads>,
     delivery: Delivery,
 }
 
+/// How often a send re-reads its upload after the processor finished it between the read and the write.
+const ATTACH_ATTEMPTS: u32 = 3;
+
 impl Messages {
-    pub fn new(store: &Arc<dyn Store>, delivery: Delivery) -> Self {
-        Messages { messages: store.clone(), conversations: store.clone(), delivery }
+    pub fn new(store: &Arc<dyn Store>, uploads: Arc<Uploads>, delivery: Delivery) -> Self {
+        Messages { messages: store.clone(), conversations: store.clone(), uploads, delivery }
     }
 
     /// Stores a message if the actor is a member (else `NotFound`, like every conversation they cannot see).
@@ -199,27 +212,53 @@ impl Messages {
         input.validate()?;
         let (conversation, _) =
             member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
-        let new = NewMessage {
-            conversation_id: input.conversation_id,
-            sender: actor.user.clone(),
-            content: input.content,
-            kind: input.kind,
-            file_url: input.file_url,
-            file_name: input.file_name,
-            client_message_id: input.client_message_id,
+        let mut attempt = 0;
+        let appended = loop {
+            attempt += 1;
+            let attachment = match &input.attachment {
+                None => None,
+                Some(upload_id) => Some(self.uploads.attachment(actor, &conversation.id, upload_id).await?),
+            };
+            if input.kind == MessageKind::Image && attachment.as_ref().is_some_and(|a| !a.is_image()) {
+                return Err(AppError::Validation("an image message needs an image upload; send it as a file".into()));
+            }
+            let new = NewMessage {
+                conversation_id: input.conversation_id.clone(),
+                sender: actor.user.clone(),
+                content: input.content.clone(),
+                kind: input.kind,
+                file_url: input.file_url.clone(),
+                file_name: attachment.as_ref().map(|a| a.file_name.clone()).or_else(|| input.file_name.clone()),
+                attachment,
+                client_message_id: input.client_message_id.clone(),
+            };
+            match self.messages.append_message(&conversation, new, &SEND_LIMIT).await {
+                // `None`: removed between the read and the write; the removal wins.
+                Ok(appended) => break appended.ok_or(AppError::NotFound("conversation not found"))?,
+                // The upload changed between the read and the write: attached meanwhile (refused), or processed
+                // (read it again).
+                Err(AppError::Conflict(_)) if input.attachment.is_some() => {
+                    let upload_id = input.attachment.as_ref().expect("checked");
+                    if attempt >= ATTACH_ATTEMPTS || self.uploads.is_attached(upload_id).await? {
+                        return Err(AppError::Conflict("this upload is attached to a message already"));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         };
-        // `None`: removed between the read and the write; the removal wins.
-        let appended = self
-            .messages
-            .append_message(&conversation, new, &SEND_LIMIT)
-            .await?
-            .ok_or(AppError::NotFound("conversation not found"))?;
         Ok(match appended {
-            Created::New(appended) => Sent {
-                message: Created::New(appended.message.clone()),
-                broadcast: Broadcast { pending: Some(Box::new((self, appended, actor.clone()))) },
-            },
-            Created::Existing(appended) => {
+            Created::New(mut appended) => {
+                if let Some(attachment) = &appended.message.attachment {
+                    self.uploads.keep(attachment).await?;
+                }
+                self.uploads.sign(&mut appended.message).await?;
+                Sent {
+                    message: Created::New(appended.message.clone()),
+                    broadcast: Broadcast { pending: Some(Box::new((self, appended, actor.clone()))) },
+                }
+            }
+            Created::Existing(mut appended) => {
+                self.uploads.sign(&mut appended.message).await?;
                 Sent { message: Created::Existing(appended.message), broadcast: Broadcast { pending: None } }
             }
         })
@@ -273,6 +312,9 @@ impl Messages {
         let event =
             Event::MessageDeleted { message_id: deleted.id.clone(), conversation_id: deleted.conversation_id.clone() };
         self.announce(&conversation, event, actor).await;
+        if let Some(attachment) = &message.attachment {
+            self.uploads.discard(attachment).await;
+        }
         Ok(deleted)
     }
 
@@ -394,7 +436,8 @@ impl Messages {
             let skip = page_offset(query.page, limit)? as u64;
             SeqRange::Before((conversation.last_seq + 1).saturating_sub(skip))
         };
-        let messages = self.messages.messages(conversation_id, range, limit).await?;
+        let mut messages = self.messages.messages(conversation_id, range, limit).await?;
+        self.uploads.sign_all(&mut messages).await?;
         let full = messages.len() == limit;
         let next = match (range, messages.last()) {
             // Gap-free seqs: below a full page there is more exactly when its oldest seq is above 1.
@@ -479,6 +522,7 @@ mod tests {
             kind: MessageKind::Text,
             file_url: None,
             file_name: None,
+            attachment: None,
             client_message_id: None,
         };
         base.validate().unwrap();

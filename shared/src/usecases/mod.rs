@@ -10,14 +10,16 @@ pub mod messages;
 pub mod paging;
 pub mod presence;
 pub mod rooms;
+pub mod uploads;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::TokenKeys;
 use crate::delivery::Delivery;
-use crate::ports::{Fanout, FanoutQueue, Store};
+use crate::ports::{Fanout, FanoutQueue, FileStore, Store};
 
+pub use crate::model::UploadRules;
 pub use accounts::Accounts;
 pub use conversations::Conversations;
 pub use friends::Friends;
@@ -25,12 +27,14 @@ pub use messages::Messages;
 pub use paging::Pager;
 pub use presence::Presence;
 pub use rooms::Rooms;
+pub use uploads::Uploads;
 
 /// The use cases every function can run without the deployment's signing key. [`Accounts`] (tokens) and
 /// [`Pager`] (cursors) need it and are built only where it is loaded.
 pub struct App {
     pub conversations: Conversations,
     pub messages: Messages,
+    pub uploads: Arc<Uploads>,
     pub rooms: Rooms,
     pub friends: Friends,
     pub presence: Presence,
@@ -39,7 +43,7 @@ pub struct App {
 }
 
 /// The deployment's limits the use cases enforce.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Limits {
     /// How long a connection record lives if `$disconnect` never arrives.
     pub connection_ttl: Duration,
@@ -47,6 +51,7 @@ pub struct Limits {
     pub max_group_members: usize,
     /// The most connections one delivery posts to itself before handing them to the fan-out workers.
     pub fanout_inline_max: usize,
+    pub uploads: UploadRules,
 }
 
 impl Default for Limits {
@@ -55,23 +60,32 @@ impl Default for Limits {
             connection_ttl: Duration::from_secs(7800),
             max_group_members: crate::model::DEFAULT_MAX_GROUP_MEMBERS,
             fanout_inline_max: crate::config::DEFAULT_FANOUT_INLINE_MAX,
+            uploads: UploadRules::default(),
         }
     }
 }
 
-/// What the use cases are built from: one store serving every port, where frames go, and the limits. The
+/// What the use cases are built from: one store serving every port, the attachments bucket, where frames go, and
+/// the limits. The
 /// functions ([`crate::app::Root`]), the in-memory test app and the end-to-end request counter all build their
 /// use cases here, so there is one way they are wired.
 pub struct Wiring {
     store: Arc<dyn Store>,
+    files: Arc<dyn FileStore>,
     delivery: Delivery,
     limits: Limits,
 }
 
 impl Wiring {
-    pub fn new(store: Arc<dyn Store>, fanout: Arc<dyn Fanout>, queue: Arc<dyn FanoutQueue>, limits: Limits) -> Wiring {
+    pub fn new(
+        store: Arc<dyn Store>,
+        files: Arc<dyn FileStore>,
+        fanout: Arc<dyn Fanout>,
+        queue: Arc<dyn FanoutQueue>,
+        limits: Limits,
+    ) -> Wiring {
         let delivery = Delivery::new(store.clone(), fanout, queue, limits.fanout_inline_max);
-        Wiring { store, delivery, limits }
+        Wiring { store, files, delivery, limits }
     }
 
     /// Frames out: posted inline, or through the fan-out queue when a delivery is big.
@@ -82,9 +96,11 @@ impl Wiring {
     /// Every use case that needs no signing key, each taking only its ports of the store.
     pub fn app(&self) -> App {
         let (store, delivery, limits) = (&self.store, &self.delivery, &self.limits);
+        let uploads = Arc::new(Uploads::new(store, self.files.clone(), delivery.clone(), limits.uploads.clone()));
         App {
             conversations: Conversations::new(store, delivery.clone(), limits.max_group_members),
-            messages: Messages::new(store, delivery.clone()),
+            messages: Messages::new(store, uploads.clone(), delivery.clone()),
+            uploads,
             rooms: Rooms::new(store, delivery.clone()),
             friends: Friends::new(store, delivery.clone()),
             presence: Presence::new(store, delivery.clone(), limits.connection_ttl),

@@ -274,7 +274,8 @@ mod tests {
         let fanout = Arc::new(CrossingFanout { recording: RecordingFanout::new(), after_first_post: Mutex::new(None) });
         let limits = crate::usecases::Limits { connection_ttl: Duration::from_secs(600), ..Default::default() };
         let queue = Arc::new(crate::testing::RecordingQueue::new());
-        let presence = crate::usecases::Wiring::new(store.clone(), fanout.clone(), queue, limits).app().presence;
+        let presence =
+            crate::usecases::Wiring::new(store.clone(), t.files.clone(), fanout.clone(), queue, limits).app().presence;
         presence.connect(ConnectionId::new("a1"), alice).await.unwrap();
         let b1 = presence.connect(ConnectionId::new("b1"), bob.clone()).await.unwrap();
         fanout.recording.clear();

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::{DynamoDbStore, Item, get_bool, get_id, get_n, get_n_or_zero, get_opt_s, get_s, id, keys, n, s};
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Conversation, ConversationKind, LISTED_MEMBERS_MAX, LiveConnection, Message, MessageKind, MessageStatus, Roster,
-    Sender, User, UserId, UserPresence, now_epoch_seconds,
+    Attachment, Conversation, ConversationKind, LISTED_MEMBERS_MAX, LiveConnection, Message, MessageKind,
+    MessageStatus, Processed, Roster, Sender, Upload, User, UserId, UserPresence, now_epoch_seconds,
 };
 
 pub(crate) fn user_from_item(item: &Item) -> AppResult<User> {
@@ -82,6 +82,9 @@ pub(crate) fn message_to_item(m: &Message) -> Item {
     if let Some(name) = &m.file_name {
         item.insert("fileName".into(), s(name));
     }
+    if let Some(attachment) = &m.attachment {
+        item.insert("attachment".into(), attachment_value(attachment));
+    }
     item.insert("createdAt".into(), s(&m.created_at));
     item.insert("edited".into(), AttributeValue::Bool(m.edited));
     item.insert("deleted".into(), AttributeValue::Bool(m.deleted));
@@ -95,6 +98,43 @@ pub(crate) fn message_to_item(m: &Message) -> Item {
         item.insert("clientMessageId".into(), s(cmid));
     }
     item
+}
+
+/// A message's attachment as stored: JSON, without read URLs.
+pub(crate) fn attachment_value(attachment: &Attachment) -> AttributeValue {
+    s(serde_json::to_string(&attachment.unsigned()).expect("an attachment serialises"))
+}
+
+pub(crate) fn upload_to_item(upload: &Upload, expires_at: u64) -> Item {
+    let mut item = DynamoDbStore::key(keys::upload(&upload.id), keys::UPLOAD);
+    item.insert("uploadId".into(), id(&upload.id));
+    item.insert("conversationId".into(), id(&upload.conversation_id));
+    item.insert("uploader".into(), id(&upload.uploader));
+    item.insert("fileName".into(), s(&upload.file_name));
+    item.insert("contentType".into(), s(&upload.content_type));
+    item.insert("size".into(), n(upload.size));
+    item.insert("createdAt".into(), s(&upload.created_at));
+    // Until a message attaches it; attaching removes the expiry.
+    item.insert("ttl".into(), n(expires_at));
+    item
+}
+
+pub(crate) fn upload_from_item(item: &Item) -> AppResult<Upload> {
+    Ok(Upload {
+        id: get_id(item, "uploadId")?,
+        conversation_id: get_id(item, "conversationId")?,
+        uploader: get_id(item, "uploader")?,
+        file_name: get_s(item, "fileName")?,
+        content_type: get_s(item, "contentType")?,
+        size: get_n(item, "size")?,
+        created_at: get_s(item, "createdAt")?,
+        message_id: get_opt_s(item, "messageId")
+            .map(|v| v.parse().map_err(|_| AppError::internal("stored upload has an invalid messageId")))
+            .transpose()?,
+        processed: get_opt_s(item, "processed")
+            .map(|json| serde_json::from_str::<Processed>(&json).map_err(AppError::internal))
+            .transpose()?,
+    })
 }
 
 fn message_kind_str(kind: MessageKind) -> &'static str {
@@ -125,6 +165,9 @@ pub(crate) fn message_from_item(item: &Item) -> AppResult<Message> {
         kind,
         file_url: get_opt_s(item, "fileUrl"),
         file_name: get_opt_s(item, "fileName"),
+        attachment: get_opt_s(item, "attachment")
+            .map(|json| serde_json::from_str::<Attachment>(&json).map_err(AppError::internal))
+            .transpose()?,
         status: MessageStatus::Sent,
         created_at: get_s(item, "createdAt")?,
         edited: get_bool(item, "edited"),

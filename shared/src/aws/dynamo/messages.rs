@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
-use super::items::{message_from_item, message_to_item};
+use super::items::{attachment_value, message_from_item, message_to_item};
 use super::{DynamoDbStore, cancellation_codes, contended, failed_condition, get_n, get_opt_s, get_s, id, keys, n, s};
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Conversation, ConversationId, DELETED_CONTENT, Message, NewMessage, UserId, now_epoch_seconds, now_iso,
+    Attachment, AttachmentStatus, Conversation, ConversationId, DELETED_CONTENT, Message, NewMessage, UserId,
+    now_epoch_seconds, now_iso,
 };
 use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange};
 use crate::retry;
@@ -85,6 +86,10 @@ impl MessageStore for DynamoDbStore {
                 claim.insert("seq".into(), n(seq));
                 items.push(self.put(claim, true)?);
             }
+            let attach_index = items.len();
+            if let Some(attachment) = &new.attachment {
+                items.push(TransactWriteItem::builder().update(self.attach_update(&message, attachment)?).build());
+            }
             // The sender's send budget, counted only if the message is stored.
             let now = now_epoch_seconds();
             let rate_index = items.len();
@@ -108,6 +113,9 @@ impl MessageStore for DynamoDbStore {
                     .ok_or_else(|| AppError::internal("client message claim points at a missing message"))?;
                 return Ok(Some(Created::Existing(Appended { message: original, roster })));
             }
+            if new.attachment.is_some() && failed_condition(&codes, attach_index) {
+                return Err(AppError::Conflict("the upload changed or is attached already"));
+            }
             if failed_condition(&codes, rate_index) {
                 return Err(limit.exceeded(now));
             }
@@ -129,6 +137,33 @@ impl MessageStore for DynamoDbStore {
         // Only a conversation receiving far more messages per second than its store can order gets here.
         tracing::warn!(conversation_id = %new.conversation_id, "append lost the seq race for the whole budget");
         Err(AppError::BUSY)
+    }
+
+    async fn set_attachment(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        attachment: &Attachment,
+    ) -> AppResult<Option<Message>> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::conversation(conversation_id), keys::message(seq))))
+            .update_expression("SET attachment = :attachment")
+            .condition_expression("attribute_exists(pk) AND deleted = :false")
+            .expression_attribute_values(":attachment", attachment_value(attachment))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => out.attributes.map(|item| message_from_item(&item)).transpose(),
+            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>> {
@@ -157,7 +192,7 @@ impl MessageStore for DynamoDbStore {
         user_id: &UserId,
         at: &str,
     ) -> AppResult<Message> {
-        let update = "SET content = :content, deleted = :true, deletedAt = :at REMOVE fileUrl, fileName";
+        let update = "SET content = :content, deleted = :true, deletedAt = :at REMOVE fileUrl, fileName, attachment";
         self.change_message(conversation_id, seq, user_id, update, &[(":content", s(DELETED_CONTENT)), (":at", s(at))])
             .await
     }
@@ -285,6 +320,34 @@ impl MessageStore for DynamoDbStore {
 }
 
 impl DynamoDbStore {
+    /// Marks the upload attached to `message`, if the sender made it for this conversation, nothing attached it
+    /// yet, and the processor's outcome is still the one `attachment` was built from.
+    fn attach_update(&self, message: &Message, attachment: &Attachment) -> AppResult<Update> {
+        let processed = match (attachment.is_image(), attachment.status) {
+            (false, _) => "",
+            (true, AttachmentStatus::Processing) => " AND attribute_not_exists(#processed)",
+            (true, _) => " AND attribute_exists(#processed)",
+        };
+        let mut update = Update::builder();
+        if !processed.is_empty() {
+            // A reserved word in expressions.
+            update = update.expression_attribute_names("#processed", "processed");
+        }
+        Ok(update
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::upload(&attachment.id), keys::UPLOAD)))
+            .update_expression("SET messageId = :message REMOVE #ttl")
+            .condition_expression(format!(
+                "attribute_exists(pk) AND attribute_not_exists(messageId) AND uploader = :sender \
+                 AND conversationId = :conversation{processed}"
+            ))
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":message", id(&message.id))
+            .expression_attribute_values(":sender", id(&message.sender.id))
+            .expression_attribute_values(":conversation", id(&message.conversation_id))
+            .build()?)
+    }
+
     /// Applies `update` to a message the user sent and has not deleted; keeps the conversation's `lastMessage`
     /// copy in step when it is the newest message.
     async fn change_message(

@@ -12,6 +12,7 @@ mod items;
 mod messages;
 mod rates;
 mod rooms;
+mod uploads;
 mod users;
 
 use std::collections::HashMap;
@@ -91,6 +92,10 @@ pub(crate) mod keys {
     }
     pub const JOIN_PREFIX: &str = "JOIN#";
     /// A user's request counter of one kind for the window starting at `start` (epoch seconds).
+    pub fn upload(upload_id: impl Display) -> String {
+        format!("UPLOAD#{upload_id}")
+    }
+    pub const UPLOAD: &str = "UPLOAD";
     pub fn rate(kind: &str, start: u64) -> String {
         format!("RATE#{kind}#{start}")
     }

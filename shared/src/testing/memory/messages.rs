@@ -5,7 +5,9 @@ use std::ops::Bound;
 use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
-use crate::model::{Conversation, ConversationId, Message, NewMessage, UserId, now_iso};
+use crate::model::{
+    Attachment, AttachmentStatus, Conversation, ConversationId, Message, MessageId, NewMessage, UserId, now_iso,
+};
 use crate::ports::{Appended, Created, MessageStore, RateLimit, SeqRange};
 
 use super::{InMemoryStore, State};
@@ -33,8 +35,24 @@ impl MessageStore for InMemoryStore {
             let message = state.messages[&(new.conversation_id.clone(), *seq)].clone();
             return Ok(Some(Created::Existing(Appended { message, roster })));
         }
-        state.count(&new.sender.id, limit)?;
         let seq = conversation.last_seq + 1;
+        let message_id = MessageId::new(new.conversation_id.clone(), seq);
+        if let Some(attachment) = &new.attachment {
+            let attachable = state.uploads.get(&attachment.id).is_some_and(|upload| {
+                upload.message_id.is_none()
+                    && upload.uploader == new.sender.id
+                    && upload.conversation_id == new.conversation_id
+                    && (!attachment.is_image()
+                        || upload.processed.is_some() == (attachment.status != AttachmentStatus::Processing))
+            });
+            if !attachable {
+                return Err(AppError::Conflict("the upload changed or is attached already"));
+            }
+        }
+        state.count(&new.sender.id, limit)?;
+        if let Some(upload) = new.attachment.as_ref().and_then(|a| state.uploads.get_mut(&a.id)) {
+            upload.message_id = Some(message_id);
+        }
         let message = new.into_message(seq, now_iso());
         let conv = state.conversations.get_mut(&message.conversation_id).expect("checked above");
         conv.last_seq = seq;
@@ -46,6 +64,20 @@ impl MessageStore for InMemoryStore {
         state.read_seqs.insert((message.sender.id.clone(), message.conversation_id.clone()), seq);
         state.messages.insert((message.conversation_id.clone(), seq), message.clone());
         Ok(Some(Created::New(Appended { message, roster })))
+    }
+
+    async fn set_attachment(
+        &self,
+        conversation_id: &ConversationId,
+        seq: u64,
+        attachment: &Attachment,
+    ) -> AppResult<Option<Message>> {
+        let mut state = self.lock();
+        let Some(message) = state.messages.get_mut(&(conversation_id.clone(), seq)).filter(|m| !m.deleted) else {
+            return Ok(None);
+        };
+        message.attachment = Some(attachment.unsigned());
+        Ok(Some(message.clone()))
     }
 
     async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>> {
@@ -82,6 +114,7 @@ impl MessageStore for InMemoryStore {
         message.deleted_at = Some(at.to_owned());
         message.file_url = None;
         message.file_name = None;
+        message.attachment = None;
         Ok(message.clone())
     }
 

@@ -8,6 +8,7 @@ mod friends;
 mod messages;
 mod rates;
 mod rooms;
+mod uploads;
 mod users;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -15,8 +16,8 @@ use std::sync::Mutex;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, Roster, UserId, UserPresence,
-    UserRecord, now_epoch_seconds,
+    Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, Roster, Upload, UploadId, UserId,
+    UserPresence, UserRecord, now_epoch_seconds,
 };
 use crate::ports::{Membership, RateLimit};
 
@@ -41,6 +42,7 @@ struct State {
     client_ids: HashMap<(ConversationId, UserId, String), u64>,
     /// (conversation, connection) → (user, connection)
     joins: BTreeMap<(ConversationId, ConnectionId), (UserId, LiveConnection)>,
+    uploads: HashMap<UploadId, Upload>,
     /// (user, kind, window start) → requests counted
     rates: HashMap<(UserId, &'static str, u64), u32>,
     /// (conversation, user) → when the typing slot was taken, ms
