@@ -2,6 +2,7 @@
 //! WebSocket clients. Every wait is bounded so a broken stack fails a test instead of hanging it.
 
 pub mod counting;
+pub mod files;
 pub mod rest;
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub struct Stack {
     pub table_name: String,
     pub fanout_queue_url: String,
     pub fanout_dead_letter_queue_url: String,
+    pub attachments_bucket: String,
 }
 
 impl Stack {

@@ -9,8 +9,9 @@ use chat_shared::AppError;
 use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::error::AppResult;
 use chat_shared::model::{
-    Connection, ConnectionId, Conversation, ConversationId, ConversationKind, LISTED_MEMBERS_MAX, MessageKind,
-    NewMessage, Roster, Sender, User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
+    Attachment, AttachmentStatus, Connection, ConnectionId, Conversation, ConversationId, ConversationKind,
+    LISTED_MEMBERS_MAX, MessageKind, NewMessage, Processed, Roster, Sender, Upload, UploadId, User, UserId,
+    UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
 use chat_shared::ports::{Appended, Created, RateLimit, Store};
 
@@ -74,6 +75,7 @@ fn draft(conversation: &ConversationId, sender: &User, content: &str, client_mes
         kind: MessageKind::Text,
         file_url: None,
         file_name: None,
+        attachment: None,
         client_message_id: client_message_id.map(str::to_owned),
     }
 }
@@ -471,7 +473,95 @@ async fn large_groups_check_the_sender_in_the_append<S: Store>(store: &S) {
     assert_eq!((appended.message.seq, appended.roster.count()), (1, LISTED_MEMBERS_MAX as u64 + 1));
 }
 
+fn upload_by(uploader: &User, conversation: &ConversationId, content_type: &str) -> Upload {
+    Upload {
+        id: UploadId::random(),
+        conversation_id: conversation.clone(),
+        uploader: uploader.id.clone(),
+        file_name: "file".into(),
+        content_type: content_type.into(),
+        size: 10,
+        created_at: now_iso(),
+        message_id: None,
+        processed: None,
+    }
+}
+
+fn with_attachment(mut message: NewMessage, attachment: Attachment) -> NewMessage {
+    message.kind = if attachment.is_image() { MessageKind::Image } else { MessageKind::File };
+    message.attachment = Some(attachment);
+    message
+}
+
+/// An upload is attached once, by its uploader, in its conversation; a retry of the same send is the original.
+async fn uploads_are_attached_once_by_their_uploader_where_made<S: Store>(store: &S) {
+    let (a, b, c) = (user(store).await, user(store).await, user(store).await);
+    let Created::New(conversation) = store.create_conversation(&group(&[a.clone(), b.clone()])).await.unwrap() else {
+        panic!()
+    };
+    let Created::New(other) = store.create_conversation(&group(&[a.clone(), c])).await.unwrap() else { panic!() };
+    let upload = upload_by(&a, &conversation.id, "application/pdf");
+    store.create_upload(&upload).await.unwrap();
+    assert_eq!(store.get_upload(&upload.id).await.unwrap().as_ref(), Some(&upload));
+
+    let conflict = |result: AppResult<Option<Created<Appended>>>| matches!(result, Err(AppError::Conflict(_)));
+    let by_b = with_attachment(draft(&conversation.id, &b, "", None), upload.attachment());
+    assert!(conflict(append(store, by_b, &NO_LIMIT).await), "another member's send");
+    let other = store.get_conversation(&other.id).await.unwrap().unwrap();
+    let elsewhere = with_attachment(draft(&other.id, &a, "", None), upload.attachment());
+    assert!(conflict(store.append_message(&other, elsewhere, &NO_LIMIT).await), "another conversation");
+
+    let send = with_attachment(draft(&conversation.id, &a, "", Some("with-file")), upload.attachment());
+    let Created::New(first) = append_ok(store, send.clone(), &NO_LIMIT).await.unwrap() else { panic!("new") };
+    assert_eq!(first.message.attachment.as_ref().map(|x| &x.id), Some(&upload.id));
+    let stored = store.get_upload(&upload.id).await.unwrap().unwrap();
+    assert_eq!(stored.message_id, Some(first.message.id.clone()));
+    let Created::Existing(retry) = append_ok(store, send, &NO_LIMIT).await.unwrap() else { panic!("a retry") };
+    assert_eq!(retry.message.id, first.message.id);
+    let again = with_attachment(draft(&conversation.id, &a, "", None), upload.attachment());
+    assert!(conflict(append(store, again, &NO_LIMIT).await), "attached twice");
+    assert_eq!(store.get_conversation(&conversation.id).await.unwrap().unwrap().last_seq, 1, "nothing else stored");
+}
+
+/// A send built while an image was processing fails once the processor recorded its outcome (the sender reads
+/// again); the processor's outcome names the message that attached the upload meanwhile.
+async fn a_send_and_the_processor_never_lose_each_others_write<S: Store>(store: &S) {
+    let (a, b) = (user(store).await, user(store).await);
+    let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+    let upload = upload_by(&a, &conversation.id, "image/png");
+    store.create_upload(&upload).await.unwrap();
+    let stale = upload.attachment();
+    assert_eq!(stale.status, AttachmentStatus::Processing);
+
+    let processed = Processed::Image { width: 4, height: 3 };
+    let after = store.record_processed(&upload.id, &processed).await.unwrap().unwrap();
+    assert_eq!((after.processed.as_ref(), after.message_id.as_ref()), (Some(&processed), None));
+    let stale_send = with_attachment(draft(&conversation.id, &a, "", None), stale);
+    assert!(matches!(append(store, stale_send, &NO_LIMIT).await, Err(AppError::Conflict(_))));
+    let fresh = with_attachment(draft(&conversation.id, &a, "", None), after.attachment());
+    let Created::New(sent) = append_ok(store, fresh, &NO_LIMIT).await.unwrap() else { panic!("new") };
+    assert_eq!(sent.message.attachment.as_ref().map(|x| (x.status, x.width)), Some((AttachmentStatus::Ready, Some(4))));
+
+    // The other order: sent while processing, then processed; the outcome names the message to update.
+    let second = upload_by(&a, &conversation.id, "image/png");
+    store.create_upload(&second).await.unwrap();
+    let send = with_attachment(draft(&conversation.id, &a, "", None), second.attachment());
+    let Created::New(sent) = append_ok(store, send, &NO_LIMIT).await.unwrap() else { panic!("new") };
+    let rejected = Processed::Rejected { reason: "not an image".into() };
+    let after = store.record_processed(&second.id, &rejected).await.unwrap().unwrap();
+    assert_eq!(after.message_id.as_ref(), Some(&sent.message.id));
+    let updated = store.set_attachment(&conversation.id, sent.message.seq, &after.attachment()).await.unwrap().unwrap();
+    assert_eq!(updated.attachment.map(|x| x.status), Some(AttachmentStatus::Rejected));
+    let read = store.get_message(&conversation.id, sent.message.seq).await.unwrap().unwrap();
+    assert_eq!(read.attachment.map(|x| x.status), Some(AttachmentStatus::Rejected));
+    assert_eq!(store.record_processed(&UploadId::random(), &rejected).await.unwrap(), None, "no such upload");
+    store.delete_upload(&second.id).await.unwrap();
+    assert_eq!(store.get_upload(&second.id).await.unwrap(), None);
+}
+
 contract!(
+    uploads_are_attached_once_by_their_uploader_where_made,
+    a_send_and_the_processor_never_lose_each_others_write,
     groups_grow_large_in_pages_and_shrink_back_to_listed,
     membership_changes_from_the_same_read_cannot_both_apply,
     read_counts_follow_read_pointers,
