@@ -54,6 +54,7 @@ import {
   type User,
 } from './protocol.js';
 import { type Credentials, type FetchLike, type ListQuery, RestClient, type TokenSource } from './rest.js';
+import { type UploadOptions, type Uploadable, describeFile, postUpload } from './uploads.js';
 import { type GapInfo, type MessageDelivery, Timeline } from './timeline.js';
 
 /** The two URLs of a deployment, as in `.local/endpoints.json`. */
@@ -100,6 +101,8 @@ export interface SendOptions {
   type?: MessageType;
   fileUrl?: string;
   fileName?: string;
+  /** An upload id (`uploadFile`); `sendFile` does both steps. */
+  attachment?: string;
   /** Reuse one to retry a send yourself; generated otherwise. */
   clientMessageId?: string;
 }
@@ -382,8 +385,38 @@ export class ChatClient {
     const payload: SendMessagePayload = { conversationId, content, type: options.type ?? 'text', clientMessageId };
     if (options.fileUrl !== undefined) payload.fileUrl = options.fileUrl;
     if (options.fileName !== undefined) payload.fileName = options.fileName;
+    if (options.attachment !== undefined) payload.attachment = options.attachment;
     const data = await this.connection.request('send_message', payload, { ...DURABLE, maxTimeouts: this.sendTimeouts });
     return { message: data.message, duplicate: data.duplicate === true, clientMessageId };
+  }
+
+  /**
+   * Uploads a file for `conversationId` (members only) straight to storage and returns its upload id, to send
+   * with `sendMessage(…, {type, attachment})`. The API refuses types and sizes the deployment does not accept
+   * before anything is uploaded.
+   */
+  async uploadFile(conversationId: string, file: Uploadable, options: UploadOptions = {}): Promise<string> {
+    const { fileName, contentType, blob } = describeFile(file, options);
+    const issued = await this.rest.createUpload(conversationId, { fileName, contentType, size: blob.size });
+    await postUpload(issued.upload, blob, options);
+    return issued.uploadId;
+  }
+
+  /**
+   * Uploads a file and sends it: an `image` message for image types (members see a thumbnail once the server
+   * has made it; `attachment_processed` tells them), a `file` message otherwise. `caption` is the message text.
+   */
+  async sendFile(
+    conversationId: string,
+    file: Uploadable,
+    options: UploadOptions & { caption?: string; clientMessageId?: string } = {},
+  ): Promise<SentMessage> {
+    const attachment = await this.uploadFile(conversationId, file, options);
+    const { contentType } = describeFile(file, options);
+    const type = /^image\/(jpeg|png|gif|webp)$/.test(contentType) ? 'image' : 'file';
+    const send: SendOptions = { type, attachment };
+    if (options.clientMessageId !== undefined) send.clientMessageId = options.clientMessageId;
+    return this.sendMessage(conversationId, options.caption ?? '', send);
   }
 
   async editMessage(messageId: string, newContent: string): Promise<Message> {

@@ -8,6 +8,7 @@
  * presence), so it can never disagree with the flat methods, which stay.
  */
 
+import type { UploadOptions, Uploadable } from './uploads.js';
 import type { ChatClient, ChatClientEvents, SendOptions, SentMessage } from './client.js';
 import type { Listener } from './emitter.js';
 import { ChatError } from './errors.js';
@@ -40,6 +41,11 @@ export class ChatConversation {
   /** Sends a message (idempotent, queued while offline: see `ChatClient.sendMessage`). */
   send(content: string, options: SendOptions = {}): Promise<SentMessage> {
     return this.client.sendMessage(this.id, content, options);
+  }
+
+  /** Uploads a file and sends it as an image or file message (see `ChatClient.sendFile`). */
+  sendFile(file: Uploadable, options: UploadOptions & { caption?: string; clientMessageId?: string } = {}): Promise<SentMessage> {
+    return this.client.sendFile(this.id, file, options);
   }
 
   /** A page of history: newest first, or oldest first with `afterSeq`. */

@@ -13,6 +13,8 @@ export { ChatConversation } from './conversation.js';
 export type { ConversationEvents } from './conversation.js';
 
 export { RestClient } from './rest.js';
+export { describeFile, postUpload } from './uploads.js';
+export type { UploadOptions, UploadProgress, Uploadable } from './uploads.js';
 export type {
   Credentials,
   FetchInitLike,

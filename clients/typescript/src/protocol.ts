@@ -35,6 +35,8 @@ export interface Message {
   fileUrl?: string;
   /** Present only when set. */
   fileName?: string;
+  /** An uploaded file (`ChatClient.sendFile`); its URLs are short-lived, so take them from the newest copy. */
+  attachment?: Attachment;
   /** Always `sent` on the wire; delivery and reads arrive as `message_status` events. */
   status: 'sent';
   createdAt: string;
@@ -46,6 +48,36 @@ export interface Message {
   clientMessageId?: string;
   /** Emoji → ids of the users who reacted with it. */
   reactions: Record<string, string[]>;
+}
+
+/**
+ * A file attached to a message. `url` (and for images `thumbnailUrl`, a JPEG of at most 320 px) work for minutes
+ * and only while `status` is `ready`; an image is `processing` until the server has made its thumbnail and a copy
+ * without location metadata (an `attachment_processed` event follows), and `rejected` if it is no valid image.
+ */
+export interface Attachment {
+  id: string;
+  conversationId: string;
+  fileName: string;
+  contentType: string;
+  size: number;
+  status: 'processing' | 'ready' | 'rejected';
+  width?: number;
+  height?: number;
+  url?: string;
+  thumbnailUrl?: string;
+}
+
+/** A signed form: POST `url` as multipart/form-data with `fields`, then the file as `file`. */
+export interface UploadForm {
+  url: string;
+  fields: Record<string, string>;
+  expiresAt: string;
+}
+
+export interface IssuedUpload {
+  uploadId: string;
+  upload: UploadForm;
 }
 
 export type ConversationType = 'private' | 'group';
@@ -160,9 +192,11 @@ export interface SendMessagePayload {
   /** Required (not blank) for text messages; at most 4,000 characters. */
   content?: string;
   type?: MessageType;
-  /** Required for image and file messages: an http(s) URL. */
+  /** An http(s) URL of a file hosted elsewhere (image and file messages need this or `attachment`). */
   fileUrl?: string;
   fileName?: string;
+  /** An upload id (`RestClient.createUpload`, then the file posted with its form). */
+  attachment?: string;
   /** Idempotency key: 1–64 characters of `[A-Za-z0-9_.:-]`, unique per sender and conversation. */
   clientMessageId?: string;
 }
@@ -304,6 +338,7 @@ export interface ServerEvents {
   receive_message: { message: Message; conversationId: string };
   message_edited: { messageId: string; newContent: string; editedAt: string; conversationId: string };
   message_deleted: { messageId: string; conversationId: string };
+  attachment_processed: { conversationId: string; messageId: string; attachment: Attachment };
   messages_read: { conversationId: string; messageIds: string[]; readBy: string; readAt: string; upToSeq: number };
   message_status: MessageDeliveredStatus | MessageReadStatus;
   typing_status: { userId: string; username: string; conversationId: string; isTyping: boolean };
@@ -341,6 +376,7 @@ export const SERVER_EVENTS = [
   'receive_message',
   'message_edited',
   'message_deleted',
+  'attachment_processed',
   'messages_read',
   'message_status',
   'typing_status',

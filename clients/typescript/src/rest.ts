@@ -15,6 +15,7 @@ import type {
   Friend,
   FriendOutcome,
   FriendRequests,
+  IssuedUpload,
   MemberLeft,
   Message,
   MessageType,
@@ -81,6 +82,8 @@ export interface PostMessageInput {
   type?: MessageType;
   fileUrl?: string;
   fileName?: string;
+  /** An upload id (`createUpload`). */
+  attachment?: string;
   clientMessageId?: string;
 }
 
@@ -206,6 +209,14 @@ export class RestClient {
   /** Sends a message over HTTP (every member's connections get `receive_message`, the sender's included). */
   postMessage(conversationId: string, input: PostMessageInput): Promise<Message> {
     return this.call('POST', `/conversations/${seg(conversationId)}/messages`, { body: input });
+  }
+
+  /**
+   * A signed form for one file (members only). Refused before signing when the type or size is not one the
+   * deployment accepts (`validation_failed`, `payload_too_large`). Post the file with `postUpload`.
+   */
+  createUpload(conversationId: string, file: { fileName: string; contentType: string; size: number }): Promise<IssuedUpload> {
+    return this.call('POST', `/conversations/${seg(conversationId)}/uploads`, { body: file });
   }
 
   editMessage(conversationId: string, messageId: string, newContent: string): Promise<Message> {
