@@ -10,6 +10,7 @@
  */
 
 import { writeFileSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +117,38 @@ async function send(page: Page, text: string): Promise<void> {
 /** Resolves once `locator`'s text content contains `text`. */
 async function hasText(locator: Locator, text: string): Promise<void> {
   await locator.filter({ hasText: text }).first().waitFor();
+}
+
+/** A `width` × `height` RGB PNG of a colour gradient, encoded here (zlib from Node, CRC-32 by hand). */
+function gradientPng(width: number, height: number): Buffer {
+  const rows = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 3 + 1);
+    for (let x = 0; x < width; x++) rows.set([(x * 2) % 256, (y * 4) % 256, 160], row + 1 + x * 3);
+  }
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+function crc32(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -228,6 +261,34 @@ describe('web app, two users', () => {
     const deleted = bob.page.locator(`[data-testid=message][data-seq="${seq}"]`);
     await deleted.and(bob.page.locator('[data-deleted=true]')).waitFor();
     await hasText(deleted, 'This message was deleted');
+  });
+
+  it('an image attached with the attach button shows inline on the other side; a dropped file shows as a card', async () => {
+    await alice.page.getByTestId('composer-file').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: gradientPng(96, 64) });
+    const image = bob.page.locator('[data-testid=message] [data-testid=attachment-image]');
+    await image.waitFor({ timeout: SEEN });
+    // The thumbnail actually loaded from its read URL (a broken image has no natural size).
+    await bob.page.waitForFunction(
+      () => {
+        const img = document.querySelector<HTMLImageElement>('[data-testid=attachment-image]');
+        return img !== null && img.complete && img.naturalWidth > 0;
+      },
+      undefined,
+      { timeout: SEEN },
+    );
+    expect(await bob.page.getByTestId('attachment-image-link').last().getAttribute('href')).toMatch(/media\//);
+
+    // Drag and drop a document onto the composer.
+    await alice.page.evaluate(() => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File(['minutes of the meeting'], 'minutes.txt', { type: 'text/plain' }));
+      const composer = document.querySelector('[data-testid=composer]');
+      composer?.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    });
+    const card = bob.page.locator('[data-testid=attachment-file]', { hasText: 'minutes.txt' });
+    await card.waitFor({ timeout: SEEN });
+    await card.getByTestId('attachment-link').waitFor();
+    await shot(bob.page, 'attachments.png');
   });
 
   it('friend request, custom status and presence changes reach the other user', async () => {

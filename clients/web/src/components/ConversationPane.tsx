@@ -4,7 +4,7 @@
  */
 
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 
 import { store } from '../state';
 import { Dot } from './Dot';
@@ -51,15 +51,45 @@ export function ConversationPane(): JSX.Element {
 
 function Composer({ conversationId }: { conversationId: string }): JSX.Element {
   const [text, setText] = useState('');
+  const [dragging, setDragging] = useState(false);
+  const picker = useRef<HTMLInputElement>(null);
+  const attach = (files: Iterable<File> | null | undefined) => {
+    for (const file of files ?? []) store.messages.sendFile(conversationId, file);
+  };
   return (
     <form
-      class="composer"
+      class={`composer ${dragging ? 'dragging' : ''}`}
+      data-testid="composer"
       onSubmit={(e) => {
         e.preventDefault();
         store.messages.send(conversationId, text);
         setText('');
       }}
+      onDragOver={(e) => {
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        attach(e.dataTransfer?.files);
+      }}
     >
+      <input
+        type="file"
+        hidden
+        multiple
+        ref={picker}
+        data-testid="composer-file"
+        onChange={(e) => {
+          attach(e.currentTarget.files);
+          e.currentTarget.value = '';
+        }}
+      />
+      <button type="button" class="secondary" data-testid="composer-attach" title="Attach a file" onClick={() => picker.current?.click()}>
+        📎
+      </button>
       <input
         data-testid="composer-input"
         placeholder="Write a message"
@@ -70,6 +100,13 @@ function Composer({ conversationId }: { conversationId: string }): JSX.Element {
           if (e.currentTarget.value !== '') store.typing.keystroke(conversationId);
         }}
         onBlur={() => store.typing.stop()}
+        onPaste={(e) => {
+          const files = e.clipboardData?.files;
+          if (files && files.length > 0) {
+            e.preventDefault();
+            attach(files);
+          }
+        }}
         autoFocus
       />
       <button type="submit" data-testid="composer-send" disabled={text.trim() === ''}>

@@ -3,7 +3,7 @@
  * in flight. Every `data-testid` is used by the browser tests (tests/browser.test.ts): keep them stable.
  */
 
-import type { Message } from '@chat/sdk';
+import type { Attachment, Message } from '@chat/sdk';
 import type { JSX } from 'preact';
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 
@@ -99,9 +99,14 @@ function MessageItem({ view, message, own, showSender }: { view: ConversationVie
             </button>
           </form>
         ) : (
-          <span class="content" data-testid="message-content">
-            {message.content}
-          </span>
+          <>
+            {message.attachment && !message.deleted && <AttachmentView attachment={message.attachment} />}
+            {message.content !== '' && (
+              <span class="content" data-testid="message-content">
+                {message.content}
+              </span>
+            )}
+          </>
         )}
         <span class="meta">
           {message.edited && !message.deleted && (
@@ -191,6 +196,14 @@ function PendingItem({ conversationId, pending }: { conversationId: string; pend
         <span class="content" data-testid="message-content">
           {pending.content}
         </span>
+        {pending.file && (
+          <progress
+            class="upload-progress"
+            data-testid="upload-progress"
+            max={pending.file.source.size}
+            value={pending.file.loaded}
+          />
+        )}
         <span class="meta">
           <span>{time(pending.createdAt)}</span>
           <span class="status" data-testid="message-status" data-state={pending.failed ? 'failed' : 'sending'}>
@@ -201,7 +214,15 @@ function PendingItem({ conversationId, pending }: { conversationId: string; pend
       {pending.failed && (
         <div class="actions visible">
           <span class="error small">{pending.failed}</span>
-          <button class="link" data-testid="message-retry" onClick={() => store.messages.send(conversationId, pending.content, pending)}>
+          <button
+            class="link"
+            data-testid="message-retry"
+            onClick={() =>
+              pending.file
+                ? store.messages.sendFile(conversationId, pending.file.source, pending)
+                : store.messages.send(conversationId, pending.content, pending)
+            }
+          >
             Retry
           </button>
           <button class="link" data-testid="message-discard" onClick={() => store.messages.discard(conversationId, pending.clientMessageId)}>
@@ -211,4 +232,42 @@ function PendingItem({ conversationId, pending }: { conversationId: string; pend
       )}
     </div>
   );
+}
+
+/** An image inline (its thumbnail, opening the full image), or a card with the file's name and size. */
+function AttachmentView({ attachment }: { attachment: Attachment }): JSX.Element {
+  if (attachment.status === 'ready' && attachment.thumbnailUrl && attachment.url) {
+    return (
+      <a class="attachment-image" href={attachment.url} target="_blank" rel="noopener noreferrer" data-testid="attachment-image-link">
+        <img
+          src={attachment.thumbnailUrl}
+          alt={attachment.fileName}
+          width={attachment.width && attachment.height ? Math.min(320, attachment.width) : undefined}
+          data-testid="attachment-image"
+        />
+      </a>
+    );
+  }
+  const note = attachment.status === 'processing' ? 'preparing preview…' : attachment.status === 'rejected' ? 'not a valid image' : fileSize(attachment.size);
+  return (
+    <div class="attachment-file" data-testid="attachment-file" data-status={attachment.status}>
+      <span class="attachment-icon">📄</span>
+      <span>
+        {attachment.url ? (
+          <a href={attachment.url} target="_blank" rel="noopener noreferrer" download={attachment.fileName} data-testid="attachment-link">
+            {attachment.fileName}
+          </a>
+        ) : (
+          <span>{attachment.fileName}</span>
+        )}
+        <span class="muted small"> {note}</span>
+      </span>
+    </div>
+  );
+}
+
+function fileSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }

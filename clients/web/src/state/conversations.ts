@@ -15,6 +15,8 @@ export interface PendingSend {
   createdAt: string;
   /** Why the send failed; null while in flight. */
   failed: string | null;
+  /** A file being uploaded with this send, and how far it got. */
+  file?: { source: File; loaded: number };
 }
 
 export interface TypingPeer {

@@ -32,6 +32,9 @@ export function wire(client: ChatClient, slices: Slices, expired: () => void, re
       messages.edited(conversationId, messageId, newContent, editedAt),
     ),
     client.on('message_deleted', ({ conversationId, messageId }) => messages.deleted(conversationId, messageId)),
+    client.on('attachment_processed', ({ conversationId, messageId, attachment }) =>
+      messages.attachmentProcessed(conversationId, messageId, attachment),
+    ),
     client.on('reaction_added', ({ conversationId, messageId, emoji, userId }) =>
       messages.reacted(conversationId, messageId, emoji, userId, true),
     ),

@@ -3,7 +3,7 @@
  * deletions and reactions (applied at once, undone if the server refuses).
  */
 
-import type { Message } from '@chat/sdk';
+import type { Attachment, Message } from '@chat/sdk';
 
 import type { Conversations, PendingSend } from './conversations';
 import { type Core, describe, seqOf } from './core';
@@ -78,6 +78,50 @@ export class Messages {
         if (entry) entry.failed = describe(error);
         this.core.changed();
       });
+  }
+
+  /**
+   * Uploads a file (attach button, paste, drop) and sends it: shown at once with its upload progress; images
+   * appear inline once the server has made their thumbnail.
+   */
+  sendFile(conversationId: string, file: File, retryOf?: PendingSend): void {
+    const client = this.core.client;
+    const view = this.conversations.get(conversationId);
+    if (!client || !view) return;
+    this.sendCounter += 1;
+    const pending: PendingSend = retryOf
+      ? { ...retryOf, failed: null, file: { source: file, loaded: 0 } }
+      : {
+          clientMessageId: `web-${this.instance}-${Date.now().toString(36)}-${this.sendCounter}`,
+          content: file.name,
+          createdAt: new Date().toISOString(),
+          failed: null,
+          file: { source: file, loaded: 0 },
+        };
+    view.pending = [...view.pending.filter((p) => p.clientMessageId !== pending.clientMessageId), pending];
+    this.core.changed();
+    const entry = () => this.conversations.get(conversationId)?.pending.find((p) => p.clientMessageId === pending.clientMessageId);
+    client
+      .conversation(conversationId)
+      .sendFile(file, {
+        clientMessageId: pending.clientMessageId,
+        onProgress: ({ loaded }) => {
+          const current = entry();
+          if (current?.file) current.file.loaded = loaded;
+          this.core.changed();
+        },
+      })
+      .then(({ message }) => this.arrived(conversationId, message))
+      .catch((error: unknown) => {
+        const current = entry();
+        if (current) current.failed = describe(error);
+        this.core.changed();
+      });
+  }
+
+  /** An image sent while it was processed is ready (or rejected): its URLs and size arrive. */
+  attachmentProcessed(conversationId: string, messageId: string, attachment: Attachment): void {
+    this.patch(conversationId, messageId, (m) => ({ ...m, attachment }));
   }
 
   discard(conversationId: string, clientMessageId: string): void {
