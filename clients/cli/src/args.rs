@@ -24,6 +24,7 @@ commands:
   history <conversationId> [--limit N] [--after-seq N] messages, oldest first, one per line
   send <conversationId> <text> [--client-message-id ID] [--timeout SECS]
                                                        send over WebSocket, print the ack
+  send <conversationId> [caption] --file PATH          upload a file (image or document), send it
   listen [--count N] [--timeout SECS] [--event NAME]... [--join CONVERSATION]...
                                                        print every event as one JSON line until Ctrl-C,
                                                        N events (exit 3 if the timeout comes first) or
@@ -54,17 +55,51 @@ pub struct Globals {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Help,
-    Register { username: String, password: Option<String>, print_token: bool },
-    Login { username: String, password: Option<String>, print_token: bool },
+    Register {
+        username: String,
+        password: Option<String>,
+        print_token: bool,
+    },
+    Login {
+        username: String,
+        password: Option<String>,
+        print_token: bool,
+    },
     Logout,
     Whoami,
-    Users { search: String, limit: Option<u32> },
-    Conversations { limit: Option<u32> },
-    CreatePrivate { user: String },
-    CreateGroup { name: String, members: Vec<String> },
-    History { conversation_id: String, limit: Option<u32>, after_seq: Option<u64> },
-    Send { conversation_id: String, text: String, client_message_id: Option<String>, timeout: Option<Duration> },
-    Listen { count: Option<u64>, timeout: Option<Duration>, events: Vec<String>, join: Vec<String> },
+    Users {
+        search: String,
+        limit: Option<u32>,
+    },
+    Conversations {
+        limit: Option<u32>,
+    },
+    CreatePrivate {
+        user: String,
+    },
+    CreateGroup {
+        name: String,
+        members: Vec<String>,
+    },
+    History {
+        conversation_id: String,
+        limit: Option<u32>,
+        after_seq: Option<u64>,
+    },
+    Send {
+        conversation_id: String,
+        text: String,
+        /// A file to upload and send (`text` is then its optional caption).
+        file: Option<String>,
+        client_message_id: Option<String>,
+        timeout: Option<Duration>,
+    },
+    Listen {
+        count: Option<u64>,
+        timeout: Option<Duration>,
+        events: Vec<String>,
+        join: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +109,7 @@ pub struct Invocation {
 }
 
 /// Flags that take a value; every other flag is a switch.
-const VALUE_FLAGS: [&str; 15] = [
+const VALUE_FLAGS: [&str; 16] = [
     "--endpoints",
     "--http",
     "--ws",
@@ -88,6 +123,7 @@ const VALUE_FLAGS: [&str; 15] = [
     "--timeout",
     "--event",
     "--join",
+    "--file",
     // Accepted spellings of the above.
     "--endpoints-file",
     "--events",
@@ -102,7 +138,7 @@ fn command_flags(command: &str) -> Option<&'static [&'static str]> {
         "register" | "login" => &["--password", "--print-token"],
         "users" | "conversations" => &["--limit"],
         "history" => &["--limit", "--after-seq"],
-        "send" => &["--client-message-id", "--timeout"],
+        "send" => &["--client-message-id", "--timeout", "--file"],
         "listen" => &["--count", "--timeout", "--event", "--events", "--join"],
         _ => return None,
     })
@@ -217,10 +253,19 @@ where
             }
         }
         "send" => {
-            let [conversation_id, text] = exactly(command, rest, ["conversationId", "text"])?;
+            let file = flags.last("--file");
+            let (conversation_id, text) = match (&file, rest) {
+                // With a file, the text is an optional caption.
+                (Some(_), [conversation_id]) => (conversation_id.clone(), String::new()),
+                _ => {
+                    let [conversation_id, text] = exactly(command, rest, ["conversationId", "text"])?;
+                    (conversation_id, text)
+                }
+            };
             Command::Send {
                 conversation_id,
                 text,
+                file,
                 client_message_id: flags.last("--client-message-id"),
                 timeout: flags.seconds("--timeout")?,
             }
@@ -324,10 +369,24 @@ mod tests {
             Command::Send {
                 conversation_id: "c1".into(),
                 text: "hello".into(),
+                file: None,
                 client_message_id: None,
                 timeout: None
             }
         );
+    }
+
+    #[test]
+    fn send_a_file_with_or_without_a_caption() {
+        let Command::Send { text, file, .. } = parse(["send", "c1", "--file", "a.png"]).unwrap().command else {
+            panic!("send")
+        };
+        assert_eq!((text.as_str(), file.as_deref()), ("", Some("a.png")));
+        let Command::Send { text, .. } = parse(["send", "c1", "look", "--file", "a.png"]).unwrap().command else {
+            panic!("send")
+        };
+        assert_eq!(text, "look");
+        assert!(parse(["send", "c1"]).is_err(), "text is required without a file");
     }
 
     #[test]

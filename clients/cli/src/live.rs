@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::context::Context;
 use crate::error::{CliError, CliResult};
+use crate::files::Uploaded;
 use crate::output::json_line;
 use crate::ws::Incoming;
 
@@ -21,6 +22,7 @@ pub async fn send(
     context: &Context<'_>,
     conversation_id: &str,
     text: &str,
+    attachment: Option<Uploaded>,
     client_message_id: Option<&str>,
     timeout: Option<Duration>,
 ) -> CliResult<()> {
@@ -30,7 +32,15 @@ pub async fn send(
     let mut payload = Map::new();
     payload.insert("conversationId".into(), conversation_id.into());
     payload.insert("content".into(), text.into());
-    payload.insert("type".into(), "text".into());
+    match attachment {
+        Some(uploaded) => {
+            payload.insert("type".into(), uploaded.message_type().into());
+            payload.insert("attachment".into(), uploaded.upload_id.into());
+        }
+        None => {
+            payload.insert("type".into(), "text".into());
+        }
+    }
     payload.insert("clientMessageId".into(), client_message_id.into());
     let answer = connection.request("send_message", payload, timeout.unwrap_or(ACK_TIMEOUT), |_| ()).await;
     connection.close().await;

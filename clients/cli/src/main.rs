@@ -8,6 +8,7 @@ mod context;
 mod conversations;
 mod endpoints;
 mod error;
+mod files;
 mod live;
 mod output;
 mod rest;
@@ -68,8 +69,12 @@ async fn run(invocation: &Invocation, env: endpoints::Env<'_>) -> CliResult<()> 
         Command::History { conversation_id, limit, after_seq } => {
             conversations::history(&context, conversation_id, *limit, *after_seq).await
         }
-        Command::Send { conversation_id, text, client_message_id, timeout } => {
-            live::send(&context, conversation_id, text, client_message_id.as_deref(), *timeout).await
+        Command::Send { conversation_id, text, file, client_message_id, timeout } => {
+            let attachment = match file {
+                Some(path) => Some(files::upload(&context, conversation_id, path).await?),
+                None => None,
+            };
+            live::send(&context, conversation_id, text, attachment, client_message_id.as_deref(), *timeout).await
         }
         Command::Listen { count, timeout, events, join } => {
             live::listen(&context, live::ListenUntil { count: *count, timeout: *timeout }, events, join).await

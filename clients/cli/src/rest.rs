@@ -79,6 +79,45 @@ impl Rest {
         self.call("GET", &format!("/conversations/{}/messages{query}", encode(conversation_id)), None).await
     }
 
+    /// A signed form for one file (`POST /conversations/{id}/uploads`).
+    pub async fn create_upload(
+        &self,
+        conversation_id: &str,
+        file_name: &str,
+        content_type: &str,
+        size: u64,
+    ) -> CliResult<Value> {
+        let body = json!({ "fileName": file_name, "contentType": content_type, "size": size });
+        self.call("POST", &format!("/conversations/{}/uploads", encode(conversation_id)), Some(body)).await
+    }
+
+    /// Posts `bytes` with an issued form (`{url, fields}`), straight to storage; the file goes last, as S3 needs.
+    pub async fn post_form(&self, form: &Value, bytes: Vec<u8>) -> CliResult<()> {
+        let url = form["url"].as_str().ok_or_else(|| CliError::Connection("the upload form has no url".into()))?;
+        let mut multipart = reqwest::multipart::Form::new();
+        for (name, value) in form["fields"].as_object().into_iter().flatten() {
+            multipart = multipart.text(name.clone(), value.as_str().unwrap_or_default().to_owned());
+        }
+        multipart = multipart.part("file", reqwest::multipart::Part::bytes(bytes).file_name("upload"));
+        let response = self
+            .client
+            .post(url)
+            .multipart(multipart)
+            .send()
+            .await
+            .map_err(|e| CliError::Connection(format!("upload: cannot reach storage: {}", chain(&e))))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        // S3 answers `<Error><Code>EntityTooLarge</Code><Message>…</Message></Error>`.
+        let text = response.text().await.unwrap_or_default();
+        let tag = |name: &str| {
+            text.split(&format!("<{name}>")).nth(1).and_then(|rest| rest.split('<').next()).unwrap_or("").to_owned()
+        };
+        Err(CliError::Http { operation: "POST upload form".into(), status, code: tag("Code"), message: tag("Message") })
+    }
+
     /// One request; the parsed JSON body of a 2xx answer, else the server's error.
     async fn call(&self, method: &str, path_and_query: &str, body: Option<Value>) -> CliResult<Value> {
         let path = path_and_query.split('?').next().unwrap_or(path_and_query);

@@ -272,6 +272,37 @@ fn a_retry_with_the_same_client_message_id_is_stored_once() {
 }
 
 #[test]
+fn a_file_is_uploaded_and_sent_and_a_refused_one_says_why() {
+    let cli = Cli::new();
+    let (_, _, alice_token) = cli.register("alice");
+    let (_, bob, bob_token) = cli.register("bob");
+    let chat = cli.run(&["--token", &alice_token, "create-private", &bob]).assert_ok("create-private").json();
+    let chat_id = chat["_id"].as_str().expect("conversation id");
+    let notes = cli.home.join("notes.txt");
+    std::fs::write(&notes, "minutes of the meeting\n").expect("write a file");
+    let notes = notes.to_str().expect("utf-8 path");
+
+    let ack =
+        cli.run(&["--token", &alice_token, "send", chat_id, "the notes", "--file", notes]).assert_ok("send").json();
+    let message = &ack["data"]["message"];
+    assert_eq!((message["type"].as_str(), message["content"].as_str()), (Some("file"), Some("the notes")), "{ack}");
+    assert_eq!(message["attachment"]["fileName"], "notes.txt");
+    assert_eq!(message["attachment"]["size"], 23);
+    let history = cli.run(&["--token", &bob_token, "history", chat_id]).assert_ok("history").json();
+    assert!(history["attachment"]["url"].is_string(), "bob is served a read URL: {history}");
+
+    let page = cli.home.join("page.html");
+    std::fs::write(&page, "<script>alert(1)</script>").expect("write a file");
+    let refused = cli.run(&["--token", &alice_token, "send", chat_id, "--file", page.to_str().expect("utf-8 path")]);
+    assert_fails(&refused, 1, "validation_failed");
+    assert_fails(
+        &cli.run(&["--token", &alice_token, "send", chat_id, "--file", "/nonexistent/x.pdf"]),
+        1,
+        "cannot read",
+    );
+}
+
+#[test]
 fn login_stores_the_token_for_the_next_commands_and_logout_forgets_it() {
     let cli = Cli::new();
     let (_, alice, _) = cli.register("alice");
