@@ -150,6 +150,17 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!(api.call("GET", &format!("/messages?cid={group}"), Some(&bob.token), None).await.0, 200);
     assert_eq!(api.call("GET", &format!("/messages?cid={group}"), Some(&carol.token), None).await.0, 404);
 
+    // Upload forms (the upload itself goes to S3: tests/tests/attachments.rs).
+    let uploads = format!("/conversations/{group}/uploads");
+    let file = json!({"fileName": "notes.txt", "contentType": "text/plain", "size": 12});
+    let (status, issued) = api.call("POST", &uploads, Some(&bob.token), Some(file.clone())).await;
+    assert_eq!((status, issued["upload"]["fields"]["Content-Type"].as_str()), (201, Some("text/plain")), "{issued}");
+    assert_eq!(api.call("POST", &uploads, Some(&carol.token), Some(file)).await.0, 404);
+    let page = json!({"fileName": "page.html", "contentType": "text/html", "size": 12});
+    assert_eq!(api.call("POST", &uploads, Some(&bob.token), Some(page)).await.0, 422);
+    let huge = json!({"fileName": "huge.zip", "contentType": "application/zip", "size": 1u64 << 40});
+    assert_eq!(api.call("POST", &uploads, Some(&bob.token), Some(huge)).await.0, 413);
+
     // REST twins of the WebSocket message and friend actions.
     let message = format!("{messages}/{}", sent["_id"].as_str().unwrap());
     assert_eq!(api.call("PUT", &message, Some(&bob.token), Some(json!({"newContent": "bob"}))).await.0, 403);
