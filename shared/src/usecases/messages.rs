@@ -246,20 +246,18 @@ impl Messages {
                 Err(e) => return Err(e),
             }
         };
-        Ok(match appended {
-            Created::New(mut appended) => {
-                if let Some(attachment) = &appended.message.attachment {
-                    self.uploads.keep(attachment).await?;
-                }
-                self.uploads.sign(&mut appended.message).await?;
-                Sent {
-                    message: Created::New(appended.message.clone()),
-                    broadcast: Broadcast { pending: Some(Box::new((self, appended, actor.clone()))) },
-                }
-            }
-            Created::Existing(mut appended) => {
-                self.uploads.sign(&mut appended.message).await?;
-                Sent { message: Created::Existing(appended.message), broadcast: Broadcast { pending: None } }
+        let (mut appended, existed) = appended.into_parts();
+        // Stored: from here nothing fails the send (its retry would find it stored and broadcast nothing).
+        if let Some(attachment) = &appended.message.attachment {
+            self.uploads.keep(attachment).await;
+        }
+        self.uploads.sign(&mut appended.message).await;
+        Ok(if existed {
+            Sent { message: Created::Existing(appended.message), broadcast: Broadcast { pending: None } }
+        } else {
+            Sent {
+                message: Created::New(appended.message.clone()),
+                broadcast: Broadcast { pending: Some(Box::new((self, appended, actor.clone()))) },
             }
         })
     }
@@ -437,7 +435,7 @@ impl Messages {
             SeqRange::Before((conversation.last_seq + 1).saturating_sub(skip))
         };
         let mut messages = self.messages.messages(conversation_id, range, limit).await?;
-        self.uploads.sign_all(&mut messages).await?;
+        self.uploads.sign_all(&mut messages).await;
         let full = messages.len() == limit;
         let next = match (range, messages.last()) {
             // Gap-free seqs: below a full page there is more exactly when its oldest seq is above 1.

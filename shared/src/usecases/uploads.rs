@@ -4,7 +4,6 @@
 //! message's files.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,11 +13,15 @@ use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::images;
 use crate::model::{
-    Actor, Attachment, ConversationId, Message, ObjectKeys, Processed, Upload, UploadId, UploadRules, now_iso,
+    Actor, Attachment, AttachmentStatus, ConversationId, Message, ObjectKeys, Processed, Upload, UploadId, UploadRules,
+    now_iso,
 };
 use crate::ports::{ConversationStore, FileStore, MessageStore, RateLimit, RateStore, Store, UploadForm, UploadStore};
+use crate::retry;
 
 const MAX_FILE_NAME_CHARS: usize = 255;
+/// Tries at retagging an attached upload before it is logged and left.
+const KEEP_ATTEMPTS: u32 = 3;
 /// Forms one user may ask for: room for an album, far below what fills a bucket.
 pub const UPLOAD_LIMIT: RateLimit = RateLimit { kind: "upload", max: 30, window_secs: 60 };
 
@@ -147,26 +150,35 @@ impl Uploads {
         Ok(self.uploads.get_upload(upload_id).await?.is_some_and(|u| u.message_id.is_some()))
     }
 
-    /// Tags a just-attached upload's objects so the expiry of never-attached uploads spares them. The processor
-    /// tags what it writes after this itself.
-    pub async fn keep(&self, attachment: &Attachment) -> AppResult<()> {
+    /// Tags a just-attached upload's objects so the expiry of never-attached uploads spares them (the processor
+    /// tags what it writes later itself). Retried, then logged as an error: the message is stored either way.
+    pub async fn keep(&self, attachment: &Attachment) {
         let keys = ObjectKeys::new(&attachment.conversation_id, &attachment.id);
         let mut kept = vec![keys.original];
-        if attachment.is_image() && attachment.status != crate::model::AttachmentStatus::Processing {
+        if attachment.is_image() && attachment.status != AttachmentStatus::Processing {
             kept.extend([keys.thumbnail, keys.clean]);
         }
-        self.files.mark_attached(&kept).await
+        for attempt in 1..=KEEP_ATTEMPTS {
+            match self.files.mark_attached(&kept).await {
+                Ok(()) => return,
+                Err(e) if attempt == KEEP_ATTEMPTS => {
+                    tracing::error!(upload_id = %attachment.id, error = ?e, "attached upload left tagged pending");
+                }
+                Err(_) => retry::pause(attempt).await,
+            }
+        }
     }
 
-    /// Adds read URLs to a message served to a member (nothing to a message without a ready attachment).
-    pub async fn sign(&self, message: &mut Message) -> AppResult<()> {
-        let Some(attachment) = message.attachment.as_mut() else { return Ok(()) };
-        sign(self.files.as_ref(), attachment, self.rules.read_url_valid_for).await
+    /// Adds read URLs to a message served to a member (nothing to a message without a ready attachment). A URL
+    /// that cannot be signed is left out (and logged): the message is served, its file can be asked for again.
+    pub async fn sign(&self, message: &mut Message) {
+        if let Some(attachment) = message.attachment.take() {
+            message.attachment = Some(self.signed(attachment).await);
+        }
     }
 
-    pub async fn sign_all(&self, messages: &mut [Message]) -> AppResult<()> {
-        futures_util::future::try_join_all(messages.iter_mut().map(|m| self.sign(m))).await?;
-        Ok(())
+    pub async fn sign_all(&self, messages: &mut [Message]) {
+        futures_util::future::join_all(messages.iter_mut().map(|m| self.sign(m))).await;
     }
 
     /// Deletes the objects and record of a deleted message's attachment. Logged, not failed: the message is
@@ -229,8 +241,7 @@ impl Uploads {
         let Some(conversation) = self.conversations.get_conversation(&message_id.conversation_id).await? else {
             return Ok(());
         };
-        let mut served = attachment;
-        sign(self.files.as_ref(), &mut served, self.rules.read_url_valid_for).await?;
+        let served = self.signed(attachment).await;
         let recipients =
             conversation_audience(self.conversations.as_ref(), &conversation.roster, &conversation.id).await?;
         let event =
@@ -238,13 +249,26 @@ impl Uploads {
         self.delivery.event(&recipients, event.frame(), None).await;
         Ok(())
     }
-}
 
-async fn sign(files: &dyn FileStore, attachment: &mut Attachment, valid_for: Duration) -> AppResult<()> {
-    let Some((object, thumbnail)) = attachment.readable_keys() else { return Ok(()) };
-    attachment.url = Some(files.read_url(&object, valid_for).await?);
-    if let Some(thumbnail) = thumbnail {
-        attachment.thumbnail_url = Some(files.read_url(&thumbnail, valid_for).await?);
+    /// The attachment with its read URLs while it is ready; without them (logged) if they cannot be signed.
+    async fn signed(&self, mut attachment: Attachment) -> Attachment {
+        let Some((object, thumbnail)) = attachment.readable_keys() else { return attachment };
+        let valid_for = self.rules.read_url_valid_for;
+        let urls = async {
+            let url = self.files.read_url(&object, valid_for).await?;
+            let thumbnail_url = match thumbnail {
+                Some(key) => Some(self.files.read_url(&key, valid_for).await?),
+                None => None,
+            };
+            AppResult::Ok((url, thumbnail_url))
+        };
+        match urls.await {
+            Ok((url, thumbnail_url)) => {
+                attachment.url = Some(url);
+                attachment.thumbnail_url = thumbnail_url;
+            }
+            Err(e) => tracing::error!(upload_id = %attachment.id, error = ?e, "could not sign a read URL"),
+        }
+        attachment
     }
-    Ok(())
 }

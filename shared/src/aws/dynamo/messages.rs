@@ -145,25 +145,15 @@ impl MessageStore for DynamoDbStore {
         seq: u64,
         attachment: &Attachment,
     ) -> AppResult<Option<Message>> {
-        let out = self
+        let update = self
             .client
             .update_item()
-            .table_name(&self.table)
             .set_key(Some(Self::key(keys::conversation(conversation_id), keys::message(seq))))
             .update_expression("SET attachment = :attachment")
             .condition_expression("attribute_exists(pk) AND deleted = :false")
             .expression_attribute_values(":attachment", attachment_value(attachment))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match out {
-            Ok(out) => out.attributes.map(|item| message_from_item(&item)).transpose(),
-            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
+            .expression_attribute_values(":false", AttributeValue::Bool(false));
+        self.update_if(update).await?.map(|item| message_from_item(&item)).transpose()
     }
 
     async fn get_message(&self, conversation_id: &ConversationId, seq: u64) -> AppResult<Option<Message>> {

@@ -23,8 +23,11 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+    WriteRequest,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 
@@ -188,6 +191,18 @@ impl DynamoDbStore {
         items: Vec<TransactWriteItem>,
     ) -> Result<(), SdkError<TransactWriteItemsError>> {
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ())
+    }
+
+    /// Runs a conditional `UpdateItem` (key, expressions) and answers the item after it; `None` when its condition
+    /// failed.
+    pub(crate) async fn update_if(&self, update: UpdateItemFluentBuilder) -> AppResult<Option<Item>> {
+        match update.table_name(&self.table).return_values(ReturnValue::AllNew).send().await {
+            Ok(out) => Ok(out.attributes),
+            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Runs a conditional transaction; `false` when a condition failed or another transaction held an item,

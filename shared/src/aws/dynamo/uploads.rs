@@ -2,8 +2,6 @@
 //! message is part of the message's transaction (`messages.rs`).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::items::{upload_from_item, upload_to_item};
 use super::{DynamoDbStore, keys, s};
@@ -35,26 +33,16 @@ impl UploadStore for DynamoDbStore {
 
     async fn record_processed(&self, id: &UploadId, processed: &Processed) -> AppResult<Option<Upload>> {
         let json = serde_json::to_string(processed).map_err(AppError::internal)?;
-        let out = self
+        let update = self
             .client
             .update_item()
-            .table_name(&self.table)
             .set_key(Some(Self::key(keys::upload(id), keys::UPLOAD)))
             // `processed` is a reserved word in expressions.
             .update_expression("SET #processed = :processed")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#processed", "processed")
-            .expression_attribute_values(":processed", s(json))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match out {
-            Ok(out) => out.attributes.map(|item| upload_from_item(&item)).transpose(),
-            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
+            .expression_attribute_values(":processed", s(json));
+        self.update_if(update).await?.map(|item| upload_from_item(&item)).transpose()
     }
 
     async fn delete_upload(&self, id: &UploadId) -> AppResult<()> {
