@@ -186,6 +186,8 @@ pub fn first_event(binary: &str, token: &str) -> Value {
                 "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:cold", "awsRegion": "us-east-1"
             }]
         }),
+        // A bucket notification of an object that is no upload: parsed, logged, nothing to process.
+        "attachment-processor" => json!({ "Records": [{ "s3": { "object": { "key": "cold/start" } } }] }),
         _ => json!({
             "version": "2.0", "routeKey": "GET /users/me", "rawPath": "/users/me", "rawQueryString": "",
             "headers": { "authorization": format!("Bearer {token}") }, "isBase64Encoded": false,

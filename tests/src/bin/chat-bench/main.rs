@@ -5,6 +5,7 @@
 //! and fan-out is compared as a ratio to the emulator's own ceiling measured in the same run, interleaved
 //! round by round with ours.
 
+mod attachments;
 mod fanout;
 mod functions;
 mod latency;
@@ -67,6 +68,9 @@ struct Cli {
     /// Clients connecting at the same instant, one group each.
     #[arg(long, default_value_t = 50)]
     wave: usize,
+    /// Images uploaded one after another, timed from the upload form to a thumbnail the other member loads.
+    #[arg(long)]
+    images: Option<usize>,
     /// Also time the largest room at each of these POSTS_IN_FLIGHT values.
     #[arg(long, value_delimiter = ',')]
     sweep_posts: Vec<usize>,
@@ -87,6 +91,7 @@ struct Options {
     rounds: usize,
     storm: usize,
     wave: usize,
+    images: usize,
     sweep_posts: Vec<usize>,
     ceiling_candidates: Vec<usize>,
 }
@@ -105,6 +110,7 @@ impl From<Cli> for Options {
             rounds: cli.rounds.unwrap_or(pick(20, 5)),
             storm: cli.storm.unwrap_or(pick(300, 100)),
             wave: cli.wave,
+            images: cli.images.unwrap_or(pick(20, 10)),
             sweep_posts: cli.sweep_posts,
             ceiling_candidates: vec![16, 64, 256],
         }
@@ -186,6 +192,7 @@ struct Results {
     ceiling_sweep: Vec<(usize, f64)>,
     posts_sweep: Vec<(usize, Summary)>,
     storm: Option<StormResult>,
+    attachments: Option<attachments::AttachmentResult>,
     steady: Option<LatencyResult>,
     throughput: Option<ThroughputResult>,
     functions: Vec<FunctionResult>,
@@ -278,6 +285,10 @@ async fn main() {
     eprintln!("steady: {:?}", results.steady);
     eprintln!("throughput: 20 conversations at once");
     results.throughput = Some(latency::many_conversations(&bench, 20, 20).await);
+    note_peaks(&bench, &mut peaks);
+    eprintln!("attachments: upload to thumbnail, {} images", options.images);
+    results.attachments = Some(attachments::upload_to_thumbnail(&bench, options.images).await);
+    eprintln!("attachments: {:?}", results.attachments);
     note_peaks(&bench, &mut peaks);
 
     if !bench.functions.is_empty() {

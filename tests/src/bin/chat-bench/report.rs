@@ -144,6 +144,24 @@ pub fn render(results: &Results, bench: &Bench) -> String {
         ]);
         out.push_str(&table.text);
     }
+    if let Some(a) = &results.attachments {
+        let _ = writeln!(out, "\n### Attachments\n");
+        let _ = writeln!(
+            out,
+            "{} images of {}×{} px ({} KB JPEG with EXIF), one after another: form → upload accepted by the bucket \
+            **p50 {} ms** (p95 {} ms); form → thumbnail served to the other member **p50 {} ms** (p95 {} ms); \
+            {} without a thumbnail within 30 s.",
+            a.images,
+            a.width,
+            a.height,
+            a.bytes / 1024,
+            f0(a.upload_p50_ms),
+            f0(a.upload_p95_ms),
+            f0(a.thumbnail_p50_ms),
+            f0(a.thumbnail_p95_ms),
+            a.missing
+        );
+    }
     if !results.functions.is_empty() {
         let _ = writeln!(out, "\n### Per function\n");
         let mut table = Table::new(&[
