@@ -1,6 +1,7 @@
-//! The ports the use cases depend on: persistence, one small trait per resource, and delivery of one frame to
-//! one connection. `aws::dynamo` and `aws::apigateway` implement them for AWS and the emulator; `testing`
-//! (feature `test-util`) implements them in memory. Each use case holds only the traits it needs.
+//! The ports the use cases depend on: persistence, one small trait per resource, the attachments bucket, and
+//! delivery of one frame to one connection. `aws::dynamo`, `aws::s3` and `aws::apigateway` implement them for AWS
+//! and the emulator; `testing` (feature `test-util`) implements them in memory. Each use case holds only the
+//! traits it needs.
 //!
 //! Both implementations must behave the same, including the atomic guarantees (unique usernames, one private
 //! conversation per pair, gap-free `seq`, idempotent sends, presence read atomically with each change).

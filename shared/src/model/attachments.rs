@@ -216,6 +216,27 @@ impl ObjectKeys {
 mod tests {
     use super::*;
 
+    /// The default of a template parameter: its `Default:` value, a folded `>-` block joined without spaces.
+    fn template_default(parameter: &str) -> String {
+        let template = include_str!("../../../infra/template.yaml");
+        let mut lines = template.lines().skip_while(|l| l.trim() != format!("{parameter}:"));
+        let default = lines.find_map(|l| l.trim().strip_prefix("Default:")).expect("parameter with a default").trim();
+        if default != ">-" {
+            return default.trim_matches('"').to_owned();
+        }
+        let block = template.lines().skip_while(|l| l.trim() != format!("{parameter}:"));
+        let folded = block.skip_while(|l| !l.contains("Default: >-")).skip(1);
+        folded.take_while(|l| l.starts_with("      ")).map(str::trim).collect()
+    }
+
+    #[test]
+    fn the_code_defaults_are_the_templates() {
+        let rules = UploadRules::default();
+        assert_eq!(template_default("AllowedUploadTypes"), ALLOWED_CONTENT_TYPES.join(","));
+        assert_eq!(template_default("MaxUploadBytes"), rules.max_bytes.to_string());
+        assert_eq!(template_default("ReadUrlSeconds"), rules.read_url_valid_for.as_secs().to_string());
+    }
+
     #[test]
     fn an_original_key_names_its_upload_and_nothing_else_does() {
         let (conversation, id) = (ConversationId::parse("c1").unwrap(), UploadId::parse("u1").unwrap());
