@@ -237,6 +237,12 @@ async fn mark_read_names_the_messages_that_advanced_in_seq_order() {
 #[tokio::test]
 async fn sends_and_typing_are_rate_limited_per_user_with_a_retry_hint() {
     let g = Group::new().await;
+    // Windows are fixed (multiples of `window_secs`): start the budget at a window's beginning, so a slow machine
+    // cannot spread the sends over two windows and get a fresh budget halfway.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let window = std::time::Duration::from_secs(SEND_LIMIT.window_secs);
+    let into = std::time::Duration::from_millis((now.as_millis() % window.as_millis()) as u64);
+    tokio::time::sleep(window - into + std::time::Duration::from_millis(20)).await;
     let send = |n: u32| json!({"action":"send_message","requestId":"s","conversationId":g.conversation,"content":n.to_string()});
     for n in 0..SEND_LIMIT.max {
         assert_eq!(g.answer("a1", send(n)).await["event"], "ack", "send {n} is within the limit");
