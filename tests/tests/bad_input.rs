@@ -142,8 +142,8 @@ async fn bad_frames_answer_their_code_keep_the_connection_and_change_nothing() {
             "not_found",
         ),
         frame(
-            "frame over 64 KB",
-            json!({"action":"send_message","conversationId":chat,"content":"x".repeat(66 * 1024)}),
+            "frame over 32 KB (API Gateway's frame limit)",
+            json!({"action":"send_message","conversationId":chat,"content":"x".repeat(33 * 1024)}),
             "payload_too_large",
         ),
         frame(

@@ -18,12 +18,15 @@
  */
 
 import { type BackoffOptions, backoffDelay } from './backoff.js';
-import { ChatError } from './errors.js';
+import { ChatError, STATUS_BY_CODE } from './errors.js';
 import { Emitter } from './emitter.js';
 import {
   type AckResult,
   type Action,
   type ActionPayloads,
+  frameBytes,
+  MAX_FRAME_BYTES,
+  MAX_REQUEST_ID_LENGTH,
   parseServerFrame,
   type ServerFrame,
 } from './protocol.js';
@@ -199,6 +202,13 @@ export class RealtimeConnection {
    */
   request<A extends Action>(action: A, payload: ActionPayloads[A], options: RequestOptions = {}): Promise<AckResult<A>> {
     return new Promise<AckResult<A>>((resolve, reject) => {
+      // API Gateway closes the connection on a frame over 32 KB: refuse it here, with the server's code.
+      const bytes = frameBytes({ action, requestId: '', ...payload }) + MAX_REQUEST_ID_LENGTH;
+      if (bytes > MAX_FRAME_BYTES) {
+        const message = `${action}: the frame would be ${bytes} bytes; frames are limited to ${MAX_FRAME_BYTES} bytes`;
+        reject(new ChatError(STATUS_BY_CODE.payload_too_large, 'payload_too_large', message, { operation: action }));
+        return;
+      }
       const entry: PendingRequest = {
         seq: ++this.nextSeq,
         action,

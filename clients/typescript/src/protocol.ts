@@ -238,6 +238,21 @@ export interface ActionPayloads {
 
 export type Action = keyof ActionPayloads;
 
+/**
+ * The largest frame a client may send: API Gateway closes the connection on a WebSocket frame over 32 KB, and
+ * the server refuses a bigger message with `payload_too_large` (docs/protocol.md, Limits).
+ */
+export const MAX_FRAME_BYTES = 32 * 1024;
+/** `requestId` is 1-128 characters. */
+export const MAX_REQUEST_ID_LENGTH = 128;
+/** Message `content` is limited to 4,000 characters (Unicode code points). */
+export const MAX_CONTENT_CHARS = 4000;
+
+/** The size of `frame` on the wire: its JSON in UTF-8. */
+export function frameBytes(frame: object): number {
+  return new TextEncoder().encode(JSON.stringify(frame)).length;
+}
+
 /** Every action the WebSocket API understands, in the order of docs/protocol.md. */
 export const ACTIONS = [
   'ping',

@@ -5,7 +5,7 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { ChatError, type ConnectionState } from '../src/index.js';
+import { ChatError, type ConnectionState, frameBytes, MAX_CONTENT_CHARS, MAX_FRAME_BYTES } from '../src/index.js';
 import { settle } from './fakes.js';
 import { connected, defaultRoute, harness, reconnect } from './harness.js';
 
@@ -71,6 +71,20 @@ describe('requests', () => {
 
     socket.receive({ event: 'error', data: { success: false, code: 'unknown_action', message: 'unknown action `fly`' } });
     expect(h.values('error')).toEqual([expect.objectContaining({ code: 'unknown_action', status: 400 })]);
+    expect(h.client.state).toBe('connected');
+  });
+
+  it('refuse a frame over 32 KB before sending it, as API Gateway would close the connection', async () => {
+    const h = harness();
+    const socket = await connected(h);
+    // The longest content the server accepts fits: 4,000 characters of 4-byte UTF-8 are 16,000 bytes.
+    void h.client.request('send_message', { conversationId: 'c', content: '😀'.repeat(MAX_CONTENT_CHARS) });
+    expect(frameBytes(socket.last('send_message'))).toBeGreaterThan(16_000);
+
+    const before = socket.sent.length;
+    const huge = h.client.request('set_status', { status: 'x'.repeat(MAX_FRAME_BYTES) });
+    await expect(huge).rejects.toMatchObject({ code: 'payload_too_large', status: 413, operation: 'set_status' });
+    expect(socket.sent.length).toBe(before);
     expect(h.client.state).toBe('connected');
   });
 

@@ -12,8 +12,11 @@ use crate::usecases::messages::{EditMessage, MarkRead, MessageRef, Reaction, Sen
 use crate::usecases::presence::SetStatus;
 use crate::usecases::rooms::{ConversationRef, JoinConversations, Typing};
 
-/// API Gateway refuses frames over 128 KB; anything near that is not a chat action.
-pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// API Gateway closes a connection that sends a WebSocket frame over 32 KB (a message of up to 128 KB must come
+/// in several frames, which browsers' WebSocket never does), so every client keeps its frames within 32 KB and
+/// the server refuses a bigger message the same way on every deployment, emulator included. The longest
+/// `content` (4,000 characters) fits whether they are 4-byte UTF-8 or control characters escaped as `\u0001`.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 const MAX_REQUEST_ID_LEN: usize = 128;
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +142,23 @@ mod tests {
         assert_eq!(input.conversation_id.as_str(), "c1");
         input.validate().unwrap();
         assert!(matches!(Request::parse(r#"{"action":"ping","requestId":"p"}"#).unwrap().action, ClientAction::Ping));
+    }
+
+    #[test]
+    fn the_largest_valid_frames_fit_in_one_api_gateway_frame() {
+        use crate::usecases::messages::MAX_CONTENT_CHARS;
+        for character in ["\u{1F600}", "\u{1}", "\""] {
+            let frame = serde_json::json!({
+                "action": "send_message",
+                "requestId": "r".repeat(MAX_REQUEST_ID_LEN),
+                "conversationId": "0".repeat(32),
+                "content": character.repeat(MAX_CONTENT_CHARS),
+                "clientMessageId": "m".repeat(64),
+            })
+            .to_string();
+            assert!(frame.len() <= MAX_FRAME_BYTES, "{} bytes with {character:?}", frame.len());
+            assert!(Request::parse(&frame).is_ok());
+        }
     }
 
     #[test]

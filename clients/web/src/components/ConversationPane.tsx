@@ -3,6 +3,7 @@
  * is used by the browser tests (tests/browser.test.ts): keep them stable.
  */
 
+import { MAX_CONTENT_CHARS } from '@chat/sdk';
 import type { JSX } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 
@@ -93,7 +94,8 @@ function Composer({ conversationId }: { conversationId: string }): JSX.Element {
       <input
         data-testid="composer-input"
         placeholder="Write a message"
-        maxLength={4000}
+        // The server counts characters (code points), maxLength UTF-16 units: never more than the server allows.
+        maxLength={MAX_CONTENT_CHARS}
         value={text}
         onInput={(e) => {
           setText(e.currentTarget.value);
