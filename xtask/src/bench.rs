@@ -7,6 +7,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use crate::arch::Arch;
 use crate::deploy::{self, AwsTarget};
 use crate::emulator::{self, Emulator, EmulatorConfig};
 use crate::paths::Paths;
@@ -23,16 +24,17 @@ const FUNCTIONS: [(&str, &str); 6] = [
     ("AttachmentProcessorFunction", "attachment-processor"),
 ];
 
-pub fn bench(paths: &Paths, client_args: &[String]) -> Res<()> {
+pub fn bench(paths: &Paths, arch: Arch, client_args: &[String]) -> Res<()> {
     let mut steps = Steps::new();
-    let outcome = run(paths, &mut steps, client_args);
+    let outcome = run(paths, &mut steps, arch, client_args);
     steps.summary();
     outcome
 }
 
-fn run(paths: &Paths, steps: &mut Steps, client_args: &[String]) -> Res<()> {
+fn run(paths: &Paths, steps: &mut Steps, arch: Arch, client_args: &[String]) -> Res<()> {
     steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
-    steps.run("Build functions (cargo lambda build)", || toolchain::build_functions(paths))?;
+    steps
+        .run(&format!("Build functions for {arch} (cargo lambda build)"), || toolchain::build_functions(paths, arch))?;
     steps.run("Build the benchmark client (profile bench-client)", || {
         cmd::run(Command::new(toolchain::cargo()).current_dir(&paths.root).args([
             "build",

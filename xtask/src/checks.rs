@@ -3,9 +3,10 @@
 //! - [`lint_template`]: `cfn-lint` and `sam validate --lint` on `infra/template.yaml`,
 //!   the "Lint template" step of `cargo xtask test`.
 //! - [`sam_build`]: `sam build`, exactly as a real AWS deployment runs it
-//!   (`cargo xtask sam-build [--arch x86_64|arm64]`, see docs/deploy.md).
-//!   `cargo xtask test` runs it for x86_64 right after its own build: it
-//!   reuses `target/`, so it costs seconds and keeps the AWS build path tested.
+//!   (`cargo xtask sam-build [--arch arm64|x86_64]`, see docs/deploy.md).
+//!   `cargo xtask test` runs it for arm64, the template's default, right after
+//!   its own arm64 build: it reuses `target/`, so it costs seconds and keeps
+//!   the AWS build path tested.
 //!
 //! Neither needs AWS, and neither may reach it: every `sam`/`cfn-lint`
 //! process gets dummy credentials, config files that do not exist, an AWS
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::arch::{self, Arch};
 use crate::deploy::sandbox_aws_env;
 use crate::paths::Paths;
 use crate::{Res, cmd, toolchain};
@@ -29,31 +31,6 @@ const TEMPLATE: &str = "infra/template.yaml";
 const SAM_BUILD_DIR: &str = ".aws-sam/build";
 /// Nothing listens on the discard port: AWS SDK calls fail fast on loopback.
 const CLOSED_PORT: u16 = 9;
-
-/// Lambda architecture, as the template's `Architecture` parameter spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Arch {
-    #[value(name = "x86_64")]
-    X86_64,
-    Arm64,
-}
-
-impl Arch {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Arm64 => "arm64",
-        }
-    }
-
-    /// The Rust target cargo-lambda compiles for on this architecture.
-    fn rust_target(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64-unknown-linux-gnu",
-            Arch::Arm64 => "aarch64-unknown-linux-gnu",
-        }
-    }
-}
 
 /// "Lint template": `cfn-lint` then `sam validate --lint`. Both always run,
 /// so one run reports every finding; any finding (error, warning or
@@ -114,10 +91,10 @@ pub fn unit_tests(paths: &Paths) -> Res<()> {
 /// The `rust-cargolambda` workflow builds in the source tree: one
 /// `cargo lambda build --release --bin <Binary>` per function in the
 /// workspace root, into the shared `target/`, so it reuses what
-/// `cargo xtask dev|test` compiled for x86_64 and then copies each
+/// `cargo xtask build|test` compiled for the same architecture and then copies each
 /// `target/lambda/<Binary>/bootstrap` into the build directory.
 pub fn sam_build(paths: &Paths, arch: Arch) -> Res<PathBuf> {
-    ensure_rust_target(arch)?;
+    arch::ensure_rust_target(arch)?;
     let mut command = Command::new(paths.venv_bin("sam"));
     command
         .current_dir(&paths.root)
@@ -127,31 +104,6 @@ pub fn sam_build(paths: &Paths, arch: Arch) -> Res<PathBuf> {
     cmd::run(&mut command)?;
     let built = paths.root.join(SAM_BUILD_DIR).join("template.yaml");
     if built.is_file() { Ok(built) } else { Err(format!("`sam build` succeeded but wrote no {}", built.display())) }
-}
-
-/// Fail early, with the reason, when the Rust standard library for `arch`'s
-/// target is not installed (`sam build` would fail deep inside cargo).
-fn ensure_rust_target(arch: Arch) -> Res<()> {
-    let target = arch.rust_target();
-    let output = cmd::output(Command::new("rustc").args(["--print", "sysroot"]))?;
-    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let std_dir = Path::new(&sysroot).join("lib").join("rustlib").join(target).join("lib");
-    if std_dir.is_dir() {
-        return Ok(());
-    }
-    let mut message = format!(
-        "cannot build for {}: the Rust standard library for {target} is not installed in this toolchain \
-         ({sysroot})",
-        arch.as_str()
-    );
-    if arch == Arch::Arm64 {
-        message.push_str(
-            ". Install it with `rustup target add aarch64-unknown-linux-gnu` (needs internet) or build on a \
-             machine that has it; otherwise build and deploy x86_64 (`cargo xtask sam-build --arch x86_64`, \
-             then `sam deploy --parameter-overrides Architecture=x86_64`). See docs/deploy.md.",
-        );
-    }
-    Err(message)
 }
 
 /// The environment of every `sam` / `cfn-lint` process: the AWS sandbox of

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::arch;
 use crate::paths::Paths;
 use crate::{Res, check_interrupted, cmd, toolchain, write_json};
 
@@ -67,13 +68,18 @@ impl AwsTarget {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Where the functions reach the Management API on this emulator (the template's `ManagementEndpointBase`).
+    pub fn management_endpoint_base(&self) -> String {
+        format!("{}/_aws/execute-api", self.endpoint())
+    }
+
     /// Give `command` the sandboxed AWS environment for this emulator.
     pub fn apply_env(&self, command: &mut Command) {
         sandbox_aws_env(command, &self.local, self.port);
     }
 
     /// `aws <args>` against this emulator.
-    fn aws<const N: usize>(&self, args: [&str; N]) -> Command {
+    pub fn aws<const N: usize>(&self, args: [&str; N]) -> Command {
         let mut command = self.aws_command();
         command.args(args);
         command
@@ -140,20 +146,10 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
     let local_template = out_dir.join("template.yaml");
     let packaged = out_dir.join("packaged.yaml");
 
-    substep(&format!("create bucket s3://{ARTIFACT_BUCKET}"), || {
-        let bucket = format!("s3://{ARTIFACT_BUCKET}");
-        let mut command = target.aws(["s3", "mb", &bucket]);
-        let output = cmd::output_unchecked(&mut command)?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success()
-            || stderr.contains("BucketAlreadyOwnedByYou")
-            || stderr.contains("BucketAlreadyExists")
-        {
-            Ok(())
-        } else {
-            Err(cmd::failure_message(&command, &output))
-        }
-    })?;
+    substep(&format!("create bucket s3://{ARTIFACT_BUCKET}"), || ensure_bucket(target, ARTIFACT_BUCKET))?;
+
+    // The template's Architecture follows the binaries, so the two cannot disagree.
+    let arch = substep("read the functions' architecture", || runnable_build(paths))?;
 
     substep("point CodeUri at the cargo-lambda output", || {
         let lambda_dir = toolchain::lambda_dir(paths)?;
@@ -195,7 +191,7 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
 
     substep("aws cloudformation deploy", || {
         let template = packaged.to_string_lossy();
-        let management = format!("ManagementEndpointBase={}/_aws/execute-api", target.endpoint());
+        let management = format!("ManagementEndpointBase={}", target.management_endpoint_base());
         let mut command = target.aws([
             "cloudformation",
             "deploy",
@@ -211,7 +207,7 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
             "--s3-bucket",
             ARTIFACT_BUCKET,
             "--parameter-overrides",
-            "Architecture=x86_64",
+            &format!("Architecture={arch}"),
             &management,
         ]);
         command.args(overrides);
@@ -222,6 +218,33 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
         deployed
     })?;
 
+    read_endpoints(target, stack, out_dir)
+}
+
+/// The architecture of the functions in `<target>/lambda`, made runnable on this machine (qemu for arm64 on
+/// x86_64).
+pub fn runnable_build(paths: &Paths) -> Res<arch::Arch> {
+    let arch = arch::built(paths)?;
+    arch::ensure_runnable(arch)?;
+    println!("     {arch}");
+    Ok(arch)
+}
+
+/// `s3 mb`, accepting a bucket that is already there.
+pub fn ensure_bucket(target: &AwsTarget, bucket: &str) -> Res<()> {
+    let mut command = target.aws(["s3", "mb", &format!("s3://{bucket}")]);
+    let output = cmd::output_unchecked(&mut command)?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() || stderr.contains("BucketAlreadyOwnedByYou") || stderr.contains("BucketAlreadyExists") {
+        Ok(())
+    } else {
+        Err(cmd::failure_message(&command, &output))
+    }
+}
+
+/// The deployed `stack`'s endpoints from its outputs (the same for the SAM and the CDK deploy), also written to
+/// `out_dir/endpoints.json`.
+pub fn read_endpoints(target: &AwsTarget, stack: &str, out_dir: &Path) -> Res<Endpoints> {
     let outputs = substep("read stack outputs", || stack_outputs(target, stack))?;
     let output = |key: &str| -> Res<String> {
         outputs
@@ -248,7 +271,7 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
 }
 
 /// One deploy sub-step, with its duration.
-fn substep<T>(name: &str, step: impl FnOnce() -> Res<T>) -> Res<T> {
+pub fn substep<T>(name: &str, step: impl FnOnce() -> Res<T>) -> Res<T> {
     println!("  -> {name}");
     let started = Instant::now();
     let result = step();

@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use crate::arch;
 use crate::cmd::signal_group;
 use crate::deploy::sandbox_aws_env;
 use crate::paths::Paths;
@@ -79,6 +80,8 @@ impl Emulator {
             .env("IOT_MTLS_ENABLED", "0")
             .env("SFTP_ENABLED", "0")
             .env("PYTHONUNBUFFERED", "1")
+            // Where qemu-aarch64 finds the arm64 C library when the functions are arm64 (see arch.rs).
+            .env("QEMU_LD_PREFIX", arch::QEMU_LD_PREFIX)
             .env("TMPDIR", &scratch);
         // MiniStack hands its own environment to the Lambda processes, so
         // they too only ever see the sandboxed endpoint and test credentials.

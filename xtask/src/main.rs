@@ -13,7 +13,10 @@
 //! The commands are the [`Task`] enum below (its doc comments are `cargo xtask --help`); `test` is a declared
 //! plan in [`test_plan`], after the fast gate that `check` runs alone.
 
+mod apt;
+mod arch;
 mod bench;
+mod cdk;
 mod checks;
 mod clients;
 mod cmd;
@@ -34,6 +37,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use arch::Arch;
 use deploy::{AwsTarget, Endpoints};
 use emulator::{Emulator, EmulatorConfig};
 use paths::Paths;
@@ -85,7 +89,7 @@ enum Task {
     /// The fast gate to run before every commit (no emulator, no Python venv).
     ///
     /// cargo fmt --check, cargo clippy ([workspace.lints] in Cargo.toml), unit and handler tests, the TypeScript
-    /// SDK's type check and unit tests, the web app's type check.
+    /// SDK's type check and unit tests, the web app's and the CDK app's type checks.
     Check,
     /// The whole stack locally: build, emulator, deploy, endpoints, web app; until Ctrl-C.
     ///
@@ -97,6 +101,17 @@ enum Task {
         port: Option<u16>,
         #[arg(long, default_value = DEFAULT_STACK, value_parser = stack_name)]
         stack: String,
+        /// Lambda architecture; the machine's own runs natively (arm64 on x86_64 runs under qemu).
+        #[arg(long, value_enum, default_value_t = Arch::HOST)]
+        arch: Arch,
+    },
+    /// Build the functions for one architecture into target/lambda (cargo lambda build --release).
+    ///
+    /// Adds the Rust target with rustup when it is missing. The CDK app and `deploy --no-build` deploy what this
+    /// leaves in target/lambda, with the architecture read from the binaries.
+    Build {
+        #[arg(long, value_enum, default_value_t = Arch::HOST)]
+        arch: Arch,
     },
     /// Build and deploy to an emulator that is already running.
     ///
@@ -107,9 +122,15 @@ enum Task {
         endpoint: String,
         #[arg(long, default_value = DEFAULT_STACK, value_parser = stack_name)]
         stack: String,
-        /// Deploy what is already in target/lambda.
+        /// Deploy what is already in target/lambda (its architecture is read from the binaries).
         #[arg(long)]
         no_build: bool,
+        /// Lambda architecture to build for.
+        #[arg(long, value_enum, default_value_t = Arch::HOST, conflicts_with = "no_build")]
+        arch: Arch,
+        /// Deploy the CDK app (infra/cdk) instead of the SAM template: the same stack, through `cdk deploy`.
+        #[arg(long)]
+        cdk: bool,
     },
     /// Every test: the gate, then end-to-end, client and browser tests on a fresh stack (what CI runs).
     ///
@@ -139,11 +160,15 @@ enum Task {
         /// Messages per room.
         #[arg(long, value_name = "N")]
         rounds: Option<u32>,
+        /// Lambda architecture of the functions measured (arm64 on x86_64 runs under qemu: not Graviton timings).
+        #[arg(long, value_enum, default_value_t = Arch::HOST)]
+        arch: Arch,
     },
     /// `sam build` of infra/template.yaml into .aws-sam/build for a real AWS deploy (docs/deploy.md).
     SamBuild {
-        #[arg(long, value_enum, default_value_t = checks::Arch::X86_64)]
-        arch: checks::Arch,
+        /// The template's default is arm64.
+        #[arg(long, value_enum, default_value_t = Arch::Arm64)]
+        arch: Arch,
     },
 }
 
@@ -173,12 +198,15 @@ fn main() -> ExitCode {
     let paths = Paths::discover();
     let result = match cli.command {
         Task::Check => check(&paths),
-        Task::Dev { port, stack } => dev(&paths, port, &stack),
-        Task::Deploy { endpoint, stack, no_build } => deploy_cmd(&paths, &endpoint, &stack, no_build),
+        Task::Dev { port, stack, arch } => dev(&paths, port, &stack, arch),
+        Task::Build { arch } => build(&paths, arch),
+        Task::Deploy { endpoint, stack, no_build, arch, cdk } => {
+            deploy_cmd(&paths, &endpoint, &stack, (!no_build).then_some(arch), cdk)
+        }
         Task::Test => test(&paths),
         Task::Emulator { port } => emulator_only(&paths, port),
         Task::SamBuild { arch } => sam_build(&paths, arch),
-        Task::Bench { quick, sweep_posts, rounds } => {
+        Task::Bench { quick, sweep_posts, rounds, arch } => {
             let mut client_args = Vec::new();
             if quick {
                 client_args.push("--quick".to_owned());
@@ -189,7 +217,7 @@ fn main() -> ExitCode {
             if let Some(rounds) = rounds {
                 client_args.extend(["--rounds".to_owned(), rounds.to_string()]);
             }
-            bench::bench(&paths, &client_args)
+            bench::bench(&paths, arch, &client_args)
         }
     };
     match result {
@@ -203,10 +231,11 @@ fn main() -> ExitCode {
 
 /// `cargo xtask dev`: everything needed for a local stack, then stay in the
 /// foreground until Ctrl-C.
-fn dev(paths: &Paths, port: Option<u16>, stack: &str) -> Res<()> {
+fn dev(paths: &Paths, port: Option<u16>, stack: &str, arch: Arch) -> Res<()> {
     let mut steps = Steps::new();
     steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
-    steps.run("Build functions (cargo lambda build)", || toolchain::build_functions(paths))?;
+    steps
+        .run(&format!("Build functions for {arch} (cargo lambda build)"), || toolchain::build_functions(paths, arch))?;
 
     let port = choose_port(port)?;
     let config = EmulatorConfig {
@@ -287,8 +316,19 @@ fn emulator_only(paths: &Paths, port: Option<u16>) -> Res<()> {
     followed
 }
 
-/// `cargo xtask deploy`: build and deploy to an emulator someone else runs.
-fn deploy_cmd(paths: &Paths, endpoint: &str, stack: &str, no_build: bool) -> Res<()> {
+/// `cargo xtask build`: the functions for `arch`, nothing else.
+fn build(paths: &Paths, arch: Arch) -> Res<()> {
+    let mut steps = Steps::new();
+    steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
+    steps
+        .run(&format!("Build functions for {arch} (cargo lambda build)"), || toolchain::build_functions(paths, arch))?;
+    steps.summary();
+    println!("\nBuilt into {}", paths.display(&toolchain::lambda_dir(paths)?));
+    Ok(())
+}
+
+/// `cargo xtask deploy`: build (for `build`, unless `None`) and deploy to an emulator someone else runs.
+fn deploy_cmd(paths: &Paths, endpoint: &str, stack: &str, build: Option<Arch>, cdk: bool) -> Res<()> {
     let port = deploy::parse_local_endpoint(endpoint)?;
     if !emulator::is_healthy(port) {
         return Err(format!(
@@ -298,13 +338,19 @@ fn deploy_cmd(paths: &Paths, endpoint: &str, stack: &str, no_build: bool) -> Res
     }
     let mut steps = Steps::new();
     steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
-    if !no_build {
-        steps.run("Build functions (cargo lambda build)", || toolchain::build_functions(paths))?;
+    if let Some(arch) = build {
+        steps.run(&format!("Build functions for {arch} (cargo lambda build)"), || {
+            toolchain::build_functions(paths, arch)
+        })?;
     }
     let target = AwsTarget::new(paths, port);
     let out_dir = paths.local.join(format!("stack-{}", stack));
-    let endpoints =
-        steps.run(&format!("Deploy stack {}", stack), || deploy::deploy(paths, &target, stack, &out_dir, &[]))?;
+    let endpoints = if cdk {
+        steps
+            .run(&format!("Deploy stack {stack} (cdk deploy)"), || cdk::deploy(paths, &target, stack, &out_dir, &[]))?
+    } else {
+        steps.run(&format!("Deploy stack {stack}"), || deploy::deploy(paths, &target, stack, &out_dir, &[]))?
+    };
     let endpoints_file = publish_endpoints(paths, &endpoints)?;
     steps.summary();
     println!();
@@ -320,12 +366,13 @@ struct GateStep {
 
 /// The fast gate, in order: what `cargo xtask check` runs and `cargo xtask test` starts with. Every step runs
 /// even when an earlier one failed, so one run reports them all; none needs the emulator or the Python venv.
-const GATE: [GateStep; 5] = [
+const GATE: [GateStep; 6] = [
     GateStep { name: "Format (cargo fmt --check)", run: checks::format },
     GateStep { name: "Lint (cargo clippy, [workspace.lints])", run: checks::clippy },
     GateStep { name: "Unit + handler tests (cargo test)", run: checks::unit_tests },
     GateStep { name: "TypeScript SDK: typecheck + unit tests (npm)", run: clients::sdk_unit_tests },
     GateStep { name: "Web app: typecheck (npm run typecheck)", run: web::typecheck },
+    GateStep { name: "CDK app: typecheck (infra/cdk, npm run typecheck)", run: cdk::typecheck },
 ];
 
 /// Runs every step of the [`GATE`]; the first failure, if any.
@@ -371,7 +418,7 @@ fn run_test_steps(paths: &Paths, steps: &mut Steps) -> Res<()> {
 }
 
 /// `cargo xtask sam-build`: what `sam build` produces for an AWS deploy.
-fn sam_build(paths: &Paths, arch: checks::Arch) -> Res<()> {
+fn sam_build(paths: &Paths, arch: Arch) -> Res<()> {
     let mut steps = Steps::new();
     steps.run("Prepare Python venv (.local/venv)", || toolchain::ensure_venv(paths))?;
     let built = steps.run(&format!("sam build ({})", arch.as_str()), || checks::sam_build(paths, arch))?;

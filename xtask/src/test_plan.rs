@@ -4,15 +4,16 @@
 //! wrong instead of stopping at the first.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::arch::Arch;
 use crate::deploy::{self, AwsTarget};
 use crate::emulator::{self, Emulator, EmulatorConfig};
 use crate::paths::Paths;
 use crate::steps::Steps;
 use crate::{
-    DEFAULT_STACK, E2E_TEST_THREADS, LOG_TAIL_LINES, Res, TEST_STACK_PARAMETERS, checks, clients, cmd, drill,
+    DEFAULT_STACK, E2E_TEST_THREADS, LOG_TAIL_LINES, Res, TEST_STACK_PARAMETERS, cdk, checks, clients, cmd, drill,
     print_endpoints, toolchain, web,
 };
 
@@ -44,20 +45,40 @@ struct Step {
     run: fn(&mut TestRun) -> Res<()>,
 }
 
+/// What ships by default (the template's `Architecture`), so every test runs the binaries a deploy uploads: on
+/// an x86_64 machine under qemu (see arch.rs).
+const TESTED_ARCH: Arch = Arch::Arm64;
+
 const END_TO_END: &str = "End-to-end tests (cargo test -p chat-e2e)";
+const CDK_TESTS: &str = "CDK app: assertion tests on the synthesized stack (infra/cdk, npm test)";
+const CDK_DEPLOY: &str = "Deploy the CDK app as a second stack (cdk deploy)";
+/// The CDK stack is the SAM stack's resources, so a subset shows it deployed and wired: every kind of
+/// integration (WebSocket routes, HTTP routes, the bucket's notification to the attachment processor).
+const CDK_E2E_TESTS: [&str; 7] = [
+    "walking_skeleton",
+    "protocol",
+    "rest_conversations",
+    "rest_messages",
+    "rest_actions",
+    "rest_errors",
+    "attachments",
+];
+/// The CDK app's stack on the emulator, beside `DEFAULT_STACK`.
+const CDK_STACK: &str = "chat-cdk";
 const FUZZ: &str = "REST API against docs/openapi.yaml (schemathesis)";
 
 /// The plan, in order. The clients run against the stack whatever the backend suite said; the fuzzer only on a
 /// stack the suite passed on; the restart drill last, because it restarts the emulator under everything.
-const PLAN: [Step; 12] = [
+const PLAN: [Step; 15] = [
     step("Prepare Python venv (.local/venv)", Needs::Nothing, OnFailure::Stop, |run| toolchain::ensure_venv(run.paths)),
     step("Lint template", Needs::Nothing, OnFailure::Continue, |run| checks::lint_template(run.paths)),
-    step("Build functions (cargo lambda build)", Needs::Nothing, OnFailure::Stop, |run| {
-        toolchain::build_functions(run.paths)
+    step("Build functions for arm64 (cargo lambda build)", Needs::Nothing, OnFailure::Stop, |run| {
+        toolchain::build_functions(run.paths, TESTED_ARCH)
     }),
-    step("sam build (x86_64, reuses target/)", Needs::Nothing, OnFailure::Continue, |run| {
-        checks::sam_build(run.paths, checks::Arch::X86_64).map(drop)
+    step("sam build (arm64, the template's default; reuses target/)", Needs::Nothing, OnFailure::Continue, |run| {
+        checks::sam_build(run.paths, TESTED_ARCH).map(drop)
     }),
+    step(CDK_TESTS, Needs::Nothing, OnFailure::Continue, |run| cdk::assertion_tests(run.paths)),
     step("Start a fresh MiniStack", Needs::Nothing, OnFailure::Stop, |run| run.start_emulator()),
     step("Deploy the stack", Needs::Emulator, OnFailure::Continue, |run| run.deploy()),
     step(END_TO_END, Needs::Stack, OnFailure::Continue, |run| run.end_to_end()),
@@ -70,6 +91,13 @@ const PLAN: [Step; 12] = [
     step("Web app in Chromium (clients/web, npm run test:browser)", Needs::Stack, OnFailure::Continue, |run| {
         web::browser_tests(run.paths, &run.endpoints_file())
     }),
+    step(CDK_DEPLOY, Needs::Passed(CDK_TESTS), OnFailure::Continue, |run| run.deploy_cdk()),
+    step(
+        "End-to-end tests against the CDK stack (skeleton, protocol, REST, attachments)",
+        Needs::Passed(CDK_DEPLOY),
+        OnFailure::Continue,
+        |run| run.end_to_end_on(&run.cdk_out_dir().join("endpoints.json"), &CDK_E2E_TESTS),
+    ),
     step(FUZZ, Needs::Passed(END_TO_END), OnFailure::Continue, |run| run.fuzz()),
     step(
         "Fault drill: emulator restart mid-conversation (restart-drill)",
@@ -122,12 +150,27 @@ impl TestRun<'_> {
     }
 
     fn end_to_end(&mut self) -> Res<()> {
+        self.end_to_end_on(&self.endpoints_file(), &[])
+    }
+
+    fn cdk_out_dir(&self) -> PathBuf {
+        self.out_dir.join(CDK_STACK)
+    }
+
+    fn deploy_cdk(&mut self) -> Res<()> {
+        let endpoints = cdk::deploy(self.paths, &self.target, CDK_STACK, &self.cdk_out_dir(), &TEST_STACK_PARAMETERS)?;
+        print_endpoints(self.paths, &endpoints, &self.cdk_out_dir().join("endpoints.json"));
+        Ok(())
+    }
+
+    /// The end-to-end suite (`tests`: only these test files; all when empty) against the stack in `endpoints`.
+    fn end_to_end_on(&self, endpoints: &Path, tests: &[&str]) -> Res<()> {
         let mut command = Command::new(toolchain::cargo());
-        command
-            .current_dir(&self.paths.root)
-            .args(["test", "-p", "chat-e2e", "--no-fail-fast", "--"])
-            .arg(format!("--test-threads={E2E_TEST_THREADS}"))
-            .env("CHAT_ENDPOINTS_FILE", self.endpoints_file());
+        command.current_dir(&self.paths.root).args(["test", "-p", "chat-e2e", "--no-fail-fast"]);
+        for test in tests {
+            command.args(["--test", test]);
+        }
+        command.arg("--").arg(format!("--test-threads={E2E_TEST_THREADS}")).env("CHAT_ENDPOINTS_FILE", endpoints);
         // The suite may talk to DynamoDB directly: the sandboxed AWS environment, never a real profile.
         self.target.apply_env(&mut command);
         cmd::run(&mut command)

@@ -5,12 +5,9 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::arch::{self, Arch};
 use crate::paths::Paths;
 use crate::{Res, cmd};
-
-/// The Lambda functions run as x86_64 Linux processes inside the emulator on
-/// this host; AWS builds pick their architecture from the template instead.
-const LOCAL_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// The cargo that runs us (`CARGO` is set by `cargo run`), so nested builds
 /// use the same toolchain.
@@ -66,15 +63,17 @@ pub fn venv_path(paths: &Paths) -> Res<OsString> {
     std::env::join_paths(entries).map_err(|err| format!("cannot build PATH: {err}"))
 }
 
-/// Build every function into `<target>/lambda/<binary>/bootstrap`.
-pub fn build_functions(paths: &Paths) -> Res<()> {
+/// Build every function for `arch` into `<target>/lambda/<binary>/bootstrap` (replacing what another
+/// architecture's build left there; each architecture keeps its own incremental `target/<triple>/`).
+pub fn build_functions(paths: &Paths, arch: Arch) -> Res<()> {
+    arch::ensure_rust_target(arch)?;
     cmd::run(
         Command::new(cargo())
             .current_dir(&paths.root)
             .env("PATH", venv_path(paths)?)
             .args(["lambda", "build", "--release", "--workspace"])
             .args(["--exclude", "chat-e2e", "--exclude", "xtask", "--exclude", "chat-cli"])
-            .args(["--target", LOCAL_TARGET]),
+            .args(["--target", arch.rust_target()]),
     )
 }
 

@@ -9,7 +9,6 @@
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Component, Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -18,11 +17,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::Res;
 use crate::clients::{self, npm};
 use crate::cmd::run_bounded;
 use crate::deploy::Endpoints;
 use crate::paths::Paths;
+use crate::{Res, apt};
 
 /// Where Debian's `chromium` package puts the browser; `CHAT_CHROMIUM` overrides it.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -30,8 +29,6 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// reactions render in screenshots.
 const APT_PACKAGES: [(&str, &str); 2] =
     [("chromium", CHROMIUM), ("fonts-noto-color-emoji", "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")];
-/// Bound on each apt-get run (a fresh install downloads about 100 MB).
-const APT_TIMEOUT: Duration = Duration::from_secs(900);
 /// Bound on `npm run build` and `npm run typecheck`.
 const NPM_TIMEOUT: Duration = Duration::from_secs(600);
 /// Bound on the whole browser suite (each test has its own, shorter, timeouts).
@@ -185,50 +182,9 @@ pub fn ensure_chromium() -> Res<PathBuf> {
         let path = PathBuf::from(path);
         return if path.is_file() { Ok(path) } else { Err(format!("CHAT_CHROMIUM={} does not exist", path.display())) };
     }
-    let missing: Vec<&str> =
-        APT_PACKAGES.iter().filter(|(_, marker)| !Path::new(marker).exists()).map(|(package, _)| *package).collect();
-    if missing.is_empty() {
-        println!("{CHROMIUM} is installed");
-        return Ok(PathBuf::from(CHROMIUM));
-    }
-    if !Path::new("/usr/bin/apt-get").exists() {
-        return Err(format!(
-            "{CHROMIUM} is missing and there is no apt-get: install Chromium and set CHAT_CHROMIUM to its path"
-        ));
-    }
-    println!("installing {} with apt-get", missing.join(" "));
-    let install = || {
-        run_bounded(
-            apt_get()
-                .args(["install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120"])
-                .args(&missing),
-            APT_TIMEOUT,
-        )
-    };
-    // The package lists may be missing or stale on a fresh machine: refresh them only when installing fails.
-    let installed = install().or_else(|first| {
-        println!("apt-get install failed ({first}); running apt-get update and trying again");
-        run_bounded(apt_get().args(["update", "-o", "DPkg::Lock::Timeout=120"]), APT_TIMEOUT)?;
-        install()
-    });
-    installed.map_err(|err| format!("cannot install {} (needs root): {err}", missing.join(" ")))?;
-    if Path::new(CHROMIUM).is_file() {
-        Ok(PathBuf::from(CHROMIUM))
-    } else {
-        Err(format!("apt-get succeeded but {CHROMIUM} is still missing"))
-    }
-}
-
-fn apt_get() -> Command {
-    let mut command = Command::new("apt-get");
-    command.env("DEBIAN_FRONTEND", "noninteractive").env("NEEDRESTART_MODE", "a").args([
-        "-q",
-        "-o",
-        "Dpkg::Options::=--force-confdef",
-        "-o",
-        "Dpkg::Options::=--force-confold",
-    ]);
-    command
+    apt::ensure(&APT_PACKAGES)?;
+    println!("{CHROMIUM} is installed");
+    Ok(PathBuf::from(CHROMIUM))
 }
 
 /// The browser suite (`clients/web/tests`, vitest + playwright-core, two users in two browser contexts) against
