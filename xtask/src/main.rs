@@ -163,6 +163,9 @@ enum Task {
         /// Lambda architecture of the functions measured (arm64 on x86_64 runs under qemu: not Graviton timings).
         #[arg(long, value_enum, default_value_t = Arch::HOST)]
         arch: Arch,
+        /// Further `chat-bench` options after `--`, e.g. `-- --large 200 --storm 50` (`chat-bench --help`).
+        #[arg(last = true, value_name = "CHAT_BENCH_ARGS")]
+        more: Vec<String>,
     },
     /// `sam build` of infra/template.yaml into .aws-sam/build for a real AWS deploy (docs/deploy.md).
     SamBuild {
@@ -206,7 +209,7 @@ fn main() -> ExitCode {
         Task::Test => test(&paths),
         Task::Emulator { port } => emulator_only(&paths, port),
         Task::SamBuild { arch } => sam_build(&paths, arch),
-        Task::Bench { quick, sweep_posts, rounds, arch } => {
+        Task::Bench { quick, sweep_posts, rounds, arch, more } => {
             let mut client_args = Vec::new();
             if quick {
                 client_args.push("--quick".to_owned());
@@ -217,6 +220,7 @@ fn main() -> ExitCode {
             if let Some(rounds) = rounds {
                 client_args.extend(["--rounds".to_owned(), rounds.to_string()]);
             }
+            client_args.extend(more);
             bench::bench(&paths, arch, &client_args)
         }
     };
