@@ -95,6 +95,30 @@ async fn bad_frames_answer_their_code_keep_the_connection_and_change_nothing() {
     let cases = vec![
         raw("not JSON", "hello?", "bad_request"),
         raw("a JSON array", "[1,2,3]", "bad_request"),
+        // `content` twice: refused, not "the last one wins"; the requestId read before the fault is echoed.
+        raw(
+            "a key named twice",
+            &format!(
+                r#"{{"action":"send_message","requestId":"a key named twice","conversationId":"{chat}","content":"hi","content":"bye"}}"#
+            ),
+            "bad_request",
+        ),
+        raw(
+            "a lone surrogate",
+            &format!(
+                r#"{{"action":"send_message","requestId":"a lone surrogate","conversationId":"{chat}","content":"\ud800"}}"#
+            ),
+            "bad_request",
+        ),
+        raw(
+            "nested 200 deep",
+            &format!(
+                r#"{{"action":"set_status","requestId":"nested 200 deep","status":{}{}}}"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
+            "bad_request",
+        ),
         frame("no action", json!({"content":"hi"}), "bad_request"),
         frame("numeric action", json!({"action":42}), "bad_request"),
         frame("unknown action", json!({"action":"fly"}), "unknown_action"),
@@ -366,6 +390,7 @@ async fn bad_requests_answer_their_status_and_change_nothing() {
     }
     for (name, body, status) in [
         ("malformed JSON", "{\"content\": ", 400),
+        ("a key named twice", r#"{"content":"hi","content":"bye"}"#, 400),
         ("a 65 KB body", &format!("{{\"content\":\"{}\"}}", "x".repeat(65 * 1024)), 413),
     ] {
         let (got, answer) =

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::payload_error;
+use super::{payload_error, strict_json};
 use crate::error::AppError;
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, MarkRead, MessageRef, Reaction, SendMessage};
@@ -83,13 +83,13 @@ impl Request {
     /// Parses a frame. On failure the error still carries the `requestId` whenever one could be read, so the
     /// client can match the `error` frame to its request.
     pub fn parse(body: &str) -> Result<Request, (Option<String>, AppError)> {
-        let value: Value = serde_json::from_str(body).map_err(|_| {
+        let value = strict_json::parse(body.as_bytes()).map_err(|refused| {
             let error = if body.len() > MAX_FRAME_BYTES {
                 AppError::PayloadTooLarge(format!("frames are limited to {MAX_FRAME_BYTES} bytes"))
             } else {
-                AppError::BadRequest("frame is not valid JSON".into())
+                AppError::BadRequest(format!("frame refused: {}", refused.reason))
             };
-            (None, error)
+            (refused.request_id.filter(|id| valid_request_id(id)), error)
         })?;
         let Value::Object(fields) = value else {
             return Err((None, AppError::BadRequest("frame must be a JSON object".into())));
@@ -115,11 +115,15 @@ impl Request {
 fn request_id(fields: &Map<String, Value>) -> Result<Option<String>, AppError> {
     match fields.get("requestId") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_REQUEST_ID_LEN => Ok(Some(s.clone())),
+        Some(Value::String(s)) if valid_request_id(s) => Ok(Some(s.clone())),
         Some(_) => {
             Err(AppError::BadRequest(format!("requestId must be a string of 1-{MAX_REQUEST_ID_LEN} characters")))
         }
     }
+}
+
+fn valid_request_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use super::payload_error;
+use super::{payload_error, strict_json};
 use crate::auth::bearer_token;
 use crate::error::{AppError, AppResult};
 use crate::model::{Actor, ConversationId, MessageId, UserId};
@@ -267,8 +267,8 @@ fn body_object(request: &HttpRequest) -> AppResult<serde_json::Map<String, Value
     if bytes.len() > MAX_BODY_BYTES {
         return Err(AppError::PayloadTooLarge(format!("request bodies are limited to {MAX_BODY_BYTES} bytes")));
     }
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|_| AppError::BadRequest("request body must be a JSON object".into()))?;
+    let value = strict_json::parse(bytes)
+        .map_err(|refused| AppError::BadRequest(format!("request body refused: {}", refused.reason)))?;
     let Value::Object(fields) = value else {
         return Err(AppError::BadRequest("request body must be a JSON object".into()));
     };
