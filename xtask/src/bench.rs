@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::arch::Arch;
+use crate::arch::{self, Arch};
 use crate::deploy::{self, AwsTarget};
 use crate::emulator::{self, Emulator, EmulatorConfig};
 use crate::paths::Paths;
@@ -75,6 +75,8 @@ fn run(paths: &Paths, steps: &mut Steps, arch: Arch, client_args: &[String]) -> 
                     .arg(paths.venv_bin("aws"))
                     .args(client_args)
                     .env("CHAT_ENDPOINTS_FILE", out_dir.join("endpoints.json"))
+                    // The cold-start measurement starts each `bootstrap` itself: arm64 ones run under qemu too.
+                    .env("QEMU_LD_PREFIX", arch::QEMU_LD_PREFIX)
                     .env("PATH", toolchain::venv_path(paths)?);
                 target.apply_env(&mut command);
                 cmd::run(&mut command)
