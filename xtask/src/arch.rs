@@ -6,6 +6,7 @@
 //! `QEMU_LD_PREFIX`. [`ensure_runnable`] sets that up where the machine allows it and says why where it does not.
 
 use std::fs;
+use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
@@ -78,9 +79,10 @@ pub fn built(paths: &Paths) -> Res<Arch> {
     let mut found: Vec<(String, Arch)> = Vec::new();
     for entry in entries.flatten() {
         let bootstrap = entry.path().join("bootstrap");
-        let Ok(bytes) = fs::read(&bootstrap) else { continue };
-        let machine =
-            (bytes.len() >= 20 && bytes.starts_with(b"\x7fELF")).then(|| u16::from_le_bytes([bytes[18], bytes[19]]));
+        let mut header = [0u8; 20];
+        let Ok(mut file) = fs::File::open(&bootstrap) else { continue };
+        let machine = (file.read_exact(&mut header).is_ok() && header.starts_with(b"\x7fELF"))
+            .then(|| u16::from_le_bytes([header[18], header[19]]));
         let arch = [Arch::X86_64, Arch::Arm64]
             .into_iter()
             .find(|arch| Some(arch.elf_machine()) == machine)
