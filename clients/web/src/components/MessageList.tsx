@@ -3,7 +3,7 @@
  * in flight. Every `data-testid` is used by the browser tests (tests/browser.test.ts): keep them stable.
  */
 
-import type { Attachment, Message } from '@chat/sdk';
+import { type Attachment, MAX_CONTENT_CHARS, type Message } from '@chat/sdk';
 import type { JSX } from 'preact';
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 
@@ -90,7 +90,13 @@ function MessageItem({ view, message, own, showSender }: { view: ConversationVie
               void store.messages.edit(message, draft);
             }}
           >
-            <input data-testid="edit-input" value={draft} onInput={(e) => setDraft(e.currentTarget.value)} autoFocus />
+            <input
+              data-testid="edit-input"
+              maxLength={MAX_CONTENT_CHARS}
+              value={draft}
+              onInput={(e) => setDraft(e.currentTarget.value)}
+              autoFocus
+            />
             <button type="submit" data-testid="edit-save">
               Save
             </button>
