@@ -23,13 +23,19 @@ async fn connect_all(stack: &Stack, users: &[TestUser]) -> Vec<WsClient> {
     stream::iter(users).map(|user| WsClient::connect(stack, user)).buffered(IN_FLIGHT).collect().await
 }
 
-/// The `receive_message` frames that arrive on `ws` until it has been quiet for a moment, at most `wait`.
+/// How long a connection stays silent before its burst counts as over.
+const QUIET: Duration = Duration::from_secs(5);
+
+/// The `receive_message` frames that arrive on `ws` until it has been quiet for [`QUIET`], at most `wait`.
 async fn messages_received(ws: &mut WsClient, wait: Duration) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut messages = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let quiet = if messages.is_empty() { left } else { left.min(Duration::from_millis(1500)) };
+        // Deliveries of one burst can pause for seconds between frames when the functions run under qemu
+        // (arm64 on an x86_64 machine, the test command's default) beside other tests: a 1.5 s quiet window once
+        // cut a member's collection short (2 of 10 frames) in a fresh-clone run.
+        let quiet = if messages.is_empty() { left } else { left.min(QUIET) };
         match ws.next_frame_within(quiet).await {
             Some(frame) if frame["event"] == "receive_message" => messages.push(frame["data"]["message"].clone()),
             Some(_) => {}
