@@ -57,6 +57,27 @@ impl Stack {
             .load()
             .await
     }
+
+    /// Waits, at most `within`, until `users` have at most `at_most` connections recorded in the table (`$disconnect`
+    /// has removed the others); returns how many are recorded.
+    pub async fn connections_of(&self, users: &[TestUser], at_most: usize, within: Duration) -> usize {
+        use chat_shared::ports::ConnectionStore;
+        let store = chat_shared::aws::dynamo::DynamoDbStore::new(
+            aws_sdk_dynamodb::Client::new(&self.aws_config().await),
+            self.table_name.clone(),
+        );
+        let ids: Vec<_> =
+            users.iter().map(|u| chat_shared::model::UserId::parse(&u.id).expect("a stored user id")).collect();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let presences = store.presences(&ids).await.expect("read presences");
+            let recorded = presences.values().map(|p| p.connections.len()).sum();
+            if recorded <= at_most || tokio::time::Instant::now() >= deadline {
+                return recorded;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }
 
 /// A registered user.
