@@ -97,11 +97,27 @@ impl Delivery {
         frames: &[String],
         skip: Option<&ConnectionId>,
     ) -> DeliveryReport {
+        self.to_users_by(None, user_ids, frames, skip).await
+    }
+
+    /// [`Delivery::to_users`] of what `author` did (a message, a reaction, their presence): recipients who
+    /// blocked the author are skipped. Their block list comes with the presence read that finds their
+    /// connections, so the filter costs no request.
+    pub async fn to_users_by(
+        &self,
+        author: Option<&UserId>,
+        user_ids: &[UserId],
+        frames: &[String],
+        skip: Option<&ConnectionId>,
+    ) -> DeliveryReport {
         let unique: Vec<UserId> = user_ids.iter().cloned().collect::<HashSet<_>>().into_iter().collect();
-        let presences = self.connections.presences(&unique).await.unwrap_or_else(|e| {
+        let mut presences = self.connections.presences(&unique).await.unwrap_or_else(|e| {
             tracing::warn!(recipients = unique.len(), error = ?e, "could not look up connections");
             HashMap::new()
         });
+        if let Some(author) = author {
+            presences.retain(|_, presence| !presence.blocks(author));
+        }
         let found: BTreeMap<UserId, Vec<LiveConnection>> =
             presences.into_iter().map(|(user_id, presence)| (user_id, presence.connections)).collect();
         let targets: Vec<Target> = found
@@ -128,6 +144,18 @@ impl Delivery {
     /// Sends one frame to each of `user_ids`' connections.
     pub async fn event(&self, user_ids: &[UserId], frame: String, skip: Option<&ConnectionId>) -> DeliveryReport {
         self.to_users(user_ids, &[frame], skip).await
+    }
+
+    /// Sends one frame about what `author` did to each of `user_ids`' connections, but not to those who blocked
+    /// the author.
+    pub async fn event_by(
+        &self,
+        author: &UserId,
+        user_ids: &[UserId],
+        frame: String,
+        skip: Option<&ConnectionId>,
+    ) -> DeliveryReport {
+        self.to_users_by(Some(author), user_ids, &[frame], skip).await
     }
 
     /// Sends `frames`, in order, to each target: here, or through the queue when there are more than

@@ -115,6 +115,13 @@ pub enum Event {
         user_id: UserId,
         username: String,
     },
+    /// To the blocker's other connections, so every device hides the same people.
+    UserBlocked {
+        user: Sender,
+    },
+    UserUnblocked {
+        user: Sender,
+    },
     /// The answer to `ping`.
     Pong {},
     /// The answer to a successful request: `{"success": true, …}`.

@@ -339,6 +339,10 @@ pub enum Relation {
     RequestSent,
     /// The second user asked the first.
     RequestReceived,
+    /// The first user blocked the second (whatever else is true).
+    Blocking,
+    /// The second user blocked the first.
+    BlockedBy,
 }
 
 /// A pending friend request as seen from one side: the other user and when it was made.
@@ -356,6 +360,8 @@ pub struct Relations {
     pub friend_ids: Vec<UserId>,
     pub incoming: Vec<PendingRequest>,
     pub outgoing: Vec<PendingRequest>,
+    /// The users this user blocked, and when.
+    pub blocked: Vec<PendingRequest>,
 }
 
 #[async_trait]
@@ -370,7 +376,17 @@ pub trait FriendStore: Send + Sync {
     async fn accept_friend_request(&self, from: &UserId, to: &UserId, at: &str) -> AppResult<bool>;
     /// `false` if they were not friends.
     async fn delete_friendship(&self, a: &UserId, b: &UserId) -> AppResult<bool>;
+    /// `blocker` blocks `blocked`, atomically: the block is recorded (and copied to the blocker's presence), any
+    /// friendship or request between them ends, and their private conversation, if any, closes. `false` if
+    /// already blocked; `Validation` past [`MAX_BLOCKED`].
+    async fn block(&self, blocker: &UserId, blocked: &UserId, at: &str) -> AppResult<bool>;
+    /// Undoes [`FriendStore::block`] (friendships stay ended); `false` if there was no such block.
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> AppResult<bool>;
 }
+
+/// Users one user may block: the list is copied onto their presence item, which every delivery to them reads,
+/// so it must stay small (1,000 ids are about 27 KB).
+pub const MAX_BLOCKED: usize = 1_000;
 
 /// Every store port at once: what one implementation serves and the composition root hands out, each use case
 /// taking only its part.

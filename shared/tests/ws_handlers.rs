@@ -9,7 +9,7 @@ use chat_shared::adapters::actions::ClientAction;
 use chat_shared::adapters::ws::{connect, disconnect, message};
 use chat_shared::delivery::HANDSHAKE_GRACE_SECS;
 use chat_shared::model::{Actor, ConnectionId, ConversationId, MessageId, UserId};
-use chat_shared::ports::{ConnectionStore, Created, FriendStore, MessageStore, Relation};
+use chat_shared::ports::{ConnectionStore, Created, FriendStore, MessageStore, Relation, SeqRange, UserStore};
 use chat_shared::testing::{InMemoryStore, RecordingFanout, TestApp};
 use chat_shared::usecases::accounts::Credentials;
 use chat_shared::usecases::conversations::CreateConversation;
@@ -558,4 +558,80 @@ fn the_template_routes_exactly_the_known_actions() {
     let mut expected: std::collections::BTreeSet<&str> = ClientAction::NAMES.into_iter().collect();
     expected.extend(["$connect", "$disconnect", "$default"]);
     assert_eq!(routes, expected);
+}
+
+#[tokio::test]
+async fn a_block_closes_the_private_conversation_both_ways_and_tells_only_the_blockers_devices() {
+    let w = world().await;
+    let block = |action: &str, user: &UserId| json!({"action":action,"requestId":action,"userId":user});
+    act(&w, "b1", block("block_user", &w.alice)).await;
+    assert_eq!(w.fanout.frames("b1")[0]["data"]["result"], "blocked");
+    assert!(w.fanout.frames("a1").is_empty() && w.fanout.frames("a2").is_empty(), "the blocked user is not told");
+    act(&w, "b1", block("block_user", &w.alice)).await;
+    assert_eq!(w.fanout.frames("b1")[1]["data"]["result"], "unchanged");
+    w.fanout.clear();
+
+    let text = json!({"action":"send_message","requestId":"s","conversationId":w.conversation_id,"content":"hi"});
+    for (from, name) in [("a1", "blocked"), ("b1", "blocker")] {
+        act(&w, from, text.clone()).await;
+        assert_eq!(w.fanout.frames(from)[0]["data"]["code"], "forbidden", "the {name} cannot send");
+        w.fanout.clear();
+    }
+    let typing = json!({"action":"typing","requestId":"t","conversationId":w.conversation_id,"isTyping":true});
+    act(&w, "a1", typing).await;
+    assert_eq!(w.fanout.frames("a1")[0]["data"]["code"], "forbidden");
+    act(&w, "a1", json!({"action":"send_friend_request","requestId":"f","username":"bob"})).await;
+    assert_eq!(w.fanout.frames("a1")[1]["data"]["code"], "forbidden");
+    assert!(w.fanout.frames("b1").is_empty(), "nothing reached the blocker");
+    let stored = w.store.messages(&w.conversation_id, SeqRange::After(0), 10).await.unwrap();
+    assert!(stored.is_empty(), "nothing was stored: {stored:?}");
+
+    act(&w, "b1", json!({"action":"get_blocked_users","requestId":"l"})).await;
+    assert_eq!(w.fanout.frames("b1")[0]["data"]["blocked"][0]["user"]["username"], "alice");
+    act(&w, "b1", block("unblock_user", &w.alice)).await;
+    assert_eq!(w.fanout.frames("b1")[1]["data"]["result"], "unblocked");
+    w.fanout.clear();
+    send(&w, "a1", text).await;
+    assert_eq!(events_of(&w, "b1"), ["receive_message"], "unblocked, the conversation is open again");
+}
+
+#[tokio::test]
+async fn in_a_group_the_blocker_gets_nothing_of_the_blocked_and_cannot_be_added_by_them() {
+    let w = world().await;
+    let mallory = w.store.find_by_username("mallory").await.unwrap().unwrap().user;
+    let alice = w.store.get_user(&w.alice).await.unwrap().unwrap();
+    let group =
+        CreateConversation::Group { participant_ids: vec![w.alice.clone(), w.bob.clone()], name: "three".into() };
+    let Created::New(group) = w.t.app.conversations.create(&Actor::http(&mallory), group).await.unwrap() else {
+        panic!("new group")
+    };
+    act(&w, "b1", json!({"action":"block_user","userId":w.alice})).await;
+    w.fanout.clear();
+
+    send(&w, "a1", json!({"action":"send_message","conversationId":group.id,"content":"hello all"})).await;
+    let id = w.fanout.frames("m1")[0]["data"]["message"]["_id"].as_str().unwrap().to_owned();
+    act(&w, "a1", json!({"action":"add_reaction","messageId":id,"emoji":"👍"})).await;
+    act(&w, "b1", json!({"action":"join_conversation","conversationId":group.id})).await;
+    act(&w, "m1", json!({"action":"join_conversation","conversationId":group.id})).await;
+    act(&w, "a1", json!({"action":"typing","conversationId":group.id,"isTyping":true})).await;
+    assert_eq!(events_of(&w, "m1"), ["receive_message", "reaction_added", "typing_status"]);
+    assert!(events_of(&w, "b1").is_empty(), "the blocker got {:?}", events_of(&w, "b1"));
+
+    // Bob's presence is hidden from Alice and hers from him; Mallory still sees both.
+    w.fanout.clear();
+    for connection in ["a1", "a2"] {
+        disconnect(&w.t.app, ws_event("$disconnect", connection, None, None, json!({}))).await;
+    }
+    assert_eq!(events_of(&w, "m1"), ["user_offline"]);
+    assert!(events_of(&w, "b1").is_empty());
+
+    let with_bob = CreateConversation::Group { participant_ids: vec![w.bob.clone()], name: "two".into() };
+    let refused = w.t.app.conversations.create(&Actor::http(&alice), with_bob).await.unwrap_err();
+    assert_eq!(refused.code(), "forbidden");
+    let refused =
+        w.t.app
+            .conversations
+            .create(&Actor::http(&alice), CreateConversation::Private { participant_id: mallory.id.clone() })
+            .await;
+    assert!(refused.is_ok(), "others are unaffected");
 }

@@ -78,7 +78,24 @@ impl Stack {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+
+    /// Closes `sockets` (the connections of `users`, one each) as a crowd leaves: [`CLOSING_WAVE`] at a time, each
+    /// wave's `$disconnect`s checked done, by their connections leaving the table, before the next closes.
+    /// Hundreds at once would be as many cold starts in the same second; under qemu (arm64 functions on an
+    /// x86_64 machine) the emulator cannot absorb that: the `$disconnect`s time out, leave stale entries and
+    /// slow the next test's requests past their own timeout.
+    pub async fn close_in_waves(&self, users: &[TestUser], mut sockets: Vec<WsClient>) {
+        while !sockets.is_empty() {
+            let wave = sockets.split_off(sockets.len().saturating_sub(CLOSING_WAVE));
+            futures_util::future::join_all(wave.into_iter().map(WsClient::close)).await;
+            let recorded = self.connections_of(users, sockets.len(), FRAME_TIMEOUT * 4).await;
+            assert_eq!(recorded, sockets.len(), "connections recorded with {} sockets still open", sockets.len());
+        }
+    }
 }
+
+/// Sockets [`Stack::close_in_waves`] closes at once.
+pub const CLOSING_WAVE: usize = 16;
 
 /// A registered user.
 #[derive(Clone, Debug)]

@@ -163,17 +163,8 @@ async fn a_group_of_200_built_in_pages_reaches_every_connection_once_and_forgets
     }
     let heard = messages_received(&mut removed_socket, Duration::from_secs(3)).await;
     assert!(heard.is_empty(), "the removed member still received {heard:?}");
-    // The members leave as they came, IN_FLIGHT at a time, and each wave's `$disconnect`s must have removed their
-    // connections before the next wave closes. All 200 at once would be 200 cold starts in the same second; under
-    // qemu (arm64 functions on this x86_64 machine) the emulator cannot absorb that: the `$disconnect`s time out,
-    // leave stale entries and slow the next test's requests past their own timeout.
-    let mut open: Vec<WsClient> = sockets.into_iter().chain(witnesses).chain([removed_socket]).collect();
-    while !open.is_empty() {
-        let wave = open.split_off(open.len().saturating_sub(IN_FLIGHT));
-        futures_util::future::join_all(wave.into_iter().map(WsClient::close)).await;
-        let recorded = stack.connections_of(&users, open.len(), FRAME_TIMEOUT * 4).await;
-        assert_eq!(recorded, open.len(), "connections recorded with {} sockets still open", open.len());
-    }
+    let open: Vec<WsClient> = sockets.into_iter().chain(witnesses).chain([removed_socket]).collect();
+    stack.close_in_waves(&users, open).await;
 }
 
 #[tokio::test]

@@ -201,6 +201,22 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!(api.call("POST", &format!("{from_carol}/reject"), Some(&bob.token), None).await.0, 200);
     assert_eq!(api.call("POST", &format!("{from_carol}/accept"), Some(&bob.token), None).await.0, 404);
 
+    // Blocks, with the refusals they cause.
+    let block_alice = format!("/users/{}/block", alice.id);
+    let (status, outcome) = api.call("POST", &block_alice, Some(&carol.token), None).await;
+    assert_eq!((status, &outcome["result"]), (200, &json!("blocked")));
+    assert_eq!(api.call("POST", &format!("/users/{}/block", carol.id), Some(&carol.token), None).await.0, 422);
+    assert_eq!(api.call("POST", "/users/nobody-here/block", Some(&carol.token), None).await.0, 404);
+    let (status, blocked) = api.call("GET", "/users/me/blocked", Some(&carol.token), None).await;
+    assert_eq!((status, &blocked["items"][0]["user"]["_id"]), (200, &json!(alice.id)));
+    let to_carol = json!({"type": "private", "participantId": carol.id});
+    assert_eq!(api.call("POST", "/conversations", Some(&alice.token), Some(to_carol)).await.0, 403);
+    let to_carol = json!({"username": carol.username});
+    assert_eq!(api.call("POST", "/friend-requests", Some(&alice.token), Some(to_carol)).await.0, 403);
+    assert_eq!(api.call("DELETE", &block_alice, Some(&carol.token), None).await.0, 200);
+    let (status, outcome) = api.call("DELETE", &block_alice, Some(&carol.token), None).await;
+    assert_eq!((status, &outcome["result"]), (200, &json!("unchanged")));
+
     let deployed = template_routes();
     let missed: Vec<&String> = deployed.iter().filter(|r| !api.seen().contains(*r)).collect();
     assert!(missed.is_empty(), "routes this test did not exercise: {missed:?}");

@@ -13,7 +13,7 @@ use chat_shared::model::{
     LISTED_MEMBERS_MAX, MessageKind, NewMessage, Processed, Roster, Sender, Upload, UploadId, User, UserId,
     UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
-use chat_shared::ports::{Appended, Created, RateLimit, Store};
+use chat_shared::ports::{Appended, Created, RateLimit, Relation, Store};
 
 /// Generous enough never to refuse in these tests (the limit has its own test).
 const NO_LIMIT: RateLimit = RateLimit { kind: "contract", max: 1_000_000, window_secs: 60 };
@@ -64,6 +64,7 @@ fn group(members: &[User]) -> Conversation {
         updated_at: now_iso(),
         last_seq: 0,
         last_message: None,
+        blocked: false,
     }
 }
 
@@ -125,6 +126,44 @@ async fn concurrent_private_creates_yield_one_conversation<S: Store>(store: &S) 
     }
     assert_eq!(new, 1, "exactly one create wins");
     assert_eq!(ids.len(), 1, "everyone gets the same conversation");
+}
+
+async fn a_block_is_listed_copied_to_the_presence_and_closes_the_pair<S: Store>(store: &S) {
+    let (a, b, c) = (user(store).await, user(store).await, user(store).await);
+    let Created::New(ab) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+    store.create_friend_request(&a.id, &b.id, &now_iso()).await.unwrap();
+    assert!(store.block(&b.id, &a.id, &now_iso()).await.unwrap());
+    assert!(!store.block(&b.id, &a.id, &now_iso()).await.unwrap(), "a second block changes nothing");
+    assert!(store.get_conversation(&ab.id).await.unwrap().unwrap().blocked, "their conversation closed");
+    assert_eq!(store.relation(&a.id, &b.id).await.unwrap(), Relation::BlockedBy);
+    assert_eq!(store.relation(&b.id, &a.id).await.unwrap(), Relation::Blocking);
+    let listed: Vec<UserId> = store.relations(&b.id).await.unwrap().blocked.into_iter().map(|r| r.user_id).collect();
+    assert_eq!(listed, vec![a.id.clone()]);
+    assert!(
+        store.relations(&a.id).await.unwrap().incoming.is_empty()
+            && store.relations(&b.id).await.unwrap().incoming.is_empty(),
+        "the request ended"
+    );
+    assert!(store.presences(std::slice::from_ref(&b.id)).await.unwrap()[&b.id].blocks(&a.id));
+    assert!(!store.presence(&a.id).await.unwrap().blocks(&b.id), "one way only");
+    // Others are unaffected; a block with no conversation yet forbids one, and any request, either way.
+    for (x, y) in [(&a, &c), (&c, &b)] {
+        assert!(matches!(store.create_conversation(&private(x, y)).await.unwrap(), Created::New(_)));
+    }
+    let d = user(store).await;
+    store.block(&d.id, &c.id, &now_iso()).await.unwrap();
+    let err = store.create_conversation(&private(&c, &d)).await.unwrap_err();
+    assert!(matches!(err, AppError::Forbidden(_)), "{err:?}");
+    assert!(store.create_friend_request(&c.id, &d.id, &now_iso()).await.is_err());
+
+    // Both block each other: the conversation opens only when both have unblocked.
+    assert!(store.block(&a.id, &b.id, &now_iso()).await.unwrap());
+    assert!(store.unblock(&b.id, &a.id).await.unwrap());
+    assert!(!store.unblock(&b.id, &a.id).await.unwrap(), "nothing left to unblock");
+    assert!(store.get_conversation(&ab.id).await.unwrap().unwrap().blocked);
+    assert!(store.unblock(&a.id, &b.id).await.unwrap());
+    assert!(!store.get_conversation(&ab.id).await.unwrap().unwrap().blocked);
+    assert!(store.presence(&b.id).await.unwrap().blocked.is_empty());
 }
 
 async fn concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe<S: Store>(store: &S) {
@@ -568,6 +607,7 @@ contract!(
     large_groups_check_the_sender_in_the_append,
     usernames_are_unique_case_insensitively,
     concurrent_private_creates_yield_one_conversation,
+    a_block_is_listed_copied_to_the_presence_and_closes_the_pair,
     concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe,
     non_members_cannot_append,
     a_removed_members_retry_is_refused_before_the_dedupe,

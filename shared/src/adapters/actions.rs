@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{payload_error, strict_json};
 use crate::error::AppError;
+use crate::usecases::blocks::UserRef;
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, MarkRead, MessageRef, Reaction, SendMessage};
 use crate::usecases::presence::SetStatus;
@@ -38,6 +39,9 @@ pub enum ClientAction {
     AcceptFriendRequest(UsernameRef),
     RejectFriendRequest(UsernameRef),
     Unfriend(UsernameRef),
+    BlockUser(UserRef),
+    UnblockUser(UserRef),
+    GetBlockedUsers,
     SetStatus(SetStatus),
     GetFriends,
     GetFriendRequests,
@@ -47,7 +51,7 @@ pub enum ClientAction {
 
 impl ClientAction {
     /// Every action's name, as clients write it and as the template routes it.
-    pub const NAMES: [&'static str; 21] = [
+    pub const NAMES: [&'static str; 24] = [
         "ping",
         "join_conversations",
         "join_conversation",
@@ -64,6 +68,9 @@ impl ClientAction {
         "accept_friend_request",
         "reject_friend_request",
         "unfriend",
+        "block_user",
+        "unblock_user",
+        "get_blocked_users",
         "set_status",
         "get_friends",
         "get_friend_requests",

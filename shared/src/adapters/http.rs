@@ -18,6 +18,7 @@ use crate::model::{Actor, ConversationId, MessageId, UserId};
 use crate::ports::Created;
 use crate::usecases::App;
 use crate::usecases::accounts::{Accounts, Credentials, UserSearch};
+use crate::usecases::blocks::UserRef;
 use crate::usecases::conversations::{AddMembers, CreateConversation, ListQuery, MembersQuery, UpdateConversation};
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage};
@@ -183,6 +184,15 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
             let (actor, id) = (actor().await?, conversation(id)?);
             ok(&app.messages.mark_read(&actor, body_with::<MarkRead>(&request, "conversationId", id.as_str())?).await?)
         }
+        (&Method::GET, ["users", "me", "blocked"]) => {
+            Ok((StatusCode::OK, json!({ "items": app.blocks.list(&actor().await?).await? })))
+        }
+        (&Method::POST, ["users", user_id, "block"]) => {
+            ok(&app.blocks.block(&actor().await?, user_ref(user_id)?).await?)
+        }
+        (&Method::DELETE, ["users", user_id, "block"]) => {
+            ok(&app.blocks.unblock(&actor().await?, user_ref(user_id)?).await?)
+        }
         (&Method::GET, ["friends"]) => {
             Ok((StatusCode::OK, json!({ "items": app.friends.list(&actor().await?).await? })))
         }
@@ -230,6 +240,11 @@ fn message_in(conversation_id: &str, message_id: &str) -> AppResult<MessageId> {
         Ok(id) if id.conversation_id.as_str() == conversation_id => Ok(id),
         _ => Err(AppError::NotFound("message not found")),
     }
+}
+
+/// A user id from the path: anything that cannot be one names nobody.
+fn user_ref(segment: &str) -> AppResult<UserRef> {
+    Ok(UserRef { user_id: UserId::parse(segment).map_err(|_| AppError::NotFound("user not found"))? })
 }
 
 fn named(username: &str) -> UsernameRef {

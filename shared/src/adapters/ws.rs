@@ -230,6 +230,9 @@ async fn handle<'a>(app: &'a App, origin: &ConnectionId, action: ClientAction) -
         ClientAction::AcceptFriendRequest(input) => ack(app.friends.accept(&actor(app, origin).await?, input).await?),
         ClientAction::RejectFriendRequest(input) => ack(app.friends.reject(&actor(app, origin).await?, input).await?),
         ClientAction::Unfriend(input) => ack(app.friends.unfriend(&actor(app, origin).await?, input).await?),
+        ClientAction::BlockUser(input) => ack(app.blocks.block(&actor(app, origin).await?, input).await?),
+        ClientAction::UnblockUser(input) => ack(app.blocks.unblock(&actor(app, origin).await?, input).await?),
+        ClientAction::GetBlockedUsers => ack(json!({ "blocked": app.blocks.list(&actor(app, origin).await?).await? })),
         ClientAction::SetStatus(input) => {
             ack(json!({ "status": app.presence.set_status(&actor(app, origin).await?, input).await? }))
         }

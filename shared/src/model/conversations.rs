@@ -76,13 +76,29 @@ pub struct Conversation {
     /// Sequence number of the newest message; 0 before the first.
     pub last_seq: u64,
     pub last_message: Option<Message>,
+    /// A private conversation one of whose two members blocked the other: it stays readable, nobody writes to it.
+    pub blocked: bool,
 }
 
 impl Conversation {
+    /// Refuses a write (message, reaction, typing) into a private conversation closed by a block.
+    pub fn refuse_if_blocked(&self) -> crate::error::AppResult<()> {
+        if self.blocked {
+            return Err(crate::error::AppError::Forbidden("one of you blocked the other: this conversation is closed"));
+        }
+        Ok(())
+    }
+
     /// The key that makes a private conversation unique per pair of users, whoever creates it first.
     pub fn private_pair_key(&self) -> Option<String> {
         let members = self.roster.listed().filter(|_| self.kind == ConversationKind::Private)?;
         Some(members.iter().map(UserId::as_str).collect::<Vec<_>>().join("#"))
+    }
+
+    /// The pair key of `a` and `b`'s private conversation (see [`Conversation::private_pair_key`]).
+    pub fn pair_key_of(a: &UserId, b: &UserId) -> String {
+        let (first, second) = if a <= b { (a, b) } else { (b, a) };
+        format!("{first}#{second}")
     }
 }
 
@@ -163,8 +179,10 @@ mod tests {
             updated_at: now_iso(),
             last_seq: 0,
             last_message: None,
+            blocked: false,
         };
         assert_eq!(mk("u1", "u2").private_pair_key(), mk("u2", "u1").private_pair_key());
+        assert_eq!(mk("u2", "u1").private_pair_key().unwrap(), Conversation::pair_key_of(&user("u2"), &user("u1")));
         let mut group = mk("u1", "u2");
         group.kind = ConversationKind::Group;
         assert_eq!(Roster::of((0..51).map(|i| user(&format!("u{i}"))).collect()), Roster::Large { count: 51 });

@@ -1,8 +1,10 @@
 //! Presence: what is stored about a user's connections and status, and what others may see of it.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
-use super::LiveConnection;
+use super::{LiveConnection, UserId};
 
 /// A status that makes a user look offline to everyone else.
 pub const INVISIBLE: &str = "invisible";
@@ -15,9 +17,17 @@ pub struct UserPresence {
     /// `online`, `away`, `busy`, `invisible` or custom text; `None` until the user sets one.
     pub status: Option<String>,
     pub last_seen: Option<String>,
+    /// The users this user blocked. Kept on the presence because every delivery reads the recipients' presence
+    /// anyway: a recipient who blocked the author is skipped at no extra request.
+    pub blocked: BTreeSet<UserId>,
 }
 
 impl UserPresence {
+    /// Whether this user blocked `user_id`.
+    pub fn blocks(&self, user_id: &UserId) -> bool {
+        self.blocked.contains(user_id)
+    }
+
     /// Whether others should see the user online: connected, and not invisible.
     pub fn visible_online(&self) -> bool {
         !self.connections.is_empty() && self.status.as_deref() != Some(INVISIBLE)

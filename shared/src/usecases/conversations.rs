@@ -20,7 +20,7 @@ use crate::model::{
     Actor, Conversation, ConversationId, ConversationKind, ConversationView, LISTED_MEMBERS_MAX, MemberLeft, Roster,
     User, UserId, now_iso,
 };
-use crate::ports::{ConversationChanges, ConversationStore, Created, RoomStore, Store, UserStore};
+use crate::ports::{ConnectionStore, ConversationChanges, ConversationStore, Created, RoomStore, Store, UserStore};
 
 /// Users one request may add; a bigger group is built with several requests.
 pub const MAX_ADDED_PER_REQUEST: usize = 100;
@@ -101,6 +101,7 @@ pub struct Conversations {
     conversations: Arc<dyn ConversationStore>,
     users: Arc<dyn UserStore>,
     rooms: Arc<dyn RoomStore>,
+    connections: Arc<dyn ConnectionStore>,
     delivery: Delivery,
     max_members: usize,
 }
@@ -111,9 +112,20 @@ impl Conversations {
             conversations: store.clone(),
             users: store.clone(),
             rooms: store.clone(),
+            connections: store.clone(),
             delivery,
             max_members,
         }
+    }
+
+    /// Refuses to put into a group users who blocked the actor: one `BatchGetItem` of their presences, whose
+    /// block lists a block keeps.
+    async fn refuse_if_blocked_by_any(&self, actor: &Actor, user_ids: &[UserId]) -> AppResult<()> {
+        let presences = self.connections.presences(user_ids).await?;
+        if presences.values().any(|presence| presence.blocks(actor.id())) {
+            return Err(AppError::Forbidden("some of these users do not accept being added by you"));
+        }
+        Ok(())
     }
 
     /// Everyone who hears about `conversation`'s events.
@@ -149,6 +161,10 @@ impl Conversations {
         if self.users.get_users(&wanted).await?.len() != wanted.len() {
             return Err(AppError::NotFound("participant not found"));
         }
+        // A private pair is checked by the store, in the transaction that creates it.
+        if kind == ConversationKind::Group {
+            self.refuse_if_blocked_by_any(actor, &wanted).await?;
+        }
         member_ids.insert(actor.id().clone());
         let now = now_iso();
         let conversation = Conversation {
@@ -163,6 +179,7 @@ impl Conversations {
             updated_at: now,
             last_seq: 0,
             last_message: None,
+            blocked: false,
         };
         match self.conversations.create_conversation(&conversation).await? {
             Created::New(created) => {
@@ -304,6 +321,7 @@ impl Conversations {
         if profiles.len() != wanted.len() {
             return Err(AppError::NotFound("user not found"));
         }
+        self.refuse_if_blocked_by_any(actor, &profiles.iter().map(|p| p.id.clone()).collect::<Vec<_>>()).await?;
         let mut added: BTreeSet<UserId> = BTreeSet::new();
         let mut races = 0;
         let outcome = loop {

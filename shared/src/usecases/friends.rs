@@ -83,6 +83,8 @@ impl Friends {
             Relation::Friends => Err(AppError::Conflict("already friends")),
             Relation::RequestSent => Err(AppError::Conflict("friend request already sent")),
             Relation::RequestReceived => self.accept(actor, input).await,
+            Relation::Blocking => Err(AppError::Forbidden("you blocked this user: unblock them first")),
+            Relation::BlockedBy => Err(AppError::Forbidden("this user does not accept friend requests from you")),
             Relation::None => {
                 let at = now_iso();
                 self.friends.create_friend_request(actor.id(), &other.id, &at).await?;

@@ -13,9 +13,10 @@ use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{
-    Actor, Conversation, ConversationId, Message, MessageId, MessageKind, NewMessage, Roster, UploadId, UserId, now_iso,
+    Actor, Conversation, ConversationId, ConversationKind, Message, MessageId, MessageKind, NewMessage, Roster,
+    UploadId, UserId, now_iso,
 };
-use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange, Store};
+use crate::ports::{Appended, ConnectionStore, ConversationStore, Created, MessageStore, RateLimit, SeqRange, Store};
 
 /// Seed 003 asks to keep messages under 5 KB; 4,000 characters of UTF-8 stays within 16 KB.
 pub const MAX_CONTENT_CHARS: usize = 4000;
@@ -191,6 +192,7 @@ enum HistoryPosition {
 pub struct Messages {
     messages: Arc<dyn MessageStore>,
     conversations: Arc<dyn ConversationStore>,
+    connections: Arc<dyn ConnectionStore>,
     uploads: Arc<Uploads>,
     delivery: Delivery,
 }
@@ -200,7 +202,13 @@ const ATTACH_ATTEMPTS: u32 = 3;
 
 impl Messages {
     pub fn new(store: &Arc<dyn Store>, uploads: Arc<Uploads>, delivery: Delivery) -> Self {
-        Messages { messages: store.clone(), conversations: store.clone(), uploads, delivery }
+        Messages {
+            messages: store.clone(),
+            conversations: store.clone(),
+            connections: store.clone(),
+            uploads,
+            delivery,
+        }
     }
 
     /// Stores a message if the actor is a member (else `NotFound`, like every conversation they cannot see).
@@ -212,6 +220,7 @@ impl Messages {
         input.validate()?;
         let (conversation, _) =
             member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
+        conversation.refuse_if_blocked()?;
         let mut attempt = 0;
         let appended = loop {
             attempt += 1;
@@ -267,7 +276,7 @@ impl Messages {
         let Some(recipients) = self.members_to_tell(&appended.roster, &message.conversation_id).await else { return };
         let event =
             Event::ReceiveMessage { message: message.clone(), conversation_id: message.conversation_id.clone() };
-        let report = self.delivery.event(&recipients, event.frame(), actor.origin()).await;
+        let report = self.delivery.event_by(actor.id(), &recipients, event.frame(), actor.origin()).await;
         // Per-member delivery statuses only where they are cheap and complete: a listed conversation, every
         // connection posted here (none handed to workers).
         if appended.roster.is_large() || report.queued > 0 {
@@ -287,6 +296,7 @@ impl Messages {
         if message.sender.id != *actor.id() {
             return Err(AppError::Forbidden("only the sender can edit a message"));
         }
+        conversation.refuse_if_blocked()?;
         let edited = self
             .messages
             .edit_message(&conversation.id, message.seq, actor.id(), &input.new_content, &now_iso())
@@ -385,6 +395,7 @@ impl Messages {
     pub async fn react(&self, actor: &Actor, input: Reaction, add: bool) -> AppResult<bool> {
         validate_emoji(&input.emoji)?;
         let (conversation, message) = self.visible_message(actor, &input.message_id).await?;
+        conversation.refuse_if_blocked()?;
         let changed = if add {
             if message.deleted {
                 return Err(AppError::Conflict("message was deleted"));
@@ -445,6 +456,12 @@ impl Messages {
             _ => None,
         };
         let next_cursor = next.map(|position| pager.cursor(&scope, position));
+        // In a group, the messages of users the reader blocked are left out (one `GetItem` of the reader's
+        // presence per page; the cursor still moves past them). A private conversation's history stays whole.
+        if conversation.kind == ConversationKind::Group && !messages.is_empty() {
+            let reader = self.connections.presence(actor.id()).await?;
+            messages.retain(|message| !reader.blocks(&message.sender.id));
+        }
         Ok(Page { items: messages, next_cursor })
     }
 
@@ -470,7 +487,7 @@ impl Messages {
     /// Tells every member's connections but the actor's origin.
     async fn announce(&self, conversation: &Conversation, event: Event, actor: &Actor) {
         if let Some(recipients) = self.members_to_tell(&conversation.roster, &conversation.id).await {
-            self.delivery.event(&recipients, event.frame(), actor.origin()).await;
+            self.delivery.event_by(actor.id(), &recipients, event.frame(), actor.origin()).await;
         }
     }
 

@@ -3,6 +3,7 @@
 //! sent over the WebSocket. Each use case holds only the store ports it needs.
 
 pub mod accounts;
+pub mod blocks;
 pub mod conversations;
 pub mod friends;
 mod membership;
@@ -21,6 +22,7 @@ use crate::ports::{Fanout, FanoutQueue, FileStore, Store};
 
 pub use crate::model::UploadRules;
 pub use accounts::Accounts;
+pub use blocks::Blocks;
 pub use conversations::Conversations;
 pub use friends::Friends;
 pub use messages::Messages;
@@ -37,6 +39,7 @@ pub struct App {
     pub uploads: Arc<Uploads>,
     pub rooms: Rooms,
     pub friends: Friends,
+    pub blocks: Blocks,
     pub presence: Presence,
     /// Answers to the connection a request came from.
     pub delivery: Delivery,
@@ -103,6 +106,7 @@ impl Wiring {
             uploads,
             rooms: Rooms::new(store, delivery.clone()),
             friends: Friends::new(store, delivery.clone()),
+            blocks: Blocks::new(store, delivery.clone()),
             presence: Presence::new(store, delivery.clone(), limits.connection_ttl),
             delivery: delivery.clone(),
         }

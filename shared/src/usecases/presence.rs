@@ -125,7 +125,9 @@ impl Presence {
         if audience.is_empty() {
             return Ok(());
         }
-        self.delivery.event(&audience, Event::presence(user_id, username, online, last_seen).frame(), None).await;
+        self.delivery
+            .event_by(user_id, &audience, Event::presence(user_id, username, online, last_seen).frame(), None)
+            .await;
         let mut said = online;
         for _ in 0..SETTLE_ROUNDS {
             let truth = self.connections.presence(user_id).await?;
@@ -135,18 +137,22 @@ impl Presence {
             said = truth.visible_online();
             tracing::info!(%user_id, online = said, "presence changed while announcing; announcing again");
             let event = Event::presence(user_id, username, said, truth.last_seen.as_deref());
-            self.delivery.event(&audience, event.frame(), None).await;
+            self.delivery.event_by(user_id, &audience, event.frame(), None).await;
         }
         Ok(())
     }
 
     /// Who sees a user's presence: their friends and the members of their private chats and listed groups
-    /// (never every member of a large group).
+    /// (never every member of a large group), but not the users they blocked. (Those who blocked them are left
+    /// out when the presence is delivered or read: their block lists come with their presence.)
     async fn presence_watchers(&self, user_id: &UserId) -> AppResult<Vec<UserId>> {
         let relations = self.friends.relations(user_id).await?;
         let mut audience: BTreeSet<UserId> = relations.friend_ids.into_iter().collect();
         audience.extend(self.conversations.listed_members_of(&relations.conversation_ids).await?);
         audience.remove(user_id);
+        for blocked in relations.blocked {
+            audience.remove(&blocked.user_id);
+        }
         Ok(audience.into_iter().collect())
     }
 
@@ -157,6 +163,7 @@ impl Presence {
         let presences = self.connections.presences(&audience).await?;
         let mut peers: Vec<PeerPresence> = presences
             .into_iter()
+            .filter(|(_, presence)| !presence.blocks(actor.id()))
             .map(|(user_id, presence)| PeerPresence { user_id, presence: presence.visible() })
             .collect();
         peers.sort_by(|a, b| a.user_id.cmp(&b.user_id));
@@ -181,7 +188,7 @@ impl Presence {
             let online = status != INVISIBLE;
             let last_seen = (!online).then(now_iso);
             let frame = Event::presence(user_id, username, online, last_seen.as_deref()).frame();
-            self.delivery.event(&self.presence_watchers(user_id).await?, frame, None).await;
+            self.delivery.event_by(user_id, &self.presence_watchers(user_id).await?, frame, None).await;
         }
         if status != INVISIBLE {
             let friends = self.friends.relations(actor.id()).await?.friend_ids;
@@ -190,7 +197,7 @@ impl Presence {
                 username: username.to_owned(),
                 status: status.clone(),
             };
-            self.delivery.event(&friends, changed.frame(), None).await;
+            self.delivery.event_by(user_id, &friends, changed.frame(), None).await;
         }
         Ok(status)
     }

@@ -9,8 +9,8 @@ use super::membership::member_conversation;
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
-use crate::model::{Actor, Connection, ConversationId};
-use crate::ports::{ConversationStore, RateLimit, RateStore, RoomStore, Store, Target};
+use crate::model::{Actor, Connection, ConversationId, ConversationKind, UserId};
+use crate::ports::{ConnectionStore, ConversationStore, RateLimit, RateStore, RoomStore, Store, Target};
 
 /// `isTyping: true` is broadcast at most once per user per conversation per this window.
 pub const TYPING_WINDOW_MS: u64 = 2000;
@@ -53,12 +53,19 @@ pub struct Rooms {
     rooms: Arc<dyn RoomStore>,
     conversations: Arc<dyn ConversationStore>,
     rates: Arc<dyn RateStore>,
+    connections: Arc<dyn ConnectionStore>,
     delivery: Delivery,
 }
 
 impl Rooms {
     pub fn new(store: &Arc<dyn Store>, delivery: Delivery) -> Self {
-        Rooms { rooms: store.clone(), conversations: store.clone(), rates: store.clone(), delivery }
+        Rooms {
+            rooms: store.clone(),
+            conversations: store.clone(),
+            rates: store.clone(),
+            connections: store.clone(),
+            delivery,
+        }
     }
 
     /// Opens conversations on this connection (it then receives typing indicators for them). Ids the user is
@@ -96,6 +103,7 @@ impl Rooms {
     pub async fn typing(&self, actor: &Actor, input: Typing) -> AppResult<bool> {
         let (conversation, _) =
             member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
+        conversation.refuse_if_blocked()?;
         self.rates.take(actor.id(), &TYPING_LIMIT).await?;
         if input.is_typing {
             let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
@@ -118,6 +126,10 @@ impl Rooms {
             })
             .map(|(user_id, connection)| Target { user_id, connection })
             .collect();
+        let targets = match conversation.kind {
+            ConversationKind::Private => targets,
+            ConversationKind::Group => self.without_blockers_of(actor.id(), targets).await?,
+        };
         let event = Event::TypingStatus {
             user_id: actor.id().clone(),
             username: actor.user.username.clone(),
@@ -126,5 +138,16 @@ impl Rooms {
         };
         self.delivery.to_connections(targets, &[event.frame()]).await;
         Ok(true)
+    }
+
+    /// `targets` but the connections of users who blocked `author`: one `BatchGetItem` of their presences (a
+    /// private conversation with a block refuses typing before).
+    async fn without_blockers_of(&self, author: &UserId, targets: Vec<Target>) -> AppResult<Vec<Target>> {
+        if targets.is_empty() {
+            return Ok(targets);
+        }
+        let users: Vec<UserId> = targets.iter().map(|t| t.user_id.clone()).collect();
+        let presences = self.connections.presences(&users).await?;
+        Ok(targets.into_iter().filter(|t| !presences.get(&t.user_id).is_some_and(|p| p.blocks(author))).collect())
     }
 }

@@ -111,7 +111,7 @@ impl ConnectionStore for DynamoDbStore {
         let keys = ids.iter().map(|id| Self::key(keys::user(id), keys::PRESENCE)).collect();
         let mut found: HashMap<UserId, UserPresence> =
             ids.into_iter().map(|id| (id.clone(), UserPresence::default())).collect();
-        for item in self.batch_get(keys, Some("pk, conns, userStatus, lastSeen")).await? {
+        for item in self.batch_get(keys, Some("pk, conns, userStatus, lastSeen, blocked")).await? {
             let pk = get_s(&item, "pk")?;
             if let Some(user_id) = pk.strip_prefix("USER#").and_then(|id| UserId::parse(id).ok()) {
                 found.insert(user_id, presence_from_item(&item).0);

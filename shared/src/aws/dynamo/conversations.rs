@@ -143,6 +143,20 @@ impl ConversationStore for DynamoDbStore {
             membership.insert("lastReadSeq".into(), n(0));
             items.push(self.put(membership, false)?);
         }
+        // Two users of whom one blocked the other cannot start a private conversation; a block made meanwhile
+        // checks this pair's claim in its own transaction.
+        let block_checks = items.len();
+        if pair_key.is_some() {
+            let pair: Vec<&UserId> = members.iter().collect();
+            for (owner, other) in [(pair[0], pair[1]), (pair[1], pair[0])] {
+                items.push(self.condition_check(
+                    keys::user(owner),
+                    &keys::block(other),
+                    "attribute_not_exists(pk)",
+                    &[],
+                )?);
+            }
+        }
         match self.transact(items).await {
             Ok(()) => Ok(Created::New(c.clone())),
             Err(e) if pair_key.is_some() && cancellation_codes(&e).is_some_and(|codes| failed_condition(&codes, 0)) => {
@@ -156,6 +170,12 @@ impl ConversationStore for DynamoDbStore {
                     .await?
                     .ok_or_else(|| AppError::internal("pair claim points at a missing conversation"))?;
                 Ok(Created::Existing(existing))
+            }
+            Err(e)
+                if cancellation_codes(&e)
+                    .is_some_and(|codes| (block_checks..codes.len()).any(|i| failed_condition(&codes, i))) =>
+            {
+                Err(AppError::Forbidden("one of you blocked the other: you cannot start a conversation"))
             }
             Err(e) => Err(e.into()),
         }

@@ -54,6 +54,8 @@ pub(crate) fn conversation_from_item(item: &Item) -> AppResult<Conversation> {
         updated_at: get_s(item, "updatedAt")?,
         last_seq: get_n(item, "lastSeq")?,
         last_message,
+        // DynamoDB drops a set emptied by the last unblock.
+        blocked: item.contains_key("blockedBy"),
     })
 }
 
@@ -203,6 +205,10 @@ pub(crate) fn presence_from_item(item: &Item) -> (UserPresence, Vec<String>) {
         connections: Vec::new(),
         status: get_opt_s(item, "userStatus"),
         last_seen: get_opt_s(item, "lastSeen"),
+        blocked: match item.get("blocked") {
+            Some(AttributeValue::Ss(ids)) => ids.iter().filter_map(|id| id.parse().ok()).collect(),
+            _ => Default::default(),
+        },
     };
     let mut expired = Vec::new();
     if let Some(AttributeValue::Ss(entries)) = item.get("conns") {

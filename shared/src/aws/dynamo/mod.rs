@@ -27,7 +27,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
-    WriteRequest,
+    Update, WriteRequest,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 
@@ -114,9 +114,13 @@ pub(crate) mod keys {
     pub fn request_in(from: impl Display) -> String {
         format!("FREQ#IN#{from}")
     }
-    /// Bounds of the range of a user's partition holding memberships, requests and friends
-    /// (`CONV#` < `FREQ#` < `FRIEND#` < `FRIEND$`), which excludes the profile and the presence.
-    pub const GRAPH_START: &str = "CONV#";
+    pub fn block(blocked: impl Display) -> String {
+        format!("BLOCK#{blocked}")
+    }
+    pub const BLOCK_PREFIX: &str = "BLOCK#";
+    /// Bounds of the range of a user's partition holding blocks, memberships, requests and friends
+    /// (`BLOCK#` < `CONV#` < `FREQ#` < `FRIEND#` < `FRIEND$`), which excludes the profile and the presence.
+    pub const GRAPH_START: &str = "BLOCK#";
     pub const GRAPH_END: &str = "FRIEND$";
 }
 
@@ -167,6 +171,25 @@ impl DynamoDbStore {
             .condition_expression("attribute_exists(pk)")
             .build()?;
         Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    pub(crate) fn update(
+        &self,
+        pk: String,
+        sk: &str,
+        expression: &str,
+        condition: Option<&str>,
+        values: &[(&str, AttributeValue)],
+    ) -> AppResult<TransactWriteItem> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .update_expression(expression)
+            .set_condition_expression(condition.map(str::to_owned));
+        for (name, value) in values {
+            update = update.expression_attribute_values(*name, value.clone());
+        }
+        Ok(TransactWriteItem::builder().update(update.build()?).build())
     }
 
     pub(crate) fn condition_check(

@@ -22,6 +22,10 @@ impl ConversationStore for InMemoryStore {
             if let Some(existing) = state.pairs.get(&pair).cloned() {
                 return Ok(Created::Existing(state.conversation(&existing).expect("pairs point at conversations")));
             }
+            let pair_members: Vec<&UserId> = members.iter().collect();
+            if state.either_blocked(pair_members[0], pair_members[1]) {
+                return Err(AppError::Forbidden("one of you blocked the other: you cannot start a conversation"));
+            }
             state.pairs.insert(pair, conversation.id.clone());
         }
         for member in &members {

@@ -51,6 +51,8 @@ struct State {
     friends: BTreeSet<(UserId, UserId)>,
     /// (from, to) → created at
     requests: BTreeMap<(UserId, UserId), String>,
+    /// (blocker, blocked) → created at
+    blocks: BTreeMap<(UserId, UserId), String>,
 }
 
 impl State {
@@ -58,7 +60,15 @@ impl State {
     fn conversation(&self, id: &ConversationId) -> Option<Conversation> {
         let mut conversation = self.conversations.get(id)?.clone();
         conversation.roster = Roster::of(self.members.get(id).cloned().unwrap_or_default());
+        if conversation.private_pair_key().is_some() {
+            let pair: Vec<&UserId> = conversation.roster.listed().into_iter().flatten().collect();
+            conversation.blocked = self.either_blocked(pair[0], pair[1]);
+        }
         Some(conversation)
+    }
+
+    fn either_blocked(&self, a: &UserId, b: &UserId) -> bool {
+        self.blocks.contains_key(&(a.clone(), b.clone())) || self.blocks.contains_key(&(b.clone(), a.clone()))
     }
 
     fn is_member(&self, id: &ConversationId, user_id: &UserId) -> bool {
@@ -101,6 +111,7 @@ impl State {
                 .collect(),
             status: self.statuses.get(user_id).cloned(),
             last_seen: self.last_seen.get(user_id).cloned(),
+            blocked: self.blocks.keys().filter(|(blocker, _)| blocker == user_id).map(|(_, b)| b.clone()).collect(),
         }
     }
 }
