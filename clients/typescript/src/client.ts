@@ -36,6 +36,8 @@ import {
   type ActionPayloads,
   type Conversation,
   type ConversationSummary,
+  type BlockOutcome,
+  type BlockedUser,
   type FriendOutcome,
   type FriendRequests,
   type Friend,
@@ -536,6 +538,26 @@ export class ChatClient {
 
   unfriend(username: string): Promise<FriendOutcome> {
     return this.friendAction('unfriend', username);
+  }
+
+  /**
+   * Blocks a user: neither can write in your private conversation, they cannot befriend you or add you to a
+   * group, and the server stops delivering their messages, reactions, typing and presence to you (docs/protocol.md,
+   * Blocking). Your other devices get `user_blocked`.
+   */
+  async blockUser(userId: string): Promise<BlockOutcome> {
+    const { user, result } = await this.connection.request('block_user', { userId });
+    return { user, result };
+  }
+
+  async unblockUser(userId: string): Promise<BlockOutcome> {
+    const { user, result } = await this.connection.request('unblock_user', { userId });
+    return { user, result };
+  }
+
+  /** The users you blocked, newest first. */
+  async blockedUsers(): Promise<BlockedUser[]> {
+    return (await this.connection.request('get_blocked_users', {})).blocked;
   }
 
   // ---------------------------------------------------------------- internals

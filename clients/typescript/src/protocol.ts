@@ -136,6 +136,18 @@ export interface FriendRequests {
 
 export type FriendResult = 'requested' | 'cancelled' | 'accepted' | 'rejected' | 'unfriended';
 
+/** What `block_user` / `unblock_user` did; `unchanged` when it already was so. */
+export interface BlockOutcome {
+  user: User;
+  result: 'blocked' | 'unblocked' | 'unchanged';
+}
+
+/** A user the caller blocked, and since when. */
+export interface BlockedUser {
+  user: User;
+  blockedAt: string;
+}
+
 /** What a friend action did; `user` is the other user. */
 export interface FriendOutcome {
   user: Sender;
@@ -229,6 +241,9 @@ export interface ActionPayloads {
   accept_friend_request: UsernamePayload;
   reject_friend_request: UsernamePayload;
   unfriend: UsernamePayload;
+  block_user: { userId: string };
+  unblock_user: { userId: string };
+  get_blocked_users: Empty;
   set_status: { status: string };
   get_friends: Empty;
   get_friend_requests: Empty;
@@ -271,6 +286,9 @@ export const ACTIONS = [
   'accept_friend_request',
   'reject_friend_request',
   'unfriend',
+  'block_user',
+  'unblock_user',
+  'get_blocked_users',
   'set_status',
   'get_friends',
   'get_friend_requests',
@@ -303,6 +321,9 @@ export interface AckData {
   accept_friend_request: FriendOutcome;
   reject_friend_request: FriendOutcome;
   unfriend: FriendOutcome;
+  block_user: BlockOutcome;
+  unblock_user: BlockOutcome;
+  get_blocked_users: { blocked: BlockedUser[] };
   set_status: { status: string };
   get_friends: { friends: Friend[] };
   get_friend_requests: FriendRequests;
@@ -372,6 +393,8 @@ export interface ServerEvents {
   friend_request_rejected: { by: Sender };
   friendship_created: { friend: Sender };
   friendship_deleted: { userId: string; username: string };
+  user_blocked: { user: Sender };
+  user_unblocked: { user: Sender };
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -405,6 +428,8 @@ export const SERVER_EVENTS = [
   'member_joined',
   'member_left',
   ...FRIEND_EVENTS,
+  'user_blocked',
+  'user_unblocked',
 ] as const satisfies readonly ServerEventName[];
 
 /** Any server frame, before it is told apart: `{event, data, requestId?}`. */

@@ -10,6 +10,8 @@
 
 import { ChatError } from './errors.js';
 import type {
+  BlockOutcome,
+  BlockedUser,
   Conversation,
   ConversationSummary,
   Friend,
@@ -263,6 +265,18 @@ export class RestClient {
 
   unfriend(username: string): Promise<FriendOutcome> {
     return this.call('DELETE', `/friends/${seg(username)}`);
+  }
+
+  blockUser(userId: string): Promise<BlockOutcome> {
+    return this.call('POST', `/users/${seg(userId)}/block`);
+  }
+
+  unblockUser(userId: string): Promise<BlockOutcome> {
+    return this.call('DELETE', `/users/${seg(userId)}/block`);
+  }
+
+  async blockedUsers(): Promise<BlockedUser[]> {
+    return (await this.call<{ items: BlockedUser[] }>('GET', '/users/me/blocked')).items;
   }
 
   // ---------------------------------------------------------------- transport

@@ -420,4 +420,19 @@ describe('web app, two users', () => {
     await alice.page.mouse.move(0, 0);
     await shot(alice.page, 'web-app.png');
   });
+
+  it('a user who blocks another gets nothing more from them; unblocking opens the chat again', async () => {
+    for (const user of [alice, bob]) await conversationItem(user.page, privateChat).click();
+    await bob.page.locator('[data-testid=block-toggle][data-blocked=false]').click();
+    await bob.page.locator('[data-testid=block-toggle][data-blocked=true]').waitFor();
+    await send(alice.page, 'are you ignoring me?');
+    await message(alice.page, 'are you ignoring me?').locator('[data-testid=message-status][data-state=failed]').waitFor();
+    await bob.page.waitForTimeout(1_500);
+    expect(await message(bob.page, 'are you ignoring me?').count()).toBe(0);
+
+    await bob.page.locator('[data-testid=block-toggle][data-blocked=true]').click();
+    await bob.page.locator('[data-testid=block-toggle][data-blocked=false]').waitFor();
+    await send(alice.page, 'friends again?');
+    await message(bob.page, 'friends again?').waitFor();
+  });
 });

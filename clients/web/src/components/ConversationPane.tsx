@@ -40,6 +40,17 @@ export function ConversationPane(): JSX.Element {
             )}
           </div>
         </div>
+        {peer && (
+          <button
+            type="button"
+            class="secondary"
+            data-testid="block-toggle"
+            data-blocked={String(store.friends.isBlocked(peer._id))}
+            onClick={() => void store.friends.toggleBlock(peer)}
+          >
+            {store.friends.isBlocked(peer._id) ? 'Unblock' : 'Block'}
+          </button>
+        )}
       </header>
       <MessageList key={c._id} view={view} />
       <div class="typing" data-testid="typing-indicator" data-active={String(typing.length > 0)}>

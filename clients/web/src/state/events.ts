@@ -78,7 +78,9 @@ export function wire(client: ChatClient, slices: Slices, expired: () => void, re
     }),
     client.on('status_changed', () => core.changed()),
   ];
-  for (const event of FRIEND_EVENTS) offs.push(client.on(event, () => void friends.refresh()));
+  for (const event of [...FRIEND_EVENTS, 'user_blocked', 'user_unblocked'] as const) {
+    offs.push(client.on(event, () => void friends.refresh()));
+  }
   return offs;
 }
 

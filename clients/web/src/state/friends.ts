@@ -1,8 +1,8 @@
 /**
- * Friends, friend requests and this user's own status.
+ * Friends, friend requests, the users this user blocked, and this user's own status.
  */
 
-import type { Friend, FriendOutcome, FriendRequests } from '@chat/sdk';
+import type { BlockedUser, Friend, FriendOutcome, FriendRequests, User } from '@chat/sdk';
 
 import { type Core, describe } from './core';
 
@@ -11,6 +11,7 @@ export type FriendAction = 'send' | 'cancel' | 'accept' | 'reject' | 'unfriend';
 export class Friends {
   list: Friend[] = [];
   requests: FriendRequests = { incoming: [], outgoing: [] };
+  blocked: BlockedUser[] = [];
   myStatus = 'online';
 
   constructor(private readonly core: Core) {}
@@ -18,15 +19,21 @@ export class Friends {
   clear(): void {
     this.list = [];
     this.requests = { incoming: [], outgoing: [] };
+    this.blocked = [];
   }
 
   async refresh(): Promise<void> {
     const client = this.core.client;
     if (!client) return;
     try {
-      const [friends, requests] = await Promise.all([client.getFriends(), client.getFriendRequests()]);
+      const [friends, requests, blocked] = await Promise.all([
+        client.getFriends(),
+        client.getFriendRequests(),
+        client.blockedUsers(),
+      ]);
       this.list = friends;
       this.requests = requests;
+      this.blocked = blocked;
       this.core.changed();
     } catch (error) {
       this.core.notify(`Could not load friends: ${describe(error)}`);
@@ -72,6 +79,24 @@ export class Friends {
     } catch (error) {
       this.core.notify(describe(error));
       return false;
+    }
+  }
+
+  isBlocked(userId: string): boolean {
+    return this.blocked.some((b) => b.user._id === userId);
+  }
+
+  /** Blocks `user`, or unblocks them if blocked; the server then stops (or resumes) delivering what they do. */
+  async toggleBlock(user: Pick<User, '_id' | 'username'>): Promise<void> {
+    const client = this.core.client;
+    if (!client) return;
+    try {
+      const blocking = !this.isBlocked(user._id);
+      await (blocking ? client.blockUser(user._id) : client.unblockUser(user._id));
+      await this.refresh();
+      this.core.notify(blocking ? `You blocked ${user.username}` : `You unblocked ${user.username}`);
+    } catch (error) {
+      this.core.notify(describe(error));
     }
   }
 
