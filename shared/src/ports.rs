@@ -12,8 +12,8 @@ use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Attachment, Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, NewMessage, Processed,
-    Roster, Upload, UploadId, User, UserId, UserPresence, UserRecord,
+    Attachment, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection, Message,
+    NewMessage, Processed, Roster, Upload, UploadId, User, UserId, UserPresence, UserRecord,
 };
 
 // ---------------------------------------------------------------------------------------------- accounts
@@ -67,6 +67,7 @@ pub trait ConnectionStore: Send + Sync {
     /// UserPresence of each of `user_ids` (users never seen have the default presence).
     async fn presences(&self, user_ids: &[UserId]) -> AppResult<HashMap<UserId, UserPresence>>;
     async fn set_status(&self, user_id: &UserId, status: &str) -> AppResult<()>;
+    async fn set_contactable_by(&self, user_id: &UserId, setting: ContactableBy) -> AppResult<()>;
 }
 
 // ---------------------------------------------------------------------------------------------- conversations
@@ -112,6 +113,8 @@ pub trait ConversationStore: Send + Sync {
     /// pair of users: if one exists (even one created concurrently), that one is returned as `Existing`.
     async fn create_conversation(&self, conversation: &Conversation) -> AppResult<Created<Conversation>>;
     async fn get_conversation(&self, conversation_id: &ConversationId) -> AppResult<Option<Conversation>>;
+    /// The private conversation of `a` and `b`, if they have one.
+    async fn find_private(&self, a: &UserId, b: &UserId) -> AppResult<Option<Conversation>>;
     /// The conversations that exist among `ids`, in no particular order.
     async fn get_conversations(&self, ids: &[ConversationId]) -> AppResult<Vec<Conversation>>;
     /// The conversation and `user_id`'s membership of it, read together; `None` unless they are a member.
@@ -368,6 +371,8 @@ pub struct Relations {
 pub trait FriendStore: Send + Sync {
     async fn relations(&self, user_id: &UserId) -> AppResult<Relations>;
     async fn relation(&self, user_id: &UserId, other_id: &UserId) -> AppResult<Relation>;
+    /// Which of `others` are friends of `user_id`.
+    async fn friends_among(&self, user_id: &UserId, others: &[UserId]) -> AppResult<Vec<UserId>>;
     /// Fails with `Conflict` unless the two are strangers (no friendship, no request either way).
     async fn create_friend_request(&self, from: &UserId, to: &UserId, at: &str) -> AppResult<()>;
     /// Deletes the request `from` → `to`; `false` if there was none.

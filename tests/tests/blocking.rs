@@ -1,7 +1,8 @@
 //! Blocking on the deployed stack, from the side of the person it protects: a blocked user's private message,
 //! friend request and new conversation are refused and never reach the blocker's socket; in a group the blocker
-//! gets none of their messages; and a crowd blocking at the same moment (two users blocking each other
-//! included) ends with every block recorded and enforced, nothing internal.
+//! gets none of their messages; a crowd blocking at the same moment (two users blocking each other included)
+//! ends with every block recorded and enforced, nothing internal; and the privacy setting (everyone, friends,
+//! nobody) decides who may start a conversation with a user or add them to a group.
 
 use std::time::Duration;
 
@@ -190,4 +191,54 @@ async fn two_users_blocking_each_other_at_once_both_hold_until_both_unblock() {
         let (status, body) = api.call("POST", &path, Some(&a.token), Some(json!({"content": "x"}))).await;
         assert_eq!(status, 201, "{body}");
     }
+}
+
+#[tokio::test]
+async fn the_privacy_setting_decides_who_may_start_a_conversation_or_add_me() {
+    let stack = Stack::load();
+    let api = stack.api();
+    let (frank, gina, hugo) = (api.register("frank").await, api.register("gina").await, api.register("hugo").await);
+    let privacy = |setting: &str| json!({"contactableBy": setting});
+    let (status, body) = api.call("GET", "/users/me/privacy", Some(&frank.token), None).await;
+    assert_eq!((status, body), (200, privacy("everyone")), "everyone by default");
+    let (status, body) = api.call("PUT", "/users/me/privacy", Some(&frank.token), Some(privacy("nobody"))).await;
+    assert_eq!((status, body), (200, privacy("nobody")));
+    let (status, _) = api.call("PUT", "/users/me/privacy", Some(&frank.token), Some(privacy("aliens"))).await;
+    assert_eq!(status, 400);
+    assert_eq!(api.call("GET", "/users/me/privacy", Some(&frank.token), None).await.1, privacy("nobody"));
+
+    // Ten users try at once: nobody gets a conversation with Frank, or puts him in a group.
+    let strangers: Vec<TestUser> = join_all((0..10).map(|_| api.register("stranger"))).await;
+    let attempts = strangers.iter().enumerate().map(|(n, s)| {
+        let body = if n % 2 == 0 {
+            json!({"type": "private", "participantId": frank.id})
+        } else {
+            json!({"type": "group", "name": "g", "participantIds": [frank.id, hugo.id]})
+        };
+        api.call("POST", "/conversations", Some(&s.token), Some(body))
+    });
+    for (status, body) in join_all(attempts).await {
+        assert_eq!(status, 403, "{body}");
+    }
+
+    // Friends only: Gina once she is his friend, Hugo not.
+    api.call("PUT", "/users/me/privacy", Some(&frank.token), Some(privacy("friends"))).await;
+    let to_frank = json!({"type": "private", "participantId": frank.id});
+    assert_eq!(api.call("POST", "/conversations", Some(&gina.token), Some(to_frank.clone())).await.0, 403);
+    let request = json!({"username": frank.username});
+    assert_eq!(api.call("POST", "/friend-requests", Some(&gina.token), Some(request)).await.0, 201);
+    let accept = format!("/friend-requests/{}/accept", gina.username);
+    assert_eq!(api.call("POST", &accept, Some(&frank.token), None).await.0, 200);
+    assert_eq!(api.call("POST", "/conversations", Some(&gina.token), Some(to_frank.clone())).await.0, 201);
+    let ivan = api.register("ivan").await;
+    let group = json!({"type": "group", "name": "g", "participantIds": [ivan.id]});
+    let (_, group) = api.call("POST", "/conversations", Some(&hugo.token), Some(group)).await;
+    let members = format!("/conversations/{}/members", group["_id"].as_str().unwrap());
+    let add_frank = json!({"userIds": [frank.id]});
+    assert_eq!(api.call("POST", &members, Some(&hugo.token), Some(add_frank.clone())).await.0, 403);
+    assert_eq!(api.call("POST", "/conversations", Some(&hugo.token), Some(to_frank)).await.0, 403);
+    let add_gina = json!({"userIds": [gina.id]});
+    assert_eq!(api.call("POST", &members, Some(&hugo.token), Some(add_gina)).await.0, 200);
+    // Gina, his friend, may add him to the group she is now in.
+    assert_eq!(api.call("POST", &members, Some(&gina.token), Some(add_frank)).await.0, 200);
 }

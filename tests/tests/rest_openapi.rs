@@ -216,6 +216,10 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!(api.call("DELETE", &block_alice, Some(&carol.token), None).await.0, 200);
     let (status, outcome) = api.call("DELETE", &block_alice, Some(&carol.token), None).await;
     assert_eq!((status, &outcome["result"]), (200, &json!("unchanged")));
+    let friends_only = json!({"contactableBy": "friends"});
+    assert_eq!(api.call("PUT", "/users/me/privacy", Some(&carol.token), Some(friends_only.clone())).await.0, 200);
+    assert_eq!(api.call("GET", "/users/me/privacy", Some(&carol.token), None).await, (200, friends_only));
+    assert_eq!(api.call("PUT", "/users/me/privacy", Some(&carol.token), Some(json!({}))).await.0, 400);
 
     let deployed = template_routes();
     let missed: Vec<&String> = deployed.iter().filter(|r| !api.seen().contains(*r)).collect();

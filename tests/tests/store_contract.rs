@@ -9,9 +9,9 @@ use chat_shared::AppError;
 use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::error::AppResult;
 use chat_shared::model::{
-    Attachment, AttachmentStatus, Connection, ConnectionId, Conversation, ConversationId, ConversationKind,
-    LISTED_MEMBERS_MAX, MessageKind, NewMessage, Processed, Roster, Sender, Upload, UploadId, User, UserId,
-    UserPresence, UserRecord, now_epoch_seconds, now_iso,
+    Attachment, AttachmentStatus, Connection, ConnectionId, ContactableBy, Conversation, ConversationId,
+    ConversationKind, LISTED_MEMBERS_MAX, MessageKind, NewMessage, Processed, Roster, Sender, Upload, UploadId, User,
+    UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
 use chat_shared::ports::{Appended, Created, RateLimit, Relation, Store};
 
@@ -164,6 +164,17 @@ async fn a_block_is_listed_copied_to_the_presence_and_closes_the_pair<S: Store>(
     assert!(store.unblock(&a.id, &b.id).await.unwrap());
     assert!(!store.get_conversation(&ab.id).await.unwrap().unwrap().blocked);
     assert!(store.presence(&b.id).await.unwrap().blocked.is_empty());
+
+    // The privacy setting lives on the presence too, and friendships are found among candidates.
+    assert_eq!(store.presence(&c.id).await.unwrap().contactable_by, ContactableBy::Everyone);
+    store.set_contactable_by(&c.id, ContactableBy::Friends).await.unwrap();
+    assert_eq!(
+        store.presences(std::slice::from_ref(&c.id)).await.unwrap()[&c.id].contactable_by,
+        ContactableBy::Friends
+    );
+    store.create_friend_request(&a.id, &c.id, &now_iso()).await.unwrap();
+    store.accept_friend_request(&a.id, &c.id, &now_iso()).await.unwrap();
+    assert_eq!(store.friends_among(&c.id, &[a.id.clone(), b.id.clone()]).await.unwrap(), vec![a.id.clone()]);
 }
 
 async fn concurrent_appends_get_gap_free_seqs_and_client_ids_dedupe<S: Store>(store: &S) {

@@ -18,7 +18,7 @@ use crate::model::{Actor, ConversationId, MessageId, UserId};
 use crate::ports::Created;
 use crate::usecases::App;
 use crate::usecases::accounts::{Accounts, Credentials, UserSearch};
-use crate::usecases::blocks::UserRef;
+use crate::usecases::blocks::{Privacy, UserRef};
 use crate::usecases::conversations::{AddMembers, CreateConversation, ListQuery, MembersQuery, UpdateConversation};
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage};
@@ -183,6 +183,10 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
         (&Method::POST, ["conversations", id, "read"]) => {
             let (actor, id) = (actor().await?, conversation(id)?);
             ok(&app.messages.mark_read(&actor, body_with::<MarkRead>(&request, "conversationId", id.as_str())?).await?)
+        }
+        (&Method::GET, ["users", "me", "privacy"]) => ok(&app.blocks.privacy(&actor().await?).await?),
+        (&Method::PUT, ["users", "me", "privacy"]) => {
+            ok(&app.blocks.set_privacy(&actor().await?, body::<Privacy>(&request)?).await?)
         }
         (&Method::GET, ["users", "me", "blocked"]) => {
             Ok((StatusCode::OK, json!({ "items": app.blocks.list(&actor().await?).await? })))

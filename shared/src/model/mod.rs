@@ -23,7 +23,7 @@ pub use conversations::{
 };
 pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, UploadId, UserId};
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage};
-pub use presence::{INVISIBLE, UserPresence, VisiblePresence};
+pub use presence::{ContactableBy, INVISIBLE, UserPresence, VisiblePresence};
 pub use users::{Actor, Sender, User, UserRecord};
 
 /// A user id for this module's tests.

@@ -2,9 +2,29 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{LiveConnection, UserId};
+
+/// Who may start a private conversation with a user or add them to a group: their privacy setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactableBy {
+    #[default]
+    Everyone,
+    Friends,
+    Nobody,
+}
+
+impl ContactableBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactableBy::Everyone => "everyone",
+            ContactableBy::Friends => "friends",
+            ContactableBy::Nobody => "nobody",
+        }
+    }
+}
 
 /// A status that makes a user look offline to everyone else.
 pub const INVISIBLE: &str = "invisible";
@@ -20,6 +40,8 @@ pub struct UserPresence {
     /// The users this user blocked. Kept on the presence because every delivery reads the recipients' presence
     /// anyway: a recipient who blocked the author is skipped at no extra request.
     pub blocked: BTreeSet<UserId>,
+    /// Their privacy setting, kept here for the same reason: adding users to a group reads their presence.
+    pub contactable_by: ContactableBy,
 }
 
 impl UserPresence {

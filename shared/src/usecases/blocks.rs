@@ -1,3 +1,5 @@
+//! Blocking, and the privacy setting of who may start a conversation with a user or add them to a group.
+//!
 //! Blocking: a user stops another from reaching them. The blocked user cannot open a private conversation with,
 //! befriend, write into a private conversation with, or add to a group the blocker; in shared groups the blocker's
 //! connections get none of their messages, reactions or typing, and neither sees the other's presence.
@@ -13,8 +15,17 @@ use serde::{Deserialize, Serialize};
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
-use crate::model::{Actor, User, UserId, now_iso};
-use crate::ports::{FriendStore, Relation, Store, UserStore};
+use crate::model::{Actor, ContactableBy, User, UserId, now_iso};
+use crate::ports::{ConnectionStore, FriendStore, Relation, Store, UserStore};
+
+/// `GET`/`PUT /users/me/privacy`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Privacy {
+    /// Who may start a private conversation with the user or add them to a group (`everyone` by default). Those
+    /// who already share a conversation with them keep it.
+    pub contactable_by: ContactableBy,
+}
 
 /// `{userId}`: the block actions.
 #[derive(Clone, Debug, Deserialize)]
@@ -43,12 +54,23 @@ pub struct BlockedUser {
 pub struct Blocks {
     friends: Arc<dyn FriendStore>,
     users: Arc<dyn UserStore>,
+    connections: Arc<dyn ConnectionStore>,
     delivery: Delivery,
 }
 
 impl Blocks {
     pub fn new(store: &Arc<dyn Store>, delivery: Delivery) -> Self {
-        Blocks { friends: store.clone(), users: store.clone(), delivery }
+        Blocks { friends: store.clone(), users: store.clone(), connections: store.clone(), delivery }
+    }
+
+    pub async fn privacy(&self, actor: &Actor) -> AppResult<Privacy> {
+        Ok(Privacy { contactable_by: self.connections.presence(actor.id()).await?.contactable_by })
+    }
+
+    /// Stored on the user's presence record, which the checks read with the block list.
+    pub async fn set_privacy(&self, actor: &Actor, input: Privacy) -> AppResult<Privacy> {
+        self.connections.set_contactable_by(actor.id(), input.contactable_by).await?;
+        Ok(input)
     }
 
     async fn other(&self, actor: &Actor, user_id: &UserId) -> AppResult<User> {

@@ -17,10 +17,12 @@ use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{
-    Actor, Conversation, ConversationId, ConversationKind, ConversationView, LISTED_MEMBERS_MAX, MemberLeft, Roster,
-    User, UserId, now_iso,
+    Actor, ContactableBy, Conversation, ConversationId, ConversationKind, ConversationView, LISTED_MEMBERS_MAX,
+    MemberLeft, Roster, User, UserId, now_iso,
 };
-use crate::ports::{ConnectionStore, ConversationChanges, ConversationStore, Created, RoomStore, Store, UserStore};
+use crate::ports::{
+    ConnectionStore, ConversationChanges, ConversationStore, Created, FriendStore, RoomStore, Store, UserStore,
+};
 
 /// Users one request may add; a bigger group is built with several requests.
 pub const MAX_ADDED_PER_REQUEST: usize = 100;
@@ -102,6 +104,7 @@ pub struct Conversations {
     users: Arc<dyn UserStore>,
     rooms: Arc<dyn RoomStore>,
     connections: Arc<dyn ConnectionStore>,
+    friends: Arc<dyn FriendStore>,
     delivery: Delivery,
     max_members: usize,
 }
@@ -113,17 +116,31 @@ impl Conversations {
             users: store.clone(),
             rooms: store.clone(),
             connections: store.clone(),
+            friends: store.clone(),
             delivery,
             max_members,
         }
     }
 
-    /// Refuses to put into a group users who blocked the actor: one `BatchGetItem` of their presences, whose
-    /// block lists a block keeps.
-    async fn refuse_if_blocked_by_any(&self, actor: &Actor, user_ids: &[UserId]) -> AppResult<()> {
+    /// Refuses users who would not have the actor start a conversation with them or add them to a group: those who
+    /// blocked the actor, and those whose privacy setting leaves the actor out (`nobody`, or `friends` and not a
+    /// friend). One `BatchGetItem` of their presences, which carry both, and one of friendships if some of them
+    /// accept friends only. The refusal does not say which rule applied.
+    async fn refuse_unwilling(&self, actor: &Actor, user_ids: &[UserId], refusal: &'static str) -> AppResult<()> {
         let presences = self.connections.presences(user_ids).await?;
-        if presences.values().any(|presence| presence.blocks(actor.id())) {
-            return Err(AppError::Forbidden("some of these users do not accept being added by you"));
+        let mut friends_only = Vec::new();
+        for (user_id, presence) in &presences {
+            match presence.contactable_by {
+                _ if presence.blocks(actor.id()) => return Err(AppError::Forbidden(refusal)),
+                ContactableBy::Nobody => return Err(AppError::Forbidden(refusal)),
+                ContactableBy::Friends => friends_only.push(user_id.clone()),
+                ContactableBy::Everyone => {}
+            }
+        }
+        if !friends_only.is_empty()
+            && self.friends.friends_among(actor.id(), &friends_only).await?.len() != friends_only.len()
+        {
+            return Err(AppError::Forbidden(refusal));
         }
         Ok(())
     }
@@ -161,9 +178,23 @@ impl Conversations {
         if self.users.get_users(&wanted).await?.len() != wanted.len() {
             return Err(AppError::NotFound("participant not found"));
         }
-        // A private pair is checked by the store, in the transaction that creates it.
-        if kind == ConversationKind::Group {
-            self.refuse_if_blocked_by_any(actor, &wanted).await?;
+        // (A block is also checked by the store in the transaction that creates a private pair, which a block
+        // made meanwhile cannot slip past.)
+        match kind {
+            ConversationKind::Group => {
+                self.refuse_unwilling(actor, &wanted, "some of these users do not accept being added by you").await?;
+            }
+            ConversationKind::Private => {
+                let refused =
+                    self.refuse_unwilling(actor, &wanted, "this user does not accept new conversations from you");
+                if let Err(refusal) = refused.await {
+                    // What the two already share stays theirs to open (and read): only a new one is refused.
+                    return match self.conversations.find_private(actor.id(), &wanted[0]).await? {
+                        Some(existing) => Ok(Created::Existing(self.view(existing).await?)),
+                        None => Err(refusal),
+                    };
+                }
+            }
         }
         member_ids.insert(actor.id().clone());
         let now = now_iso();
@@ -321,7 +352,8 @@ impl Conversations {
         if profiles.len() != wanted.len() {
             return Err(AppError::NotFound("user not found"));
         }
-        self.refuse_if_blocked_by_any(actor, &profiles.iter().map(|p| p.id.clone()).collect::<Vec<_>>()).await?;
+        let ids: Vec<UserId> = profiles.iter().map(|p| p.id.clone()).collect();
+        self.refuse_unwilling(actor, &ids, "some of these users do not accept being added by you").await?;
         let mut added: BTreeSet<UserId> = BTreeSet::new();
         let mut races = 0;
         let outcome = loop {

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use super::items::{connection_entry, presence_from_item};
 use super::{DynamoDbStore, get_id, get_n, get_opt_s, get_s, id, keys, n, s};
 use crate::error::AppResult;
-use crate::model::{Connection, ConnectionId, LiveConnection, UserId, UserPresence, now_epoch_seconds};
+use crate::model::{Connection, ConnectionId, ContactableBy, LiveConnection, UserId, UserPresence, now_epoch_seconds};
 use crate::ports::ConnectionStore;
 
 impl DynamoDbStore {
@@ -111,7 +111,7 @@ impl ConnectionStore for DynamoDbStore {
         let keys = ids.iter().map(|id| Self::key(keys::user(id), keys::PRESENCE)).collect();
         let mut found: HashMap<UserId, UserPresence> =
             ids.into_iter().map(|id| (id.clone(), UserPresence::default())).collect();
-        for item in self.batch_get(keys, Some("pk, conns, userStatus, lastSeen, blocked")).await? {
+        for item in self.batch_get(keys, Some("pk, conns, userStatus, lastSeen, blocked, contactableBy")).await? {
             let pk = get_s(&item, "pk")?;
             if let Some(user_id) = pk.strip_prefix("USER#").and_then(|id| UserId::parse(id).ok()) {
                 found.insert(user_id, presence_from_item(&item).0);
@@ -122,5 +122,9 @@ impl ConnectionStore for DynamoDbStore {
 
     async fn set_status(&self, user_id: &UserId, status: &str) -> AppResult<()> {
         self.update_presence(user_id, "SET userStatus = :s", vec![(":s", s(status))]).await.map(drop)
+    }
+
+    async fn set_contactable_by(&self, user_id: &UserId, setting: ContactableBy) -> AppResult<()> {
+        self.update_presence(user_id, "SET contactableBy = :c", vec![(":c", s(setting.as_str()))]).await.map(drop)
     }
 }

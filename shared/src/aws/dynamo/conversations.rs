@@ -188,6 +188,13 @@ impl ConversationStore for DynamoDbStore {
             .transpose()
     }
 
+    async fn find_private(&self, a: &UserId, b: &UserId) -> AppResult<Option<Conversation>> {
+        match self.get(keys::pair(&Conversation::pair_key_of(a, b)), keys::PAIR).await? {
+            Some(claim) => self.get_conversation(&get_id(&claim, "conversationId")?).await,
+            None => Ok(None),
+        }
+    }
+
     async fn get_conversations(&self, ids: &[ConversationId]) -> AppResult<Vec<Conversation>> {
         let ids: BTreeSet<&ConversationId> = ids.iter().collect();
         let keys = ids.into_iter().map(|id| Self::key(keys::conversation(id), keys::META)).collect();

@@ -81,6 +81,11 @@ impl FriendStore for DynamoDbStore {
         })
     }
 
+    async fn friends_among(&self, user_id: &UserId, others: &[UserId]) -> AppResult<Vec<UserId>> {
+        let keys = others.iter().map(|other| Self::key(keys::user(user_id), keys::friend(other))).collect();
+        self.batch_get(keys, Some("otherId")).await?.iter().map(|item| get_id(item, "otherId")).collect()
+    }
+
     async fn create_friend_request(&self, from: &UserId, to: &UserId, at: &str) -> AppResult<()> {
         let side = |pk: String, sk: String, other: &UserId| {
             let mut item = Self::key(pk, sk);

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::{DynamoDbStore, Item, get_bool, get_id, get_n, get_n_or_zero, get_opt_s, get_s, id, keys, n, s};
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Attachment, Conversation, ConversationKind, LISTED_MEMBERS_MAX, LiveConnection, Message, MessageKind,
-    MessageStatus, Processed, Roster, Sender, Upload, User, UserId, UserPresence, now_epoch_seconds,
+    Attachment, ContactableBy, Conversation, ConversationKind, LISTED_MEMBERS_MAX, LiveConnection, Message,
+    MessageKind, MessageStatus, Processed, Roster, Sender, Upload, User, UserId, UserPresence, now_epoch_seconds,
 };
 
 pub(crate) fn user_from_item(item: &Item) -> AppResult<User> {
@@ -208,6 +208,11 @@ pub(crate) fn presence_from_item(item: &Item) -> (UserPresence, Vec<String>) {
         blocked: match item.get("blocked") {
             Some(AttributeValue::Ss(ids)) => ids.iter().filter_map(|id| id.parse().ok()).collect(),
             _ => Default::default(),
+        },
+        contactable_by: match get_opt_s(item, "contactableBy").as_deref() {
+            Some("friends") => ContactableBy::Friends,
+            Some("nobody") => ContactableBy::Nobody,
+            _ => ContactableBy::Everyone,
         },
     };
     let mut expired = Vec::new();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use crate::error::AppResult;
-use crate::model::{Connection, ConnectionId, LiveConnection, UserId, UserPresence, now_epoch_seconds};
+use crate::model::{Connection, ConnectionId, ContactableBy, LiveConnection, UserId, UserPresence, now_epoch_seconds};
 use crate::ports::ConnectionStore;
 
 use super::InMemoryStore;
@@ -56,6 +56,11 @@ impl ConnectionStore for InMemoryStore {
 
     async fn set_status(&self, user_id: &UserId, status: &str) -> AppResult<()> {
         self.lock().statuses.insert(user_id.clone(), status.to_owned());
+        Ok(())
+    }
+
+    async fn set_contactable_by(&self, user_id: &UserId, setting: ContactableBy) -> AppResult<()> {
+        self.lock().contactable_by.insert(user_id.clone(), setting);
         Ok(())
     }
 }

@@ -41,6 +41,11 @@ impl ConversationStore for InMemoryStore {
         Ok(self.lock().conversation(conversation_id))
     }
 
+    async fn find_private(&self, a: &UserId, b: &UserId) -> AppResult<Option<Conversation>> {
+        let state = self.lock();
+        Ok(state.pairs.get(&Conversation::pair_key_of(a, b)).and_then(|id| state.conversation(id)))
+    }
+
     async fn get_conversations(&self, ids: &[ConversationId]) -> AppResult<Vec<Conversation>> {
         let state = self.lock();
         let ids: BTreeSet<&ConversationId> = ids.iter().collect();

@@ -60,6 +60,15 @@ impl FriendStore for InMemoryStore {
         })
     }
 
+    async fn friends_among(&self, user_id: &UserId, others: &[UserId]) -> AppResult<Vec<UserId>> {
+        let state = self.lock();
+        Ok(others
+            .iter()
+            .filter(|other| state.friends.contains(&(user_id.clone(), (*other).clone())))
+            .cloned()
+            .collect())
+    }
+
     async fn create_friend_request(&self, from: &UserId, to: &UserId, at: &str) -> AppResult<()> {
         let mut state = self.lock();
         let (ab, ba) = ((from.clone(), to.clone()), (to.clone(), from.clone()));

@@ -16,8 +16,8 @@ use std::sync::Mutex;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Connection, ConnectionId, Conversation, ConversationId, LiveConnection, Message, Roster, Upload, UploadId, UserId,
-    UserPresence, UserRecord, now_epoch_seconds,
+    Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection, Message, Roster, Upload,
+    UploadId, UserId, UserPresence, UserRecord, now_epoch_seconds,
 };
 use crate::ports::{Membership, RateLimit};
 
@@ -53,6 +53,7 @@ struct State {
     requests: BTreeMap<(UserId, UserId), String>,
     /// (blocker, blocked) → created at
     blocks: BTreeMap<(UserId, UserId), String>,
+    contactable_by: HashMap<UserId, ContactableBy>,
 }
 
 impl State {
@@ -112,6 +113,7 @@ impl State {
             status: self.statuses.get(user_id).cloned(),
             last_seen: self.last_seen.get(user_id).cloned(),
             blocked: self.blocks.keys().filter(|(blocker, _)| blocker == user_id).map(|(_, b)| b.clone()).collect(),
+            contactable_by: self.contactable_by.get(user_id).copied().unwrap_or_default(),
         }
     }
 }
