@@ -142,6 +142,13 @@ export interface BlockOutcome {
   result: 'blocked' | 'unblocked' | 'unchanged';
 }
 
+/** Who may start a private conversation with a user or add them to a group (`GET`/`PUT /users/me/privacy`). */
+export type ContactableBy = 'everyone' | 'friends' | 'nobody';
+
+export interface Privacy {
+  contactableBy: ContactableBy;
+}
+
 /** A user the caller blocked, and since when. */
 export interface BlockedUser {
   user: User;

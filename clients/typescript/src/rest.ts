@@ -12,6 +12,7 @@ import { ChatError } from './errors.js';
 import type {
   BlockOutcome,
   BlockedUser,
+  ContactableBy,
   Conversation,
   ConversationSummary,
   Friend,
@@ -22,6 +23,7 @@ import type {
   Message,
   MessageType,
   Page,
+  Privacy,
   ReadReceipt,
   Session,
   User,
@@ -273,6 +275,15 @@ export class RestClient {
 
   unblockUser(userId: string): Promise<BlockOutcome> {
     return this.call('DELETE', `/users/${seg(userId)}/block`);
+  }
+
+  privacy(): Promise<Privacy> {
+    return this.call('GET', '/users/me/privacy');
+  }
+
+  /** Who may start a conversation with you or add you to a group; existing conversations stay. */
+  setPrivacy(contactableBy: ContactableBy): Promise<Privacy> {
+    return this.call('PUT', '/users/me/privacy', { body: { contactableBy } });
   }
 
   async blockedUsers(): Promise<BlockedUser[]> {

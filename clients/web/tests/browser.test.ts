@@ -430,9 +430,23 @@ describe('web app, two users', () => {
     await bob.page.waitForTimeout(1_500);
     expect(await message(bob.page, 'are you ignoring me?').count()).toBe(0);
 
-    await bob.page.locator('[data-testid=block-toggle][data-blocked=true]').click();
+    // Bob unblocks from his list of blocked users, and lets only friends start chats with him.
+    await bob.page.getByTestId('tab-friends').click();
+    await bob.page.locator(`[data-testid=blocked-user][data-username="${alice.name}"]`).getByTestId('unblock').click();
+    await bob.page.locator('[data-testid=blocked-user]').waitFor({ state: 'detached' });
+    await bob.page.getByTestId('contactable-by').selectOption('friends');
+    await bob.page.getByTestId('tab-chats').click();
+    await conversationItem(bob.page, privateChat).click();
     await bob.page.locator('[data-testid=block-toggle][data-blocked=false]').waitFor();
     await send(alice.page, 'friends again?');
     await message(bob.page, 'friends again?').waitFor();
+    // The setting was stored: the server answers it to a fresh login.
+    const login = await fetch(`${endpoints.http}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: bob.name, password: PASSWORD }),
+    }).then((r) => r.json() as Promise<{ token: string }>);
+    const privacy = await fetch(`${endpoints.http}/users/me/privacy`, { headers: { authorization: `Bearer ${login.token}` } });
+    expect(await privacy.json()).toEqual({ contactableBy: 'friends' });
   });
 });

@@ -3,7 +3,7 @@
  * stable.
  */
 
-import type { Friend } from '@chat/sdk';
+import type { ContactableBy, Friend } from '@chat/sdk';
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 
@@ -61,6 +61,29 @@ export function Friends(): JSX.Element {
           <FriendItem friend={f} />
         ))}
       </ul>
+      {store.friends.blocked.length > 0 && <h3>Blocked</h3>}
+      <ul>
+        {store.friends.blocked.map((b) => (
+          <li class="row spread" data-testid="blocked-user" data-username={b.user.username}>
+            <span>{b.user.username}</span>
+            <button class="secondary" data-testid="unblock" onClick={() => void store.friends.toggleBlock(b.user)}>
+              Unblock
+            </button>
+          </li>
+        ))}
+      </ul>
+      <label class="row small">
+        Who can start chats with me
+        <select
+          data-testid="contactable-by"
+          value={store.friends.contactableBy}
+          onChange={(e) => void store.friends.setContactableBy(e.currentTarget.value as ContactableBy)}
+        >
+          <option value="everyone">Everyone</option>
+          <option value="friends">Friends</option>
+          <option value="nobody">Nobody</option>
+        </select>
+      </label>
     </div>
   );
 }

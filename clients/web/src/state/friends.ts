@@ -2,7 +2,7 @@
  * Friends, friend requests, the users this user blocked, and this user's own status.
  */
 
-import type { BlockedUser, Friend, FriendOutcome, FriendRequests, User } from '@chat/sdk';
+import type { BlockedUser, ContactableBy, Friend, FriendOutcome, FriendRequests, User } from '@chat/sdk';
 
 import { type Core, describe } from './core';
 
@@ -12,6 +12,7 @@ export class Friends {
   list: Friend[] = [];
   requests: FriendRequests = { incoming: [], outgoing: [] };
   blocked: BlockedUser[] = [];
+  contactableBy: ContactableBy = 'everyone';
   myStatus = 'online';
 
   constructor(private readonly core: Core) {}
@@ -26,14 +27,16 @@ export class Friends {
     const client = this.core.client;
     if (!client) return;
     try {
-      const [friends, requests, blocked] = await Promise.all([
+      const [friends, requests, blocked, privacy] = await Promise.all([
         client.getFriends(),
         client.getFriendRequests(),
         client.blockedUsers(),
+        client.rest.privacy(),
       ]);
       this.list = friends;
       this.requests = requests;
       this.blocked = blocked;
+      this.contactableBy = privacy.contactableBy;
       this.core.changed();
     } catch (error) {
       this.core.notify(`Could not load friends: ${describe(error)}`);
@@ -97,6 +100,17 @@ export class Friends {
       this.core.notify(blocking ? `You blocked ${user.username}` : `You unblocked ${user.username}`);
     } catch (error) {
       this.core.notify(describe(error));
+    }
+  }
+
+  async setContactableBy(setting: ContactableBy): Promise<void> {
+    const client = this.core.client;
+    if (!client) return;
+    try {
+      this.contactableBy = (await client.rest.setPrivacy(setting)).contactableBy;
+      this.core.changed();
+    } catch (error) {
+      this.core.notify(`Could not change who can reach you: ${describe(error)}`);
     }
   }
 
