@@ -1,7 +1,7 @@
 //! [`FriendStore`] over DynamoDB: both sides of every request and friendship under each user's partition,
 //! written together so duplicates and races fail cleanly (patterns #20-#22); blocks under the blocker's
 //! partition, copied onto their presence and closing the pair's private conversation in the same transaction
-//! (patterns #37-#39).
+//! (patterns #41-#44).
 
 use async_trait::async_trait;
 
