@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::error::AppError;
 use crate::model::{
-    Attachment, ConversationId, ConversationView, MemberLeft, Message, MessageId, MessageStatus, Sender, User, UserId,
+    Attachment, ConversationId, ConversationView, MemberLeft, Message, MessageId, MessageStatus, Role, Sender, User,
+    UserId,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -95,6 +96,14 @@ pub enum Event {
         added_by: UserId,
     },
     MemberLeft(MemberLeft),
+    /// A member became owner, admin or member again; `changedBy` is who did it (for a new owner after the owner
+    /// left, the one who left).
+    MemberRoleChanged {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        role: Role,
+        changed_by: UserId,
+    },
     FriendRequestReceived {
         from: Sender,
         created_at: String,

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use crate::error::{AppError, AppResult};
 use crate::model::{
     Attachment, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection, Message,
-    NewMessage, Processed, Roster, Upload, UploadId, User, UserId, UserPresence, UserRecord,
+    NewMessage, Processed, Roles, Roster, Upload, UploadId, User, UserId, UserPresence, UserRecord,
 };
 
 // ---------------------------------------------------------------------------------------------- accounts
@@ -156,13 +156,25 @@ pub trait ConversationStore: Send + Sync {
         candidates: &[UserId],
         now: &str,
     ) -> AppResult<Option<(Conversation, usize)>>;
-    /// Removes `user_id` (a member) and their membership.
+    /// Removes `user_id` (a member) and their membership, and leaves the group with `roles` (without them).
     async fn remove_member(
         &self,
         conversation: &Conversation,
         user_id: &UserId,
+        roles: &Roles,
         now: &str,
     ) -> AppResult<Option<Conversation>>;
+    /// Gives a group new roles if its roster is still the one read; moves the roster version, so a membership
+    /// change read before this one is decided again.
+    async fn set_roles(&self, conversation: &Conversation, roles: &Roles, now: &str)
+    -> AppResult<Option<Conversation>>;
+    /// Of `candidates` (members), the one who joined first (ties go to the smaller id); `None` if none is a
+    /// member.
+    async fn longest_standing(
+        &self,
+        conversation_id: &ConversationId,
+        candidates: &[UserId],
+    ) -> AppResult<Option<UserId>>;
 }
 
 // ---------------------------------------------------------------------------------------------- rate limits

@@ -334,6 +334,12 @@ async fn a_conversation_is_visible_to_its_members_only() {
 
 // ------------------------------------------------------------------ group management
 
+async fn make_admin(services: &TestApp, owner: &Account, id: &str, user: &Account) {
+    let path = format!("/conversations/{id}/members/{}/role", user.id);
+    let (s, b) = call(services, "PUT", &path, Some(&owner.token), Some(json!({"role": "admin"}))).await;
+    assert_eq!(s, 200, "{b}");
+}
+
 #[tokio::test]
 async fn members_rename_a_group_and_everyone_hears_of_it() {
     let services = TestApp::new();
@@ -346,6 +352,9 @@ async fn members_rename_a_group_and_everyone_hears_of_it() {
 
     let path = format!("/conversations/{id}");
     let change = json!({"name": "  new name ", "avatar": "https://img/g.png"});
+    let (s, b) = call(&services, "PATCH", &path, Some(&bob.token), Some(change.clone())).await;
+    assert_error(s, &b, 403, "forbidden");
+    make_admin(&services, &alice, &id, &bob).await;
     let (s, view) = call(&services, "PATCH", &path, Some(&bob.token), Some(change)).await;
     assert_eq!(s, 200, "{view}");
     assert_eq!(view["name"], "new name");
@@ -398,6 +407,7 @@ async fn members_join_without_inheriting_unread_history() {
     connect(&store, &carol, "c-carol").await;
 
     let path = format!("/conversations/{id}/members");
+    make_admin(&services, &alice, &id, &bob).await;
     let (s, view) =
         call(&services, "POST", &path, Some(&bob.token), Some(json!({"userIds": [carol.id, bob.id]}))).await;
     assert_eq!(s, 200, "{view}");
@@ -466,7 +476,7 @@ async fn a_group_holds_at_most_the_deployments_number_of_members() {
 }
 
 #[tokio::test]
-async fn members_leave_and_only_the_creator_removes_others() {
+async fn members_leave_and_the_owner_removes_others() {
     let services = TestApp::new();
     let (store, fanout) = (services.store.clone(), services.fanout.clone());
     let (alice, bob, carol) =
@@ -502,6 +512,115 @@ async fn members_leave_and_only_the_creator_removes_others() {
     let (s, b) =
         call(&services, "DELETE", &format!("/conversations/{pair}/members/{}", bob.id), Some(&alice.token), None).await;
     assert_error(s, &b, 422, "validation_failed");
+}
+
+#[tokio::test]
+async fn owner_and_admins_manage_a_group_and_ownership_never_lapses() {
+    let services = TestApp::new();
+    let (store, fanout) = (services.store.clone(), services.fanout.clone());
+    let (alice, bob, carol, dave, erin) = (
+        account(&services, "alice").await,
+        account(&services, "bob").await,
+        account(&services, "carol").await,
+        account(&services, "dave").await,
+        account(&services, "erin").await,
+    );
+    let id = group(&services, &alice, &[&bob, &carol], "club").await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let add = |who: &Account| json!({"userIds": [who.id]});
+    let members = format!("/conversations/{id}/members");
+    let (s, b) = call(&services, "POST", &members, Some(&alice.token), Some(add(&dave))).await;
+    assert_eq!(s, 200, "{b}");
+    connect(&store, &carol, "c-carol").await;
+    let role = |who: &Account| format!("/conversations/{id}/members/{}/role", who.id);
+    let member = |who: &Account| format!("/conversations/{id}/members/{}", who.id);
+    let set = |value: &str| Some(json!({"role": value}));
+
+    // Members manage nothing; only the owner changes roles.
+    let (s, b) = call(&services, "PUT", &role(&carol), Some(&bob.token), set("admin")).await;
+    assert_error(s, &b, 403, "forbidden");
+    let (s, b) = call(&services, "POST", &members, Some(&bob.token), Some(add(&erin))).await;
+    assert_error(s, &b, 403, "forbidden");
+    let (s, view) = call(&services, "PUT", &role(&bob), Some(&alice.token), set("admin")).await;
+    assert_eq!(s, 200, "{view}");
+    assert_eq!((&view["ownerId"], &view["admins"]), (&json!(alice.id), &json!([bob.id])));
+    let changed = json!({"conversationId": id, "userId": bob.id, "role": "admin", "changedBy": alice.id});
+    assert_eq!(events_of(&fanout, "c-carol", "member_role_changed"), [changed]);
+    let (s, _) = call(&services, "PUT", &role(&bob), Some(&alice.token), set("admin")).await;
+    assert_eq!(s, 200);
+    assert_eq!(events_of(&fanout, "c-carol", "member_role_changed").len(), 1, "no change, no event");
+    for (path, body, status) in [
+        (role(&alice), set("member"), 422),
+        (role(&bob), set("owner"), 400),
+        (role(&erin), set("admin"), 404),
+        (role(&bob), Some(json!({"role": "admin", "x": 1})), 400),
+    ] {
+        let (s, b) = call(&services, "PUT", &path, Some(&alice.token), body.clone()).await;
+        assert_eq!(s, status, "{path} {body:?}: {b}");
+    }
+
+    // An admin adds and removes members, not the owner or another admin, and changes no roles.
+    let (s, b) = call(&services, "POST", &members, Some(&bob.token), Some(add(&erin))).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = call(&services, "DELETE", &member(&erin), Some(&bob.token), None).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = call(&services, "DELETE", &member(&alice), Some(&bob.token), None).await;
+    assert_error(s, &b, 403, "forbidden");
+    let (s, _) = call(&services, "PUT", &role(&carol), Some(&alice.token), set("admin")).await;
+    assert_eq!(s, 200);
+    let (s, b) = call(&services, "DELETE", &member(&carol), Some(&bob.token), None).await;
+    assert_error(s, &b, 403, "forbidden");
+    let (s, b) = call(&services, "PUT", &role(&dave), Some(&bob.token), set("admin")).await;
+    assert_error(s, &b, 403, "forbidden");
+    let (_, page) = call(&services, "GET", &members, Some(&dave.token), None).await;
+    let mut roles: Vec<(&str, &str)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["username"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    roles.sort();
+    assert_eq!(roles, [("alice", "owner"), ("bob", "admin"), ("carol", "admin"), ("dave", "member")]);
+
+    // A demoted admin can no longer remove anyone.
+    let (s, _) = call(&services, "PUT", &role(&bob), Some(&alice.token), set("member")).await;
+    assert_eq!(s, 200);
+    let (s, b) = call(&services, "DELETE", &member(&dave), Some(&bob.token), None).await;
+    assert_error(s, &b, 403, "forbidden");
+
+    // Handing over: carol (an admin) owns it, alice stays as an admin.
+    let owner = format!("/conversations/{id}/owner");
+    let (s, b) = call(&services, "PUT", &owner, Some(&bob.token), Some(json!({"userId": carol.id}))).await;
+    assert_error(s, &b, 403, "forbidden");
+    let (s, b) = call(&services, "PUT", &owner, Some(&alice.token), Some(json!({"userId": alice.id}))).await;
+    assert_error(s, &b, 422, "validation_failed");
+    let (s, view) = call(&services, "PUT", &owner, Some(&alice.token), Some(json!({"userId": carol.id}))).await;
+    assert_eq!(s, 200, "{view}");
+    assert_eq!((&view["ownerId"], &view["admins"]), (&json!(carol.id), &json!([alice.id])));
+    let heard: Vec<(Value, Value)> = events_of(&fanout, "c-carol", "member_role_changed")
+        .into_iter()
+        .skip(3)
+        .map(|e| (e["userId"].clone(), e["role"].clone()))
+        .collect();
+    assert_eq!(heard, [(json!(carol.id), json!("owner")), (json!(alice.id), json!("admin"))]);
+
+    // The owner leaves: the longest-standing admin owns it; then, with no admin left, the longest-standing member.
+    connect(&store, &dave, "c-dave").await;
+    let (s, _) = call(&services, "DELETE", &member(&carol), Some(&carol.token), None).await;
+    assert_eq!(s, 200);
+    let (_, seen) = call(&services, "GET", &format!("/conversations/{id}"), Some(&dave.token), None).await;
+    assert_eq!((&seen["ownerId"], &seen["admins"]), (&json!(alice.id), &json!([])));
+    let (s, _) = call(&services, "DELETE", &member(&alice), Some(&alice.token), None).await;
+    assert_eq!(s, 200);
+    let (_, seen) = call(&services, "GET", &format!("/conversations/{id}"), Some(&dave.token), None).await;
+    assert_eq!(seen["ownerId"], bob.id.as_str(), "bob joined before dave");
+    let successions: Vec<(Value, Value)> = events_of(&fanout, "c-dave", "member_role_changed")
+        .into_iter()
+        .map(|e| (e["userId"].clone(), e["changedBy"].clone()))
+        .collect();
+    assert_eq!(successions, [(json!(alice.id), json!(carol.id)), (json!(bob.id), json!(alice.id))]);
+    let (s, _) = call(&services, "DELETE", &member(&dave), Some(&bob.token), None).await;
+    assert_eq!(s, 200, "the new owner manages the group");
 }
 
 // ------------------------------------------------------------------ messages

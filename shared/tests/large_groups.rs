@@ -102,7 +102,7 @@ async fn a_group_grows_past_the_listed_size_in_pages_and_pages_its_members() {
     loop {
         let query = MembersQuery { limit: Some(100), cursor: cursor.take() };
         let page = t.app.conversations.members(&Actor::http(&users[5]), &id, query, &t.pager).await.unwrap();
-        seen.extend(page.items.into_iter().map(|u| u.id));
+        seen.extend(page.items.into_iter().map(|m| m.user.id));
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,
@@ -157,6 +157,25 @@ async fn a_removed_member_of_a_large_group_hears_that_and_nothing_after() {
     message(&t.app, ws_event("c7", &theirs)).await;
     let answer = t.fanout.frames("c7").pop().unwrap();
     assert_eq!(answer["data"]["code"], "not_found", "{answer}");
+}
+
+#[tokio::test]
+async fn the_owner_leaving_a_large_group_without_admins_passes_it_to_the_first_member_and_every_member_hears() {
+    let t = TestApp::with_limits(Limits { fanout_inline_max: INLINE_MAX, ..Limits::default() });
+    let users = users(&t, 120).await;
+    let id = large_group(&t, &users).await;
+    // The ten who were there at creation joined first; of them, users[1] has the smallest id after the owner's.
+    t.app.conversations.remove_member(&Actor::http(&users[0]), &id, &users[0].id).await.unwrap();
+    t.run_queued(5).await;
+    let view = t.app.conversations.summary(&Actor::http(&users[119]), &id).await.unwrap().conversation;
+    assert_eq!(view.owner_id.as_ref(), Some(&users[1].id));
+    for connection in ["c1", "c60", "c119"] {
+        let frames = t.fanout.frames(connection);
+        let changed: Vec<&Value> = frames.iter().filter(|f| f["event"] == "member_role_changed").collect();
+        assert_eq!(changed.len(), 1, "{connection}");
+        assert_eq!(changed[0]["data"]["role"], "owner");
+        assert_eq!(changed[0]["data"]["userId"], users[1].id.as_str());
+    }
 }
 
 #[tokio::test]

@@ -239,6 +239,9 @@ async fn the_privacy_setting_decides_who_may_start_a_conversation_or_add_me() {
     assert_eq!(api.call("POST", "/conversations", Some(&hugo.token), Some(to_frank)).await.0, 403);
     let add_gina = json!({"userIds": [gina.id]});
     assert_eq!(api.call("POST", &members, Some(&hugo.token), Some(add_gina)).await.0, 200);
-    // Gina, his friend, may add him to the group she is now in.
+    // Gina, his friend, may add him to the group she is now an admin of.
+    let gina_role = format!("{members}/{}/role", gina.id);
+    let admin = json!({"role": "admin"});
+    assert_eq!(api.call("PUT", &gina_role, Some(&hugo.token), Some(admin)).await.0, 200);
     assert_eq!(api.call("POST", &members, Some(&gina.token), Some(add_frank)).await.0, 200);
 }

@@ -198,7 +198,9 @@ async fn requests_per_action() {
 async fn requests_per_message_in_a_large_group() {
     use chat_shared::model::{Actor, Connection, ConnectionId, User, UserId, UserRecord, now_epoch_seconds, now_iso};
     use chat_shared::ports::{ConnectionStore, Created, UserStore};
-    use chat_shared::usecases::conversations::{AddMembers, CreateConversation};
+    use chat_shared::usecases::conversations::{
+        AddMembers, AssignableRole, CreateConversation, SetRole, TransferOwnership,
+    };
 
     const MEMBERS: usize = 150;
     let mut h = Harness::new(INLINE_MAX).await;
@@ -251,6 +253,25 @@ async fn requests_per_message_in_a_large_group() {
     let sent: usize = requests.values().sum();
     h.counting.app.conversations.remove_member(&owner, &view.id, &users[77].0.id).await.unwrap();
     h.record("DELETE /conversations/:id/members/:userId (large)");
+
+    // Roles: checks ride on the record; changes and successions are counted here.
+    let admin = SetRole { role: AssignableRole::Admin };
+    h.counting.app.conversations.set_role(&owner, &view.id, &users[5].0.id, admin).await.unwrap();
+    h.record("PUT /conversations/:id/members/:userId/role (large)");
+    let heir = TransferOwnership { user_id: users[6].0.id.clone() };
+    h.counting.app.conversations.transfer_ownership(&owner, &view.id, heir).await.unwrap();
+    h.record("PUT /conversations/:id/owner (large)");
+    let leaving = Actor::http(&users[6].0);
+    h.counting.app.conversations.remove_member(&leaving, &view.id, &users[6].0.id).await.unwrap();
+    h.record("DELETE …/members/:userId (owner leaves, 2 admins, large)");
+    let seen = h.counting.app.conversations.summary(&Actor::http(&users[5].0), &view.id).await.unwrap();
+    let next = users.iter().map(|(u, _)| u).find(|u| Some(&u.id) == seen.conversation.owner_id.as_ref()).unwrap();
+    let other = seen.conversation.admins.as_ref().unwrap()[0].clone();
+    let member = SetRole { role: AssignableRole::Member };
+    h.counting.app.conversations.set_role(&Actor::http(next), &view.id, &other, member).await.unwrap();
+    h.record("(the new owner demotes the other admin)");
+    h.counting.app.conversations.remove_member(&Actor::http(next), &view.id, &next.id).await.unwrap();
+    h.record("DELETE …/members/:userId (owner leaves, no admins, large)");
     h.print();
     println!("send_message (large group, 150 members): {jobs} fan-out job(s) enqueued");
     assert!(sent <= 4 + MEMBERS.div_ceil(100), "{sent} DynamoDB requests for one message to {MEMBERS} members");

@@ -92,7 +92,11 @@ async fn group_changes_reach_every_member_live() {
     let mut bob_ws = WsClient::connect(&stack, &bob).await;
     let mut carol_ws = WsClient::connect(&stack, &carol).await;
 
-    // Any member renames; every member hears it, the outsider does not.
+    // A member renames nothing; an admin renames, and every member hears it, the outsider does not.
+    let (status, refused) = api.call("PATCH", &path, Some(&bob.token), Some(json!({"name": "dream team"}))).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("forbidden")));
+    let bob_role = format!("{path}/members/{}/role", bob.id);
+    assert_eq!(api.call("PUT", &bob_role, Some(&alice.token), Some(json!({"role": "admin"}))).await.0, 200);
     let (status, renamed) = api.call("PATCH", &path, Some(&bob.token), Some(json!({"name": "dream team"}))).await;
     assert_eq!(status, 200, "{renamed}");
     assert_eq!(renamed["name"], "dream team");
@@ -124,8 +128,10 @@ async fn group_changes_reach_every_member_live() {
     let (_, seen) = api.call("GET", &path, Some(&carol.token), None).await;
     assert_eq!(seen["unreadCount"], 1);
 
-    // Only the creator removes others; the removed member is told and loses access.
+    // Only the owner removes an admin; the removed member is told and loses access.
     let carol_member = format!("{path}/members/{}", carol.id);
+    let carol_role = format!("{path}/members/{}/role", carol.id);
+    assert_eq!(api.call("PUT", &carol_role, Some(&alice.token), Some(json!({"role": "admin"}))).await.0, 200);
     let (status, refused) = api.call("DELETE", &carol_member, Some(&bob.token), None).await;
     assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("forbidden")));
     let (status, left) = api.call("DELETE", &carol_member, Some(&alice.token), None).await;

@@ -119,13 +119,22 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!(api.call("GET", &format!("/conversations/{group}"), Some(&alice.token), None).await.0, 200);
     assert_eq!(api.call("GET", &format!("/conversations/{group}"), Some(&carol.token), None).await.0, 404);
     let rename = json!({"name": "renamed", "avatar": "https://img.example/g.png"});
+    assert_eq!(
+        api.call("PATCH", &format!("/conversations/{group}"), Some(&bob.token), Some(rename.clone())).await.0,
+        403
+    );
+    let bob_role = format!("/conversations/{group}/members/{}/role", bob.id);
+    assert_eq!(api.call("PUT", &bob_role, Some(&bob.token), Some(json!({"role": "admin"}))).await.0, 403);
+    assert_eq!(api.call("PUT", &bob_role, Some(&alice.token), Some(json!({"role": "boss"}))).await.0, 400);
+    assert_eq!(api.call("PUT", &bob_role, Some(&alice.token), Some(json!({"role": "admin"}))).await.0, 200);
     assert_eq!(api.call("PATCH", &format!("/conversations/{group}"), Some(&bob.token), Some(rename)).await.0, 200);
     assert_eq!(api.call("PATCH", &format!("/conversations/{group}"), Some(&bob.token), Some(json!({}))).await.0, 422);
     let members = format!("/conversations/{group}/members");
     assert_eq!(api.call("POST", &members, Some(&bob.token), Some(json!({"userIds": [carol.id]}))).await.0, 200);
     assert_eq!(api.call("POST", &members, Some(&bob.token), Some(json!({"userIds": []}))).await.0, 422);
     let carol_in_group = format!("{members}/{}", carol.id);
-    assert_eq!(api.call("DELETE", &carol_in_group, Some(&bob.token), None).await.0, 403);
+    let bob_in_group = format!("{members}/{}", bob.id);
+    assert_eq!(api.call("DELETE", &bob_in_group, Some(&carol.token), None).await.0, 403, "a member removes nobody");
     assert_eq!(api.call("DELETE", &carol_in_group, Some(&alice.token), None).await.0, 200);
     let (status, listed) = api.call("GET", &format!("{members}?limit=1"), Some(&bob.token), None).await;
     assert_eq!((status, listed["items"].as_array().map(Vec::len)), (200, Some(1)), "{listed}");
@@ -133,6 +142,19 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!(api.call("GET", &members, Some(&carol.token), None).await.0, 404);
     let in_private = format!("/conversations/{private_id}/members/{}", bob.id);
     assert_eq!(api.call("DELETE", &in_private, Some(&alice.token), None).await.0, 422);
+    assert_eq!(
+        api.call("PUT", &format!("{in_private}/role"), Some(&alice.token), Some(json!({"role": "admin"}))).await.0,
+        422
+    );
+    let owner = format!("/conversations/{group}/owner");
+    assert_eq!(api.call("PUT", &owner, Some(&alice.token), Some(json!({"userId": alice.id}))).await.0, 422);
+    assert_eq!(api.call("PUT", &owner, Some(&alice.token), Some(json!({"userId": carol.id}))).await.0, 404);
+    assert_eq!(api.call("PUT", &owner, Some(&alice.token), Some(json!({"userId": bob.id}))).await.0, 200);
+    assert_eq!(
+        api.call("PUT", &owner, Some(&alice.token), Some(json!({"userId": bob.id}))).await.0,
+        403,
+        "no longer the owner"
+    );
 
     // Messages.
     let messages = format!("/conversations/{group}/messages");

@@ -10,8 +10,8 @@ use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::error::AppResult;
 use chat_shared::model::{
     Attachment, AttachmentStatus, Connection, ConnectionId, ContactableBy, Conversation, ConversationId,
-    ConversationKind, LISTED_MEMBERS_MAX, MessageKind, NewMessage, Processed, Roster, Sender, Upload, UploadId, User,
-    UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
+    ConversationKind, LISTED_MEMBERS_MAX, MessageKind, NewMessage, Processed, Roles, Roster, Sender, Upload, UploadId,
+    User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
 use chat_shared::ports::{Appended, Created, RateLimit, Relation, Store};
 
@@ -60,6 +60,7 @@ fn group(members: &[User]) -> Conversation {
         roster: Roster::Listed(members.iter().map(|u| u.id.clone()).collect()),
         roster_version: 1,
         created_by: a.id.clone(),
+        roles: Roles::owned_by(a.id.clone()),
         created_at: now_iso(),
         updated_at: now_iso(),
         last_seq: 0,
@@ -229,7 +230,11 @@ async fn a_removed_members_retry_is_refused_before_the_dedupe<S: Store>(store: &
         let sender = &people[1];
         append_ok(store, draft(&conversation.id, sender, "once", Some("cm-1")), &NO_LIMIT).await.unwrap();
         let before_removal = store.get_conversation(&conversation.id).await.unwrap().unwrap();
-        store.remove_member(&before_removal, &sender.id, &now_iso()).await.unwrap().expect("removed");
+        store
+            .remove_member(&before_removal, &sender.id, &before_removal.roles, &now_iso())
+            .await
+            .unwrap()
+            .expect("removed");
         let retry = draft(&conversation.id, sender, "once (retry)", Some("cm-1"));
         let refused = store.append_message(&before_removal, retry, &NO_LIMIT).await.unwrap();
         assert_eq!(refused, None, "{size} members");
@@ -452,7 +457,8 @@ async fn groups_grow_large_in_pages_and_shrink_back_to_listed<S: Store>(store: &
     // Down to the listed size, one removal at a time.
     let mut conversation = grown;
     for gone in &all[LISTED_MEMBERS_MAX..] {
-        conversation = store.remove_member(&conversation, gone, &now_iso()).await.unwrap().expect("no race");
+        conversation =
+            store.remove_member(&conversation, gone, &conversation.roles, &now_iso()).await.unwrap().expect("no race");
     }
     let kept: BTreeSet<UserId> = all[..LISTED_MEMBERS_MAX].iter().cloned().collect();
     assert_eq!(conversation.roster, Roster::Listed(kept.clone()));
@@ -476,11 +482,39 @@ async fn membership_changes_from_the_same_read_cannot_both_apply<S: Store>(store
     let (first, second) = tokio::join!(store.add_members(&read, &x, &at), store.add_members(&read, &y, &at));
     let applied = [first.unwrap(), second.unwrap()].into_iter().filter(Option::is_some).count();
     assert_eq!(applied, 1, "exactly one of two adds from the same read");
-    assert!(store.remove_member(&read, &people[1].id, &now_iso()).await.unwrap().is_none(), "stale read");
+    assert!(store.remove_member(&read, &people[1].id, &read.roles, &now_iso()).await.unwrap().is_none(), "stale read");
     assert!(store.update_conversation(&read, &Default::default(), &now_iso()).await.unwrap().is_none());
     let now = store.get_conversation(&read.id).await.unwrap().unwrap();
     assert_eq!(now.roster.count(), 4);
-    assert!(store.remove_member(&now, &people[1].id, &now_iso()).await.unwrap().is_some());
+    assert!(store.remove_member(&now, &people[1].id, &now.roles, &now_iso()).await.unwrap().is_some());
+}
+
+/// Roles are stored on the record, change under the roster version like memberships, and leave with a removed
+/// admin; `longest_standing` orders members by when they joined.
+async fn roles_change_under_the_roster_version<S: Store>(store: &S) {
+    let people = users(store, 5).await;
+    let Created::New(read) = store.create_conversation(&group(&people[..4])).await.unwrap() else { panic!() };
+    let stored = store.get_conversation(&read.id).await.unwrap().unwrap();
+    assert_eq!(stored.roles, Roles::owned_by(people[0].id.clone()));
+    let ids = |range: std::ops::Range<usize>| people[range].iter().map(|p| p.id.clone()).collect::<Vec<_>>();
+    let roles = Roles { owner: people[0].id.clone(), admins: ids(1..3).into_iter().collect() };
+    let updated = store.set_roles(&read, &roles, &now_iso()).await.unwrap().expect("no race");
+    assert_eq!(updated.roles, roles);
+    assert_eq!(updated.roster_version, read.roster_version + 1, "a role change moves the version");
+    assert!(store.set_roles(&read, &Roles::owned_by(people[1].id.clone()), &now_iso()).await.unwrap().is_none());
+    assert!(store.remove_member(&read, &people[3].id, &read.roles, &now_iso()).await.unwrap().is_none(), "stale");
+
+    let without = Roles { owner: people[0].id.clone(), admins: ids(2..3).into_iter().collect() };
+    let after = store.remove_member(&updated, &people[1].id, &without, &now_iso()).await.unwrap().expect("no race");
+    assert_eq!(store.get_conversation(&read.id).await.unwrap().unwrap().roles, without);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let later = add_all(store, after, &people[4..5]).await;
+    let first = store.longest_standing(&read.id, &[people[4].id.clone(), people[3].id.clone()]).await.unwrap();
+    assert_eq!(first, Some(people[3].id.clone()), "joined at creation, before the one added later");
+    let gone = store.longest_standing(&read.id, &[people[1].id.clone()]).await.unwrap();
+    assert_eq!(gone, None, "a removed member is no candidate");
+    let cleared = store.set_roles(&later, &Roles::owned_by(people[2].id.clone()), &now_iso()).await.unwrap().unwrap();
+    assert_eq!(cleared.roles, Roles::owned_by(people[2].id.clone()), "no admins left");
 }
 
 /// Read counts follow the members' read pointers (the index may lag a moment: polled briefly).
@@ -614,6 +648,7 @@ contract!(
     a_send_and_the_processor_never_lose_each_others_write,
     groups_grow_large_in_pages_and_shrink_back_to_listed,
     membership_changes_from_the_same_read_cannot_both_apply,
+    roles_change_under_the_roster_version,
     read_counts_follow_read_pointers,
     large_groups_check_the_sender_in_the_append,
     usernames_are_unique_case_insensitively,

@@ -227,5 +227,22 @@ describe('realtime through the SDK', () => {
     // Carol is out: the SDK stops following, and the server refuses her.
     expect(carol.client.lastSeq(group._id)).toBeNull();
     await expect(carol.client.sendMessage(group._id, 'still here?')).rejects.toMatchObject({ code: 'not_found' });
+
+    // Roles: Bob, made an admin, then given the group, hears both; the member list says who is what.
+    await alice.client.rest.setRole(group._id, bob.userId, 'admin');
+    await waitFor(() => eventData(bob, 'member_role_changed').length === 1, 'member_role_changed (admin)');
+    expect(eventData(bob, 'member_role_changed')[0]).toEqual({
+      conversationId: group._id,
+      userId: bob.userId,
+      role: 'admin',
+      changedBy: alice.userId,
+    });
+    const handed = await alice.client.rest.transferOwnership(group._id, bob.userId);
+    expect(handed).toMatchObject({ ownerId: bob.userId, admins: [alice.userId] });
+    await waitFor(() => eventData(bob, 'member_role_changed').length === 3, 'member_role_changed (owner, admin)');
+    const members = await bob.client.rest.members(group._id);
+    const roles = Object.fromEntries(members.items.map((m) => [m._id, m.role]));
+    expect(roles).toEqual({ [alice.userId]: 'admin', [bob.userId]: 'owner', [dave.userId]: 'member' });
+    await expect(dave.client.rest.removeMember(group._id, alice.userId)).rejects.toMatchObject({ status: 403, code: 'forbidden' });
   });
 });

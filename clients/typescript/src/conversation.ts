@@ -12,7 +12,7 @@ import type { UploadOptions, Uploadable } from './uploads.js';
 import type { ChatClient, ChatClientEvents, SendOptions, SentMessage } from './client.js';
 import type { Listener } from './emitter.js';
 import { ChatError } from './errors.js';
-import type { ConversationSummary, Message, Page, ReadReceipt, User } from './protocol.js';
+import type { ConversationSummary, Member, Message, Page, ReadReceipt } from './protocol.js';
 import type { HistoryQuery } from './rest.js';
 
 /** The client's events that concern one conversation (each carries its `conversationId`). */
@@ -102,8 +102,8 @@ export class ChatConversation {
     return this.client.joinedConversations().includes(this.id);
   }
 
-  /** A page of members (`GET /conversations/:id/members`). */
-  members(query: { limit?: number; cursor?: string } = {}): Promise<Page<User>> {
+  /** A page of members with their roles (`GET /conversations/:id/members`). */
+  members(query: { limit?: number; cursor?: string } = {}): Promise<Page<Member>> {
     return this.client.rest.members(this.id, query);
   }
 

@@ -99,8 +99,20 @@ export interface Conversation {
   /** Seq of the newest message; 0 before the first. */
   lastSeq: number;
   createdBy: string;
+  /** Groups only: the owner (docs/protocol.md, "Group roles"). */
+  ownerId?: string;
+  /** Groups only: the admins' ids. */
+  admins?: string[];
   createdAt: string;
   updatedAt: string;
+}
+
+/** What a member may do in a group: owner and admins manage it, the owner alone changes roles. */
+export type Role = 'owner' | 'admin' | 'member';
+
+/** A member as the member list shows them; `role` in groups only. */
+export interface Member extends User {
+  role?: Role;
 }
 
 /** A conversation in the caller's list, with the caller's unread count. */
@@ -394,6 +406,7 @@ export interface ServerEvents {
   conversation_updated: { conversation: Conversation };
   member_joined: { conversationId: string; members: User[]; addedBy: string };
   member_left: MemberLeft;
+  member_role_changed: { conversationId: string; userId: string; role: Role; changedBy: string };
   friend_request_received: { from: Sender; createdAt: string };
   friend_request_cancelled: { from: Sender };
   friend_request_accepted: { by: Sender };
@@ -434,6 +447,7 @@ export const SERVER_EVENTS = [
   'conversation_updated',
   'member_joined',
   'member_left',
+  'member_role_changed',
   ...FRIEND_EVENTS,
   'user_blocked',
   'user_unblocked',

@@ -19,12 +19,14 @@ import type {
   FriendOutcome,
   FriendRequests,
   IssuedUpload,
+  Member,
   MemberLeft,
   Message,
   MessageType,
   Page,
   Privacy,
   ReadReceipt,
+  Role,
   Session,
   User,
 } from './protocol.js';
@@ -188,8 +190,8 @@ export class RestClient {
     return this.call('POST', `/conversations/${seg(conversationId)}/members`, { body: { userIds } });
   }
 
-  /** A page of a conversation's members, in user-id order (the way to list a large group). */
-  members(conversationId: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<User>> {
+  /** A page of a conversation's members with their roles, in user-id order (the way to list a large group). */
+  members(conversationId: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<Member>> {
     return this.call('GET', `/conversations/${seg(conversationId)}/members`, { query: { ...query } });
   }
 
@@ -198,9 +200,19 @@ export class RestClient {
     return this.call('GET', `/conversations/${seg(conversationId)}/messages/${seg(messageId)}/reads`);
   }
 
-  /** Leaves a group (your own id) or, as its creator, removes a member. */
+  /** Leaves a group (your own id) or removes a member: the owner anyone, an admin members only. */
   removeMember(conversationId: string, userId: string): Promise<MemberLeft> {
     return this.call('DELETE', `/conversations/${seg(conversationId)}/members/${seg(userId)}`);
+  }
+
+  /** Makes a member an admin or a member again (the group's owner only). */
+  setRole(conversationId: string, userId: string, role: Exclude<Role, 'owner'>): Promise<Conversation> {
+    return this.call('PUT', `/conversations/${seg(conversationId)}/members/${seg(userId)}/role`, { body: { role } });
+  }
+
+  /** Hands the group over to another member (the owner only); the caller stays on as an admin. */
+  transferOwnership(conversationId: string, userId: string): Promise<Conversation> {
+    return this.call('PUT', `/conversations/${seg(conversationId)}/owner`, { body: { userId } });
   }
 
   // ---------------------------------------------------------------- messages

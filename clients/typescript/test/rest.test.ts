@@ -40,6 +40,8 @@ describe('RestClient', () => {
     await rest.updateGroup('c1', { name: 'renamed' });
     await rest.addMembers('c1', ['u4']);
     await rest.removeMember('c1', 'u4');
+    await rest.setRole('c1', 'u3', 'admin');
+    await rest.transferOwnership('c1', 'u3');
     await rest.history('c1', { afterSeq: 7, limit: 100 });
     await rest.history('c1', { cursor: 'a b+c' });
     await rest.postMessage('c1', { content: 'hi', clientMessageId: 'tab-1' });
@@ -62,6 +64,8 @@ describe('RestClient', () => {
       'PATCH /conversations/c1',
       'POST /conversations/c1/members',
       'DELETE /conversations/c1/members/u4',
+      'PUT /conversations/c1/members/u3/role',
+      'PUT /conversations/c1/owner',
       'GET /conversations/c1/messages?afterSeq=7&limit=100',
       'GET /conversations/c1/messages?cursor=a+b%2Bc',
       'POST /conversations/c1/messages',
@@ -81,6 +85,8 @@ describe('RestClient', () => {
       { type: 'group', name: 'weekend', participantIds: ['u2', 'u3'] },
       { name: 'renamed' },
       { userIds: ['u4'] },
+      { role: 'admin' },
+      { userId: 'u3' },
       { content: 'hi', clientMessageId: 'tab-1' },
       { newContent: 'fixed' },
       { lastMessageId: 'c1-7' },

@@ -48,6 +48,7 @@ let browser: Browser;
 let alice: User;
 let bob: User;
 let privateChat: string;
+let groupChat: string;
 
 /**
  * Test hook, installed before the app's scripts: while `__chatTest.blockSockets` is true, every new WebSocket
@@ -334,6 +335,7 @@ describe('web app, two users', () => {
     await alice.page.getByTestId('group-create').click();
     await hasText(alice.page.getByTestId('conversation-header'), `Team ${run}`);
     const group = (await alice.page.getByTestId('conversation').getAttribute('data-conversation-id'))!;
+    groupChat = group;
     await conversationItem(bob.page, group).waitFor();
 
     // 45 messages over REST (a page of history is 30).
@@ -448,5 +450,28 @@ describe('web app, two users', () => {
     }).then((r) => r.json() as Promise<{ token: string }>);
     const privacy = await fetch(`${endpoints.http}/users/me/privacy`, { headers: { authorization: `Bearer ${login.token}` } });
     expect(await privacy.json()).toEqual({ contactableBy: 'friends' });
+  });
+
+  it("the group's owner makes the other member an admin, then hands the group over; both see the roles", async () => {
+    for (const user of [alice, bob]) {
+      await conversationItem(user.page, groupChat).click();
+      await user.page.getByTestId('members-toggle').click();
+    }
+    const row = (page: typeof alice.page, name: string) => page.locator(`[data-testid=member][data-username="${name}"]`);
+    await row(alice.page, alice.name).and(alice.page.locator('[data-role=owner]')).waitFor();
+    // Bob, a member, is offered nothing to do to Alice.
+    await row(bob.page, alice.name).waitFor();
+    expect(await bob.page.getByTestId('member-remove').count()).toBe(0);
+    expect(await bob.page.getByTestId('member-admin-toggle').count()).toBe(0);
+
+    await row(alice.page, bob.name).getByTestId('member-admin-toggle').click();
+    await row(bob.page, bob.name).and(bob.page.locator('[data-role=admin]')).waitFor();
+    await row(alice.page, bob.name).getByTestId('member-make-owner').click();
+    // Bob owns it now (his page learned it from the event) and may manage Alice, now an admin.
+    await row(bob.page, bob.name).and(bob.page.locator('[data-role=owner]')).waitFor();
+    await row(bob.page, alice.name).and(bob.page.locator('[data-role=admin]')).waitFor();
+    await row(bob.page, alice.name).getByTestId('member-admin-toggle').waitFor();
+    expect(await alice.page.getByTestId('member-make-owner').count()).toBe(0);
+    await shot(bob.page, 'group-members.png');
   });
 });

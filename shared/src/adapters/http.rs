@@ -19,7 +19,9 @@ use crate::ports::Created;
 use crate::usecases::App;
 use crate::usecases::accounts::{Accounts, Credentials, UserSearch};
 use crate::usecases::blocks::{Privacy, UserRef};
-use crate::usecases::conversations::{AddMembers, CreateConversation, ListQuery, MembersQuery, UpdateConversation};
+use crate::usecases::conversations::{
+    AddMembers, CreateConversation, ListQuery, MembersQuery, SetRole, TransferOwnership, UpdateConversation,
+};
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage};
 use crate::usecases::paging::Pager;
@@ -145,6 +147,15 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
             let (actor, id) = (actor().await?, conversation(id)?);
             let user_id = UserId::parse(user_id).map_err(|_| AppError::NotFound("member not found"))?;
             ok(&app.conversations.remove_member(&actor, &id, &user_id).await?)
+        }
+        (&Method::PUT, ["conversations", id, "members", user_id, "role"]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            let user_id = UserId::parse(user_id).map_err(|_| AppError::NotFound("member not found"))?;
+            ok(&app.conversations.set_role(&actor, &id, &user_id, body::<SetRole>(&request)?).await?)
+        }
+        (&Method::PUT, ["conversations", id, "owner"]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            ok(&app.conversations.transfer_ownership(&actor, &id, body::<TransferOwnership>(&request)?).await?)
         }
         (&Method::GET, ["conversations", id, "messages"]) => {
             let (actor, id) = (actor().await?, conversation(id)?);

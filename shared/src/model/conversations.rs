@@ -20,6 +20,49 @@ pub const LISTED_MEMBERS_MAX: usize = 50;
 /// Members a group may have unless the deployment says otherwise (`MaxGroupMembers` in the template).
 pub const DEFAULT_MAX_GROUP_MEMBERS: usize = 10_000;
 
+/// Admins a group may have besides its owner: the roles ride on the conversation record, which every operation
+/// reads anyway, so checking a role costs no request, and this keeps the record small.
+pub const MAX_ADMINS: usize = 50;
+
+/// What a member may do in a group. Owner and admins manage members, name and avatar; the owner alone changes
+/// roles and hands the group over. Private conversations have no roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+/// A group's owner and admins; everyone else is a member. Groups stored before roles existed read as owned by
+/// their creator, with no admins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Roles {
+    pub owner: UserId,
+    pub admins: BTreeSet<UserId>,
+}
+
+impl Roles {
+    pub fn owned_by(owner: UserId) -> Roles {
+        Roles { owner, admins: BTreeSet::new() }
+    }
+
+    pub fn of(&self, user_id: &UserId) -> Role {
+        if *user_id == self.owner {
+            Role::Owner
+        } else if self.admins.contains(user_id) {
+            Role::Admin
+        } else {
+            Role::Member
+        }
+    }
+
+    /// Owner and admins add and remove members, rename the group and change its avatar.
+    pub fn manages(&self, user_id: &UserId) -> bool {
+        self.of(user_id) != Role::Member
+    }
+}
+
 /// Who is in a conversation, as far as the conversation record knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Roster {
@@ -71,6 +114,8 @@ pub struct Conversation {
     /// read the same roster cannot both apply.
     pub roster_version: u64,
     pub created_by: UserId,
+    /// A group's owner and admins (a private conversation's are unused: its creator, nobody).
+    pub roles: Roles,
     pub created_at: String,
     pub updated_at: String,
     /// Sequence number of the newest message; 0 before the first.
@@ -122,6 +167,12 @@ pub struct ConversationView {
     pub last_message: Option<Message>,
     pub last_seq: u64,
     pub created_by: UserId,
+    /// A group's owner (see [`Role`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<UserId>,
+    /// A group's admins, in id order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admins: Option<Vec<UserId>>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -134,7 +185,10 @@ impl ConversationView {
             members.sort_by(|a, b| a.username.cmp(&b.username));
             members
         });
+        let group = conversation.kind == ConversationKind::Group;
         ConversationView {
+            owner_id: group.then(|| conversation.roles.owner.clone()),
+            admins: group.then(|| conversation.roles.admins.iter().cloned().collect()),
             id: conversation.id,
             kind: conversation.kind,
             name: conversation.name,
@@ -149,6 +203,17 @@ impl ConversationView {
             updated_at: conversation.updated_at,
         }
     }
+}
+
+/// A group member as the member list shows them: their profile and their role.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    #[serde(flatten)]
+    pub user: User,
+    /// Set in groups only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 /// Someone left a group or was removed from it.
@@ -175,6 +240,7 @@ mod tests {
             roster: Roster::Listed([user(a), user(b)].into_iter().collect()),
             roster_version: 1,
             created_by: user(a),
+            roles: Roles::owned_by(user(a)),
             created_at: now_iso(),
             updated_at: now_iso(),
             last_seq: 0,

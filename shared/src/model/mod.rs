@@ -19,7 +19,8 @@ pub use attachments::{
 pub use clock::{now_epoch_seconds, now_iso};
 pub use connections::{Connection, LiveConnection};
 pub use conversations::{
-    Conversation, ConversationKind, ConversationView, DEFAULT_MAX_GROUP_MEMBERS, LISTED_MEMBERS_MAX, MemberLeft, Roster,
+    Conversation, ConversationKind, ConversationView, DEFAULT_MAX_GROUP_MEMBERS, LISTED_MEMBERS_MAX, MAX_ADMINS,
+    MemberLeft, MemberView, Role, Roles, Roster,
 };
 pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, UploadId, UserId};
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage};

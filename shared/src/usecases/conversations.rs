@@ -3,7 +3,11 @@
 //! changed.
 //!
 //! Every operation on an existing conversation starts from [`member_conversation`]; who hears about it comes
-//! from [`conversation_audience`] (both in [`super::membership`]).
+//! from [`conversation_audience`] (both in [`super::membership`]). Who may change a group is [`roles`]' rule.
+
+mod roles;
+
+pub use roles::{AssignableRole, SetRole, TransferOwnership};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -18,7 +22,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{
     Actor, ContactableBy, Conversation, ConversationId, ConversationKind, ConversationView, LISTED_MEMBERS_MAX,
-    MemberLeft, Roster, User, UserId, now_iso,
+    MemberLeft, MemberView, Role, Roles, Roster, User, UserId, now_iso,
 };
 use crate::ports::{
     ConnectionStore, ConversationChanges, ConversationStore, Created, FriendStore, RoomStore, Store, UserStore,
@@ -33,6 +37,14 @@ const MAX_GROUP_NAME_CHARS: usize = 100;
 /// and re-applies its rules, at most this many times: a race ends in the answer the newer state deserves (404,
 /// 403, 422), never in a bypassed rule.
 const WRITE_ATTEMPTS: u32 = 4;
+
+/// Before attempt `attempt` (from 0) of a conditional group write: a jittered pause after a lost race, so that
+/// writers racing on one popular group spread out instead of colliding again (and answering `rate_limited`).
+async fn after_race(attempt: u32) {
+    if attempt > 0 {
+        crate::retry::pause(attempt).await;
+    }
+}
 
 /// `POST /conversations` body.
 #[derive(Debug, Deserialize)]
@@ -206,6 +218,7 @@ impl Conversations {
             roster: Roster::Listed(member_ids),
             roster_version: 1,
             created_by: actor.id().clone(),
+            roles: Roles::owned_by(actor.id().clone()),
             created_at: now.clone(),
             updated_at: now,
             last_seq: 0,
@@ -279,7 +292,7 @@ impl Conversations {
         conversation_id: &ConversationId,
         query: MembersQuery,
         pager: &Pager,
-    ) -> AppResult<Page<User>> {
+    ) -> AppResult<Page<MemberView>> {
         let limit = page_size(query.limit, MEMBER_PAGE)?;
         let (conversation, _) = member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
         let scope = format!("members:{conversation_id}:{}", actor.id());
@@ -295,7 +308,12 @@ impl Conversations {
         let next_cursor = pager.next_cursor(&scope, &mut ids, limit, Clone::clone);
         let mut profiles = self.users.get_users(&ids).await?;
         profiles.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(Page { items: profiles, next_cursor })
+        let group = conversation.kind == ConversationKind::Group;
+        let items = profiles
+            .into_iter()
+            .map(|user| MemberView { role: group.then(|| conversation.roles.of(&user.id)), user })
+            .collect();
+        Ok(Page { items, next_cursor })
     }
 
     /// Renames a group or changes its avatar; every member gets `conversation_updated`.
@@ -313,10 +331,16 @@ impl Conversations {
             return Err(AppError::Validation("nothing to change: send name and/or avatar".into()));
         }
         let updated = 'write: {
-            for _ in 0..WRITE_ATTEMPTS {
+            for attempt in 0..WRITE_ATTEMPTS {
+                after_race(attempt).await;
                 let (conversation, _) =
                     member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
                 require_group(&conversation)?;
+                require_manager(
+                    &conversation,
+                    actor,
+                    "only the group's owner and admins may rename it or change its avatar",
+                )?;
                 if let Some(updated) =
                     self.conversations.update_conversation(&conversation, &changes, &now_iso()).await?
                 {
@@ -348,6 +372,7 @@ impl Conversations {
         let (mut conversation, _) =
             member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
         require_group(&conversation)?;
+        require_manager(&conversation, actor, ADD_REFUSED)?;
         let profiles = self.users.get_users(&wanted.iter().cloned().collect::<Vec<_>>()).await?;
         if profiles.len() != wanted.len() {
             return Err(AppError::NotFound("user not found"));
@@ -373,9 +398,11 @@ impl Conversations {
                 }
                 None if races + 1 < WRITE_ATTEMPTS => {
                     races += 1;
+                    after_race(races).await;
                     conversation =
                         member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?.0;
                     require_group(&conversation)?;
+                    require_manager(&conversation, actor, ADD_REFUSED)?;
                 }
                 None => break Err(AppError::BUSY),
             }
@@ -396,28 +423,31 @@ impl Conversations {
         self.view(conversation).await
     }
 
-    /// Leaves a group (`user_id` = the caller) or, for its creator only, removes someone else. The remaining
-    /// members and the removed user get `member_left`; the removed user's open rooms close at once.
+    /// Leaves a group (`user_id` = the caller) or removes someone else: the owner may remove anyone, an admin
+    /// members only. The remaining members and the removed user get `member_left`, the removed user's open rooms
+    /// close at once, and when the owner leaves the next owner is chosen in the same write and announced with
+    /// `member_role_changed`.
     pub async fn remove_member(
         &self,
         actor: &Actor,
         conversation_id: &ConversationId,
         user_id: &UserId,
     ) -> AppResult<MemberLeft> {
-        let remaining = 'write: {
-            for _ in 0..WRITE_ATTEMPTS {
+        let (remaining, next_owner) = 'write: {
+            for attempt in 0..WRITE_ATTEMPTS {
+                after_race(attempt).await;
                 let (conversation, _) =
                     member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
                 require_group(&conversation)?;
-                let target = BTreeSet::from([user_id.clone()]);
-                if members_among(self.conversations.as_ref(), &conversation, &target).await?.is_empty() {
-                    return Err(AppError::NotFound("member not found"));
+                self.require_member(&conversation, user_id).await?;
+                if user_id != actor.id() {
+                    roles::require_may_remove(&conversation.roles, actor.id(), user_id)?;
                 }
-                if user_id != actor.id() && conversation.created_by != *actor.id() {
-                    return Err(AppError::Forbidden("only the group's creator may remove other members"));
-                }
-                if let Some(remaining) = self.conversations.remove_member(&conversation, user_id, &now_iso()).await? {
-                    break 'write remaining;
+                let (roles, next_owner) = self.roles_without(&conversation, user_id).await?;
+                if let Some(remaining) =
+                    self.conversations.remove_member(&conversation, user_id, &roles, &now_iso()).await?
+                {
+                    break 'write (remaining, next_owner);
                 }
             }
             return Err(AppError::BUSY);
@@ -428,9 +458,13 @@ impl Conversations {
             user_id: user_id.clone(),
             removed_by: actor.id().clone(),
         };
-        let mut recipients = self.members_to_tell(&remaining).await?;
+        let members = self.members_to_tell(&remaining).await?;
+        let mut recipients = members.clone();
         recipients.push(user_id.clone());
         self.delivery.event(&recipients, Event::MemberLeft(left.clone()).frame(), None).await;
+        if let Some(owner) = next_owner {
+            self.announce_role(&remaining, &members, owner, Role::Owner, user_id).await;
+        }
         Ok(left)
     }
 
@@ -452,6 +486,13 @@ impl Conversations {
             self.users.get_users(&ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
         Ok(conversations.into_iter().map(|c| ConversationView::new(c, &profiles)).collect())
     }
+}
+
+/// Why a member who is neither owner nor admin cannot add members.
+const ADD_REFUSED: &str = "only the group's owner and admins may add members";
+
+fn require_manager(conversation: &Conversation, actor: &Actor, refusal: &'static str) -> AppResult<()> {
+    if conversation.roles.manages(actor.id()) { Ok(()) } else { Err(AppError::Forbidden(refusal)) }
 }
 
 fn require_group(conversation: &Conversation) -> AppResult<()> {
@@ -486,6 +527,8 @@ mod tests {
             last_message: None,
             last_seq,
             created_by: UserId::parse("u").unwrap(),
+            owner_id: None,
+            admins: None,
             created_at: now_iso(),
             updated_at: now_iso(),
         };

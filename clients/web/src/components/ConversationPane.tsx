@@ -1,5 +1,5 @@
 /**
- * The open conversation: header with presence or member count, messages, typing line, composer. Every `data-testid`
+ * The open conversation: header with presence or member count (and a group's member list), messages, typing line, composer. Every `data-testid`
  * is used by the browser tests (tests/browser.test.ts): keep them stable.
  */
 
@@ -9,6 +9,7 @@ import { useRef, useState } from 'preact/hooks';
 
 import { store } from '../state';
 import { Dot } from './Dot';
+import { MembersPanel } from './MembersPanel';
 import { MessageList } from './MessageList';
 
 export function ConversationPane(): JSX.Element {
@@ -51,7 +52,13 @@ export function ConversationPane(): JSX.Element {
             {store.friends.isBlocked(peer._id) ? 'Unblock' : 'Block'}
           </button>
         )}
+        {c.type === 'group' && (
+          <button type="button" class="secondary" data-testid="members-toggle" onClick={() => void store.members.toggle(c._id)}>
+            {store.members.shownFor === c._id ? 'Hide members' : 'Members'}
+          </button>
+        )}
       </header>
+      {store.members.shownFor === c._id && <MembersPanel conversation={c} />}
       <MessageList key={c._id} view={view} />
       <div class="typing" data-testid="typing-indicator" data-active={String(typing.length > 0)}>
         {typing.length > 0 ? `${typing.join(', ')} ${typing.length > 1 ? 'are' : 'is'} typing…` : ''}

@@ -10,7 +10,7 @@ import { seqOf } from './core';
 
 /** Subscribes every handler; returns the unsubscribe functions. */
 export function wire(client: ChatClient, slices: Slices, expired: () => void, reconnected: () => void): (() => void)[] {
-  const { core, conversations, messages, typing, friends } = slices;
+  const { core, conversations, messages, typing, friends, members } = slices;
   const me = () => core.me?._id;
   const offs = [
     client.on('state', ({ current, error }) => {
@@ -67,14 +67,23 @@ export function wire(client: ChatClient, slices: Slices, expired: () => void, re
       core.changed();
     }),
     client.on('conversation_updated', ({ conversation }) => void conversations.refresh(conversation._id)),
-    client.on('member_joined', ({ conversationId }) => void conversations.refresh(conversationId)),
+    client.on('member_joined', ({ conversationId }) => {
+      void conversations.refresh(conversationId);
+      members.changed(conversationId);
+    }),
     client.on('member_left', ({ conversationId, userId }) => {
       if (userId === me()) {
         conversations.forget(conversationId);
+        if (members.shownFor === conversationId) members.clear();
         core.changed();
       } else {
         void conversations.refresh(conversationId);
+        members.changed(conversationId);
       }
+    }),
+    client.on('member_role_changed', ({ conversationId }) => {
+      void conversations.refresh(conversationId);
+      members.changed(conversationId);
     }),
     client.on('status_changed', () => core.changed()),
   ];

@@ -1,12 +1,13 @@
 /**
  * The app's state, in slices: `core` (endpoints, client, connection, change notification), `session`,
  * `conversations`, `messages`, `typing` and `friends`. Views read the slices and call their methods; every
- * rule of the protocol the UI depends on lives in the slice it concerns.
+ * rule of the protocol the UI depends on lives in the slice it concerns. `members` is an open group's member list.
  */
 
 import { Conversations } from './conversations';
 import { Core } from './core';
 import { Friends } from './friends';
+import { Members } from './members';
 import { Messages } from './messages';
 import { Session } from './session';
 import { Typing } from './typing';
@@ -22,6 +23,7 @@ export class Store {
   readonly conversations: Conversations;
   readonly messages: Messages;
   readonly friends = new Friends(this.core);
+  readonly members = new Members(this.core);
   readonly session: Session;
 
   constructor() {

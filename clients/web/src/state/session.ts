@@ -10,6 +10,7 @@ import { type Config, type Core, describe } from './core';
 import { type Conversations, listAll } from './conversations';
 import { wire } from './events';
 import type { Friends } from './friends';
+import type { Members } from './members';
 import type { Messages } from './messages';
 import type { Typing } from './typing';
 
@@ -22,6 +23,7 @@ export interface Slices {
   messages: Messages;
   typing: Typing;
   friends: Friends;
+  members: Members;
 }
 
 export class Session {
@@ -99,7 +101,7 @@ export class Session {
   }
 
   private stop(): void {
-    const { core, conversations, friends, typing } = this.slices;
+    const { core, conversations, friends, members, typing } = this.slices;
     for (const off of this.offs) off();
     this.offs = [];
     core.client?.disconnect();
@@ -108,6 +110,7 @@ export class Session {
     core.connection = 'offline';
     conversations.clear();
     friends.clear();
+    members.clear();
     typing.end();
   }
 

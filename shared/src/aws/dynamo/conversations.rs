@@ -14,11 +14,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select, TransactWrite
 
 use super::items::{conversation_from_item, kind_str};
 use super::{
-    DynamoDbStore, Item, READERS_INDEX, cancellation_codes, failed_condition, get_id, get_n_or_zero, get_s, id, id_set,
-    keys, n, s,
+    DynamoDbStore, Item, READERS_INDEX, cancellation_codes, failed_condition, get_id, get_n_or_zero, get_opt_s, get_s,
+    id, id_set, keys, n, s,
 };
 use crate::error::{AppError, AppResult};
-use crate::model::{Conversation, ConversationId, LISTED_MEMBERS_MAX, Roster, UserId};
+use crate::model::{Conversation, ConversationId, ConversationKind, LISTED_MEMBERS_MAX, Roles, Roster, UserId};
 use crate::ports::{ConversationChanges, ConversationStore, Created, Membership};
 
 /// Items one `TransactWriteItems` may hold.
@@ -53,32 +53,69 @@ fn roster_unchanged(version: u64) -> (&'static str, Option<AttributeValue>) {
     }
 }
 
+/// The user a membership item (`USER#<id>`, `CONV#<id>`) belongs to.
+fn membership_user(item: &Item) -> AppResult<UserId> {
+    get_s(item, "pk")?
+        .strip_prefix("USER#")
+        .and_then(|id| UserId::parse(id).ok())
+        .ok_or_else(|| AppError::internal("stored membership has an invalid user"))
+}
+
 impl DynamoDbStore {
-    /// The `META` update of a membership change: count, version, `updatedAt` and the change to the set, on
-    /// condition the roster is unchanged.
+    /// The `META` update of a membership or role change: count, version, `updatedAt`, the change to the set and,
+    /// when given, the roles, on condition the roster is unchanged.
     fn roster_update(
         &self,
         conversation: &Conversation,
         count: usize,
         members: SetChange,
+        roles: Option<&Roles>,
         now: &str,
     ) -> AppResult<TransactWriteItem> {
         let (condition, version) = roster_unchanged(conversation.roster_version);
-        let mut set = "SET memberCount = :count, rosterVersion = :next, updatedAt = :now".to_owned();
-        let (clause, value) = match members {
-            SetChange::Add(value) => (" ADD members :members", Some(value)),
-            SetChange::Delete(value) => (" DELETE members :members", Some(value)),
-            SetChange::Replace(value) => {
-                set.push_str(", members = :members");
-                ("", Some(value))
+        let mut set = vec!["memberCount = :count", "rosterVersion = :next", "updatedAt = :now"];
+        let mut remove = Vec::new();
+        let mut other = "";
+        let (mut owner, mut admins) = (None, None);
+        let value = match members {
+            SetChange::Add(value) => {
+                other = " ADD members :members";
+                Some(value)
             }
-            SetChange::Remove => (" REMOVE members", None),
-            SetChange::Keep => ("", None),
+            SetChange::Delete(value) => {
+                other = " DELETE members :members";
+                Some(value)
+            }
+            SetChange::Replace(value) => {
+                set.push("members = :members");
+                Some(value)
+            }
+            SetChange::Remove => {
+                remove.push("members");
+                None
+            }
+            SetChange::Keep => None,
         };
+        if let Some(roles) = roles {
+            set.push("ownerId = :owner");
+            owner = Some(id(&roles.owner));
+            // DynamoDB has no empty sets: no admins is no attribute.
+            if roles.admins.is_empty() {
+                remove.push("admins");
+            } else {
+                set.push("admins = :admins");
+                admins = Some(id_set(&roles.admins));
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        expression.push_str(other);
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(keys::conversation(&conversation.id), keys::META)))
-            .update_expression(format!("{set}{clause}"))
+            .update_expression(expression)
             .condition_expression(condition)
             .set_expression_attribute_values(Some(
                 [
@@ -87,6 +124,8 @@ impl DynamoDbStore {
                     (":now", Some(s(now))),
                     (":version", version),
                     (":members", value),
+                    (":owner", owner),
+                    (":admins", admins),
                 ]
                 .into_iter()
                 .filter_map(|(name, value)| Some((name.to_owned(), value?)))
@@ -124,6 +163,12 @@ impl ConversationStore for DynamoDbStore {
         meta.insert("memberCount".into(), n(members.len() as u64));
         meta.insert("rosterVersion".into(), n(c.roster_version));
         meta.insert("createdBy".into(), id(&c.created_by));
+        if c.kind == ConversationKind::Group {
+            meta.insert("ownerId".into(), id(&c.roles.owner));
+            if !c.roles.admins.is_empty() {
+                meta.insert("admins".into(), id_set(&c.roles.admins));
+            }
+        }
         meta.insert("createdAt".into(), s(&c.created_at));
         meta.insert("updatedAt".into(), s(&c.updated_at));
         meta.insert("lastSeq".into(), n(c.last_seq));
@@ -284,16 +329,7 @@ impl ConversationStore for DynamoDbStore {
 
     async fn members_among(&self, conversation_id: &ConversationId, user_ids: &[UserId]) -> AppResult<Vec<UserId>> {
         let keys = user_ids.iter().map(|user_id| Self::membership_key(conversation_id, user_id)).collect();
-        self.batch_get(keys, Some("pk"))
-            .await?
-            .iter()
-            .map(|item| {
-                let pk = get_s(item, "pk")?;
-                pk.strip_prefix("USER#")
-                    .and_then(|id| UserId::parse(id).ok())
-                    .ok_or_else(|| AppError::internal("stored membership has an invalid user"))
-            })
-            .collect()
+        self.batch_get(keys, Some("pk")).await?.iter().map(membership_user).collect()
     }
 
     /// Counted on the `readers` index: `conversationId = :id AND lastReadSeq >= :seq`, keys only, paged.
@@ -388,7 +424,7 @@ impl ConversationStore for DynamoDbStore {
             RosterWrite::Crossing => SetChange::Remove,
             RosterWrite::Large => SetChange::Keep,
         };
-        let mut items = vec![self.roster_update(conversation, count + taken, change, now)?];
+        let mut items = vec![self.roster_update(conversation, count + taken, change, None, now)?];
         if let (RosterWrite::Crossing, Some(listed)) = (&mode, conversation.roster.listed()) {
             for member in listed {
                 items.push(self.member_item(&conversation.id, member)?);
@@ -411,13 +447,14 @@ impl ConversationStore for DynamoDbStore {
         Ok(self.get_conversation(&conversation.id).await?.map(|updated| (updated, taken)))
     }
 
-    /// One transaction: `META`, the membership (which must exist) and the member item. A large group that
-    /// shrinks to [`LISTED_MEMBERS_MAX`] gets its set back, read from the member items under the same version
-    /// condition.
+    /// One transaction: `META` (with the roles after), the membership (which must exist) and the member item. A
+    /// large group that shrinks to [`LISTED_MEMBERS_MAX`] gets its set back, read from the member items under the
+    /// same version condition.
     async fn remove_member(
         &self,
         conversation: &Conversation,
         user_id: &UserId,
+        roles: &Roles,
         now: &str,
     ) -> AppResult<Option<Conversation>> {
         let count = (conversation.roster.count() as usize).saturating_sub(1);
@@ -434,8 +471,9 @@ impl ConversationStore for DynamoDbStore {
             }
             Roster::Large { .. } => SetChange::Keep,
         };
+        let roles = (conversation.kind == ConversationKind::Group).then_some(roles);
         let items = vec![
-            self.roster_update(conversation, count, change, now)?,
+            self.roster_update(conversation, count, change, roles, now)?,
             self.delete_if_exists(keys::user(user_id), &keys::conversation(&conversation.id))?,
             self.delete(keys::conversation(&conversation.id), &keys::member(user_id))?,
         ];
@@ -443,5 +481,35 @@ impl ConversationStore for DynamoDbStore {
             return Ok(None);
         }
         self.get_conversation(&conversation.id).await
+    }
+
+    /// `META` alone, under the same version condition as membership writes (a transaction of one item, so a race
+    /// reads like theirs).
+    async fn set_roles(
+        &self,
+        conversation: &Conversation,
+        roles: &Roles,
+        now: &str,
+    ) -> AppResult<Option<Conversation>> {
+        let count = conversation.roster.count() as usize;
+        let items = vec![self.roster_update(conversation, count, SetChange::Keep, Some(roles), now)?];
+        if !self.transact_unless_raced(items).await? {
+            return Ok(None);
+        }
+        self.get_conversation(&conversation.id).await
+    }
+
+    /// The candidates' memberships (`BatchGetItem`, 100 keys per call), compared by `joinedAt`.
+    async fn longest_standing(
+        &self,
+        conversation_id: &ConversationId,
+        candidates: &[UserId],
+    ) -> AppResult<Option<UserId>> {
+        let keys = candidates.iter().map(|user_id| Self::membership_key(conversation_id, user_id)).collect();
+        let mut joined = Vec::with_capacity(candidates.len());
+        for item in self.batch_get(keys, Some("pk, joinedAt")).await? {
+            joined.push((get_opt_s(&item, "joinedAt").unwrap_or_default(), membership_user(&item)?));
+        }
+        Ok(joined.into_iter().min().map(|(_, user_id)| user_id))
     }
 }

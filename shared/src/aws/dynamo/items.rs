@@ -8,7 +8,8 @@ use super::{DynamoDbStore, Item, get_bool, get_id, get_n, get_n_or_zero, get_opt
 use crate::error::{AppError, AppResult};
 use crate::model::{
     Attachment, ContactableBy, Conversation, ConversationKind, LISTED_MEMBERS_MAX, LiveConnection, Message,
-    MessageKind, MessageStatus, Processed, Roster, Sender, Upload, User, UserId, UserPresence, now_epoch_seconds,
+    MessageKind, MessageStatus, Processed, Roles, Roster, Sender, Upload, User, UserId, UserPresence,
+    now_epoch_seconds,
 };
 
 pub(crate) fn user_from_item(item: &Item) -> AppResult<User> {
@@ -42,6 +43,16 @@ pub(crate) fn conversation_from_item(item: &Item) -> AppResult<Conversation> {
         _ => listed.len(),
     };
     let roster = if count <= LISTED_MEMBERS_MAX { Roster::Listed(listed) } else { Roster::large(count) };
+    let created_by: UserId = get_id(item, "createdBy")?;
+    // Groups stored before roles existed are their creator's.
+    let owner = if item.contains_key("ownerId") { get_id(item, "ownerId")? } else { created_by.clone() };
+    let admins = match item.get("admins") {
+        Some(AttributeValue::Ss(ids)) => ids
+            .iter()
+            .map(|a| a.parse().map_err(|_| AppError::internal("stored conversation has an invalid admin id")))
+            .collect::<AppResult<_>>()?,
+        _ => BTreeSet::new(),
+    };
     Ok(Conversation {
         id: get_id(item, "conversationId")?,
         kind,
@@ -49,7 +60,8 @@ pub(crate) fn conversation_from_item(item: &Item) -> AppResult<Conversation> {
         avatar: get_opt_s(item, "avatar"),
         roster,
         roster_version: get_n_or_zero(item, "rosterVersion"),
-        created_by: get_id(item, "createdBy")?,
+        created_by,
+        roles: Roles { owner, admins },
         created_at: get_s(item, "createdAt")?,
         updated_at: get_s(item, "updatedAt")?,
         last_seq: get_n(item, "lastSeq")?,

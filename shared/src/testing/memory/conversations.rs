@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
-use crate::model::{Conversation, ConversationId, ConversationKind, UserId};
+use crate::model::{Conversation, ConversationId, ConversationKind, Roles, UserId};
 use crate::ports::{ConversationChanges, ConversationStore, Created, Membership};
 
 use super::InMemoryStore;
@@ -30,6 +30,7 @@ impl ConversationStore for InMemoryStore {
         }
         for member in &members {
             state.read_seqs.insert((member.clone(), conversation.id.clone()), 0);
+            state.joined_at.insert((member.clone(), conversation.id.clone()), conversation.created_at.clone());
         }
         state.members.insert(conversation.id.clone(), members);
         state.conversations.insert(conversation.id.clone(), conversation.clone());
@@ -139,6 +140,7 @@ impl ConversationStore for InMemoryStore {
         let taken = &candidates[..candidates.len().min(page)];
         for id in taken {
             state.read_seqs.insert((id.clone(), conversation.id.clone()), last_seq);
+            state.joined_at.insert((id.clone(), conversation.id.clone()), now.to_owned());
         }
         state.members.entry(conversation.id.clone()).or_default().extend(taken.iter().cloned());
         Ok(state.conversation(&conversation.id).map(|c| (c, taken.len())))
@@ -148,6 +150,7 @@ impl ConversationStore for InMemoryStore {
         &self,
         conversation: &Conversation,
         user_id: &UserId,
+        roles: &Roles,
         now: &str,
     ) -> AppResult<Option<Conversation>> {
         let mut state = self.lock();
@@ -157,8 +160,40 @@ impl ConversationStore for InMemoryStore {
         let Some(c) = state.unchanged(conversation) else { return Ok(None) };
         c.roster_version += 1;
         c.updated_at = now.to_owned();
+        if c.kind == ConversationKind::Group {
+            c.roles = roles.clone();
+        }
         state.members.get_mut(&conversation.id).expect("a member was found").remove(user_id);
-        state.read_seqs.remove(&(user_id.clone(), conversation.id.clone()));
+        let membership = (user_id.clone(), conversation.id.clone());
+        state.read_seqs.remove(&membership);
+        state.joined_at.remove(&membership);
         Ok(state.conversation(&conversation.id))
+    }
+
+    async fn set_roles(
+        &self,
+        conversation: &Conversation,
+        roles: &Roles,
+        now: &str,
+    ) -> AppResult<Option<Conversation>> {
+        let mut state = self.lock();
+        let Some(c) = state.unchanged(conversation) else { return Ok(None) };
+        c.roster_version += 1;
+        c.updated_at = now.to_owned();
+        c.roles = roles.clone();
+        Ok(state.conversation(&conversation.id))
+    }
+
+    async fn longest_standing(
+        &self,
+        conversation_id: &ConversationId,
+        candidates: &[UserId],
+    ) -> AppResult<Option<UserId>> {
+        let state = self.lock();
+        Ok(candidates
+            .iter()
+            .filter_map(|id| Some((state.joined_at.get(&(id.clone(), conversation_id.clone()))?, id)))
+            .min()
+            .map(|(_, id)| id.clone()))
     }
 }

@@ -38,6 +38,8 @@ struct State {
     messages: BTreeMap<(ConversationId, u64), Message>,
     /// (user, conversation) → seq of the newest message the user has read
     read_seqs: HashMap<(UserId, ConversationId), u64>,
+    /// (user, conversation) → when they joined
+    joined_at: HashMap<(UserId, ConversationId), String>,
     /// (conversation, sender, client message id) → seq
     client_ids: HashMap<(ConversationId, UserId, String), u64>,
     /// (conversation, connection) → (user, connection)
