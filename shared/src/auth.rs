@@ -1,7 +1,10 @@
-//! Access tokens and password hashes.
+//! Access and refresh tokens, and password hashes.
 //!
 //! Tokens are HS256 JWTs. The algorithm is pinned when verifying, so a token that names another algorithm
-//! (`none`, RS256 with the HMAC key as "public key"…) is rejected rather than trusted.
+//! (`none`, RS256 with the HMAC key as "public key"…) is rejected rather than trusted. Both kinds name their
+//! session; an access token lives minutes, a refresh token carries its session's generation (which rotates with
+//! every refresh, so a used one is recognised if it comes back) and is never accepted as an access token or the
+//! other way round.
 
 use std::time::Duration;
 
@@ -12,17 +15,41 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, AppResult};
 
-/// What a verified token says about its bearer.
+/// What a verified access token says about its bearer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: String,
     pub username: String,
+    pub session_id: String,
 }
+
+/// What a verified refresh token names: the session and the generation it was issued at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshGrant {
+    pub user_id: String,
+    pub session_id: String,
+    pub generation: u64,
+}
+
+/// How long a refresh token (and so a session nobody uses) lasts.
+pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+const REFRESH: &str = "refresh";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
     username: String,
+    sid: String,
+    iat: u64,
+    exp: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RefreshClaims {
+    sub: String,
+    sid: String,
+    generation: u64,
+    typ: String,
     iat: u64,
     exp: u64,
 }
@@ -61,25 +88,56 @@ impl TokenKeys {
         })
     }
 
+    /// Seconds an access token lives.
+    pub fn access_ttl(&self) -> u64 {
+        self.ttl.as_secs()
+    }
+
     pub fn issue(&self, identity: &Identity) -> AppResult<String> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: identity.user_id.clone(),
             username: identity.username.clone(),
+            sid: identity.session_id.clone(),
             iat: now,
             exp: now + self.ttl.as_secs(),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AppError::internal)
     }
 
+    /// An access token's identity (its session is checked by the caller, against the store).
     pub fn verify(&self, token: &str) -> AppResult<Identity> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-            // The reason helps operators; the token itself is never logged.
-            tracing::info!(reason = %e, "token rejected");
-            AppError::Unauthorized("invalid or expired token")
-        })?;
-        Ok(Identity { user_id: data.claims.sub, username: data.claims.username })
+        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(refused)?;
+        Ok(Identity { user_id: data.claims.sub, username: data.claims.username, session_id: data.claims.sid })
     }
+
+    pub fn issue_refresh(&self, grant: &RefreshGrant) -> AppResult<String> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = RefreshClaims {
+            sub: grant.user_id.clone(),
+            sid: grant.session_id.clone(),
+            generation: grant.generation,
+            typ: REFRESH.into(),
+            iat: now,
+            exp: now + REFRESH_TOKEN_TTL.as_secs(),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AppError::internal)
+    }
+
+    pub fn verify_refresh(&self, token: &str) -> AppResult<RefreshGrant> {
+        let data = decode::<RefreshClaims>(token, &self.decoding, &self.validation).map_err(refused)?;
+        if data.claims.typ != REFRESH {
+            return Err(AppError::Unauthorized("invalid or expired token"));
+        }
+        let RefreshClaims { sub, sid, generation, .. } = data.claims;
+        Ok(RefreshGrant { user_id: sub, session_id: sid, generation })
+    }
+}
+
+fn refused(e: jsonwebtoken::errors::Error) -> AppError {
+    // The reason helps operators; the token itself is never logged.
+    tracing::info!(reason = %e, "token rejected");
+    AppError::Unauthorized("invalid or expired token")
 }
 
 /// Extracts the token from `Authorization: Bearer <token>`.
@@ -181,7 +239,7 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test-secret";
 
     fn alice() -> Identity {
-        Identity { user_id: "u1".into(), username: "alice".into() }
+        Identity { user_id: "u1".into(), username: "alice".into(), session_id: "s1".into() }
     }
 
     #[test]
@@ -189,6 +247,18 @@ mod tests {
         let keys = TokenKeys::new(SECRET, Duration::from_secs(60)).unwrap();
         let token = keys.issue(&alice()).unwrap();
         assert_eq!(keys.verify(&token).unwrap(), alice());
+    }
+
+    #[test]
+    fn refresh_and_access_tokens_are_not_interchangeable() {
+        let keys = TokenKeys::new(SECRET, Duration::from_secs(60)).unwrap();
+        let grant = RefreshGrant { user_id: "u1".into(), session_id: "s1".into(), generation: 3 };
+        let refresh = keys.issue_refresh(&grant).unwrap();
+        assert_eq!(keys.verify_refresh(&refresh).unwrap(), grant);
+        assert!(keys.verify(&refresh).is_err(), "a refresh token is no access token");
+        assert!(keys.verify_refresh(&keys.issue(&alice()).unwrap()).is_err(), "nor the other way round");
+        let other = TokenKeys::new(b"another-secret-that-is-long-enough-000", Duration::from_secs(60)).unwrap();
+        assert!(keys.verify_refresh(&other.issue_refresh(&grant).unwrap()).is_err());
     }
 
     #[test]
@@ -208,7 +278,8 @@ mod tests {
     fn rejects_expired_tokens() {
         let keys = TokenKeys::new(SECRET, Duration::from_secs(60)).unwrap();
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims { sub: "u1".into(), username: "alice".into(), iat: now - 7200, exp: now - 3600 };
+        let claims =
+            Claims { sub: "u1".into(), username: "alice".into(), sid: "s1".into(), iat: now - 7200, exp: now - 3600 };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
         assert!(keys.verify(&token).is_err());
     }
@@ -217,7 +288,7 @@ mod tests {
     fn rejects_unsigned_and_other_algorithms() {
         let keys = TokenKeys::new(SECRET, Duration::from_secs(60)).unwrap();
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims { sub: "u1".into(), username: "alice".into(), iat: now, exp: now + 60 };
+        let claims = Claims { sub: "u1".into(), username: "alice".into(), sid: "s1".into(), iat: now, exp: now + 60 };
         let hs512 = encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
         assert!(keys.verify(&hs512).is_err());
         // alg=none: header {"alg":"none","typ":"JWT"} and no signature.

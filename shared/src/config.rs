@@ -15,7 +15,7 @@ pub struct Config {
     pub management_endpoint: String,
     /// How long a connection record lives if `$disconnect` never arrives.
     pub connection_ttl: Duration,
-    /// Lifetime of issued access tokens.
+    /// Lifetime of issued access tokens (refresh tokens get the next one; an ended session refuses them at once).
     pub token_ttl: Duration,
     /// PostToConnection calls one delivery keeps in flight (measured: docs/performance.md).
     pub posts_in_flight: usize,
@@ -76,7 +76,7 @@ impl Config {
             jwt_secret_arn: lookup("JWT_SECRET_ARN").filter(|v| !v.trim().is_empty()),
             management_endpoint,
             connection_ttl: seconds("CONNECTION_TTL_SECONDS", 7800)?,
-            token_ttl: seconds("TOKEN_TTL_SECONDS", 24 * 3600)?,
+            token_ttl: seconds("TOKEN_TTL_SECONDS", 15 * 60)?,
             posts_in_flight: count("POSTS_IN_FLIGHT", crate::ports::DEFAULT_POSTS_IN_FLIGHT, 1..=1000)?,
             fanout_queue_url: required("FANOUT_QUEUE_URL")?,
             fanout_inline_max: count("FANOUT_INLINE_MAX", DEFAULT_FANOUT_INLINE_MAX, 0..=100_000)?,
@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(cfg.table_name, "chat");
         assert_eq!(cfg.management_endpoint, "https://abc.execute-api.us-east-1.amazonaws.com/prod");
         assert_eq!(cfg.connection_ttl, Duration::from_secs(7800));
-        assert_eq!(cfg.token_ttl, Duration::from_secs(86400));
+        assert_eq!(cfg.token_ttl, Duration::from_secs(900));
         assert_eq!(cfg.fanout_inline_max, DEFAULT_FANOUT_INLINE_MAX);
         assert_eq!(cfg.max_group_members, 10_000);
         assert_eq!(cfg.uploads.max_bytes, 25 * 1024 * 1024);

@@ -87,7 +87,8 @@ mod tests {
         assert!(codec.decode("s", &other.encode("s", json!(1))).is_err());
         assert!(codec.decode("s", "eyJzZXEiOjQyfQ").is_err());
         let keys = TokenKeys::new(SECRET, Duration::from_secs(60)).unwrap();
-        let access = keys.issue(&Identity { user_id: "u".into(), username: "n".into() }).unwrap();
+        let access =
+            keys.issue(&Identity { user_id: "u".into(), username: "n".into(), session_id: "s".into() }).unwrap();
         assert!(codec.decode("s", &access).is_err(), "an access token is not a cursor");
         assert!(keys.verify(&codec.encode("s", json!(1))).is_err(), "a cursor is not an access token");
     }

@@ -160,6 +160,13 @@ impl Delivery {
 
     /// Sends `frames`, in order, to each target: here, or through the queue when there are more than
     /// `inline_max` (here after all if the queue refuses them).
+    /// Closes `connections` from the server's side (their `$disconnect`s clean up); every one is tried, the
+    /// first failure is returned.
+    pub async fn close(&self, connections: &[ConnectionId]) -> AppResult<()> {
+        let results = futures_util::future::join_all(connections.iter().map(|c| self.fanout.disconnect(c))).await;
+        results.into_iter().collect()
+    }
+
     pub async fn to_connections(&self, targets: Vec<Target>, frames: &[String]) -> DeliveryReport {
         if targets.len() > self.inline_max {
             let queued = targets.len();
@@ -314,6 +321,7 @@ mod tests {
                 avatar: None,
                 connected_at,
                 expires_at: connected_at + 3600,
+                session_id: None,
             })
             .await
             .unwrap();

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use crate::error::{AppError, AppResult};
 use crate::model::{
     Attachment, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection, Message,
-    NewMessage, Processed, Roles, Roster, Upload, UploadId, User, UserId, UserPresence, UserRecord,
+    NewMessage, Processed, Roles, Roster, SessionId, SessionRecord, Upload, UploadId, User, UserId, UserPresence,
+    UserRecord,
 };
 
 // ---------------------------------------------------------------------------------------------- accounts
@@ -37,6 +38,34 @@ pub trait UserStore: Send + Sync {
     /// Users whose lowercased username starts with `prefix` (lowercased, non-empty), in lowercased-username
     /// order, strictly after `after`, at most `limit`.
     async fn search_users(&self, prefix: &str, after: Option<&UserKey>, limit: usize) -> AppResult<Vec<User>>;
+    /// The user with their password hash.
+    async fn user_record(&self, user_id: &UserId) -> AppResult<Option<UserRecord>>;
+    async fn set_password_hash(&self, user_id: &UserId, password_hash: &str) -> AppResult<()>;
+}
+
+// ---------------------------------------------------------------------------------------------- sessions
+
+/// Logins. A session is one item under its user, read with the user's profile in one request by every
+/// authenticated request, so ending it (deleting it) refuses its tokens on their next use.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: &SessionRecord) -> AppResult<()>;
+    /// The user, if they and this session of theirs (unexpired) both exist: one read.
+    async fn session_user(&self, user_id: &UserId, session_id: &SessionId) -> AppResult<Option<User>>;
+    /// Moves the session from `generation` to the next (and its expiry to `expires_at`) if it exists, is
+    /// unexpired and still is at `generation`; `false` otherwise, and nothing changes.
+    async fn rotate_session(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        generation: u64,
+        refreshed_at: &str,
+        expires_at: u64,
+    ) -> AppResult<bool>;
+    /// `false` if there was no such session.
+    async fn delete_session(&self, user_id: &UserId, session_id: &SessionId) -> AppResult<bool>;
+    /// The user's unexpired sessions, in no particular order.
+    async fn sessions(&self, user_id: &UserId) -> AppResult<Vec<SessionRecord>>;
 }
 
 /// Usernames are unique regardless of case; this is the form used for uniqueness and lookup.
@@ -56,6 +85,8 @@ pub trait ConnectionStore: Send + Sync {
     async fn add_connection(&self, connection: &Connection) -> AppResult<UserPresence>;
     /// The connection, unless unknown or expired.
     async fn get_connection(&self, connection_id: &ConnectionId) -> AppResult<Option<Connection>>;
+    /// The user's live connections with their records (which session opened each).
+    async fn user_connections(&self, user_id: &UserId) -> AppResult<Vec<Connection>>;
     /// Deletes the connection, takes it out of its user's presence and records `last_seen`. Returns the presence
     /// right after this change: of several simultaneous last disconnections, at least one sees none left.
     /// Idempotent.
@@ -408,11 +439,20 @@ pub const MAX_BLOCKED: usize = 1_000;
 /// Every store port at once: what one implementation serves and the composition root hands out, each use case
 /// taking only its part.
 pub trait Store:
-    UserStore + ConnectionStore + ConversationStore + MessageStore + UploadStore + RoomStore + FriendStore + RateStore
+    UserStore
+    + SessionStore
+    + ConnectionStore
+    + ConversationStore
+    + MessageStore
+    + UploadStore
+    + RoomStore
+    + FriendStore
+    + RateStore
 {
 }
 impl<T> Store for T where
     T: UserStore
+        + SessionStore
         + ConnectionStore
         + ConversationStore
         + MessageStore
@@ -491,6 +531,9 @@ pub const DEFAULT_POSTS_IN_FLIGHT: usize = 64;
 #[async_trait]
 pub trait Fanout: Send + Sync {
     async fn post(&self, connection_id: &ConnectionId, frame: &str) -> PostOutcome;
+
+    /// Closes a connection from the server's side (its `$disconnect` follows); one already gone is no error.
+    async fn disconnect(&self, connection_id: &ConnectionId) -> AppResult<()>;
 
     /// How many posts one delivery keeps in flight.
     fn max_in_flight(&self) -> usize {

@@ -60,6 +60,105 @@ async fn register_login_and_me() {
     assert_eq!(wrong, unknown, "same answer whether the user exists or not");
 }
 
+/// One device's tokens, as register, login and refresh answer them.
+struct Device {
+    token: String,
+    refresh: String,
+}
+
+async fn log_in(services: &TestApp, password: &str) -> Device {
+    let (status, body) =
+        call(services, "POST", "/auth/login", None, Some(json!({"username": "alice", "password": password}))).await;
+    assert_eq!(status, 200, "{body}");
+    Device { token: body["token"].as_str().unwrap().into(), refresh: body["refreshToken"].as_str().unwrap().into() }
+}
+
+async fn refresh(services: &TestApp, refresh_token: &str) -> (u16, Value) {
+    call(services, "POST", "/auth/refresh", None, Some(json!({"refreshToken": refresh_token}))).await
+}
+
+/// A live connection opened with `token`, as `$connect` opens it.
+async fn connect_with(services: &TestApp, token: &str, connection_id: &str) {
+    let who = services.accounts.authenticate(Some(token)).await.unwrap();
+    services.app.presence.connect(ConnectionId::new(connection_id), who).await.unwrap();
+}
+
+async fn me(services: &TestApp, token: &str) -> u16 {
+    call(services, "GET", "/users/me", Some(token), None).await.0
+}
+
+#[tokio::test]
+async fn sessions_rotate_and_end_and_their_connections_close() {
+    let services = TestApp::new();
+    let creds = json!({"username": "alice", "password": "password123"});
+    let (status, registered) = call(&services, "POST", "/auth/register", None, Some(creds)).await;
+    assert_eq!(status, 201);
+    assert!(registered["expiresIn"].as_u64().is_some_and(|s| s > 0), "{registered}");
+    assert!(registered["refreshToken"].is_string());
+    let (phone, laptop) = (log_in(&services, "password123").await, log_in(&services, "password123").await);
+    connect_with(&services, &phone.token, "c-phone").await;
+    connect_with(&services, &laptop.token, "c-laptop").await;
+    let (_, listed) = call(&services, "GET", "/users/me/sessions", Some(&phone.token), None).await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{listed}");
+    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
+
+    // A refresh rotates: the new refresh token works once; the old one coming back ends the session.
+    let (status, rotated) = refresh(&services, &phone.refresh).await;
+    assert_eq!(status, 200, "{rotated}");
+    let next = rotated["refreshToken"].as_str().unwrap();
+    assert_ne!(next, phone.refresh);
+    assert_eq!(me(&services, rotated["token"].as_str().unwrap()).await, 200);
+    let (status, reused) = refresh(&services, &phone.refresh).await;
+    assert_error(status, &reused, 401, "unauthorized");
+    assert_eq!(services.fanout.closed(), ["c-phone"], "the session's connection closes at once");
+    assert_eq!(me(&services, &phone.token).await, 401, "its access tokens are refused");
+    assert_eq!(refresh(&services, next).await.0, 401, "and so is the thief's (or owner's) newer refresh token");
+    assert_eq!(me(&services, &laptop.token).await, 200, "other sessions live on");
+    for garbage in [json!({"refreshToken": phone.token}), json!({"refreshToken": "x"}), json!({})] {
+        let (status, _) = call(&services, "POST", "/auth/refresh", None, Some(garbage.clone())).await;
+        assert!(status == 401 || status == 400, "{garbage}: {status}");
+    }
+
+    // Logout ends this session only.
+    let (status, ended) = call(&services, "POST", "/auth/logout", Some(&laptop.token), None).await;
+    assert_eq!((status, ended), (200, json!({"endedSessions": 1, "closedConnections": 1})));
+    assert_eq!(services.fanout.closed(), ["c-phone", "c-laptop"]);
+    assert_eq!(me(&services, &laptop.token).await, 401);
+    assert_eq!(refresh(&services, &laptop.refresh).await.0, 401);
+
+    // A password change ends every other session; the old password no longer logs in.
+    let (desk, tablet) = (log_in(&services, "password123").await, log_in(&services, "password123").await);
+    let change = |current: &str, new: &str| Some(json!({"currentPassword": current, "newPassword": new}));
+    let (status, b) =
+        call(&services, "PUT", "/users/me/password", Some(&desk.token), change("wrong-one", "n3w-password")).await;
+    assert_error(status, &b, 403, "forbidden");
+    let (status, b) =
+        call(&services, "PUT", "/users/me/password", Some(&desk.token), change("password123", "short")).await;
+    assert_error(status, &b, 422, "validation_failed");
+    let (status, b) =
+        call(&services, "PUT", "/users/me/password", Some(&desk.token), change("password123", "n3w-password")).await;
+    assert_eq!((status, &b["endedSessions"]), (200, &json!(2)), "{b}");
+    assert_eq!((me(&services, &desk.token).await, me(&services, &tablet.token).await), (200, 401));
+    let (status, _) =
+        call(&services, "POST", "/auth/login", None, Some(json!({"username": "alice", "password": "password123"})))
+            .await;
+    assert_eq!(status, 401);
+
+    // One session ends another by id; logout everywhere ends them all.
+    let other = log_in(&services, "n3w-password").await;
+    let (_, listed) = call(&services, "GET", "/users/me/sessions", Some(&desk.token), None).await;
+    let other_id =
+        listed["items"].as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["sessionId"].clone();
+    let path = format!("/users/me/sessions/{}", other_id.as_str().unwrap());
+    assert_eq!(call(&services, "DELETE", &path, Some(&desk.token), None).await.0, 200);
+    assert_eq!(call(&services, "DELETE", &path, Some(&desk.token), None).await.0, 404);
+    assert_eq!(me(&services, &other.token).await, 401);
+    let (status, b) = call(&services, "POST", "/auth/logout-all", Some(&desk.token), None).await;
+    assert_eq!((status, &b["endedSessions"]), (200, &json!(1)));
+    assert_eq!(me(&services, &desk.token).await, 401);
+}
+
 #[tokio::test]
 async fn input_errors_have_codes() {
     let services = TestApp::new();
@@ -168,6 +267,7 @@ async fn connect(store: &Arc<InMemoryStore>, who: &Account, connection_id: &str)
             avatar: None,
             connected_at: now_epoch_seconds(),
             expires_at: now_epoch_seconds() + 600,
+            session_id: None,
         })
         .await
         .unwrap();

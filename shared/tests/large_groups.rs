@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use chat_shared::adapters::ws::message;
 use chat_shared::model::{
-    Actor, Connection, ConnectionId, ConversationId, LISTED_MEMBERS_MAX, User, UserId, UserRecord, now_epoch_seconds,
-    now_iso,
+    Actor, Connection, ConnectionId, ConversationId, LISTED_MEMBERS_MAX, SessionId, SessionRecord, User, UserId,
+    UserRecord, now_epoch_seconds, now_iso,
 };
-use chat_shared::ports::{ConnectionStore, Created, UserStore};
+use chat_shared::ports::{ConnectionStore, Created, SessionStore, UserStore};
 use chat_shared::testing::TestApp;
 use chat_shared::usecases::Limits;
+use chat_shared::usecases::accounts::Authenticated;
 use chat_shared::usecases::conversations::{AddMembers, CreateConversation, MembersQuery};
 use serde_json::{Value, json};
 
@@ -50,6 +51,7 @@ async fn users(t: &TestApp, n: usize) -> Vec<User> {
             avatar: None,
             connected_at,
             expires_at: connected_at + 3600,
+            session_id: None,
         };
         t.store.add_connection(&connection).await.unwrap();
         users.push(user);
@@ -221,11 +223,17 @@ async fn presence_is_not_sent_to_every_member_of_a_large_group() {
     let users = users(&t, 60).await;
     large_group(&t, &users).await;
     // A second connection of user 1: announced to their audience, which a large group is not part of.
-    t.app
-        .presence
-        .connect(ConnectionId::new("late"), t.store.get_user(&users[1].id).await.unwrap().unwrap())
-        .await
-        .ok();
+    let session = SessionRecord {
+        id: SessionId::random(),
+        user_id: users[1].id.clone(),
+        generation: 0,
+        created_at: now_iso(),
+        refreshed_at: now_iso(),
+        expires_at: now_epoch_seconds() + 600,
+    };
+    t.store.create_session(&session).await.unwrap();
+    let who = Authenticated { user: users[1].clone(), session_id: session.id };
+    t.app.presence.connect(ConnectionId::new("late"), who).await.unwrap();
     t.run_queued(5).await;
     let told: BTreeMap<String, usize> = (0..60)
         .map(|i| format!("c{i}"))

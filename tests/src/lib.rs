@@ -97,12 +97,17 @@ impl Stack {
 /// Sockets [`Stack::close_in_waves`] closes at once.
 pub const CLOSING_WAVE: usize = 16;
 
-/// A registered user.
+/// Every test user's password.
+pub const PASSWORD: &str = "correct-horse-1";
+
+/// A registered user (one session of theirs).
 #[derive(Clone, Debug)]
 pub struct TestUser {
     pub id: String,
     pub username: String,
     pub token: String,
+    /// Gets the next tokens once (`POST /auth/refresh`).
+    pub refresh_token: String,
 }
 
 /// A unique username, so tests can share a stack and run concurrently.
@@ -137,13 +142,26 @@ impl Api {
     pub async fn register(&self, prefix: &str) -> TestUser {
         let username = unique_name(prefix);
         let (status, body) = self
-            .call("POST", "/auth/register", None, Some(json!({ "username": username, "password": "correct-horse-1" })))
+            .call("POST", "/auth/register", None, Some(json!({ "username": username, "password": PASSWORD })))
             .await;
         assert_eq!(status, 201, "register {username}: {body}");
         TestUser {
             id: body["user"]["_id"].as_str().expect("user id").to_owned(),
             username,
             token: body["token"].as_str().expect("token").to_owned(),
+            refresh_token: body["refreshToken"].as_str().expect("refresh token").to_owned(),
+        }
+    }
+
+    /// Another session of `user` (a second device): a login with the password [`Api::register`] sets.
+    pub async fn login(&self, user: &TestUser) -> TestUser {
+        let credentials = json!({ "username": user.username, "password": PASSWORD });
+        let (status, body) = self.call("POST", "/auth/login", None, Some(credentials)).await;
+        assert_eq!(status, 200, "login {}: {body}", user.username);
+        TestUser {
+            token: body["token"].as_str().expect("token").to_owned(),
+            refresh_token: body["refreshToken"].as_str().expect("refresh token").to_owned(),
+            ..user.clone()
         }
     }
 

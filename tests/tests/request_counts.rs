@@ -50,13 +50,33 @@ impl Harness {
     }
 
     async fn http(&mut self, label: &str, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+        self.http_answered(None, label, method, path, token, body).await
+    }
+
+    /// [`Harness::http`] of a request the server must refuse with `status`.
+    async fn http_refused(&mut self, status: u16, label: &str, method: &str, path: &str, body: Option<Value>) {
+        self.http_answered(Some(status), label, method, path, None, body).await;
+    }
+
+    async fn http_answered(
+        &mut self,
+        status: Option<u16>,
+        label: &str,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
         let mut request = lambda_http::http::Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         let body = body.map(|b| lambda_http::Body::Text(b.to_string())).unwrap_or(lambda_http::Body::Empty);
         let response = http::handle(&self.counting.rest(), request.body(body).unwrap()).await;
-        assert!(response.status().is_success(), "{label}: {}", response.status());
+        match status {
+            Some(status) => assert_eq!(response.status().as_u16(), status, "{label}"),
+            None => assert!(response.status().is_success(), "{label}: {}", response.status()),
+        }
         let json = match response.body() {
             lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
             _ => Value::Null,
@@ -184,6 +204,13 @@ async fn requests_per_action() {
     let disconnect = ws_event("$disconnect", &b1, None, None);
     ws::disconnect(&h.counting.app, disconnect).await;
     h.record("$disconnect (last connection, peer online)");
+    let reuse = Some(json!({"refreshToken": a["refreshToken"]}));
+    let refreshed = h.http("POST /auth/refresh", "POST", "/auth/refresh", None, reuse.clone()).await;
+    h.http_refused(401, "POST /auth/refresh (reused: the session ends)", "POST", "/auth/refresh", reuse).await;
+    assert_eq!(h.counting.fanout.closed(), std::slice::from_ref(&a1), "the session's open connection closes");
+    assert_eq!(refreshed["token"].as_str().map(|t| !t.is_empty()), Some(true), "{refreshed}");
+    h.http("POST /auth/logout (1 connection of the session)", "POST", "/auth/logout", Some(tc), None).await;
+    assert_eq!(h.counting.fanout.closed(), [a1.clone(), c1.clone()], "then carol's");
 
     h.print();
     for (label, requests, _) in &h.rows {
@@ -217,6 +244,7 @@ async fn requests_per_message_in_a_large_group() {
             avatar: None,
             connected_at,
             expires_at: connected_at + 3600,
+            session_id: None,
         };
         store.add_connection(&connection).await.unwrap();
         users.push((user, connection.connection_id));

@@ -104,6 +104,28 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!(api.call("GET", &search, Some(&alice.token), None).await.0, 200);
     assert_eq!(api.call("GET", "/users?search=", Some(&alice.token), None).await.0, 422);
 
+    // Sessions, on a user of their own (the others' tokens stay valid for the rest).
+    let (_, dora) =
+        api.call("POST", "/auth/login", None, Some(json!({"username": name, "password": "correct-horse-1"}))).await;
+    let renew = json!({"refreshToken": dora["refreshToken"]});
+    let (status, renewed) = api.call("POST", "/auth/refresh", None, Some(renew)).await;
+    assert_eq!(status, 200);
+    assert_eq!(api.call("POST", "/auth/refresh", None, Some(json!({"refreshToken": "forged"}))).await.0, 401);
+    let token = renewed["token"].as_str().unwrap().to_owned();
+    let (status, listed) = api.call("GET", "/users/me/sessions", Some(&token), None).await;
+    assert_eq!((status, listed["items"].as_array().map(Vec::len)), (200, Some(3)), "register, two logins: {listed}");
+    let other =
+        listed["items"].as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["sessionId"].clone();
+    let other = format!("/users/me/sessions/{}", other.as_str().unwrap());
+    assert_eq!(api.call("DELETE", &other, Some(&token), None).await.0, 200);
+    assert_eq!(api.call("DELETE", &other, Some(&token), None).await.0, 404);
+    let change = |current: &str| json!({"currentPassword": current, "newPassword": "correct-horse-2"});
+    assert_eq!(api.call("PUT", "/users/me/password", Some(&token), Some(change("wrong-horse-1"))).await.0, 403);
+    assert_eq!(api.call("PUT", "/users/me/password", Some(&token), Some(json!({"currentPassword": 1}))).await.0, 400);
+    assert_eq!(api.call("PUT", "/users/me/password", Some(&token), Some(change("correct-horse-1"))).await.0, 200);
+    assert_eq!(api.call("POST", "/auth/logout-all", Some(&token), None).await.0, 200);
+    assert_eq!(api.call("POST", "/auth/logout", Some(&token), None).await.0, 401);
+
     // Conversations.
     let pair = json!({"type": "private", "participantId": bob.id});
     assert_eq!(api.call("POST", "/conversations", Some(&alice.token), Some(pair.clone())).await.0, 201);

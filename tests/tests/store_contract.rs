@@ -10,8 +10,8 @@ use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::error::AppResult;
 use chat_shared::model::{
     Attachment, AttachmentStatus, Connection, ConnectionId, ContactableBy, Conversation, ConversationId,
-    ConversationKind, LISTED_MEMBERS_MAX, MessageKind, NewMessage, Processed, Roles, Roster, Sender, Upload, UploadId,
-    User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
+    ConversationKind, LISTED_MEMBERS_MAX, MessageKind, NewMessage, Processed, Roles, Roster, Sender, SessionId,
+    SessionRecord, Upload, UploadId, User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
 use chat_shared::ports::{Appended, Created, RateLimit, Relation, Store};
 
@@ -251,6 +251,7 @@ async fn connections_by_id_and_in_the_users_presence<S: Store>(store: &S) {
         avatar: None,
         connected_at: now,
         expires_at,
+        session_id: None,
     };
     let (c1, c2, old) = (new_connection_id(), new_connection_id(), new_connection_id());
     let first = store.add_connection(&mk(&c1, now + 600)).await.unwrap();
@@ -291,6 +292,7 @@ async fn simultaneous_connects_and_disconnects_see_the_presence_atomically<S: St
             avatar: None,
             connected_at: now,
             expires_at: now + 600,
+            session_id: None,
         })
         .collect();
     let added = futures_util::future::join_all(connections.iter().map(|c| store.add_connection(c))).await;
@@ -312,6 +314,7 @@ async fn presences_of_more_users_than_one_batch<S: Store>(store: &S) {
             avatar: None,
             connected_at: now,
             expires_at: now + 600,
+            session_id: None,
         };
         store.add_connection(&connection).await.unwrap();
     }
@@ -335,6 +338,7 @@ fn connection_of(user: &User, expires_at: u64) -> Connection {
         avatar: None,
         connected_at: now_epoch_seconds(),
         expires_at,
+        session_id: None,
     }
 }
 
@@ -517,6 +521,54 @@ async fn roles_change_under_the_roster_version<S: Store>(store: &S) {
     assert_eq!(cleared.roles, Roles::owned_by(people[2].id.clone()), "no admins left");
 }
 
+/// Sessions: read with their user in one call, rotated only from their current generation, gone once deleted
+/// or expired; a user's connections carry the session that opened them.
+async fn sessions_rotate_from_their_generation_and_end<S: Store>(store: &S) {
+    let alice = user(store).await;
+    let now = now_epoch_seconds();
+    let session = |expires_at| SessionRecord {
+        id: SessionId::random(),
+        user_id: alice.id.clone(),
+        generation: 0,
+        created_at: now_iso(),
+        refreshed_at: now_iso(),
+        expires_at,
+    };
+    let (live, expired) = (session(now + 600), session(now - 1));
+    store.create_session(&live).await.unwrap();
+    store.create_session(&expired).await.unwrap();
+    assert_eq!(store.session_user(&alice.id, &live.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.session_user(&alice.id, &expired.id).await.unwrap(), None, "expired is over");
+    assert_eq!(store.session_user(&UserId::random(), &live.id).await.unwrap(), None, "someone else's id");
+    let listed: Vec<SessionId> = store.sessions(&alice.id).await.unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(listed, std::slice::from_ref(&live.id));
+
+    assert!(store.rotate_session(&alice.id, &live.id, 0, &now_iso(), now + 900).await.unwrap());
+    assert!(!store.rotate_session(&alice.id, &live.id, 0, &now_iso(), now + 900).await.unwrap(), "an old generation");
+    assert!(!store.rotate_session(&alice.id, &expired.id, 0, &now_iso(), now + 900).await.unwrap());
+    let at = now_iso();
+    let (a, b) = tokio::join!(
+        store.rotate_session(&alice.id, &live.id, 1, &at, now + 900),
+        store.rotate_session(&alice.id, &live.id, 1, &at, now + 900)
+    );
+    assert_eq!(u8::from(a.unwrap()) + u8::from(b.unwrap()), 1, "one of two rotations from the same generation");
+    assert_eq!(store.sessions(&alice.id).await.unwrap()[0].generation, 2);
+
+    let connection = Connection { session_id: Some(live.id.clone()), ..connection_of(&alice, now + 600) };
+    store.add_connection(&connection).await.unwrap();
+    let connections = store.user_connections(&alice.id).await.unwrap();
+    assert_eq!(connections, [connection]);
+
+    assert!(store.delete_session(&alice.id, &live.id).await.unwrap());
+    assert!(!store.delete_session(&alice.id, &live.id).await.unwrap());
+    assert_eq!(store.session_user(&alice.id, &live.id).await.unwrap(), None);
+
+    let record = store.user_record(&alice.id).await.unwrap().unwrap();
+    assert_eq!(record.password_hash, "h");
+    store.set_password_hash(&alice.id, "h2").await.unwrap();
+    assert_eq!(store.find_by_username(&alice.username).await.unwrap().unwrap().password_hash, "h2");
+}
+
 /// Read counts follow the members' read pointers (the index may lag a moment: polled briefly).
 async fn read_counts_follow_read_pointers<S: Store>(store: &S) {
     let people = users(store, 4).await;
@@ -649,6 +701,7 @@ contract!(
     groups_grow_large_in_pages_and_shrink_back_to_listed,
     membership_changes_from_the_same_read_cannot_both_apply,
     roles_change_under_the_roster_version,
+    sessions_rotate_from_their_generation_and_end,
     read_counts_follow_read_pointers,
     large_groups_check_the_sender_in_the_append,
     usernames_are_unique_case_insensitively,

@@ -22,26 +22,33 @@ pub async fn sign_in(
     let rest = context.anonymous_rest()?;
     let session =
         if registering { rest.register(username, &password).await? } else { rest.login(username, &password).await? };
-    let token = session["token"]
-        .as_str()
-        .ok_or_else(|| CliError::Connection(format!("the server's session has no token: {session}")))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let stored = session::Stored::from_session(&session, now)?;
     if print_token {
-        return json_line(&json!({ "token": token, "user": session["user"] }));
+        return json_line(
+            &json!({ "token": stored.token, "refreshToken": stored.refresh_token, "user": session["user"] }),
+        );
     }
     let path = session::token_file(context.globals, context.env)?;
-    session::store_token(&path, token)?;
+    session::store_session(&path, &stored)?;
     eprintln!("logged in as {username}; token stored in {}", path.display());
     json_line(&json!({ "user": session["user"], "tokenFile": path.display().to_string() }))
 }
 
-pub fn logout(context: &Context<'_>) -> CliResult<()> {
+/// Ends the session on the server (its connections close, its tokens stop working), then forgets the token
+/// file. A session the server no longer knows is forgotten all the same.
+pub async fn logout(context: &Context<'_>) -> CliResult<()> {
+    let ended = match context.rest().await {
+        Ok(rest) => rest.logout().await.is_ok(),
+        Err(_) => false,
+    };
     let path = session::token_file(context.globals, context.env)?;
     let deleted = session::forget_token(&path)?;
-    json_line(&json!({ "tokenFile": path.display().to_string(), "deleted": deleted }))
+    json_line(&json!({ "tokenFile": path.display().to_string(), "deleted": deleted, "sessionEnded": ended }))
 }
 
 pub async fn whoami(context: &Context<'_>) -> CliResult<()> {
-    json_line(&context.rest()?.me().await?)
+    json_line(&context.rest().await?.me().await?)
 }
 
 /// `--password`, else `CHAT_PASSWORD`, else one line of stdin (with a prompt when it is a terminal).

@@ -25,15 +25,30 @@ impl<'a> Context<'a> {
     }
 
     /// The HTTP API as the logged-in user.
-    pub fn rest(&self) -> CliResult<Rest> {
-        let http = self.endpoints.http()?;
-        Rest::new(http, Some(session::token(self.globals, self.env)?))
+    pub async fn rest(&self) -> CliResult<Rest> {
+        Rest::new(self.endpoints.http()?, Some(self.token().await?))
     }
 
     /// A WebSocket connection as the logged-in user.
     pub async fn connect(&self) -> CliResult<Connection> {
         let ws = self.endpoints.ws()?;
-        let token = session::token(self.globals, self.env)?;
-        Connection::open(ws, &token).await
+        Connection::open(ws, &self.token().await?).await
+    }
+
+    /// `--token` or `CHAT_TOKEN` as given; else the token file's, renewed first (and stored again) when it
+    /// expires within a minute. Access tokens live minutes; the refresh token keeps a login for 30 days.
+    async fn token(&self) -> CliResult<String> {
+        if let Some(token) = session::given_token(self.globals, self.env) {
+            return Ok(token);
+        }
+        let path = session::token_file(self.globals, self.env)?;
+        let stored = session::read_stored(&path)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let Some(refresh_token) = stored.refresh_token.as_deref().filter(|_| stored.needs_refresh(now)) else {
+            return Ok(stored.token);
+        };
+        let renewed = session::Stored::from_session(&self.anonymous_rest()?.refresh(refresh_token).await?, now)?;
+        session::store_session(&path, &renewed)?;
+        Ok(renewed.token)
     }
 }

@@ -7,21 +7,21 @@ use crate::output::{items, json_line};
 use crate::rest::Rest;
 
 pub async fn users(context: &Context<'_>, search: &str, limit: Option<u32>) -> CliResult<()> {
-    items(&context.rest()?.search_users(search, limit).await?)
+    items(&context.rest().await?.search_users(search, limit).await?)
 }
 
 pub async fn list(context: &Context<'_>, limit: Option<u32>) -> CliResult<()> {
-    items(&context.rest()?.conversations(limit).await?)
+    items(&context.rest().await?.conversations(limit).await?)
 }
 
 pub async fn create_private(context: &Context<'_>, user: &str) -> CliResult<()> {
-    let rest = context.rest()?;
+    let rest = context.rest().await?;
     let participant = user_id_of(&rest, user).await?;
     json_line(&rest.create_private(&participant).await?)
 }
 
 pub async fn create_group(context: &Context<'_>, name: &str, members: &[String]) -> CliResult<()> {
-    let rest = context.rest()?;
+    let rest = context.rest().await?;
     let mut ids = Vec::with_capacity(members.len());
     for member in members {
         ids.push(user_id_of(&rest, member).await?);
@@ -36,7 +36,7 @@ pub async fn history(
     limit: Option<u32>,
     after_seq: Option<u64>,
 ) -> CliResult<()> {
-    let page = context.rest()?.history(conversation_id, limit, after_seq, None).await?;
+    let page = context.rest().await?.history(conversation_id, limit, after_seq, None).await?;
     let mut messages = page["items"].as_array().cloned().unwrap_or_default();
     if after_seq.is_none() {
         messages.reverse(); // the server pages newest first

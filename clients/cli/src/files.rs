@@ -56,7 +56,7 @@ pub async fn upload(context: &Context<'_>, conversation_id: &str, path: &str) ->
     let bytes = std::fs::read(path).map_err(|e| CliError::Setup(format!("cannot read {}: {e}", path.display())))?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let content_type = content_type(path);
-    let rest = context.rest()?;
+    let rest = context.rest().await?;
     let issued = rest.create_upload(conversation_id, file_name, content_type, bytes.len() as u64).await?;
     rest.post_form(&issued["upload"], bytes).await?;
     let upload_id = issued["uploadId"]

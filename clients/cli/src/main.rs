@@ -60,7 +60,7 @@ async fn run(invocation: &Invocation, env: endpoints::Env<'_>) -> CliResult<()> 
         Command::Login { username, password, print_token } => {
             account::sign_in(&context, false, username, password.as_deref(), *print_token).await
         }
-        Command::Logout => account::logout(&context),
+        Command::Logout => account::logout(&context).await,
         Command::Whoami => account::whoami(&context).await,
         Command::Users { search, limit } => conversations::users(&context, search, *limit).await,
         Command::Conversations { limit } => conversations::list(&context, *limit).await,

@@ -40,6 +40,14 @@ impl Rest {
         self.call("POST", "/auth/login", Some(json!({ "username": username, "password": password }))).await
     }
 
+    pub async fn refresh(&self, refresh_token: &str) -> CliResult<Value> {
+        self.call("POST", "/auth/refresh", Some(json!({ "refreshToken": refresh_token }))).await
+    }
+
+    pub async fn logout(&self) -> CliResult<Value> {
+        self.call("POST", "/auth/logout", None).await
+    }
+
     pub async fn me(&self) -> CliResult<Value> {
         self.call("GET", "/users/me", None).await
     }

@@ -1,6 +1,7 @@
 //! The token: `--token`, else `CHAT_TOKEN`, else the token file that `login`/`register` wrote (`--token-file`,
-//! else `$XDG_CONFIG_HOME/chat-cli/token`, else `~/.config/chat-cli/token`). The file holds only the token and
-//! is readable by its owner only.
+//! else `$XDG_CONFIG_HOME/chat-cli/token`, else `~/.config/chat-cli/token`). The file holds the access token, the
+//! refresh token and when the access token expires, one per line (a file of one line, written before sessions
+//! existed, is a token that cannot be renewed), and is readable by its owner only.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,18 +23,51 @@ pub fn token_file(globals: &Globals, env: Env) -> CliResult<PathBuf> {
     Ok(config_dir.join("chat-cli").join("token"))
 }
 
-/// The token to authenticate with, or an error saying how to get one.
-pub fn token(globals: &Globals, env: Env) -> CliResult<String> {
-    if let Some(token) = globals.token.clone().or_else(|| env("CHAT_TOKEN")).filter(|t| !t.trim().is_empty()) {
-        return Ok(token.trim().to_owned());
+/// What the token file holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub token: String,
+    pub refresh_token: Option<String>,
+    /// Epoch seconds.
+    pub expires_at: Option<u64>,
+}
+
+impl Stored {
+    /// The tokens of a session answer (register, login, refresh), expiring `expiresIn` from `now`.
+    pub fn from_session(session: &serde_json::Value, now: u64) -> CliResult<Stored> {
+        let token = session["token"]
+            .as_str()
+            .ok_or_else(|| CliError::Connection(format!("the server's session has no token: {session}")))?;
+        Ok(Stored {
+            token: token.to_owned(),
+            refresh_token: session["refreshToken"].as_str().map(str::to_owned),
+            expires_at: session["expiresIn"].as_u64().map(|seconds| now + seconds),
+        })
     }
-    let path = token_file(globals, env)?;
-    match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
-        Ok(_) => Err(not_logged_in(&path)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_logged_in(&path)),
-        Err(e) => Err(CliError::Setup(format!("cannot read the token file {}: {e}", path.display()))),
+
+    /// Whether the access token should be renewed before use: it expires within a minute and can be renewed.
+    pub fn needs_refresh(&self, now: u64) -> bool {
+        self.refresh_token.is_some() && self.expires_at.is_some_and(|at| at <= now + 60)
     }
+}
+
+/// The token given with `--token` or `CHAT_TOKEN`, if any: used as is.
+pub fn given_token(globals: &Globals, env: Env) -> Option<String> {
+    globals.token.clone().or_else(|| env("CHAT_TOKEN")).filter(|t| !t.trim().is_empty()).map(|t| t.trim().to_owned())
+}
+
+/// The token file's contents.
+pub fn read_stored(path: &Path) -> CliResult<Stored> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_logged_in(path)),
+        Err(e) => return Err(CliError::Setup(format!("cannot read the token file {}: {e}", path.display()))),
+    };
+    let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
+    let token = lines.next().ok_or_else(|| not_logged_in(path))?.to_owned();
+    let refresh_token = lines.next().map(str::to_owned);
+    let expires_at = lines.next().and_then(|line| line.parse().ok());
+    Ok(Stored { token, refresh_token, expires_at })
 }
 
 fn not_logged_in(path: &Path) -> CliError {
@@ -44,7 +78,7 @@ fn not_logged_in(path: &Path) -> CliError {
 }
 
 /// Writes the token file (creating its directory), readable by the owner only.
-pub fn store_token(path: &Path, token: &str) -> CliResult<()> {
+pub fn store_session(path: &Path, stored: &Stored) -> CliResult<()> {
     let failed = |e: std::io::Error| CliError::Setup(format!("cannot write the token file {}: {e}", path.display()));
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(failed)?;
@@ -63,7 +97,11 @@ pub fn store_token(path: &Path, token: &str) -> CliResult<()> {
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
     }
-    writeln!(file, "{token}").map_err(failed)
+    let mut text = format!("{}\n", stored.token);
+    if let Some(refresh_token) = &stored.refresh_token {
+        text.push_str(&format!("{refresh_token}\n{}\n", stored.expires_at.unwrap_or(0)));
+    }
+    file.write_all(text.as_bytes()).map_err(failed)
 }
 
 /// Deletes the token file; true if there was one.
@@ -104,12 +142,13 @@ mod tests {
     #[test]
     fn flag_beats_environment_beats_file() {
         let path = temp_path();
-        store_token(&path, "from-file").unwrap();
+        store_session(&path, &Stored { token: "from-file".into(), refresh_token: None, expires_at: None }).unwrap();
         let from_file = Globals { token_file: Some(path.clone()), ..Globals::default() };
-        assert_eq!(token(&from_file, &env_of(&[])).unwrap(), "from-file");
-        assert_eq!(token(&from_file, &env_of(&[("CHAT_TOKEN", "from-env")])).unwrap(), "from-env");
+        assert_eq!(given_token(&from_file, &env_of(&[])), None);
+        assert_eq!(read_stored(&path).unwrap().token, "from-file");
+        assert_eq!(given_token(&from_file, &env_of(&[("CHAT_TOKEN", "from-env")])).unwrap(), "from-env");
         let flagged = Globals { token: Some("from-flag".into()), ..from_file.clone() };
-        assert_eq!(token(&flagged, &env_of(&[("CHAT_TOKEN", "from-env")])).unwrap(), "from-flag");
+        assert_eq!(given_token(&flagged, &env_of(&[("CHAT_TOKEN", "from-env")])).unwrap(), "from-flag");
 
         #[cfg(unix)]
         {
@@ -119,8 +158,23 @@ mod tests {
         }
         assert!(forget_token(&path).unwrap());
         assert!(!forget_token(&path).unwrap());
-        let error = token(&from_file, &env_of(&[])).unwrap_err().to_string();
+        let error = read_stored(&path).unwrap_err().to_string();
         assert!(error.starts_with("not logged in: no token in"), "{error}");
         std::fs::remove_dir(path.parent().unwrap()).ok();
+    }
+
+    #[test]
+    fn a_session_is_stored_and_renewed_only_near_its_expiry() {
+        let path = temp_path();
+        let session = serde_json::json!({"token": "a", "refreshToken": "r", "expiresIn": 900, "user": {}});
+        let stored = Stored::from_session(&session, 1_000).unwrap();
+        assert_eq!(stored.expires_at, Some(1_900));
+        store_session(&path, &stored).unwrap();
+        assert_eq!(read_stored(&path).unwrap(), stored);
+        assert!(!stored.needs_refresh(1_000));
+        assert!(stored.needs_refresh(1_850), "within a minute of expiring");
+        let old = Stored { refresh_token: None, ..stored };
+        assert!(!old.needs_refresh(5_000), "nothing to renew it with");
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 }

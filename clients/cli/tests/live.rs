@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chat-cli");
 /// Longest a single command may run.
@@ -320,9 +320,22 @@ fn login_stores_the_token_for_the_next_commands_and_logout_forgets_it() {
     assert!(cli.home.join("chat-cli").join("token").is_file());
     assert_eq!(cli.run(&["whoami"]).assert_ok("whoami").json()["username"], alice.as_str());
 
+    // An access token about to expire is renewed with the refresh token first, and the file keeps the new pair.
+    let stored = std::fs::read_to_string(token_file).expect("token file");
+    let lines: Vec<&str> = stored.lines().collect();
+    assert_eq!(lines.len(), 3, "access token, refresh token, expiry: {stored}");
+    std::fs::write(token_file, format!("{}\n{}\n0\n", lines[0], lines[1])).expect("rewrite");
+    let me = cli.run(&["whoami", "--token-file", token_file]).assert_ok("whoami (renewing)").json();
+    assert_eq!(me["username"], alice.as_str());
+    let renewed = std::fs::read_to_string(token_file).expect("token file");
+    assert_ne!(renewed.lines().nth(1), Some(lines[1]), "the refresh token rotated");
+    let access = renewed.lines().next().expect("access token").to_owned();
+
+    // Logout ends the session on the server: its access token is refused from then on.
     let logout = cli.run(&["logout", "--token-file", token_file]).assert_ok("logout").json();
-    assert_eq!(logout["deleted"], true);
+    assert_eq!((&logout["deleted"], &logout["sessionEnded"]), (&json!(true), &json!(true)));
     assert_fails(&cli.run(&["whoami", "--token-file", token_file]), 1, "not logged in");
+    assert_fails(&cli.run(&["--token", &access, "whoami"]), 1, "unauthorized");
 }
 
 #[test]

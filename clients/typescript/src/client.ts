@@ -70,6 +70,10 @@ export interface Endpoints {
 export interface ChatClientOptions extends Endpoints {
   /** A token, or a function returning the current one. `login` and `register` set it too. */
   token?: TokenSource | null;
+  /** A stored session's refresh token: access tokens are then renewed when they expire. */
+  refreshToken?: string | null;
+  /** Told every new session (store it to stay logged in) and `null` when the session ended. */
+  onSession?: (session: Session | null) => void;
   /** Default: the global `fetch`. */
   fetch?: FetchLike;
   /** Default: the global `WebSocket` (browsers, Node 22+); on Node 20 pass the `ws` package's. */
@@ -174,6 +178,8 @@ export class ChatClient {
     this.rest = new RestClient({
       baseUrl: options.http,
       token: options.token ?? null,
+      refreshToken: options.refreshToken ?? null,
+      ...(options.onSession ? { onSession: options.onSession } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}),
     });

@@ -193,9 +193,29 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** What register, login and refresh answer: a short-lived access token and the refresh token for the next one. */
 export interface Session {
   token: string;
+  /** Works once (`POST /auth/refresh`); a second use ends the whole session. */
+  refreshToken: string;
+  /** Seconds the access token lives. */
+  expiresIn: number;
   user: User;
+}
+
+/** What ending sessions did. */
+export interface SessionsEnded {
+  endedSessions: number;
+  closedConnections: number;
+}
+
+/** One of the user's logins (`GET /users/me/sessions`). */
+export interface SessionInfo {
+  sessionId: string;
+  createdAt: string;
+  refreshedAt: string;
+  /** The session of the token that asked. */
+  current: boolean;
 }
 
 // ------------------------------------------------------------------ errors

@@ -28,6 +28,8 @@ import type {
   ReadReceipt,
   Role,
   Session,
+  SessionInfo,
+  SessionsEnded,
   User,
 } from './protocol.js';
 
@@ -55,6 +57,13 @@ export interface RestClientOptions {
   /** Base URL of the HTTP API, e.g. `http://127.0.0.1:4566/_aws/execute-api/<apiId>` (from endpoints.json). */
   baseUrl: string;
   token?: TokenSource | null;
+  /** A refresh token: an expired access token is then renewed once per 401, and the request retried. */
+  refreshToken?: string | null;
+  /**
+   * Told every new session (login, register, refresh: store it to stay logged in across restarts) and `null`
+   * when the session ended (refresh refused, logout).
+   */
+  onSession?: (session: Session | null) => void;
   fetch?: FetchLike;
   /** Abort a request after this long (ms). Default 15 s; 0 disables. */
   timeoutMs?: number;
@@ -100,19 +109,27 @@ type Query = Record<string, string | number | undefined>;
 interface RequestSpec {
   query?: Query;
   body?: unknown;
-  /** Send the bearer token (every route except register and login). */
+  /** Send the bearer token (every route except register, login and refresh). */
   auth?: boolean;
+  /** On a 401, renew the access token and try once more (default: when a refresh token is held). */
+  retry?: boolean;
 }
 
 export class RestClient {
   readonly baseUrl: string;
   private token: TokenSource | null;
+  private refreshToken: string | null;
+  private readonly onSession: ((session: Session | null) => void) | undefined;
+  /** The refresh in flight: concurrent 401s wait for the same one (a refresh token works once). */
+  private refreshing: Promise<boolean> | null = null;
   private readonly fetchImpl: FetchLike;
   private readonly timeoutMs: number;
 
   constructor(options: RestClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.token = options.token ?? null;
+    this.refreshToken = options.refreshToken ?? null;
+    this.onSession = options.onSession;
     this.timeoutMs = options.timeoutMs ?? 15_000;
     const globalFetch = (globalThis as { fetch?: FetchLike }).fetch;
     const fetchImpl = options.fetch ?? (globalFetch ? globalFetch.bind(globalThis) : undefined);
@@ -123,6 +140,12 @@ export class RestClient {
   /** Uses `token` for the following requests (`register` and `login` do this themselves). */
   setToken(token: TokenSource | null): void {
     this.token = token;
+  }
+
+  /** Uses a stored session's tokens (an app restarting): its access token, renewed with its refresh token. */
+  setSession(session: Pick<Session, 'token' | 'refreshToken'>): void {
+    this.token = session.token;
+    this.refreshToken = session.refreshToken;
   }
 
   /** The token as given (a string or a function), null when there is none. */
@@ -138,18 +161,82 @@ export class RestClient {
 
   // ---------------------------------------------------------------- accounts
 
-  /** Creates an account and uses its token from now on. */
+  /** Creates an account and uses its session from now on. */
   async register(input: Credentials & { avatar?: string }): Promise<Session> {
-    const session = await this.call<Session>('POST', '/auth/register', { body: input, auth: false });
+    return this.adopt(await this.call<Session>('POST', '/auth/register', { body: input, auth: false }));
+  }
+
+  /** Logs in and uses the session from now on. */
+  async login(input: Credentials): Promise<Session> {
+    return this.adopt(await this.call<Session>('POST', '/auth/login', { body: input, auth: false }));
+  }
+
+  /**
+   * The next tokens for the refresh token held (done by itself on a 401; call it to renew ahead of time). A
+   * refused refresh means the session ended: the tokens are dropped and `onSession(null)` is told.
+   */
+  async refresh(): Promise<Session> {
+    const refreshToken = this.refreshToken;
+    if (!refreshToken) {
+      throw new ChatError(401, 'unauthorized', 'no refresh token: log in again', { operation: 'POST /auth/refresh' });
+    }
+    try {
+      return this.adopt(await this.call<Session>('POST', '/auth/refresh', { body: { refreshToken }, auth: false }));
+    } catch (error) {
+      if (error instanceof ChatError && error.status === 401) this.forget();
+      throw error;
+    }
+  }
+
+  /** Ends this session (its sockets close); the client forgets its tokens. */
+  async logout(): Promise<SessionsEnded> {
+    const ended = await this.call<SessionsEnded>('POST', '/auth/logout', { retry: false });
+    this.forget();
+    return ended;
+  }
+
+  /** Ends every session of the user, this one included. */
+  async logoutEverywhere(): Promise<SessionsEnded> {
+    const ended = await this.call<SessionsEnded>('POST', '/auth/logout-all', { retry: false });
+    this.forget();
+    return ended;
+  }
+
+  async sessions(): Promise<SessionInfo[]> {
+    return (await this.call<{ items: SessionInfo[] }>('GET', '/users/me/sessions')).items;
+  }
+
+  /** Ends another session of the user (a lost device). */
+  endSession(sessionId: string): Promise<SessionsEnded> {
+    return this.call('DELETE', `/users/me/sessions/${seg(sessionId)}`);
+  }
+
+  /** Changes the password; every other session ends, this one stays. */
+  changePassword(currentPassword: string, newPassword: string): Promise<SessionsEnded> {
+    return this.call('PUT', '/users/me/password', { body: { currentPassword, newPassword } });
+  }
+
+  private adopt(session: Session): Session {
     this.token = session.token;
+    this.refreshToken = session.refreshToken;
+    this.onSession?.(session);
     return session;
   }
 
-  /** Logs in and uses the token from now on. */
-  async login(input: Credentials): Promise<Session> {
-    const session = await this.call<Session>('POST', '/auth/login', { body: input, auth: false });
-    this.token = session.token;
-    return session;
+  private forget(): void {
+    this.token = null;
+    this.refreshToken = null;
+    this.onSession?.(null);
+  }
+
+  /** One refresh for every request that got a 401 meanwhile; whether a new access token came. */
+  private renew(): Promise<boolean> {
+    this.refreshing ??= this.refresh()
+      .then(() => true, () => false)
+      .finally(() => {
+        this.refreshing = null;
+      });
+    return this.refreshing;
   }
 
   me(): Promise<User> {
@@ -304,14 +391,27 @@ export class RestClient {
 
   // ---------------------------------------------------------------- transport
 
-  /** Performs one request; resolves with the parsed JSON body of a 2xx answer, throws `ChatError` otherwise. */
+  /**
+   * Performs one request; resolves with the parsed JSON body of a 2xx answer, throws `ChatError` otherwise. An
+   * authenticated request answered 401 is tried once more after renewing the access token, if that works.
+   */
   async call<T>(method: string, path: string, spec: RequestSpec = {}): Promise<T> {
+    const sentWith = (spec.auth ?? true) ? await this.currentToken() : null;
+    try {
+      return await this.once<T>(method, path, spec, sentWith);
+    } catch (error) {
+      const renewable = sentWith !== null && (spec.retry ?? true) && typeof this.token !== 'function';
+      if (!(error instanceof ChatError) || error.status !== 401 || !renewable || !this.refreshToken) throw error;
+      // Another request may have renewed it already.
+      if (this.token === sentWith && !(await this.renew())) throw error;
+      return this.once<T>(method, path, spec, await this.currentToken());
+    }
+  }
+
+  private async once<T>(method: string, path: string, spec: RequestSpec, token: string | null): Promise<T> {
     const operation = `${method} ${path}`;
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (spec.auth ?? true) {
-      const token = await this.currentToken();
-      if (token) headers.authorization = `Bearer ${token}`;
-    }
+    if (token) headers.authorization = `Bearer ${token}`;
     const init: FetchInitLike = { method, headers };
     if (spec.body !== undefined) {
       headers['content-type'] = 'application/json';

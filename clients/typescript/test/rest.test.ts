@@ -146,6 +146,65 @@ describe('RestClient', () => {
     await expect(rest.me()).rejects.toMatchObject({ status: 0, code: 'timeout' });
   });
 
+  it('renews an expired access token once for concurrent 401s, retries, and tells the app', async () => {
+    let issued = 0;
+    const net = fakeFetch((call) => {
+      if (call.path.endsWith('/auth/refresh')) {
+        issued += 1;
+        return { status: 200, body: { token: `access-${issued}`, refreshToken: `refresh-${issued}`, expiresIn: 900, user: USER } };
+      }
+      return call.headers.authorization === 'Bearer expired'
+        ? { status: 401, body: { error: { code: 'unauthorized', message: 'invalid or expired token' } } }
+        : ok(USER)();
+    });
+    const seen: (string | null)[] = [];
+    const rest = new RestClient({
+      baseUrl: BASE,
+      token: 'expired',
+      refreshToken: 'refresh-0',
+      onSession: (session) => seen.push(session?.token ?? null),
+      fetch: net.fetch,
+    });
+    await Promise.all([rest.me(), rest.me(), rest.me()]);
+    const refreshes = net.calls.filter((call) => call.path.endsWith('/auth/refresh'));
+    expect(refreshes.map((call) => call.body)).toEqual([{ refreshToken: 'refresh-0' }]);
+    expect(refreshes[0]?.headers.authorization).toBeUndefined();
+    expect(net.calls.filter((call) => call.headers.authorization === 'Bearer access-1')).toHaveLength(3);
+    expect(seen).toEqual(['access-1']);
+  });
+
+  it('a refused refresh ends the session: the tokens are dropped and the first 401 is thrown', async () => {
+    const net = fakeFetch(() => ({ status: 401, body: { error: { code: 'unauthorized', message: 'session ended' } } }));
+    const seen: (string | null)[] = [];
+    const rest = new RestClient({
+      baseUrl: BASE,
+      token: 'expired',
+      refreshToken: 'used',
+      onSession: (session) => seen.push(session?.token ?? null),
+      fetch: net.fetch,
+    });
+    await expect(rest.me()).rejects.toMatchObject({ status: 401, operation: 'GET /users/me' });
+    expect(seen).toEqual([null]);
+    expect(await rest.currentToken()).toBeNull();
+    expect(net.calls).toHaveLength(2);
+  });
+
+  it('ends sessions, lists them and changes the password on the documented routes', async () => {
+    const { rest, calls } = client(ok({ items: [], endedSessions: 1, closedConnections: 0 }));
+    await rest.sessions();
+    await rest.endSession('s 1');
+    await rest.changePassword('old-password', 'new-password');
+    await rest.logoutEverywhere();
+    expect(calls.map(summary)).toEqual([
+      'GET /users/me/sessions',
+      'DELETE /users/me/sessions/s%201',
+      'PUT /users/me/password',
+      'POST /auth/logout-all',
+    ]);
+    expect(calls[2]?.body).toEqual({ currentPassword: 'old-password', newPassword: 'new-password' });
+    expect(await rest.currentToken()).toBeNull();
+  });
+
   it('asks a token function before every request', async () => {
     let n = 0;
     const net = fakeFetch(ok(USER));

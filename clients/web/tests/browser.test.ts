@@ -474,4 +474,37 @@ describe('web app, two users', () => {
     expect(await alice.page.getByTestId('member-make-owner').count()).toBe(0);
     await shot(bob.page, 'group-members.png');
   });
+
+  it('ending a session in settings logs that device out; a new password ends the others; log out everywhere ends this one', async () => {
+    const second = await openPage(alice, 'alice-2');
+    await second.getByTestId('login-username').fill(alice.name);
+    await second.getByTestId('login-password').fill(PASSWORD);
+    await second.getByTestId('login-submit').click();
+    await connected(second);
+    await alice.page.getByTestId('tab-settings').click();
+    await alice.page.locator('[data-testid=session][data-current=false]').waitFor();
+    expect(await alice.page.locator('[data-testid=session]').count()).toBe(2);
+    await alice.page.locator('[data-testid=session][data-current=false]').getByTestId('session-end').click();
+    // The other device's socket is closed by the server, its tokens are refused: it is back at the login screen.
+    await hasText(second.getByTestId('auth-error'), 'Your session has ended');
+    await alice.page.locator('[data-testid=session][data-current=false]').waitFor({ state: 'detached' });
+    await shot(alice.page, 'settings.png');
+
+    await alice.page.getByTestId('password-current').fill(PASSWORD);
+    await alice.page.getByTestId('password-new').fill('another-password-9');
+    await alice.page.getByTestId('password-save').click();
+    await hasText(alice.page.getByTestId('toast'), 'Password changed');
+    const login = (password: string) =>
+      fetch(`${endpoints.http}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: alice.name, password }),
+      }).then((r) => r.status);
+    expect(await login(PASSWORD)).toBe(401);
+    expect(await login('another-password-9')).toBe(200);
+
+    await alice.page.getByTestId('logout-everywhere').click();
+    await alice.page.getByTestId('login-form').waitFor();
+    await second.close();
+  });
 });

@@ -14,10 +14,10 @@ use tracing::Instrument;
 use super::{payload_error, strict_json};
 use crate::auth::bearer_token;
 use crate::error::{AppError, AppResult};
-use crate::model::{Actor, ConversationId, MessageId, UserId};
+use crate::model::{Actor, ConversationId, MessageId, SessionId, UserId};
 use crate::ports::Created;
 use crate::usecases::App;
-use crate::usecases::accounts::{Accounts, Credentials, UserSearch};
+use crate::usecases::accounts::{Accounts, ChangePassword, Credentials, RefreshRequest, UserSearch};
 use crate::usecases::blocks::{Privacy, UserRef};
 use crate::usecases::conversations::{
     AddMembers, CreateConversation, ListQuery, MembersQuery, SetRole, TransferOwnership, UpdateConversation,
@@ -96,14 +96,26 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
     let Rest { app, accounts, pager } = rest;
     // Every segment counts: `/conversations/` or `/conversations//x` name no route (404), not a neighbouring one.
     let segments: Vec<&str> = request.path.strip_prefix('/').unwrap_or(&request.path).split('/').collect();
-    let actor = || async {
-        Ok::<_, AppError>(Actor::http(&accounts.authenticate(bearer_token(request.authorization.as_deref())).await?))
-    };
+    let who = || accounts.authenticate(bearer_token(request.authorization.as_deref()));
+    let actor = || async { Ok::<_, AppError>(Actor::http(&who().await?.user)) };
     match (&request.method, segments.as_slice()) {
         (&Method::POST, ["auth", "register"]) => created(Created::New(accounts.register(body(&request)?).await?)),
         (&Method::POST, ["auth", "login"]) => ok(&accounts.login(body::<Credentials>(&request)?).await?),
-        (&Method::GET, ["users", "me"]) => {
-            ok(&accounts.authenticate(bearer_token(request.authorization.as_deref())).await?)
+        (&Method::POST, ["auth", "refresh"]) => ok(&accounts.refresh(body::<RefreshRequest>(&request)?).await?),
+        (&Method::POST, ["auth", "logout"]) => ok(&accounts.logout(&who().await?).await?),
+        (&Method::POST, ["auth", "logout-all"]) => ok(&accounts.logout_everywhere(&who().await?).await?),
+        (&Method::GET, ["users", "me"]) => ok(&who().await?.user),
+        (&Method::GET, ["users", "me", "sessions"]) => {
+            ok(&json!({ "items": accounts.list_sessions(&who().await?).await? }))
+        }
+        (&Method::DELETE, ["users", "me", "sessions", session_id]) => {
+            let who = who().await?;
+            let session_id = SessionId::parse(session_id).map_err(|_| AppError::NotFound("session not found"))?;
+            ok(&accounts.end_session(&who, &session_id).await?)
+        }
+        (&Method::PUT, ["users", "me", "password"]) => {
+            let who = who().await?;
+            ok(&accounts.change_password(&who, body::<ChangePassword>(&request)?).await?)
         }
         (&Method::GET, ["users"]) => {
             let query = UserSearch {

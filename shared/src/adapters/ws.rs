@@ -86,8 +86,7 @@ pub async fn connect(
             .or_else(|| bearer_token(event.headers.get("authorization").and_then(|v| v.to_str().ok())));
         let result = async {
             let id = connection_id(&event).ok_or_else(|| AppError::internal("event without connectionId"))?;
-            let user = accounts.authenticate(token).await?;
-            app.presence.connect(id, user).await
+            app.presence.connect(id, accounts.authenticate(token).await?).await
         }
         .await;
         match result {

@@ -1,9 +1,12 @@
-//! [`Fanout`] over the API Gateway Management API (PostToConnection), with what each answer means for delivery.
+//! [`Fanout`] over the API Gateway Management API (PostToConnection, and DeleteConnection to close a connection
+//! whose session ended), with what each answer means for delivery.
 
 use async_trait::async_trait;
+use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
+use crate::error::{AppError, AppResult};
 use crate::model::ConnectionId;
 use crate::ports::{Fanout, PostOutcome};
 
@@ -40,6 +43,15 @@ impl Fanout for ApiGatewayFanout {
                     PostOutcome::Failed
                 }
             },
+        }
+    }
+
+    async fn disconnect(&self, connection_id: &ConnectionId) -> AppResult<()> {
+        match self.client.delete_connection().connection_id(connection_id.as_str()).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if matches!(err.as_service_error(), Some(DeleteConnectionError::GoneException(_))) => Ok(()),
+            Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 410) => Ok(()),
+            Err(err) => Err(AppError::internal(format!("DeleteConnection {connection_id}: {err:?}"))),
         }
     }
 

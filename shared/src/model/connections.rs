@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectionId, UserId};
+use super::{ConnectionId, SessionId, UserId};
 
 /// A live WebSocket connection of a user. A user may hold several (tabs, devices).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +15,9 @@ pub struct Connection {
     pub connected_at: u64,
     /// Epoch seconds after which DynamoDB's TTL may remove the record if `$disconnect` never came.
     pub expires_at: u64,
+    /// The login whose token opened it: ending that session closes it. `None` for connections stored before
+    /// sessions existed.
+    pub session_id: Option<SessionId>,
 }
 
 impl Connection {

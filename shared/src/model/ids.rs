@@ -98,6 +98,12 @@ string_id!(
     "an upload id"
 );
 
+string_id!(
+    /// A login: the refresh tokens of one device, rotated together, ended together.
+    SessionId,
+    "a session id"
+);
+
 /// A message: its conversation and its position there, written `<conversationId>-<seq>`, so the message is found
 /// with one key lookup and an id from one conversation can never alias a message of another.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -10,6 +10,7 @@ mod conversations;
 mod ids;
 mod messages;
 mod presence;
+mod sessions;
 mod users;
 
 pub use attachments::{
@@ -22,9 +23,10 @@ pub use conversations::{
     Conversation, ConversationKind, ConversationView, DEFAULT_MAX_GROUP_MEMBERS, LISTED_MEMBERS_MAX, MAX_ADMINS,
     MemberLeft, MemberView, Role, Roles, Roster,
 };
-pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, UploadId, UserId};
+pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, SessionId, UploadId, UserId};
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage};
 pub use presence::{ContactableBy, INVISIBLE, UserPresence, VisiblePresence};
+pub use sessions::{SessionRecord, SessionView};
 pub use users::{Actor, Sender, User, UserRecord};
 
 /// A user id for this module's tests.

@@ -15,6 +15,7 @@ use crate::ports::{Fanout, FanoutJob, FanoutQueue, PostOutcome};
 pub struct RecordingFanout {
     sent: Mutex<Vec<(String, String)>>,
     gone: Mutex<HashSet<String>>,
+    closed: Mutex<Vec<String>>,
     throttles: Mutex<HashMap<String, u32>>,
 }
 
@@ -52,6 +53,11 @@ impl RecordingFanout {
         self.sent.lock().unwrap().clear();
     }
 
+    /// Connections closed with [`Fanout::disconnect`], in order; they are gone from then on.
+    pub fn closed(&self) -> Vec<String> {
+        self.closed.lock().unwrap().clone()
+    }
+
     pub fn total_posts(&self) -> usize {
         self.sent.lock().unwrap().len()
     }
@@ -70,6 +76,12 @@ impl Fanout for RecordingFanout {
         }
         self.sent.lock().unwrap().push((connection_id.to_owned(), frame.to_owned()));
         PostOutcome::Delivered
+    }
+
+    async fn disconnect(&self, connection_id: &ConnectionId) -> AppResult<()> {
+        self.closed.lock().unwrap().push(connection_id.to_string());
+        self.mark_gone(connection_id.as_str());
+        Ok(())
     }
 }
 

@@ -1,14 +1,21 @@
-//! Accounts: registering, logging in, proving who a token belongs to, and finding other users by name.
+//! Accounts: registering, logging in, proving who a token belongs to, and finding other users by name. Every
+//! login is a session ([`sessions`]): the access token names it, and the session must still exist for the token
+//! to be accepted.
+
+mod sessions;
+
+pub use sessions::{ChangePassword, RefreshRequest};
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::paging::{Page, Pager, page_size};
-use crate::auth::{self, Identity, TokenKeys};
+use crate::auth::{self, TokenKeys};
+use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
-use crate::model::{Actor, User, UserId, UserRecord, now_iso};
-use crate::ports::{UserKey, UserStore, username_key};
+use crate::model::{Actor, SessionId, User, UserId, UserRecord, now_iso};
+use crate::ports::{ConnectionStore, SessionStore, Store, UserKey, UserStore, username_key};
 
 /// Page sizes of the user search: (default, maximum).
 const USER_PAGE: (u64, u64) = (20, 50);
@@ -42,11 +49,23 @@ pub fn is_username(name: &str) -> bool {
     (3..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// What register and login return.
+/// What register, login and refresh return: a short-lived access token, the refresh token that gets the next
+/// one (once), and the user.
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Session {
     pub token: String,
+    pub refresh_token: String,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
     pub user: User,
+}
+
+/// Who an accepted access token belongs to, and which of their sessions it was issued to.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub user: User,
+    pub session_id: SessionId,
 }
 
 /// `GET /users` query.
@@ -59,12 +78,15 @@ pub struct UserSearch {
 
 pub struct Accounts {
     users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    connections: Arc<dyn ConnectionStore>,
+    delivery: Delivery,
     tokens: TokenKeys,
 }
 
 impl Accounts {
-    pub fn new(users: Arc<dyn UserStore>, tokens: TokenKeys) -> Self {
-        Accounts { users, tokens }
+    pub fn new(store: &Arc<dyn Store>, delivery: Delivery, tokens: TokenKeys) -> Self {
+        Accounts { users: store.clone(), sessions: store.clone(), connections: store.clone(), delivery, tokens }
     }
 
     pub async fn register(&self, input: Credentials) -> AppResult<Session> {
@@ -73,7 +95,7 @@ impl Accounts {
         let user = User { id: UserId::random(), username: input.username, avatar, created_at: now_iso() };
         let password_hash = auth::hash_password(&input.password).await?;
         self.users.create_user(&UserRecord { user: user.clone(), password_hash }).await?;
-        self.session(user)
+        self.open_session(user).await
     }
 
     pub async fn login(&self, input: Credentials) -> AppResult<Session> {
@@ -83,7 +105,7 @@ impl Accounts {
         }
         match self.users.find_by_username(&input.username).await? {
             Some(record) if auth::verify_password(&input.password, &record.password_hash).await => {
-                self.session(record.user)
+                self.open_session(record.user).await
             }
             Some(_) => Err(REFUSAL),
             None => {
@@ -94,18 +116,15 @@ impl Accounts {
         }
     }
 
-    fn session(&self, user: User) -> AppResult<Session> {
-        let identity = Identity { user_id: user.id.to_string(), username: user.username.clone() };
-        Ok(Session { token: self.tokens.issue(&identity)?, user })
-    }
-
-    /// Verifies a bearer token and that its user still exists.
-    pub async fn authenticate(&self, token: Option<&str>) -> AppResult<User> {
-        const GONE: AppError = AppError::Unauthorized("account no longer exists");
+    /// Verifies a bearer token, and that its session and its user still exist (one read).
+    pub async fn authenticate(&self, token: Option<&str>) -> AppResult<Authenticated> {
+        const ENDED: AppError = AppError::Unauthorized("session ended or account no longer exists");
         let token = token.ok_or(AppError::Unauthorized("missing access token"))?;
         let identity = self.tokens.verify(token)?;
-        let user_id = UserId::parse(&identity.user_id).map_err(|_| GONE)?;
-        self.users.get_user(&user_id).await?.ok_or(GONE)
+        let user_id = UserId::parse(&identity.user_id).map_err(|_| ENDED)?;
+        let session_id = SessionId::parse(&identity.session_id).map_err(|_| ENDED)?;
+        let user = self.sessions.session_user(&user_id, &session_id).await?.ok_or(ENDED)?;
+        Ok(Authenticated { user, session_id })
     }
 
     /// Username prefix search, case-insensitive, in username order.

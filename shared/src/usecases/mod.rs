@@ -114,6 +114,6 @@ impl Wiring {
 
     /// Accounts, issuing and verifying tokens signed with `tokens`.
     pub fn accounts(&self, tokens: TokenKeys) -> Accounts {
-        Accounts::new(self.store.clone(), tokens)
+        Accounts::new(&self.store, self.delivery.clone(), tokens)
     }
 }

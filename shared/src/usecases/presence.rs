@@ -20,10 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
-use crate::model::{
-    Actor, Connection, ConnectionId, INVISIBLE, User, UserId, VisiblePresence, now_epoch_seconds, now_iso,
-};
-use crate::ports::{ConnectionStore, ConversationStore, FriendStore, RoomStore, Store};
+use crate::model::{Actor, Connection, ConnectionId, INVISIBLE, UserId, VisiblePresence, now_epoch_seconds, now_iso};
+use crate::ports::{ConnectionStore, ConversationStore, FriendStore, RoomStore, SessionStore, Store};
+use crate::usecases::accounts::Authenticated;
 
 /// How many times an announcer re-reads the presence after posting before leaving the rest to later ones.
 const SETTLE_ROUNDS: usize = 3;
@@ -53,6 +52,7 @@ pub struct OwnStatus {
 
 pub struct Presence {
     connections: Arc<dyn ConnectionStore>,
+    sessions: Arc<dyn SessionStore>,
     friends: Arc<dyn FriendStore>,
     conversations: Arc<dyn ConversationStore>,
     rooms: Arc<dyn RoomStore>,
@@ -64,6 +64,7 @@ impl Presence {
     pub fn new(store: &Arc<dyn Store>, delivery: Delivery, connection_ttl: Duration) -> Self {
         Presence {
             connections: store.clone(),
+            sessions: store.clone(),
             friends: store.clone(),
             conversations: store.clone(),
             rooms: store.clone(),
@@ -73,17 +74,24 @@ impl Presence {
     }
 
     /// `$connect` of an authenticated user: stores the connection and, if it is their first, announces them.
-    pub async fn connect(&self, connection_id: ConnectionId, user: User) -> AppResult<Connection> {
+    pub async fn connect(&self, connection_id: ConnectionId, who: Authenticated) -> AppResult<Connection> {
         let now = now_epoch_seconds();
         let connection = Connection {
             connection_id,
-            user_id: user.id,
-            username: user.username,
-            avatar: user.avatar,
+            user_id: who.user.id,
+            username: who.user.username,
+            avatar: who.user.avatar,
             connected_at: now,
             expires_at: now + self.connection_ttl.as_secs(),
+            session_id: Some(who.session_id.clone()),
         };
         let presence = self.connections.add_connection(&connection).await?;
+        // A session that ended while this connection was being stored may have looked for its connections
+        // before this one was there: look at the session again, now that it is (one more read per `$connect`).
+        if self.sessions.session_user(&connection.user_id, &who.session_id).await?.is_none() {
+            self.connections.remove_connection(&connection, &now_iso()).await?;
+            return Err(AppError::Unauthorized("session ended"));
+        }
         let alone = presence.connections.iter().all(|c| c.connection_id == connection.connection_id);
         if alone && presence.visible_online() {
             // Presence is best effort: failing to announce must not refuse the connection.
@@ -225,7 +233,6 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::model::User;
     use crate::ports::{Fanout, PostOutcome};
     use crate::testing::{InMemoryStore, RecordingFanout, TestApp};
     use crate::usecases::accounts::{Credentials, Session};
@@ -250,6 +257,10 @@ mod tests {
             }
             outcome
         }
+
+        async fn disconnect(&self, connection_id: &ConnectionId) -> AppResult<()> {
+            self.recording.disconnect(connection_id).await
+        }
     }
 
     async fn register(t: &TestApp, name: &str) -> Session {
@@ -257,12 +268,13 @@ mod tests {
         t.accounts.register(credentials).await.unwrap()
     }
 
-    /// Alice and Bob, in a private conversation.
-    async fn pair(t: &TestApp) -> (User, User) {
-        let (alice, bob) = (register(t, "alice").await.user, register(t, "bob").await.user);
-        let private = CreateConversation::Private { participant_id: bob.id.clone() };
-        t.app.conversations.create(&Actor::http(&alice), private).await.unwrap();
-        (alice, bob)
+    /// Alice and Bob, logged in, in a private conversation.
+    async fn pair(t: &TestApp) -> (Authenticated, Authenticated) {
+        let (alice, bob) = (register(t, "alice").await, register(t, "bob").await);
+        let private = CreateConversation::Private { participant_id: bob.user.id.clone() };
+        t.app.conversations.create(&Actor::http(&alice.user), private).await.unwrap();
+        let alice = t.accounts.authenticate(Some(&alice.token)).await.unwrap();
+        (alice, t.accounts.authenticate(Some(&bob.token)).await.unwrap())
     }
 
     fn events(fanout: &RecordingFanout, connection_id: &str) -> Vec<(String, String)> {
@@ -297,7 +309,7 @@ mod tests {
         *fanout.after_first_post.lock().unwrap() = Some(reconnect);
         presence.disconnect(&ConnectionId::new("b1")).await.unwrap();
 
-        let bob_id = bob.id.to_string();
+        let bob_id = bob.user.id.to_string();
         assert_eq!(
             events(&fanout.recording, "a1"),
             [("user_offline".to_owned(), bob_id.clone()), ("user_online".to_owned(), bob_id)],
@@ -328,7 +340,7 @@ mod tests {
         }
         let heard: Vec<String> = events(&t.fanout, "a1").into_iter().map(|(event, _)| event).collect();
         assert_eq!(heard, ["user_online", "user_offline"]);
-        let peers = presence.peers(&Actor::http(&alice)).await.unwrap();
+        let peers = presence.peers(&Actor::http(&alice.user)).await.unwrap();
         assert_eq!(peers.len(), 1);
         assert!(!peers[0].presence.online);
         assert!(peers[0].presence.last_seen.is_some());

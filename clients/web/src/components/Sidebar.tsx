@@ -1,5 +1,5 @@
 /**
- * The sidebar: who is signed in, their status, and the chats and friends tabs. Every `data-testid` is used by the
+ * The sidebar: who is signed in, their status, and the chats, friends and settings tabs. Every `data-testid` is used by the
  * browser tests (tests/browser.test.ts): keep them stable.
  */
 
@@ -9,6 +9,7 @@ import { useState } from 'preact/hooks';
 import { store } from '../state';
 import { Chats } from './Chats';
 import { Friends } from './Friends';
+import { Settings } from './Settings';
 
 const STATUSES = ['online', 'away', 'busy', 'invisible'];
 
@@ -43,8 +44,11 @@ export function Sidebar(): JSX.Element {
             </span>
           )}
         </button>
+        <button class={store.conversations.tab === 'settings' ? 'tab active' : 'tab'} data-testid="tab-settings" onClick={() => store.core.update(() => (store.conversations.tab = 'settings'))}>
+          Settings
+        </button>
       </nav>
-      {store.conversations.tab === 'chats' ? <Chats /> : <Friends />}
+      {store.conversations.tab === 'chats' ? <Chats /> : store.conversations.tab === 'friends' ? <Friends /> : <Settings />}
     </aside>
   );
 }

@@ -57,7 +57,7 @@ export class Conversations {
   all = new Map<string, ConversationView>();
   activeId: string | null = null;
   panel: Panel = 'none';
-  tab: 'chats' | 'friends' = 'chats';
+  tab: 'chats' | 'friends' | 'settings' = 'chats';
 
   constructor(
     private readonly core: Core,

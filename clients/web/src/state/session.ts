@@ -4,13 +4,14 @@
  * history reloaded).
  */
 
-import { ChatClient, ChatError, type User } from '@chat/sdk';
+import { ChatClient, ChatError, type Session as Tokens } from '@chat/sdk';
 
 import { type Config, type Core, describe } from './core';
 import { type Conversations, listAll } from './conversations';
 import { wire } from './events';
 import type { Friends } from './friends';
 import type { Members } from './members';
+import type { Security } from './security';
 import type { Messages } from './messages';
 import type { Typing } from './typing';
 
@@ -24,6 +25,7 @@ export interface Slices {
   typing: Typing;
   friends: Friends;
   members: Members;
+  security: Security;
 }
 
 export class Session {
@@ -61,8 +63,7 @@ export class Session {
     const saved = sessionStorage.getItem(SESSION_KEY);
     if (saved) {
       try {
-        const { token, user } = JSON.parse(saved) as { token: string; user: User };
-        this.start(token, user);
+        this.start(JSON.parse(saved) as Tokens);
       } catch {
         sessionStorage.removeItem(SESSION_KEY);
       }
@@ -80,7 +81,7 @@ export class Session {
       const client = new ChatClient({ ...config });
       const session = mode === 'login' ? await client.login({ username, password }) : await client.register({ username, password });
       sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
-      this.start(session.token, session.user);
+      this.start(session);
     } catch (error) {
       this.authError = describe(error);
     } finally {
@@ -89,19 +90,32 @@ export class Session {
     }
   }
 
+  /** Ends this session on the server too (its sockets close), then here. */
   logout(): void {
+    const client = this.core.client;
+    if (client) void client.rest.logout().catch(() => undefined);
+    this.forget();
+  }
+
+  /** This device's session was ended from here (logout everywhere): back to the login screen. */
+  endedHere(): void {
+    this.forget();
+  }
+
+  /** Forgets the session here only (the server already ended it). */
+  private forget(): void {
     sessionStorage.removeItem(SESSION_KEY);
     this.stop();
     this.core.changed();
   }
 
   private expired(): void {
-    this.authError = 'Your session has expired: log in again.';
-    this.logout();
+    this.authError = 'Your session has ended: log in again.';
+    this.forget();
   }
 
   private stop(): void {
-    const { core, conversations, friends, members, typing } = this.slices;
+    const { core, conversations, friends, members, security, typing } = this.slices;
     for (const off of this.offs) off();
     this.offs = [];
     core.client?.disconnect();
@@ -111,14 +125,26 @@ export class Session {
     conversations.clear();
     friends.clear();
     members.clear();
+    security.clear();
     typing.end();
   }
 
-  private start(token: string, user: User): void {
+  private start({ token, refreshToken, user }: Pick<Tokens, 'token' | 'refreshToken' | 'user'>): void {
     const config = this.core.config;
     if (!config) return;
     this.stop();
-    const client = new ChatClient({ ...config, token, reconnect: { maxDelayMs: 10_000 } });
+    const client = new ChatClient({
+      ...config,
+      token,
+      refreshToken: refreshToken ?? null,
+      // Renewed tokens are kept so a reload stays logged in; an ended session logs out.
+      onSession: (session) => {
+        if (client !== this.core.client) return;
+        if (session) sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+        else this.expired();
+      },
+      reconnect: { maxDelayMs: 10_000 },
+    });
     client.user = user;
     this.core.client = client;
     this.core.me = user;

@@ -13,6 +13,19 @@ use crate::error::AppResult;
 use crate::model::{Connection, ConnectionId, ContactableBy, LiveConnection, UserId, UserPresence, now_epoch_seconds};
 use crate::ports::ConnectionStore;
 
+fn connection_from_item(item: &super::Item) -> AppResult<Connection> {
+    let pk = get_s(item, "pk")?;
+    Ok(Connection {
+        connection_id: ConnectionId::new(pk.strip_prefix("CONN#").unwrap_or(&pk)),
+        user_id: get_id(item, "userId")?,
+        username: get_s(item, "username")?,
+        avatar: get_opt_s(item, "avatar"),
+        connected_at: get_n(item, "connectedAt")?,
+        expires_at: get_n(item, "ttl")?,
+        session_id: get_opt_s(item, "sessionId").map(|s| s.parse()).transpose()?,
+    })
+}
+
 impl DynamoDbStore {
     /// Applies `update` to the user's presence item (creating it) and returns the item as it is afterwards.
     async fn update_presence(
@@ -51,6 +64,9 @@ impl ConnectionStore for DynamoDbStore {
             record.insert("avatar".into(), s(avatar));
         }
         record.insert("connectedAt".into(), n(c.connected_at));
+        if let Some(session_id) = &c.session_id {
+            record.insert("sessionId".into(), id(session_id));
+        }
         record.insert("ttl".into(), n(c.expires_at));
         self.client.put_item().table_name(&self.table).set_item(Some(record)).send().await?;
         let entry = AttributeValue::Ss(vec![connection_entry(&c.live())]);
@@ -62,16 +78,16 @@ impl ConnectionStore for DynamoDbStore {
         let Some(item) = self.get(keys::connection(connection_id), keys::CONN).await? else {
             return Ok(None);
         };
-        let connection = Connection {
-            connection_id: connection_id.clone(),
-            user_id: get_id(&item, "userId")?,
-            username: get_s(&item, "username")?,
-            avatar: get_opt_s(&item, "avatar"),
-            connected_at: get_n(&item, "connectedAt")?,
-            expires_at: get_n(&item, "ttl")?,
-        };
+        let connection = connection_from_item(&item)?;
         // TTL deletion can lag by days; an expired record is a dead connection.
         Ok((connection.expires_at > now_epoch_seconds()).then_some(connection))
+    }
+
+    /// The presence's connections, then their records in one `BatchGetItem` per 100.
+    async fn user_connections(&self, user_id: &UserId) -> AppResult<Vec<Connection>> {
+        let live = self.presence(user_id).await?.connections;
+        let keys = live.iter().map(|c| Self::key(keys::connection(&c.connection_id), keys::CONN)).collect();
+        self.batch_get(keys, None).await?.iter().map(connection_from_item).collect()
     }
 
     async fn remove_connection(&self, c: &Connection, last_seen: &str) -> AppResult<UserPresence> {

@@ -12,6 +12,7 @@ mod items;
 mod messages;
 mod rates;
 mod rooms;
+mod sessions;
 mod uploads;
 mod users;
 
@@ -118,6 +119,11 @@ pub(crate) mod keys {
         format!("BLOCK#{blocked}")
     }
     pub const BLOCK_PREFIX: &str = "BLOCK#";
+    /// A login of the user (outside the graph range: `SESSION#` > `FRIEND$`).
+    pub fn session(session_id: impl Display) -> String {
+        format!("SESSION#{session_id}")
+    }
+    pub const SESSION_PREFIX: &str = "SESSION#";
     /// Bounds of the range of a user's partition holding blocks, memberships, requests and friends
     /// (`BLOCK#` < `CONV#` < `FREQ#` < `FRIEND#` < `FRIEND$`), which excludes the profile and the presence.
     pub const GRAPH_START: &str = "BLOCK#";

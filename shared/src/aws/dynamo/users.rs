@@ -54,11 +54,7 @@ impl UserStore for DynamoDbStore {
         let Some(claim) = self.get(keys::username(&username_key(username)), keys::UNAME).await? else {
             return Ok(None);
         };
-        let user_id: UserId = get_id(&claim, "userId")?;
-        let Some(item) = self.get(keys::user(&user_id), keys::PROFILE).await? else {
-            return Ok(None);
-        };
-        Ok(Some(UserRecord { user: user_from_item(&item)?, password_hash: super::get_s(&item, "passwordHash")? }))
+        self.user_record(&get_id(&claim, "userId")?).await
     }
 
     async fn search_users(&self, prefix: &str, after: Option<&UserKey>, limit: usize) -> AppResult<Vec<User>> {
@@ -79,5 +75,25 @@ impl UserStore for DynamoDbStore {
             .expression_attribute_values(":prefix", s(prefix))
             .projection_expression(PUBLIC_PROFILE);
         self.query_all(query, start, Some(limit)).await?.iter().map(user_from_item).collect()
+    }
+
+    async fn user_record(&self, user_id: &UserId) -> AppResult<Option<UserRecord>> {
+        let Some(item) = self.get(keys::user(user_id), keys::PROFILE).await? else {
+            return Ok(None);
+        };
+        Ok(Some(UserRecord { user: user_from_item(&item)?, password_hash: super::get_s(&item, "passwordHash")? }))
+    }
+
+    async fn set_password_hash(&self, user_id: &UserId, password_hash: &str) -> AppResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::user(user_id), keys::PROFILE)))
+            .update_expression("SET passwordHash = :hash")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":hash", s(password_hash))
+            .send()
+            .await?;
+        Ok(())
     }
 }

@@ -25,6 +25,12 @@ impl ConnectionStore for InMemoryStore {
         Ok(self.lock().connections.get(connection_id).filter(|c| c.expires_at > now).cloned())
     }
 
+    async fn user_connections(&self, user_id: &UserId) -> AppResult<Vec<Connection>> {
+        let state = self.lock();
+        let live = state.presence_of(user_id).connections;
+        Ok(live.iter().filter_map(|c| state.connections.get(&c.connection_id).cloned()).collect())
+    }
+
     async fn remove_connection(&self, connection: &Connection, last_seen: &str) -> AppResult<UserPresence> {
         let mut state = self.lock();
         state.connections.remove(&connection.connection_id);

@@ -8,6 +8,7 @@ mod friends;
 mod messages;
 mod rates;
 mod rooms;
+mod sessions;
 mod uploads;
 mod users;
 
@@ -16,8 +17,8 @@ use std::sync::Mutex;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection, Message, Roster, Upload,
-    UploadId, UserId, UserPresence, UserRecord, now_epoch_seconds,
+    Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection, Message, Roster, SessionId,
+    SessionRecord, Upload, UploadId, UserId, UserPresence, UserRecord, now_epoch_seconds,
 };
 use crate::ports::{Membership, RateLimit};
 
@@ -56,6 +57,7 @@ struct State {
     /// (blocker, blocked) → created at
     blocks: BTreeMap<(UserId, UserId), String>,
     contactable_by: HashMap<UserId, ContactableBy>,
+    sessions: HashMap<(UserId, SessionId), SessionRecord>,
 }
 
 impl State {

@@ -50,4 +50,15 @@ impl UserStore for InMemoryStore {
         found.sort_by(|(a, _), (b, _)| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         Ok(found.into_iter().take(limit).map(|(_, user)| user).collect())
     }
+
+    async fn user_record(&self, user_id: &UserId) -> AppResult<Option<UserRecord>> {
+        Ok(self.lock().users.get(user_id).cloned())
+    }
+
+    async fn set_password_hash(&self, user_id: &UserId, password_hash: &str) -> AppResult<()> {
+        let mut state = self.lock();
+        let record = state.users.get_mut(user_id).ok_or(AppError::NotFound("user not found"))?;
+        record.password_hash = password_hash.to_owned();
+        Ok(())
+    }
 }

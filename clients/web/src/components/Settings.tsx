@@ -1,0 +1,64 @@
+/**
+ * Settings: the user's sessions (each can be ended), logging out everywhere, and changing the password. Every
+ * `data-testid` is used by the browser tests: keep them stable.
+ */
+
+import type { JSX } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+
+import { store } from '../state';
+import { time } from './format';
+
+export function Settings(): JSX.Element {
+  const security = store.security;
+  useEffect(() => void security.refresh(), []);
+  return (
+    <section class="settings">
+      <h3>Sessions</h3>
+      <ul>
+        {security.sessions.map((s) => (
+          <li key={s.sessionId} class="row" data-testid="session" data-current={String(s.current)}>
+            <span class="grow small">
+              {s.current ? 'This device' : 'Another device'} · since {time(s.createdAt)}
+            </span>
+            {!s.current && (
+              <button type="button" class="secondary small" data-testid="session-end" onClick={() => void security.end(s.sessionId)}>
+                End
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      <button type="button" class="secondary" data-testid="logout-everywhere" onClick={() => void security.logoutEverywhere()}>
+        Log out everywhere
+      </button>
+      <PasswordForm />
+    </section>
+  );
+}
+
+function PasswordForm(): JSX.Element {
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  return (
+    <form
+      class="password-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void store.security.changePassword(current, next).then((changed) => {
+          if (changed) {
+            setCurrent('');
+            setNext('');
+          }
+        });
+      }}
+    >
+      <h3>Password</h3>
+      <input type="password" data-testid="password-current" placeholder="Current password" value={current} onInput={(e) => setCurrent(e.currentTarget.value)} />
+      <input type="password" data-testid="password-new" placeholder="New password (8+ characters)" value={next} onInput={(e) => setNext(e.currentTarget.value)} />
+      <button type="submit" data-testid="password-save" disabled={current === '' || next.length < 8}>
+        Change password
+      </button>
+    </form>
+  );
+}

@@ -1,0 +1,71 @@
+/**
+ * The signed-in user's sessions (logins on other devices, which they can end), logging out everywhere, and
+ * changing the password (which ends every other session).
+ */
+
+import type { SessionInfo } from '@chat/sdk';
+
+import { type Core, describe } from './core';
+
+export class Security {
+  sessions: SessionInfo[] = [];
+
+  constructor(
+    private readonly core: Core,
+    /** Called once this device's session ended here (logout everywhere). */
+    private readonly ended: () => void,
+  ) {}
+
+  clear(): void {
+    this.sessions = [];
+  }
+
+  async refresh(): Promise<void> {
+    const client = this.core.client;
+    if (!client) return;
+    try {
+      this.sessions = await client.rest.sessions();
+    } catch (error) {
+      this.core.notify(`Could not list your sessions: ${describe(error)}`);
+    }
+    this.core.changed();
+  }
+
+  async end(sessionId: string): Promise<void> {
+    const client = this.core.client;
+    if (!client) return;
+    try {
+      await client.rest.endSession(sessionId);
+      this.core.notify('That session has ended');
+    } catch (error) {
+      this.core.notify(describe(error));
+    }
+    await this.refresh();
+  }
+
+  async logoutEverywhere(): Promise<void> {
+    const client = this.core.client;
+    if (!client) return;
+    try {
+      await client.rest.logoutEverywhere();
+      this.ended();
+    } catch (error) {
+      this.core.notify(describe(error));
+    }
+  }
+
+  /** Whether the password changed. */
+  async changePassword(current: string, next: string): Promise<boolean> {
+    const client = this.core.client;
+    if (!client) return false;
+    try {
+      const { endedSessions } = await client.rest.changePassword(current, next);
+      this.core.notify(`Password changed; ${endedSessions} other session${endedSessions === 1 ? '' : 's'} ended`);
+      await this.refresh();
+      return true;
+    } catch (error) {
+      this.core.notify(`Could not change the password: ${describe(error)}`);
+      return false;
+    }
+  }
+}
