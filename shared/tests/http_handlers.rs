@@ -159,6 +159,23 @@ async fn sessions_rotate_and_end_and_their_connections_close() {
     assert_eq!(me(&services, &desk.token).await, 401);
 }
 
+/// A session that ends between `$connect`'s token check and the connection being stored (its logout found no
+/// connection to close yet): the second look at the session refuses it and nothing stays stored.
+#[tokio::test]
+async fn a_connect_whose_session_ended_meanwhile_is_refused_and_not_kept() {
+    let services = TestApp::new();
+    let creds = json!({"username": "alice", "password": "password123"});
+    let (_, registered) = call(&services, "POST", "/auth/register", None, Some(creds)).await;
+    let token = registered["token"].as_str().unwrap();
+    let who = services.accounts.authenticate(Some(token)).await.unwrap();
+    let (status, _) = call(&services, "POST", "/auth/logout", Some(token), None).await;
+    assert_eq!(status, 200);
+    let refused = services.app.presence.connect(ConnectionId::new("c-late"), who.clone()).await.unwrap_err();
+    assert_eq!(refused.status(), 401);
+    assert!(services.store.get_connection(&ConnectionId::new("c-late")).await.unwrap().is_none());
+    assert!(services.store.user_connections(&who.user.id).await.unwrap().is_empty(), "nor in the presence");
+}
+
 #[tokio::test]
 async fn input_errors_have_codes() {
     let services = TestApp::new();
