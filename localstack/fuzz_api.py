@@ -8,9 +8,11 @@ examples per operation and a fixed seed, so a run takes about the same time and 
 usage: fuzz_api.py <http endpoint> [<max examples per operation>]
 """
 
+import ast
 import json
-import subprocess
+import os
 import sys
+import threading
 import urllib.request
 import uuid
 from pathlib import Path
@@ -23,13 +25,26 @@ def register(base: str) -> str:
         return json.load(response)["token"]
 
 
-def main() -> int:
+def serialize_ast_parse() -> None:
+    """CPython 3.11 keeps the AST constructor's recursion counter in state shared by threads: two `ast.parse` at
+    once (hypothesis describes lambdas with it, one per worker) can fail with "SystemError: AST constructor
+    recursion depth mismatch" (python/cpython#106905, fixed in 3.12). One lock around `ast.parse` keeps the two
+    workers from ever parsing at the same moment; nothing else in the run parses Python."""
+    parse, lock = ast.parse, threading.Lock()
+
+    def locked_parse(*args, **kwargs):
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = locked_parse
+
+
+def main() -> None:
     base = sys.argv[1].rstrip("/")
     examples = sys.argv[2] if len(sys.argv) > 2 else "15"
     root = Path(__file__).resolve().parent.parent
     token = register(base)
-    command = [
-        str(Path(sys.executable).parent / "schemathesis"),
+    arguments = [
         "--config-file", str(root / "localstack" / "schemathesis.toml"),
         "run",
         str(root / "docs" / "openapi.yaml"),
@@ -49,8 +64,13 @@ def main() -> int:
     # schemathesis keeps a cache of failing examples in its working directory: keep it out of the repository.
     workdir = root / ".local" / "schemathesis"
     workdir.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(command, cwd=workdir).returncode
+    os.chdir(workdir)
+    # In this process rather than as a subprocess, so the lock above covers the run.
+    serialize_ast_parse()
+    from schemathesis.cli import schemathesis
+
+    schemathesis.main(args=arguments, prog_name="schemathesis")  # exits with the run's status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
