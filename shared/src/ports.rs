@@ -12,9 +12,9 @@ use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Attachment, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection, Message,
-    NewMessage, Processed, Roles, Roster, SessionId, SessionRecord, Upload, UploadId, User, UserId, UserPresence,
-    UserRecord,
+    Attachment, AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection,
+    Message, NewMessage, Processed, Report, ReportStatus, ReportTarget, Roles, Roster, SessionId, SessionRecord,
+    Standing, Upload, UploadId, User, UserId, UserPresence, UserRecord,
 };
 
 // ---------------------------------------------------------------------------------------------- accounts
@@ -50,8 +50,8 @@ pub trait UserStore: Send + Sync {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn create_session(&self, session: &SessionRecord) -> AppResult<()>;
-    /// The user, if they and this session of theirs (unexpired) both exist: one read.
-    async fn session_user(&self, user_id: &UserId, session_id: &SessionId) -> AppResult<Option<User>>;
+    /// The user and their standing, if they and this session of theirs (unexpired) both exist: one read.
+    async fn session_user(&self, user_id: &UserId, session_id: &SessionId) -> AppResult<Option<(User, Standing)>>;
     /// Moves the session from `generation` to the next (and its expiry to `expires_at`) if it exists, is
     /// unexpired and still is at `generation`; `false` otherwise, and nothing changes.
     async fn rotate_session(
@@ -66,6 +66,58 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, user_id: &UserId, session_id: &SessionId) -> AppResult<bool>;
     /// The user's unexpired sessions, in no particular order.
     async fn sessions(&self, user_id: &UserId) -> AppResult<Vec<SessionRecord>>;
+}
+
+// ---------------------------------------------------------------------------------------------- moderation
+
+/// Where a page of open reports starts: strictly after this report in the order they were made.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReportKey {
+    pub created_at: String,
+    pub target: String,
+    pub reporter_id: UserId,
+}
+
+impl ReportKey {
+    pub fn of(report: &Report) -> ReportKey {
+        ReportKey {
+            created_at: report.created_at.clone(),
+            target: report.target.to_string(),
+            reporter_id: report.reporter_id.clone(),
+        }
+    }
+}
+
+/// Where a page of the audit record starts: strictly before this entry (newest first).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditKey {
+    pub at: String,
+    pub id: String,
+}
+
+/// Reports, the operator and suspension flags on profiles, and the audit record.
+#[async_trait]
+pub trait ModerationStore: Send + Sync {
+    /// Stores the report and counts it against `limit`, atomically; `false` (nothing stored or counted) if this
+    /// reporter already reported this target; `RateLimited` once the window's budget is spent.
+    async fn create_report(&self, report: &Report, limit: &RateLimit) -> AppResult<bool>;
+    /// Open reports, oldest first, strictly after `after`, at most `limit`.
+    async fn open_reports(&self, after: Option<&ReportKey>, limit: usize) -> AppResult<Vec<Report>>;
+    /// Closes every open report of `target` with `status`; how many it closed.
+    async fn resolve_reports(
+        &self,
+        target: &ReportTarget,
+        status: ReportStatus,
+        resolved_by: &UserId,
+        at: &str,
+    ) -> AppResult<usize>;
+    /// `false` if there is no such user.
+    async fn set_operator(&self, user_id: &UserId, operator: bool) -> AppResult<bool>;
+    /// `false` if there is no such user.
+    async fn set_suspended(&self, user_id: &UserId, suspended: bool) -> AppResult<bool>;
+    async fn record_audit(&self, entry: &AuditEntry) -> AppResult<()>;
+    /// The entries of one month (`YYYY-MM`), newest first, strictly before `before`, at most `limit`.
+    async fn audit_entries(&self, month: &str, before: Option<&AuditKey>, limit: usize) -> AppResult<Vec<AuditEntry>>;
 }
 
 /// Usernames are unique regardless of case; this is the form used for uniqueness and lookup.
@@ -285,12 +337,13 @@ pub trait MessageStore: Send + Sync {
         content: &str,
         at: &str,
     ) -> AppResult<Message>;
-    /// Soft delete: keeps the item, replaces the content, marks it deleted. Sender only (`Conflict` otherwise).
+    /// Soft delete: keeps the item, replaces the content, marks it deleted. Only if `sender` sent it, when given
+    /// (an operator deletes any message), and it is not deleted yet (`Conflict` otherwise).
     async fn delete_message(
         &self,
         conversation_id: &ConversationId,
         seq: u64,
-        user_id: &UserId,
+        sender: Option<&UserId>,
         at: &str,
     ) -> AppResult<Message>;
     /// Records a reaction; `false` if this user already reacted with this emoji.
@@ -448,6 +501,7 @@ pub trait Store:
     + RoomStore
     + FriendStore
     + RateStore
+    + ModerationStore
 {
 }
 impl<T> Store for T where
@@ -460,6 +514,7 @@ impl<T> Store for T where
         + RoomStore
         + FriendStore
         + RateStore
+        + ModerationStore
 {
 }
 

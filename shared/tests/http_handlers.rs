@@ -1045,3 +1045,118 @@ async fn a_corrupt_image_or_a_bomb_is_served_to_nobody() {
         assert!(sent["attachment"].get("url").is_none() && sent["attachment"].get("thumbnailUrl").is_none());
     }
 }
+
+// ------------------------------------------------------------------ reports and moderation
+
+async fn operator(services: &TestApp, name: &str) -> Account {
+    use chat_shared::ports::ModerationStore;
+    let account = account(services, name).await;
+    assert!(services.store.set_operator(&UserId::parse(&account.id).unwrap(), true).await.unwrap());
+    account
+}
+
+#[tokio::test]
+async fn members_report_once_each_and_an_operator_acts_on_it() {
+    let services = TestApp::new();
+    let (alice, bob, carol, stranger) = (
+        account(&services, "alice").await,
+        account(&services, "bob").await,
+        account(&services, "carol").await,
+        account(&services, "stranger").await,
+    );
+    let op = operator(&services, "operator").await;
+    let room = group(&services, &alice, &[&bob, &carol], "room").await;
+    let message = send(&services, &bob, &room, "buy cheap pills").await;
+    let target = json!({"type": "message", "messageId": message["_id"]});
+    let report = |reason: &str| Some(json!({"target": target, "reason": reason, "details": "  again  "}));
+
+    let (status, body) = call(&services, "POST", "/reports", Some(&alice.token), report("spam")).await;
+    assert_eq!((status, body), (201, json!({"result": "reported"})));
+    let (status, body) = call(&services, "POST", "/reports", Some(&alice.token), report("hate")).await;
+    assert_eq!((status, body), (200, json!({"result": "unchanged"})), "one report per reporter and target");
+    assert_eq!(call(&services, "POST", "/reports", Some(&carol.token), report("spam")).await.0, 201);
+    let (status, body) = call(&services, "POST", "/reports", Some(&stranger.token), report("spam")).await;
+    assert_error(status, &body, 404, "not_found");
+    let (status, body) = call(&services, "POST", "/reports", Some(&bob.token), report("spam")).await;
+    assert_error(status, &body, 422, "validation_failed");
+    let bad = json!({"target": {"type": "room", "roomId": "x"}, "reason": "spam"});
+    assert_eq!(call(&services, "POST", "/reports", Some(&alice.token), Some(bad)).await.0, 400);
+    let unknown_reason = json!({"target": {"type": "user", "userId": bob.id}, "reason": "boring"});
+    assert_eq!(call(&services, "POST", "/reports", Some(&alice.token), Some(unknown_reason)).await.0, 400);
+
+    // Only operators see and act on reports.
+    for (method, path) in [("GET", "/moderation/reports"), ("GET", "/moderation/audit")] {
+        let (status, body) = call(&services, method, path, Some(&alice.token), None).await;
+        assert_error(status, &body, 403, "forbidden");
+    }
+    let (status, page) = call(&services, "GET", "/moderation/reports?limit=1", Some(&op.token), None).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["excerpt"], "buy cheap pills");
+    assert_eq!(page["items"][0]["subjectId"], json!(bob.id));
+    assert_eq!(page["items"][0]["details"], "again");
+    let cursor = page["nextCursor"].as_str().unwrap();
+    let (_, rest) =
+        call(&services, "GET", &format!("/moderation/reports?cursor={cursor}"), Some(&op.token), None).await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1, "{rest}");
+    assert!(rest["nextCursor"].is_null());
+
+    // The operator deletes the message (the members hear of it) and resolves both reports at once.
+    connect(&services.store, &alice, "c-alice").await;
+    let path = format!("/moderation/messages/{}", message["_id"].as_str().unwrap());
+    let (status, deleted) = call(&services, "DELETE", &path, Some(&op.token), None).await;
+    assert_eq!((status, &deleted["deleted"]), (200, &json!(true)), "{deleted}");
+    assert_eq!(events_of(&services.fanout, "c-alice", "message_deleted").len(), 1);
+    let resolve = json!({"target": target, "outcome": "actioned", "note": "spam link"});
+    let (status, body) =
+        call(&services, "POST", "/moderation/reports/resolve", Some(&op.token), Some(resolve.clone())).await;
+    assert_eq!((status, body), (200, json!({"resolved": 2})));
+    let (_, body) = call(&services, "POST", "/moderation/reports/resolve", Some(&op.token), Some(resolve)).await;
+    assert_eq!(body, json!({"resolved": 0}), "resolving twice closes nothing more");
+    let (_, page) = call(&services, "GET", "/moderation/reports", Some(&op.token), None).await;
+    assert_eq!(page["items"], json!([]));
+    let (_, audit) = call(&services, "GET", "/moderation/audit", Some(&op.token), None).await;
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.len(), 3, "{audit}");
+    assert!(actions.contains(&"delete_message") && actions.contains(&"resolve_reports"), "{audit}");
+    let (status, _) = call(&services, "GET", "/moderation/audit?month=2026-13", Some(&op.token), None).await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn a_suspended_user_is_closed_out_refused_and_let_back_in() {
+    let services = TestApp::new();
+    let op = operator(&services, "operator").await;
+    let (status, registered) =
+        call(&services, "POST", "/auth/register", None, Some(json!({"username": "alice", "password": "password123"})))
+            .await;
+    assert_eq!(status, 201);
+    let alice_id = registered["user"]["_id"].as_str().unwrap().to_owned();
+    let phone = log_in(&services, "password123").await;
+    connect_with(&services, &phone.token, "c-phone").await;
+
+    let path = format!("/moderation/users/{alice_id}/suspension");
+    let (status, body) = call(&services, "PUT", &path, Some(&phone.token), Some(json!({}))).await;
+    assert_error(status, &body, 403, "forbidden");
+    let (status, body) = call(&services, "PUT", &path, Some(&op.token), Some(json!({"reason": "spam wave"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["suspended"], &body["endedSessions"], &body["closedConnections"]),
+        (&json!(true), &json!(2), &json!(1))
+    );
+    assert_eq!(services.fanout.closed(), ["c-phone"]);
+    assert_eq!(me(&services, &phone.token).await, 401);
+    assert_eq!(refresh(&services, &phone.refresh).await.0, 401);
+    let login = json!({"username": "alice", "password": "password123"});
+    let (status, body) = call(&services, "POST", "/auth/login", None, Some(login.clone())).await;
+    assert_error(status, &body, 403, "forbidden");
+    let (status, body) =
+        call(&services, "PUT", &format!("/moderation/users/{}/suspension", op.id), Some(&op.token), Some(json!({})))
+            .await;
+    assert_error(status, &body, 422, "validation_failed");
+
+    let (status, body) = call(&services, "DELETE", &path, Some(&op.token), None).await;
+    assert_eq!((status, &body["suspended"]), (200, &json!(false)));
+    assert_eq!(call(&services, "POST", "/auth/login", None, Some(login)).await.0, 200);
+    let (status, body) = call(&services, "DELETE", "/moderation/users/nobody/suspension", Some(&op.token), None).await;
+    assert_error(status, &body, 404, "not_found");
+}

@@ -42,7 +42,8 @@ async fn users(t: &TestApp, n: usize) -> Vec<User> {
             avatar: None,
             created_at: now_iso(),
         };
-        t.store.create_user(&UserRecord { user: user.clone(), password_hash: "unused".into() }).await.unwrap();
+        let record = UserRecord { user: user.clone(), password_hash: "unused".into(), standing: Default::default() };
+        t.store.create_user(&record).await.unwrap();
         let connected_at = now_epoch_seconds() - 60;
         let connection = Connection {
             connection_id: ConnectionId::new(format!("c{i}")),
@@ -232,7 +233,7 @@ async fn presence_is_not_sent_to_every_member_of_a_large_group() {
         expires_at: now_epoch_seconds() + 600,
     };
     t.store.create_session(&session).await.unwrap();
-    let who = Authenticated { user: users[1].clone(), session_id: session.id };
+    let who = Authenticated { user: users[1].clone(), session_id: session.id, operator: false };
     t.app.presence.connect(ConnectionId::new("late"), who).await.unwrap();
     t.run_queued(5).await;
     let told: BTreeMap<String, usize> = (0..60)

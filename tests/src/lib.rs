@@ -58,6 +58,18 @@ impl Stack {
             .await
     }
 
+    /// Makes `user` an operator, as `cargo xtask operator grant` does: the flag on their profile, written to the
+    /// table directly (no API sets it).
+    pub async fn make_operator(&self, user: &TestUser) {
+        use chat_shared::ports::ModerationStore;
+        let store = chat_shared::aws::dynamo::DynamoDbStore::new(
+            aws_sdk_dynamodb::Client::new(&self.aws_config().await),
+            self.table_name.clone(),
+        );
+        let id = chat_shared::model::UserId::parse(&user.id).expect("a stored user id");
+        assert!(store.set_operator(&id, true).await.expect("set the operator flag"), "{} exists", user.username);
+    }
+
     /// Waits, at most `within`, until `users` have at most `at_most` connections recorded in the table (`$disconnect`
     /// has removed the others); returns how many are recorded.
     pub async fn connections_of(&self, users: &[TestUser], at_most: usize, within: Duration) -> usize {

@@ -180,14 +180,15 @@ async fn requests_per_action() {
     h.act("get_presence (2 peers)", &a1, json!({"action":"get_presence","requestId":"p"})).await;
     h.act("unfriend", &a1, json!({"action":"unfriend","username":carol})).await;
     h.act("leave_conversation", &b1, json!({"action":"leave_conversation","conversationId":cid})).await;
-    h.http(
-        "POST /conversations/:id/messages",
-        "POST",
-        &format!("/conversations/{cid}/messages"),
-        Some(ta),
-        Some(json!({"content":"via http"})),
-    )
-    .await;
+    let posted = h
+        .http(
+            "POST /conversations/:id/messages",
+            "POST",
+            &format!("/conversations/{cid}/messages"),
+            Some(ta),
+            Some(json!({"content":"via http"})),
+        )
+        .await;
     h.http("GET /conversations", "GET", "/conversations", Some(ta), None).await;
     h.http(
         "GET /conversations/:id/messages",
@@ -212,6 +213,37 @@ async fn requests_per_action() {
     h.http("POST /auth/logout (1 connection of the session)", "POST", "/auth/logout", Some(tc), None).await;
     assert_eq!(h.counting.fanout.closed(), [a1.clone(), c1.clone()], "then carol's");
 
+    // Reports, and an operator acting on them (the operator flag is read with the session: no extra request).
+    let reported = json!({"target": {"type": "message", "messageId": posted["_id"]}, "reason": "spam"});
+    h.http("POST /reports (a message)", "POST", "/reports", Some(tb), Some(reported.clone())).await;
+    h.http("POST /reports (again: unchanged)", "POST", "/reports", Some(tb), Some(reported)).await;
+    let about_alice = json!({"target": {"type": "user", "userId": a["user"]["_id"]}, "reason": "harassment"});
+    h.http("POST /reports (a user)", "POST", "/reports", Some(tb), Some(about_alice)).await;
+    let bob_user = chat_e2e::TestUser {
+        id: b["user"]["_id"].as_str().unwrap().to_owned(),
+        username: bob.clone(),
+        token: tb.to_owned(),
+        refresh_token: String::new(),
+    };
+    Stack::load().make_operator(&bob_user).await;
+    h.http("GET /moderation/reports", "GET", "/moderation/reports?limit=50", Some(tb), None).await;
+    let message_path = format!("/moderation/messages/{}", posted["_id"].as_str().unwrap());
+    h.http("DELETE /moderation/messages/:id", "DELETE", &message_path, Some(tb), None).await;
+    let resolve = json!({"target": {"type": "message", "messageId": posted["_id"]}, "outcome": "actioned"});
+    h.http(
+        "POST /moderation/reports/resolve (1 report)",
+        "POST",
+        "/moderation/reports/resolve",
+        Some(tb),
+        Some(resolve),
+    )
+    .await;
+    let suspension = format!("/moderation/users/{}/suspension", a["user"]["_id"].as_str().unwrap());
+    let suspended = h.http("PUT .../suspension", "PUT", &suspension, Some(tb), Some(json!({}))).await;
+    assert_eq!(suspended["suspended"], true, "{suspended}");
+    h.http("DELETE .../suspension", "DELETE", &suspension, Some(tb), None).await;
+    h.http("GET /moderation/audit", "GET", "/moderation/audit", Some(tb), None).await;
+
     h.print();
     for (label, requests, _) in &h.rows {
         assert!(!requests.contains_key("Scan"), "{label} scanned the table");
@@ -235,7 +267,8 @@ async fn requests_per_message_in_a_large_group() {
     let mut users = Vec::new();
     for _ in 0..MEMBERS {
         let user = User { id: UserId::random(), username: unique_name("lg"), avatar: None, created_at: now_iso() };
-        store.create_user(&UserRecord { user: user.clone(), password_hash: "unused".into() }).await.unwrap();
+        let record = UserRecord { user: user.clone(), password_hash: "unused".into(), standing: Default::default() };
+        store.create_user(&record).await.unwrap();
         let connected_at = now_epoch_seconds() - 60;
         let connection = Connection {
             connection_id: ConnectionId::new(unique_name("lgc")),

@@ -265,6 +265,40 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!(api.call("GET", "/users/me/privacy", Some(&carol.token), None).await, (200, friends_only));
     assert_eq!(api.call("PUT", "/users/me/privacy", Some(&carol.token), Some(json!({}))).await.0, 400);
 
+    // Reports, and what operators do with them (tests/tests/moderation.rs: the rules in a crowd).
+    let (status, spam) = api.call("POST", &messages, Some(&bob.token), Some(json!({"content": "buy now"}))).await;
+    assert_eq!(status, 201);
+    let reported = json!({"target": {"type": "message", "messageId": spam["_id"]}, "reason": "spam"});
+    assert_eq!(api.call("POST", "/reports", Some(&alice.token), Some(reported.clone())).await.0, 201);
+    assert_eq!(api.call("POST", "/reports", Some(&alice.token), Some(reported.clone())).await.0, 200);
+    assert_eq!(api.call("POST", "/reports", Some(&carol.token), Some(reported)).await.0, 404, "not carol's to see");
+    let about_bob = json!({"target": {"type": "user", "userId": bob.id}, "reason": "nonsense"});
+    assert_eq!(api.call("POST", "/reports", Some(&alice.token), Some(about_bob)).await.0, 400);
+    let operator = plain.register("operator").await;
+    stack.make_operator(&operator).await;
+    let op = Some(operator.token.as_str());
+    assert_eq!(api.call("GET", "/moderation/reports", Some(&alice.token), None).await.0, 403);
+    assert_eq!(api.call("GET", "/moderation/reports?limit=1", op, None).await.0, 200);
+    assert_eq!(api.call("GET", "/moderation/reports?cursor=forged", op, None).await.0, 400);
+    let moderated = format!("/moderation/messages/{}", spam["_id"].as_str().unwrap());
+    assert_eq!(api.call("DELETE", &moderated, Some(&alice.token), None).await.0, 403);
+    assert_eq!(api.call("DELETE", &moderated, op, None).await.0, 200);
+    assert_eq!(api.call("DELETE", &moderated, op, None).await.0, 409);
+    let resolve = json!({"target": {"type": "message", "messageId": spam["_id"]}, "outcome": "actioned"});
+    let (status, resolved) = api.call("POST", "/moderation/reports/resolve", op, Some(resolve)).await;
+    assert_eq!((status, resolved), (200, json!({"resolved": 1})));
+    let suspension = format!("/moderation/users/{}/suspension", carol.id);
+    assert_eq!(api.call("PUT", &suspension, op, Some(json!({"reason": "contract"}))).await.0, 200);
+    assert_eq!(api.call("GET", "/users/me", Some(&carol.token), None).await.0, 401);
+    assert_eq!(api.call("DELETE", &suspension, Some(&alice.token), None).await.0, 403);
+    assert_eq!(api.call("DELETE", &suspension, op, None).await.0, 200);
+    assert_eq!(api.call("PUT", "/moderation/users/nobody-here/suspension", op, Some(json!({}))).await.0, 404);
+    let (status, audit) = api.call("GET", "/moderation/audit?limit=100", op, None).await;
+    assert_eq!(status, 200);
+    let mine = audit["items"].as_array().unwrap().iter().filter(|e| e["operatorId"] == json!(operator.id)).count();
+    assert_eq!(mine, 6, "every attempt is recorded, the refused ones too: {audit}");
+    assert_eq!(api.call("GET", "/moderation/audit?month=May", op, None).await.0, 422);
+
     let deployed = template_routes();
     let missed: Vec<&String> = deployed.iter().filter(|r| !api.seen().contains(*r)).collect();
     assert!(missed.is_empty(), "routes this test did not exercise: {missed:?}");

@@ -9,11 +9,12 @@ use chat_shared::AppError;
 use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::error::AppResult;
 use chat_shared::model::{
-    Attachment, AttachmentStatus, Connection, ConnectionId, ContactableBy, Conversation, ConversationId,
-    ConversationKind, LISTED_MEMBERS_MAX, MessageKind, NewMessage, Processed, Roles, Roster, Sender, SessionId,
-    SessionRecord, Upload, UploadId, User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
+    Attachment, AttachmentStatus, AuditAction, AuditEntry, Connection, ConnectionId, ContactableBy, Conversation,
+    ConversationId, ConversationKind, LISTED_MEMBERS_MAX, MessageId, MessageKind, NewMessage, Processed, Report,
+    ReportReason, ReportStatus, ReportTarget, Roles, Roster, Sender, SessionId, SessionRecord, Standing, Upload,
+    UploadId, User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
-use chat_shared::ports::{Appended, Created, RateLimit, Relation, Store};
+use chat_shared::ports::{Appended, AuditKey, Created, RateLimit, Relation, ReportKey, Store};
 
 /// Generous enough never to refuse in these tests (the limit has its own test).
 const NO_LIMIT: RateLimit = RateLimit { kind: "contract", max: 1_000_000, window_secs: 60 };
@@ -41,7 +42,10 @@ fn new_connection_id() -> ConnectionId {
 
 async fn user<S: Store>(store: &S) -> User {
     let user = User { id: UserId::random(), username: unique_name("u"), avatar: None, created_at: now_iso() };
-    store.create_user(&UserRecord { user: user.clone(), password_hash: "h".into() }).await.unwrap();
+    store
+        .create_user(&UserRecord { user: user.clone(), password_hash: "h".into(), standing: Standing::default() })
+        .await
+        .unwrap();
     user
 }
 
@@ -97,7 +101,8 @@ async fn usernames_are_unique_case_insensitively<S: Store>(store: &S) {
     let alice = user(store).await;
     let twin =
         User { id: UserId::random(), username: alice.username.to_uppercase(), avatar: None, created_at: now_iso() };
-    let err = store.create_user(&UserRecord { user: twin.clone(), password_hash: "h".into() }).await.unwrap_err();
+    let record = UserRecord { user: twin.clone(), password_hash: "h".into(), standing: Standing::default() };
+    let err = store.create_user(&record).await.unwrap_err();
     assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
     assert!(store.get_user(&twin.id).await.unwrap().is_none(), "the loser wrote nothing");
     let found = store.find_by_username(&alice.username.to_uppercase()).await.unwrap().unwrap();
@@ -387,7 +392,7 @@ async fn reactions_need_a_live_message<S: Store>(store: &S) {
     assert!(!store.add_reaction(&conversation.id, 1, &b.id, "👍").await.unwrap(), "once");
     let err = store.add_reaction(&conversation.id, 7, &b.id, "👍").await.unwrap_err();
     assert!(matches!(err, AppError::NotFound(_)), "a missing message: {err:?}");
-    store.delete_message(&conversation.id, 1, &a.id, &now_iso()).await.unwrap();
+    store.delete_message(&conversation.id, 1, Some(&a.id), &now_iso()).await.unwrap();
     let err = store.add_reaction(&conversation.id, 1, &b.id, "🎉").await.unwrap_err();
     assert!(matches!(err, AppError::Conflict(_)), "a deleted message: {err:?}");
     assert!(store.remove_reaction(&conversation.id, 1, &b.id, "👍").await.unwrap());
@@ -537,7 +542,7 @@ async fn sessions_rotate_from_their_generation_and_end<S: Store>(store: &S) {
     let (live, expired) = (session(now + 600), session(now - 1));
     store.create_session(&live).await.unwrap();
     store.create_session(&expired).await.unwrap();
-    assert_eq!(store.session_user(&alice.id, &live.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.session_user(&alice.id, &live.id).await.unwrap(), Some((alice.clone(), Standing::default())));
     assert_eq!(store.session_user(&alice.id, &expired.id).await.unwrap(), None, "expired is over");
     assert_eq!(store.session_user(&UserId::random(), &live.id).await.unwrap(), None, "someone else's id");
     let listed: Vec<SessionId> = store.sessions(&alice.id).await.unwrap().into_iter().map(|s| s.id).collect();
@@ -695,7 +700,118 @@ async fn a_send_and_the_processor_never_lose_each_others_write<S: Store>(store: 
     assert_eq!(store.get_upload(&second.id).await.unwrap(), None);
 }
 
+/// Reports: one per reporter and target (a second changes and counts nothing), counted against the limit in
+/// the same write, listed open oldest first in pages, closed together per target, each once; the flags on the
+/// profile read with the session; the audit record newest first in pages.
+async fn reports_dedupe_list_and_resolve_and_flags_and_audit_are_kept<S: Store>(store: &S) {
+    let (alice, bob, carol) = (user(store).await, user(store).await, user(store).await);
+    let message = ReportTarget::Message { message_id: MessageId::new(ConversationId::random(), 3) };
+    let report = |reporter: &User, target: &ReportTarget, at: &str| Report {
+        target: target.clone(),
+        reporter_id: reporter.id.clone(),
+        reason: ReportReason::Spam,
+        details: Some("details".into()),
+        created_at: at.to_owned(),
+        subject_id: carol.id.clone(),
+        excerpt: Some("buy now".into()),
+        status: ReportStatus::Open,
+    };
+    let two = RateLimit { kind: "contract-report", max: 2, window_secs: 3600 };
+    let at = now_iso();
+    assert!(store.create_report(&report(&alice, &message, &at), &two).await.unwrap());
+    assert!(!store.create_report(&report(&alice, &message, &now_iso()), &two).await.unwrap(), "a second report");
+    let about_carol = ReportTarget::User { user_id: carol.id.clone() };
+    assert!(
+        store.create_report(&report(&alice, &about_carol, &now_iso()), &two).await.unwrap(),
+        "the duplicate counted nothing"
+    );
+    let third = ReportTarget::User { user_id: bob.id.clone() };
+    let refused = store.create_report(&report(&alice, &third, &now_iso()), &two).await.unwrap_err();
+    assert!(matches!(refused, AppError::RateLimited { .. }), "{refused:?}");
+    assert!(store.create_report(&report(&bob, &message, &now_iso()), &two).await.unwrap());
+
+    // Every open report, in pages of two, oldest first; ours are among them.
+    let mut open = Vec::new();
+    let mut after: Option<ReportKey> = None;
+    loop {
+        let page = store.open_reports(after.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(ReportKey::of(last));
+        open.extend(page);
+    }
+    let ours: Vec<&Report> = open.iter().filter(|r| r.target == message || r.target == about_carol).collect();
+    assert_eq!(ours.len(), 3, "{ours:?}");
+    assert!(ours.contains(&&report(&alice, &message, &at)), "stored as given: {ours:?}");
+    let keys: Vec<ReportKey> = open.iter().map(ReportKey::of).collect();
+    let order = |k: &ReportKey| (k.created_at.clone(), k.target.clone(), k.reporter_id.clone());
+    assert!(keys.windows(2).all(|w| order(&w[0]) < order(&w[1])), "oldest first, no repeats");
+
+    let resolved_at = now_iso();
+    let (first, second) = tokio::join!(
+        store.resolve_reports(&message, ReportStatus::Actioned, &carol.id, &resolved_at),
+        store.resolve_reports(&message, ReportStatus::Dismissed, &carol.id, &resolved_at),
+    );
+    assert_eq!(first.unwrap() + second.unwrap(), 2, "two operators at once close each report once");
+    let open = store.open_reports(None, 1000).await.unwrap();
+    assert!(!open.iter().any(|r| r.target == message) && open.iter().any(|r| r.target == about_carol));
+
+    // Flags, read with the session.
+    assert!(store.set_operator(&alice.id, true).await.unwrap());
+    assert!(store.set_suspended(&bob.id, true).await.unwrap());
+    assert!(!store.set_suspended(&UserId::random(), true).await.unwrap(), "no such user");
+    assert_eq!(
+        store.user_record(&alice.id).await.unwrap().unwrap().standing,
+        Standing { operator: true, suspended: false }
+    );
+    assert_eq!(
+        store.user_record(&bob.id).await.unwrap().unwrap().standing,
+        Standing { operator: false, suspended: true }
+    );
+    let session = SessionRecord {
+        id: SessionId::random(),
+        user_id: bob.id.clone(),
+        generation: 0,
+        created_at: now_iso(),
+        refreshed_at: now_iso(),
+        expires_at: now_epoch_seconds() + 600,
+    };
+    store.create_session(&session).await.unwrap();
+    let (_, standing) = store.session_user(&bob.id, &session.id).await.unwrap().unwrap();
+    assert!(standing.suspended);
+
+    // The audit record of a month long past (earlier runs on the same table may have written to it too), newest
+    // first, in pages.
+    let month = format!("1999-{:02}", now_epoch_seconds() % 12 + 1);
+    let entries: Vec<AuditEntry> = (0..3)
+        .map(|n| AuditEntry {
+            id: UserId::random().to_string(),
+            at: format!("{month}-0{}T00:00:00.000Z", n + 1),
+            operator_id: alice.id.clone(),
+            action: AuditAction::Suspend,
+            target: ReportTarget::User { user_id: bob.id.clone() },
+            note: (n == 0).then(|| "first".to_owned()),
+        })
+        .collect();
+    for entry in &entries {
+        store.record_audit(entry).await.unwrap();
+    }
+    let mut read = Vec::new();
+    let mut before: Option<AuditKey> = None;
+    loop {
+        let page = store.audit_entries(&month, before.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        before = Some(AuditKey { at: last.at.clone(), id: last.id.clone() });
+        read.extend(page);
+    }
+    assert!(read.windows(2).all(|w| (&w[0].at, &w[0].id) > (&w[1].at, &w[1].id)), "newest first, no repeats");
+    let mine: Vec<AuditEntry> = read.into_iter().filter(|e| e.operator_id == alice.id).collect();
+    assert_eq!(mine, [entries[2].clone(), entries[1].clone(), entries[0].clone()]);
+}
+
 contract!(
+    reports_dedupe_list_and_resolve_and_flags_and_audit_are_kept,
     uploads_are_attached_once_by_their_uploader_where_made,
     a_send_and_the_processor_never_lose_each_others_write,
     groups_grow_large_in_pages_and_shrink_back_to_listed,

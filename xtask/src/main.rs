@@ -23,6 +23,7 @@ mod cmd;
 mod deploy;
 mod drill;
 mod emulator;
+mod operator;
 mod paths;
 mod steps;
 mod test_plan;
@@ -167,6 +168,19 @@ enum Task {
         #[arg(last = true, value_name = "CHAT_BENCH_ARGS")]
         more: Vec<String>,
     },
+    /// Make a user an operator (moderation routes), or no longer one, on a stack on a local emulator.
+    ///
+    /// Writes the flag on the user's profile in the table: no API can set it. On AWS, see docs/deploy.md.
+    Operator {
+        #[arg(value_enum)]
+        change: operator::Change,
+        username: String,
+        /// http://127.0.0.1:PORT
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value = DEFAULT_STACK, value_parser = stack_name)]
+        stack: String,
+    },
     /// `sam build` of infra/template.yaml into .aws-sam/build for a real AWS deploy (docs/deploy.md).
     SamBuild {
         /// The template's default is arm64.
@@ -209,6 +223,9 @@ fn main() -> ExitCode {
         Task::Test => test(&paths),
         Task::Emulator { port } => emulator_only(&paths, port),
         Task::SamBuild { arch } => sam_build(&paths, arch),
+        Task::Operator { change, username, endpoint, stack } => {
+            operator::operator(&paths, change, &username, &endpoint, &stack)
+        }
         Task::Bench { quick, sweep_posts, rounds, arch, more } => {
             let mut client_args = Vec::new();
             if quick {

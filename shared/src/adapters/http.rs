@@ -24,7 +24,9 @@ use crate::usecases::conversations::{
 };
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage};
+use crate::usecases::moderation::{ModerationQuery, Resolve, Suspend};
 use crate::usecases::paging::Pager;
+use crate::usecases::reports::NewReport;
 use crate::usecases::uploads::NewUpload;
 
 /// Request bodies are small JSON documents; anything bigger is refused before parsing.
@@ -220,6 +222,37 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
         (&Method::DELETE, ["users", user_id, "block"]) => {
             ok(&app.blocks.unblock(&actor().await?, user_ref(user_id)?).await?)
         }
+        (&Method::POST, ["reports"]) => {
+            let actor = actor().await?;
+            created(app.reports.report(&actor, body::<NewReport>(&request)?).await?)
+        }
+        (&Method::GET, ["moderation", "reports"]) => {
+            let who = who().await?;
+            ok(&app.moderation.open_reports(&who, moderation_query(&request)?, pager).await?)
+        }
+        (&Method::POST, ["moderation", "reports", "resolve"]) => {
+            let who = who().await?;
+            ok(&app.moderation.resolve(&who, body::<Resolve>(&request)?).await?)
+        }
+        (&Method::DELETE, ["moderation", "messages", message_id]) => {
+            let who = who().await?;
+            let message_id = MessageId::parse(message_id).map_err(|_| AppError::NotFound("message not found"))?;
+            ok(&app.moderation.delete_message(&who, &message_id).await?)
+        }
+        (&Method::PUT, ["moderation", "users", user_id, "suspension"]) => {
+            let who = who().await?;
+            let user_id = UserId::parse(user_id).map_err(|_| AppError::NotFound("user not found"))?;
+            ok(&app.moderation.suspend(&who, &user_id, body::<Suspend>(&request)?).await?)
+        }
+        (&Method::DELETE, ["moderation", "users", user_id, "suspension"]) => {
+            let who = who().await?;
+            let user_id = UserId::parse(user_id).map_err(|_| AppError::NotFound("user not found"))?;
+            ok(&app.moderation.unsuspend(&who, &user_id).await?)
+        }
+        (&Method::GET, ["moderation", "audit"]) => {
+            let who = who().await?;
+            ok(&app.moderation.audit_record(&who, moderation_query(&request)?, pager).await?)
+        }
         (&Method::GET, ["friends"]) => {
             Ok((StatusCode::OK, json!({ "items": app.friends.list(&actor().await?).await? })))
         }
@@ -291,6 +324,14 @@ fn query_number(request: &HttpRequest, name: &str) -> AppResult<Option<u64>> {
         Some([value]) => value.parse().map(Some).map_err(|_| invalid()),
         Some(_) => Err(invalid()),
     }
+}
+
+fn moderation_query(request: &HttpRequest) -> AppResult<ModerationQuery> {
+    Ok(ModerationQuery {
+        limit: query_number(request, "limit")?,
+        cursor: query_text(request, "cursor"),
+        month: query_text(request, "month"),
+    })
 }
 
 /// `before` is the older name of `cursor`; both continue the page the cursor came from.

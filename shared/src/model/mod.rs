@@ -10,6 +10,7 @@ mod conversations;
 mod ids;
 mod messages;
 mod presence;
+mod reports;
 mod sessions;
 mod users;
 
@@ -26,8 +27,9 @@ pub use conversations::{
 pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, SessionId, UploadId, UserId};
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage};
 pub use presence::{ContactableBy, INVISIBLE, UserPresence, VisiblePresence};
+pub use reports::{AuditAction, AuditEntry, Report, ReportReason, ReportStatus, ReportTarget};
 pub use sessions::{SessionRecord, SessionView};
-pub use users::{Actor, Sender, User, UserRecord};
+pub use users::{Actor, Sender, Standing, User, UserRecord};
 
 /// A user id for this module's tests.
 #[cfg(test)]

@@ -27,6 +27,17 @@ impl User {
 pub struct UserRecord {
     pub user: User,
     pub password_hash: String,
+    pub standing: Standing,
+}
+
+/// What the operator decided about an account, read with the profile wherever a token is checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// May act on reports, delete any message and suspend users. Set outside the API
+    /// (`cargo xtask operator grant`), never by the user.
+    pub operator: bool,
+    /// Refused at login and on every request; their connections were closed when it was set.
+    pub suspended: bool,
 }
 
 /// Who is acting: the authenticated user and, over the WebSocket, the connection the request came from. That

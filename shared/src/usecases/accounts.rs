@@ -4,7 +4,8 @@
 
 mod sessions;
 
-pub use sessions::{ChangePassword, RefreshRequest};
+pub(crate) use sessions::SessionCloser;
+pub use sessions::{ChangePassword, RefreshRequest, SessionsEnded};
 
 use std::sync::Arc;
 
@@ -14,8 +15,8 @@ use super::paging::{Page, Pager, page_size};
 use crate::auth::{self, TokenKeys};
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
-use crate::model::{Actor, SessionId, User, UserId, UserRecord, now_iso};
-use crate::ports::{ConnectionStore, SessionStore, Store, UserKey, UserStore, username_key};
+use crate::model::{Actor, SessionId, Standing, User, UserId, UserRecord, now_iso};
+use crate::ports::{SessionStore, Store, UserKey, UserStore, username_key};
 
 /// Page sizes of the user search: (default, maximum).
 const USER_PAGE: (u64, u64) = (20, 50);
@@ -66,7 +67,12 @@ pub struct Session {
 pub struct Authenticated {
     pub user: User,
     pub session_id: SessionId,
+    /// An operator (moderation routes); read with the session, so it costs nothing.
+    pub operator: bool,
 }
+
+/// A suspended user's token, wherever it is shown.
+pub(crate) const SUSPENDED_TOKEN: AppError = AppError::Unauthorized("this account is suspended");
 
 /// `GET /users` query.
 #[derive(Clone, Debug, Default)]
@@ -79,14 +85,13 @@ pub struct UserSearch {
 pub struct Accounts {
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
-    connections: Arc<dyn ConnectionStore>,
-    delivery: Delivery,
+    closer: SessionCloser,
     tokens: TokenKeys,
 }
 
 impl Accounts {
     pub fn new(store: &Arc<dyn Store>, delivery: Delivery, tokens: TokenKeys) -> Self {
-        Accounts { users: store.clone(), sessions: store.clone(), connections: store.clone(), delivery, tokens }
+        Accounts { users: store.clone(), sessions: store.clone(), closer: SessionCloser::new(store, delivery), tokens }
     }
 
     pub async fn register(&self, input: Credentials) -> AppResult<Session> {
@@ -94,7 +99,9 @@ impl Accounts {
         let avatar = input.avatar.map(|url| validate_url("avatar", url)).transpose()?;
         let user = User { id: UserId::random(), username: input.username, avatar, created_at: now_iso() };
         let password_hash = auth::hash_password(&input.password).await?;
-        self.users.create_user(&UserRecord { user: user.clone(), password_hash }).await?;
+        self.users
+            .create_user(&UserRecord { user: user.clone(), password_hash, standing: Standing::default() })
+            .await?;
         self.open_session(user).await
     }
 
@@ -105,6 +112,9 @@ impl Accounts {
         }
         match self.users.find_by_username(&input.username).await? {
             Some(record) if auth::verify_password(&input.password, &record.password_hash).await => {
+                if record.standing.suspended {
+                    return Err(AppError::Forbidden("this account is suspended"));
+                }
                 self.open_session(record.user).await
             }
             Some(_) => Err(REFUSAL),
@@ -123,8 +133,11 @@ impl Accounts {
         let identity = self.tokens.verify(token)?;
         let user_id = UserId::parse(&identity.user_id).map_err(|_| ENDED)?;
         let session_id = SessionId::parse(&identity.session_id).map_err(|_| ENDED)?;
-        let user = self.sessions.session_user(&user_id, &session_id).await?.ok_or(ENDED)?;
-        Ok(Authenticated { user, session_id })
+        let (user, standing) = self.sessions.session_user(&user_id, &session_id).await?.ok_or(ENDED)?;
+        if standing.suspended {
+            return Err(SUSPENDED_TOKEN);
+        }
+        Ok(Authenticated { user, session_id, operator: standing.operator })
     }
 
     /// Username prefix search, case-insensitive, in username order.

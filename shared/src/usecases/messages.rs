@@ -316,10 +316,29 @@ impl Messages {
         if message.sender.id != *actor.id() {
             return Err(AppError::Forbidden("only the sender can delete a message"));
         }
-        let deleted = self.messages.delete_message(&conversation.id, message.seq, actor.id(), &now_iso()).await?;
+        self.erase(actor, &conversation, &message, Some(actor.id())).await
+    }
+
+    /// An operator deletes any message, member of its conversation or not (moderation; audited by the caller).
+    pub async fn delete_as_operator(&self, operator: &Actor, id: &MessageId) -> AppResult<Message> {
+        const GONE: AppError = AppError::NotFound("message not found");
+        let conversation = self.conversations.get_conversation(&id.conversation_id).await?.ok_or(GONE)?;
+        let message = self.messages.get_message(&conversation.id, id.seq).await?.ok_or(GONE)?;
+        self.erase(operator, &conversation, &message, None).await
+    }
+
+    /// Soft-deletes the message (if `sender` sent it, when given), tells the members and discards its attachment.
+    async fn erase(
+        &self,
+        actor: &Actor,
+        conversation: &Conversation,
+        message: &Message,
+        sender: Option<&UserId>,
+    ) -> AppResult<Message> {
+        let deleted = self.messages.delete_message(&conversation.id, message.seq, sender, &now_iso()).await?;
         let event =
             Event::MessageDeleted { message_id: deleted.id.clone(), conversation_id: deleted.conversation_id.clone() };
-        self.announce(&conversation, event, actor).await;
+        self.announce(conversation, event, actor).await;
         if let Some(attachment) = &message.attachment {
             self.uploads.discard(attachment).await;
         }

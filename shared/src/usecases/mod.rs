@@ -8,8 +8,10 @@ pub mod conversations;
 pub mod friends;
 mod membership;
 pub mod messages;
+pub mod moderation;
 pub mod paging;
 pub mod presence;
+pub mod reports;
 pub mod rooms;
 pub mod uploads;
 
@@ -22,12 +24,15 @@ use crate::ports::{Fanout, FanoutQueue, FileStore, Store};
 
 pub use crate::model::UploadRules;
 pub use accounts::Accounts;
+use accounts::SessionCloser;
 pub use blocks::Blocks;
 pub use conversations::Conversations;
 pub use friends::Friends;
 pub use messages::Messages;
+pub use moderation::Moderation;
 pub use paging::Pager;
 pub use presence::Presence;
+pub use reports::Reports;
 pub use rooms::Rooms;
 pub use uploads::Uploads;
 
@@ -41,6 +46,8 @@ pub struct App {
     pub friends: Friends,
     pub blocks: Blocks,
     pub presence: Presence,
+    pub reports: Reports,
+    pub moderation: Moderation,
     /// Answers to the connection a request came from.
     pub delivery: Delivery,
 }
@@ -103,11 +110,17 @@ impl Wiring {
         App {
             conversations: Conversations::new(store, delivery.clone(), limits.max_group_members),
             messages: Messages::new(store, uploads.clone(), delivery.clone()),
-            uploads,
+            uploads: uploads.clone(),
             rooms: Rooms::new(store, delivery.clone()),
             friends: Friends::new(store, delivery.clone()),
             blocks: Blocks::new(store, delivery.clone()),
             presence: Presence::new(store, delivery.clone(), limits.connection_ttl),
+            reports: Reports::new(store),
+            moderation: Moderation::new(
+                store,
+                Messages::new(store, uploads.clone(), delivery.clone()),
+                SessionCloser::new(store, delivery.clone()),
+            ),
             delivery: delivery.clone(),
         }
     }

@@ -86,9 +86,11 @@ impl Presence {
             session_id: Some(who.session_id.clone()),
         };
         let presence = self.connections.add_connection(&connection).await?;
-        // A session that ended while this connection was being stored may have looked for its connections
-        // before this one was there: look at the session again, now that it is (one more read per `$connect`).
-        if self.sessions.session_user(&connection.user_id, &who.session_id).await?.is_none() {
+        // A session that ended (or an account suspended) while this connection was being stored may have looked
+        // for its connections before this one was there: look at the session again, now that it is (one more
+        // read per `$connect`).
+        let still = self.sessions.session_user(&connection.user_id, &who.session_id).await?;
+        if still.is_none_or(|(_, standing)| standing.suspended) {
             self.connections.remove_connection(&connection, &now_iso()).await?;
             return Err(AppError::Unauthorized("session ended"));
         }

@@ -8,7 +8,7 @@ use super::{DynamoDbStore, Item, get_bool, get_id, get_n, get_n_or_zero, get_opt
 use crate::error::{AppError, AppResult};
 use crate::model::{
     Attachment, ContactableBy, Conversation, ConversationKind, LISTED_MEMBERS_MAX, LiveConnection, Message,
-    MessageKind, MessageStatus, Processed, Roles, Roster, Sender, Upload, User, UserId, UserPresence,
+    MessageKind, MessageStatus, Processed, Roles, Roster, Sender, Standing, Upload, User, UserId, UserPresence,
     now_epoch_seconds,
 };
 
@@ -19,6 +19,11 @@ pub(crate) fn user_from_item(item: &Item) -> AppResult<User> {
         avatar: get_opt_s(item, "avatar"),
         created_at: get_s(item, "createdAt")?,
     })
+}
+
+/// The operator's decisions on a profile item (absent flags are `false`).
+pub(crate) fn standing_from_item(item: &Item) -> Standing {
+    Standing { operator: get_bool(item, "operator"), suspended: get_bool(item, "suspended") }
 }
 
 pub(crate) fn conversation_from_item(item: &Item) -> AppResult<Conversation> {

@@ -172,18 +172,19 @@ impl MessageStore for DynamoDbStore {
         at: &str,
     ) -> AppResult<Message> {
         let update = "SET content = :content, edited = :true, editedAt = :at";
-        self.change_message(conversation_id, seq, editor_id, update, &[(":content", s(content)), (":at", s(at))]).await
+        let values = [(":content", s(content)), (":at", s(at))];
+        self.change_message(conversation_id, seq, Some(editor_id), update, &values).await
     }
 
     async fn delete_message(
         &self,
         conversation_id: &ConversationId,
         seq: u64,
-        user_id: &UserId,
+        sender: Option<&UserId>,
         at: &str,
     ) -> AppResult<Message> {
         let update = "SET content = :content, deleted = :true, deletedAt = :at REMOVE fileUrl, fileName, attachment";
-        self.change_message(conversation_id, seq, user_id, update, &[(":content", s(DELETED_CONTENT)), (":at", s(at))])
+        self.change_message(conversation_id, seq, sender, update, &[(":content", s(DELETED_CONTENT)), (":at", s(at))])
             .await
     }
 
@@ -338,13 +339,13 @@ impl DynamoDbStore {
             .build()?)
     }
 
-    /// Applies `update` to a message the user sent and has not deleted; keeps the conversation's `lastMessage`
+    /// Applies `update` to a message that is not deleted (and that `sender` sent, when given); keeps the conversation's `lastMessage`
     /// copy in step when it is the newest message.
     async fn change_message(
         &self,
         conversation_id: &ConversationId,
         seq: u64,
-        user_id: &UserId,
+        sender: Option<&UserId>,
         update: &str,
         values: &[(&str, AttributeValue)],
     ) -> AppResult<Message> {
@@ -354,11 +355,15 @@ impl DynamoDbStore {
             .table_name(&self.table)
             .set_key(Some(Self::key(keys::conversation(conversation_id), keys::message(seq))))
             .update_expression(update)
-            .condition_expression("attribute_exists(pk) AND senderId = :me AND deleted = :false")
-            .expression_attribute_values(":me", id(user_id))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .return_values(ReturnValue::AllNew);
+        request = match sender {
+            Some(sender) => request
+                .condition_expression("attribute_exists(pk) AND senderId = :me AND deleted = :false")
+                .expression_attribute_values(":me", id(sender)),
+            None => request.condition_expression("attribute_exists(pk) AND deleted = :false"),
+        };
         for (name, value) in values {
             request = request.expression_attribute_values(*name, value.clone());
         }

@@ -10,6 +10,7 @@ mod conversations;
 mod friends;
 mod items;
 mod messages;
+mod moderation;
 mod rates;
 mod rooms;
 mod sessions;
@@ -124,6 +125,19 @@ pub(crate) mod keys {
         format!("SESSION#{session_id}")
     }
     pub const SESSION_PREFIX: &str = "SESSION#";
+    /// The reports of one target (`message:<id>` or `user:<id>`), one item per reporter.
+    pub fn report(target: &str) -> String {
+        format!("REPORT#{target}")
+    }
+    pub fn reporter(reporter_id: impl Display) -> String {
+        format!("BY#{reporter_id}")
+    }
+    /// The `gsi1` partition listing open reports; resolving a report removes it from the index.
+    pub const OPEN_REPORTS: &str = "REPORTS#OPEN";
+    /// The audit record of one month (`YYYY-MM`).
+    pub fn audit(month: &str) -> String {
+        format!("AUDIT#{month}")
+    }
     /// Bounds of the range of a user's partition holding blocks, memberships, requests and friends
     /// (`BLOCK#` < `CONV#` < `FREQ#` < `FRIEND#` < `FRIEND$`), which excludes the profile and the presence.
     pub const GRAPH_START: &str = "BLOCK#";

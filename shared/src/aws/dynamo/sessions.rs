@@ -3,10 +3,10 @@
 
 use async_trait::async_trait;
 
-use super::items::user_from_item;
+use super::items::{standing_from_item, user_from_item};
 use super::{DynamoDbStore, get_id, get_n, get_s, id, keys, n, s};
 use crate::error::AppResult;
-use crate::model::{SessionId, SessionRecord, User, UserId, now_epoch_seconds};
+use crate::model::{SessionId, SessionRecord, Standing, User, UserId, now_epoch_seconds};
 use crate::ports::SessionStore;
 
 fn session_from_item(item: &super::Item) -> AppResult<SessionRecord> {
@@ -35,7 +35,7 @@ impl SessionStore for DynamoDbStore {
     }
 
     /// The profile and the session in one `BatchGetItem`.
-    async fn session_user(&self, user_id: &UserId, session_id: &SessionId) -> AppResult<Option<User>> {
+    async fn session_user(&self, user_id: &UserId, session_id: &SessionId) -> AppResult<Option<(User, Standing)>> {
         let wanted = vec![
             Self::key(keys::user(user_id), keys::PROFILE),
             Self::key(keys::user(user_id), keys::session(session_id)),
@@ -43,7 +43,7 @@ impl SessionStore for DynamoDbStore {
         let (mut user, mut live) = (None, false);
         for item in self.batch_get(wanted, None).await? {
             if get_s(&item, "sk")? == keys::PROFILE {
-                user = Some(user_from_item(&item)?);
+                user = Some((user_from_item(&item)?, standing_from_item(&item)));
             } else {
                 // TTL deletion can lag by days: an expired session is over.
                 live = session_from_item(&item)?.expires_at > now_epoch_seconds();

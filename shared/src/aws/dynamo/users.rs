@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::items::user_from_item;
+use super::items::{standing_from_item, user_from_item};
 use super::{DynamoDbStore, cancellation_codes, failed_condition, get_id, id, keys, s};
 use crate::error::{AppError, AppResult};
 use crate::model::{User, UserId, UserRecord};
@@ -81,7 +81,11 @@ impl UserStore for DynamoDbStore {
         let Some(item) = self.get(keys::user(user_id), keys::PROFILE).await? else {
             return Ok(None);
         };
-        Ok(Some(UserRecord { user: user_from_item(&item)?, password_hash: super::get_s(&item, "passwordHash")? }))
+        Ok(Some(UserRecord {
+            user: user_from_item(&item)?,
+            password_hash: super::get_s(&item, "passwordHash")?,
+            standing: standing_from_item(&item),
+        }))
     }
 
     async fn set_password_hash(&self, user_id: &UserId, password_hash: &str) -> AppResult<()> {

@@ -93,7 +93,7 @@ impl MessageStore for InMemoryStore {
         at: &str,
     ) -> AppResult<Message> {
         let mut state = self.lock();
-        let message = editable(&mut state, conversation_id, seq, editor_id)?;
+        let message = editable(&mut state, conversation_id, seq, Some(editor_id))?;
         message.content = content.to_owned();
         message.edited = true;
         message.edited_at = Some(at.to_owned());
@@ -104,11 +104,11 @@ impl MessageStore for InMemoryStore {
         &self,
         conversation_id: &ConversationId,
         seq: u64,
-        user_id: &UserId,
+        sender: Option<&UserId>,
         at: &str,
     ) -> AppResult<Message> {
         let mut state = self.lock();
-        let message = editable(&mut state, conversation_id, seq, user_id)?;
+        let message = editable(&mut state, conversation_id, seq, sender)?;
         message.content = crate::model::DELETED_CONTENT.to_owned();
         message.deleted = true;
         message.deleted_at = Some(at.to_owned());
@@ -204,11 +204,11 @@ fn editable<'a>(
     state: &'a mut State,
     conversation_id: &ConversationId,
     seq: u64,
-    user_id: &UserId,
+    sender: Option<&UserId>,
 ) -> AppResult<&'a mut Message> {
     let message =
         state.messages.get_mut(&(conversation_id.clone(), seq)).ok_or(AppError::NotFound("message not found"))?;
-    if message.sender.id != *user_id || message.deleted {
+    if sender.is_some_and(|id| *id != message.sender.id) || message.deleted {
         return Err(AppError::Conflict("message cannot be changed"));
     }
     Ok(message)

@@ -6,6 +6,7 @@ mod connections;
 mod conversations;
 mod friends;
 mod messages;
+mod moderation;
 mod rates;
 mod rooms;
 mod sessions;
@@ -17,8 +18,8 @@ use std::sync::Mutex;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection, Message, Roster, SessionId,
-    SessionRecord, Upload, UploadId, UserId, UserPresence, UserRecord, now_epoch_seconds,
+    AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection, Message, Report,
+    Roster, SessionId, SessionRecord, Upload, UploadId, UserId, UserPresence, UserRecord, now_epoch_seconds,
 };
 use crate::ports::{Membership, RateLimit};
 
@@ -58,6 +59,9 @@ struct State {
     blocks: BTreeMap<(UserId, UserId), String>,
     contactable_by: HashMap<UserId, ContactableBy>,
     sessions: HashMap<(UserId, SessionId), SessionRecord>,
+    /// (target, reporter) → report
+    reports: BTreeMap<(String, UserId), Report>,
+    audit: Vec<AuditEntry>,
 }
 
 impl State {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::AppResult;
-use crate::model::{SessionId, SessionRecord, User, UserId, now_epoch_seconds};
+use crate::model::{SessionId, SessionRecord, Standing, User, UserId, now_epoch_seconds};
 use crate::ports::SessionStore;
 
 use super::InMemoryStore;
@@ -15,13 +15,13 @@ impl SessionStore for InMemoryStore {
         Ok(())
     }
 
-    async fn session_user(&self, user_id: &UserId, session_id: &SessionId) -> AppResult<Option<User>> {
+    async fn session_user(&self, user_id: &UserId, session_id: &SessionId) -> AppResult<Option<(User, Standing)>> {
         let state = self.lock();
         let live = state
             .sessions
             .get(&(user_id.clone(), session_id.clone()))
             .is_some_and(|s| s.expires_at > now_epoch_seconds());
-        Ok(state.users.get(user_id).filter(|_| live).map(|record| record.user.clone()))
+        Ok(state.users.get(user_id).filter(|_| live).map(|record| (record.user.clone(), record.standing)))
     }
 
     async fn rotate_session(

@@ -4,12 +4,16 @@
 //! logout everywhere, a password change or reuse, deletes it, so its access tokens are refused on their next
 //! request, and closes its open WebSocket connections at once.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
-use super::{Accounts, Authenticated, Credentials, Session};
+use super::{Accounts, Authenticated, Credentials, SUSPENDED_TOKEN, Session};
 use crate::auth::{self, Identity, REFRESH_TOKEN_TTL, RefreshGrant};
+use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::model::{ConnectionId, SessionId, SessionRecord, SessionView, User, UserId, now_epoch_seconds, now_iso};
+use crate::ports::{ConnectionStore, SessionStore, Store};
 
 /// `POST /auth/refresh` body.
 #[derive(Debug, Deserialize)]
@@ -75,25 +79,27 @@ impl Accounts {
         let session_id = SessionId::parse(&grant.session_id).map_err(|_| REFRESH_REFUSED)?;
         let expires_at = now_epoch_seconds() + REFRESH_TOKEN_TTL.as_secs();
         if !self.sessions.rotate_session(&user_id, &session_id, grant.generation, &now_iso(), expires_at).await? {
-            let ended = self.end_sessions(&user_id, &[session_id]).await?;
+            let ended = self.closer.end(&user_id, &[session_id]).await?;
             if ended.ended_sessions > 0 {
                 tracing::warn!(%user_id, "a used refresh token came back: its session ended");
             }
             return Err(REFRESH_REFUSED);
         }
-        let user = self.users.get_user(&user_id).await?.ok_or(REFRESH_REFUSED)?;
-        self.tokens_for(user, &session_id, grant.generation + 1)
+        match self.sessions.session_user(&user_id, &session_id).await? {
+            Some((_, standing)) if standing.suspended => Err(SUSPENDED_TOKEN),
+            Some((user, _)) => self.tokens_for(user, &session_id, grant.generation + 1),
+            None => Err(REFRESH_REFUSED),
+        }
     }
 
     /// Ends the session of this token.
     pub async fn logout(&self, who: &Authenticated) -> AppResult<SessionsEnded> {
-        self.end_sessions(&who.user.id, std::slice::from_ref(&who.session_id)).await
+        self.closer.end(&who.user.id, std::slice::from_ref(&who.session_id)).await
     }
 
     /// Ends every session of the user, this one included.
     pub async fn logout_everywhere(&self, who: &Authenticated) -> AppResult<SessionsEnded> {
-        let all: Vec<SessionId> = self.sessions.sessions(&who.user.id).await?.into_iter().map(|s| s.id).collect();
-        self.end_sessions(&who.user.id, &all).await
+        self.closer.end_all(&who.user.id).await
     }
 
     /// The user's sessions, newest first.
@@ -113,7 +119,7 @@ impl Accounts {
 
     /// Ends one of the user's sessions (a lost device, from another one).
     pub async fn end_session(&self, who: &Authenticated, session_id: &SessionId) -> AppResult<SessionsEnded> {
-        let ended = self.end_sessions(&who.user.id, std::slice::from_ref(session_id)).await?;
+        let ended = self.closer.end(&who.user.id, std::slice::from_ref(session_id)).await?;
         if ended.ended_sessions == 0 {
             return Err(AppError::NotFound("session not found"));
         }
@@ -140,14 +146,34 @@ impl Accounts {
             .map(|s| s.id)
             .filter(|id| *id != who.session_id)
             .collect();
-        self.end_sessions(&who.user.id, &others).await
+        self.closer.end(&who.user.id, &others).await
+    }
+}
+
+/// Ends sessions: what logout, a password change, a reused refresh token and an operator's suspension share.
+#[derive(Clone)]
+pub(crate) struct SessionCloser {
+    sessions: Arc<dyn SessionStore>,
+    connections: Arc<dyn ConnectionStore>,
+    delivery: Delivery,
+}
+
+impl SessionCloser {
+    pub(crate) fn new(store: &Arc<dyn Store>, delivery: Delivery) -> Self {
+        SessionCloser { sessions: store.clone(), connections: store.clone(), delivery }
+    }
+
+    /// Ends every session of the user.
+    pub(crate) async fn end_all(&self, user_id: &UserId) -> AppResult<SessionsEnded> {
+        let all: Vec<SessionId> = self.sessions.sessions(user_id).await?.into_iter().map(|s| s.id).collect();
+        self.end(user_id, &all).await
     }
 
     /// Deletes the sessions (so their tokens are refused from now on) and then closes the user's connections
     /// that they opened. In that order: a `$connect` racing with this either stored its connection before the
     /// connections are read here (and is closed) or checks its session again after storing it (and finds it
     /// gone).
-    pub(crate) async fn end_sessions(&self, user_id: &UserId, session_ids: &[SessionId]) -> AppResult<SessionsEnded> {
+    pub(crate) async fn end(&self, user_id: &UserId, session_ids: &[SessionId]) -> AppResult<SessionsEnded> {
         let mut ended_sessions = 0;
         for session_id in session_ids {
             ended_sessions += usize::from(self.sessions.delete_session(user_id, session_id).await?);
