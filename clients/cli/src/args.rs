@@ -30,6 +30,16 @@ commands:
                                                        N events (exit 3 if the timeout comes first) or
                                                        the timeout; --event keeps only these events,
                                                        --join also receives typing in a conversation
+  report <target> --reason R [--details TEXT]          report `message:<messageId>` or `user:<user>` to the
+                                                       operators (reasons: spam, harassment, hate, sexual,
+                                                       violence, self_harm, other)
+  mod reports [--limit N]                              operators: open reports, oldest first, one per line
+  mod resolve <target> --outcome dismissed|actioned [--note TEXT]
+                                                       operators: close every open report of <target>
+  mod delete-message <messageId>                       operators: delete any message
+  mod suspend <user> [--reason TEXT]                   operators: close their sockets, refuse their tokens
+  mod unsuspend <user>                                 operators: lift a suspension
+  mod audit [--month YYYY-MM] [--limit N]              operators: the audit record, newest first
   help                                                 this text
 
 options (anywhere on the line):
@@ -100,6 +110,24 @@ pub enum Command {
         events: Vec<String>,
         join: Vec<String>,
     },
+    Report {
+        /// `message:<messageId>` or `user:<username or id>`.
+        target: String,
+        reason: String,
+        details: Option<String>,
+    },
+    Moderate(Moderation),
+}
+
+/// `mod <subcommand>`: what operators do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Moderation {
+    Reports { limit: Option<u32> },
+    Resolve { target: String, outcome: String, note: Option<String> },
+    DeleteMessage { message_id: String },
+    Suspend { user: String, reason: Option<String> },
+    Unsuspend { user: String },
+    Audit { month: Option<String>, limit: Option<u32> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,7 +137,7 @@ pub struct Invocation {
 }
 
 /// Flags that take a value; every other flag is a switch.
-const VALUE_FLAGS: [&str; 16] = [
+const VALUE_FLAGS: [&str; 21] = [
     "--endpoints",
     "--http",
     "--ws",
@@ -124,6 +152,11 @@ const VALUE_FLAGS: [&str; 16] = [
     "--event",
     "--join",
     "--file",
+    "--reason",
+    "--details",
+    "--outcome",
+    "--note",
+    "--month",
     // Accepted spellings of the above.
     "--endpoints-file",
     "--events",
@@ -140,6 +173,9 @@ fn command_flags(command: &str) -> Option<&'static [&'static str]> {
         "history" => &["--limit", "--after-seq"],
         "send" => &["--client-message-id", "--timeout", "--file"],
         "listen" => &["--count", "--timeout", "--event", "--events", "--join"],
+        "report" => &["--reason", "--details"],
+        // Each subcommand takes some of these (checked in `moderation`).
+        "mod" => &["--limit", "--outcome", "--note", "--reason", "--month"],
         _ => return None,
     })
 }
@@ -284,9 +320,68 @@ where
                 .collect();
             Command::Listen { count, timeout: flags.seconds("--timeout")?, events, join: flags.all("--join").collect() }
         }
+        "report" => {
+            let [target] = exactly(command, rest, ["target"])?;
+            let reason = flags.last("--reason").ok_or_else(|| CliError::Usage("`report` needs --reason".into()))?;
+            Command::Report { target, reason, details: flags.last("--details") }
+        }
+        "mod" => Command::Moderate(moderation(rest, &flags)?),
         _ => unreachable!("command_flags() knows every command"),
     };
     Ok(Invocation { globals, command })
+}
+
+/// `mod <subcommand> ...`, each subcommand with only its own flags.
+fn moderation(rest: &[String], flags: &Flags) -> CliResult<Moderation> {
+    let Some((sub, rest)) = rest.split_first() else {
+        return Err(CliError::Usage(
+            "`mod` needs a subcommand: reports, resolve, delete-message, suspend, unsuspend, audit".into(),
+        ));
+    };
+    let allowed: &[&str] = match sub.as_str() {
+        "reports" => &["--limit"],
+        "resolve" => &["--outcome", "--note"],
+        "suspend" => &["--reason"],
+        "audit" => &["--month", "--limit"],
+        _ => &[],
+    };
+    for (name, _) in &flags.0 {
+        if !GLOBAL_FLAGS.contains(&name.as_str()) && !allowed.contains(&name.as_str()) {
+            return Err(CliError::Usage(format!("`mod {sub}` does not take `{name}`")));
+        }
+    }
+    let command = format!("mod {sub}");
+    Ok(match sub.as_str() {
+        "reports" => {
+            exactly(&command, rest, [])?;
+            Moderation::Reports { limit: flags.number("--limit")? }
+        }
+        "resolve" => {
+            let [target] = exactly(&command, rest, ["target"])?;
+            let outcome = match flags.last("--outcome").as_deref() {
+                Some(outcome @ ("dismissed" | "actioned")) => outcome.to_owned(),
+                _ => return Err(CliError::Usage("`mod resolve` needs --outcome dismissed|actioned".into())),
+            };
+            Moderation::Resolve { target, outcome, note: flags.last("--note") }
+        }
+        "delete-message" => {
+            let [message_id] = exactly(&command, rest, ["messageId"])?;
+            Moderation::DeleteMessage { message_id }
+        }
+        "suspend" => {
+            let [user] = exactly(&command, rest, ["user"])?;
+            Moderation::Suspend { user, reason: flags.last("--reason") }
+        }
+        "unsuspend" => {
+            let [user] = exactly(&command, rest, ["user"])?;
+            Moderation::Unsuspend { user }
+        }
+        "audit" => {
+            exactly(&command, rest, [])?;
+            Moderation::Audit { month: flags.last("--month"), limit: flags.number("--limit")? }
+        }
+        other => return Err(CliError::Usage(format!("unknown `mod` subcommand `{other}`"))),
+    })
 }
 
 /// Exactly the named positional arguments, or a usage error naming what is missing or extra.
@@ -354,6 +449,32 @@ mod tests {
             Err(CliError::Usage(message)) => message,
             other => panic!("`{line}` should be a usage error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn reports_and_operator_commands_take_their_own_flags() {
+        assert_eq!(
+            parsed("report message:c1-3 --reason spam --details=again").command,
+            Command::Report { target: "message:c1-3".into(), reason: "spam".into(), details: Some("again".into()) }
+        );
+        assert!(refused("report user:bob").contains("--reason"));
+        assert_eq!(
+            parsed("mod resolve user:bob --outcome actioned").command,
+            Command::Moderate(Moderation::Resolve {
+                target: "user:bob".into(),
+                outcome: "actioned".into(),
+                note: None
+            })
+        );
+        assert_eq!(
+            parsed("mod audit --month 2026-12").command,
+            Command::Moderate(Moderation::Audit { month: Some("2026-12".into()), limit: None })
+        );
+        assert!(refused("mod resolve user:bob --outcome maybe").contains("dismissed|actioned"));
+        assert!(refused("mod suspend bob --month 2026-12").contains("does not take"));
+        assert!(refused("mod").contains("subcommand"));
+        assert!(refused("mod ban bob").contains("unknown"));
+        assert!(refused("mod unsuspend").contains("<user>"));
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub async fn history(
 }
 
 /// A user id as given (32 hex digits), or the id of the user with exactly this username.
-async fn user_id_of(rest: &Rest, user: &str) -> CliResult<String> {
+pub async fn user_id_of(rest: &Rest, user: &str) -> CliResult<String> {
     if is_user_id(user) {
         return Ok(user.to_owned());
     }

@@ -10,6 +10,7 @@ mod endpoints;
 mod error;
 mod files;
 mod live;
+mod moderation;
 mod output;
 mod rest;
 mod session;
@@ -79,5 +80,9 @@ async fn run(invocation: &Invocation, env: endpoints::Env<'_>) -> CliResult<()> 
         Command::Listen { count, timeout, events, join } => {
             live::listen(&context, live::ListenUntil { count: *count, timeout: *timeout }, events, join).await
         }
+        Command::Report { target, reason, details } => {
+            moderation::report(&context, target, reason, details.as_deref()).await
+        }
+        Command::Moderate(command) => moderation::moderate(&context, command).await,
     }
 }

@@ -127,6 +127,39 @@ impl Rest {
     }
 
     /// One request; the parsed JSON body of a 2xx answer, else the server's error.
+    /// `target` is `{"type": "message", "messageId"}` or `{"type": "user", "userId"}`.
+    pub async fn report(&self, target: Value, reason: &str, details: Option<&str>) -> CliResult<Value> {
+        self.call("POST", "/reports", Some(json!({ "target": target, "reason": reason, "details": details }))).await
+    }
+
+    pub async fn open_reports(&self, limit: Option<u32>, cursor: Option<String>) -> CliResult<Value> {
+        let query = query_string(&[("limit", limit.map(|n| n.to_string())), ("cursor", cursor)]);
+        self.call("GET", &format!("/moderation/reports{query}"), None).await
+    }
+
+    pub async fn resolve_reports(&self, target: Value, outcome: &str, note: Option<&str>) -> CliResult<Value> {
+        let body = json!({ "target": target, "outcome": outcome, "note": note });
+        self.call("POST", "/moderation/reports/resolve", Some(body)).await
+    }
+
+    pub async fn moderate_message(&self, message_id: &str) -> CliResult<Value> {
+        self.call("DELETE", &format!("/moderation/messages/{}", encode(message_id)), None).await
+    }
+
+    pub async fn suspend(&self, user_id: &str, reason: Option<&str>) -> CliResult<Value> {
+        let path = format!("/moderation/users/{}/suspension", encode(user_id));
+        self.call("PUT", &path, Some(json!({ "reason": reason }))).await
+    }
+
+    pub async fn unsuspend(&self, user_id: &str) -> CliResult<Value> {
+        self.call("DELETE", &format!("/moderation/users/{}/suspension", encode(user_id)), None).await
+    }
+
+    pub async fn audit(&self, month: Option<&str>, limit: Option<u32>) -> CliResult<Value> {
+        let query = query_string(&[("month", month.map(str::to_owned)), ("limit", limit.map(|n| n.to_string()))]);
+        self.call("GET", &format!("/moderation/audit{query}"), None).await
+    }
+
     async fn call(&self, method: &str, path_and_query: &str, body: Option<Value>) -> CliResult<Value> {
         let path = path_and_query.split('?').next().unwrap_or(path_and_query);
         let operation = format!("{method} {path}");

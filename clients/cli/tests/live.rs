@@ -355,3 +355,56 @@ fn bad_input_exits_non_zero_with_a_clear_message() {
     assert_fails(&cli.run(&["fly"]), 2, "unknown command `fly`");
     assert_fails(&cli.run(&["--token", &alice_token, "listen", "--count", "1", "--timeout", "1"]), 3, "0 of 1 events");
 }
+
+/// Makes a registered user an operator, in the table (no command or route can).
+fn make_operator(id: &str, username: &str) {
+    let user = chat_e2e::TestUser {
+        id: id.to_owned(),
+        username: username.to_owned(),
+        token: String::new(),
+        refresh_token: String::new(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(chat_e2e::Stack::load().make_operator(&user));
+}
+
+#[test]
+fn a_report_reaches_the_operator_who_deletes_the_message_and_suspends_the_sender() {
+    let cli = Cli::new();
+    let (_, _, alice_token) = cli.register("alice");
+    let (_, bob, bob_token) = cli.register("bob");
+    let (op_id, op, op_token) = cli.register("op");
+    make_operator(&op_id, &op);
+    let chat = cli.run(&["--token", &alice_token, "create-private", &bob]).assert_ok("create-private").json();
+    let chat_id = chat["_id"].as_str().expect("conversation id").to_owned();
+    let ack = cli.run(&["--token", &bob_token, "send", &chat_id, "rude words"]).assert_ok("send").json();
+    let message_id = ack["data"]["message"]["_id"].as_str().expect("message id").to_owned();
+
+    let target = format!("message:{message_id}");
+    let reported =
+        cli.run(&["--token", &alice_token, "report", &target, "--reason", "harassment"]).assert_ok("report").json();
+    assert_eq!(reported["result"], "reported");
+    let refused = cli.run(&["--token", &alice_token, "mod", "reports"]);
+    assert_fails(&refused, 1, "operators only");
+
+    let open = cli.run(&["--token", &op_token, "mod", "reports"]).assert_ok("mod reports").json_lines();
+    assert!(open.iter().any(|r| r["target"]["messageId"] == message_id.as_str() && r["excerpt"] == "rude words"));
+    let deleted =
+        cli.run(&["--token", &op_token, "mod", "delete-message", &message_id]).assert_ok("mod delete-message").json();
+    assert_eq!(deleted["deleted"], true);
+    let resolved = cli
+        .run(&["--token", &op_token, "mod", "resolve", &target, "--outcome", "actioned", "--note", "deleted"])
+        .assert_ok("mod resolve")
+        .json();
+    assert_eq!(resolved["resolved"], 1);
+    let suspended = cli.run(&["--token", &op_token, "mod", "suspend", &bob, "--reason", "harassment"]);
+    assert_eq!(suspended.assert_ok("mod suspend").json()["suspended"], true);
+    assert_fails(&cli.run(&["--token", &bob_token, "whoami"]), 1, "unauthorized");
+    assert_fails(&cli.run(&["login", &bob, "--password", PASSWORD]), 1, "suspended");
+    let unsuspended = cli.run(&["--token", &op_token, "mod", "unsuspend", &bob]).assert_ok("mod unsuspend").json();
+    assert_eq!(unsuspended["suspended"], false);
+    let audit = cli.run(&["--token", &op_token, "mod", "audit", "--limit", "100"]).assert_ok("mod audit").json_lines();
+    let mine: Vec<&str> =
+        audit.iter().filter(|e| e["operatorId"] == op_id.as_str()).filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(mine, ["unsuspend", "suspend", "resolve_reports", "delete_message"], "newest first");
+}

@@ -161,6 +161,46 @@ export interface Privacy {
   contactableBy: ContactableBy;
 }
 
+/** What a report is about. */
+export type ReportTarget = { type: 'message'; messageId: string } | { type: 'user'; userId: string };
+
+export type ReportReason = 'spam' | 'harassment' | 'hate' | 'sexual' | 'violence' | 'self_harm' | 'other';
+
+/** `POST /reports`: `unchanged` when the caller had already reported this target. */
+export interface ReportOutcome {
+  result: 'reported' | 'unchanged';
+}
+
+/** A report as operators see it (`GET /moderation/reports`). */
+export interface Report {
+  target: ReportTarget;
+  reporterId: string;
+  reason: ReportReason;
+  details: string | null;
+  createdAt: string;
+  /** The reported user, or the message's sender. */
+  subjectId: string;
+  /** The message's text when it was reported. */
+  excerpt: string | null;
+  status: 'open' | 'dismissed' | 'actioned';
+}
+
+/** What suspending (or lifting it) did. */
+export interface Suspension extends SessionsEnded {
+  userId: string;
+  suspended: boolean;
+}
+
+/** One operator action (`GET /moderation/audit`). */
+export interface AuditEntry {
+  id: string;
+  at: string;
+  operatorId: string;
+  action: 'resolve_reports' | 'delete_message' | 'suspend' | 'unsuspend';
+  target: ReportTarget;
+  note: string | null;
+}
+
 /** A user the caller blocked, and since when. */
 export interface BlockedUser {
   user: User;

@@ -26,11 +26,17 @@ import type {
   Page,
   Privacy,
   ReadReceipt,
+  Report,
+  ReportOutcome,
+  ReportReason,
+  ReportTarget,
   Role,
   Session,
   SessionInfo,
   SessionsEnded,
+  Suspension,
   User,
+  AuditEntry,
 } from './protocol.js';
 
 /** The part of a `fetch` Response the client reads. */
@@ -387,6 +393,42 @@ export class RestClient {
 
   async blockedUsers(): Promise<BlockedUser[]> {
     return (await this.call<{ items: BlockedUser[] }>('GET', '/users/me/blocked')).items;
+  }
+
+  // ---------------------------------------------------------------- reports and moderation
+
+  /**
+   * Reports a message you can see, or a user, to the operators (docs/protocol.md, Reports and moderation).
+   * `unchanged` when you already reported it; 10 reports an hour (a `rate_limited` error beyond).
+   */
+  report(target: ReportTarget, reason: ReportReason, details?: string): Promise<ReportOutcome> {
+    return this.call('POST', '/reports', { body: { target, reason, details: details ?? null } });
+  }
+
+  /** Operators: one page of open reports, oldest first. */
+  openReports(query: { limit?: number; cursor?: string } = {}): Promise<Page<Report>> {
+    return this.call('GET', '/moderation/reports', { query: { ...query } });
+  }
+
+  /** Operators: closes every open report of `target`. */
+  resolveReports(target: ReportTarget, outcome: 'dismissed' | 'actioned', note?: string): Promise<{ resolved: number }> {
+    return this.call('POST', '/moderation/reports/resolve', { body: { target, outcome, note: note ?? null } });
+  }
+
+  /** Operators: deletes any message; its members get `message_deleted`. */
+  moderateMessage(messageId: string): Promise<Message> {
+    return this.call('DELETE', `/moderation/messages/${seg(messageId)}`);
+  }
+
+  /** Operators: suspends a user (their sockets close now, their tokens and logins are refused) or lifts it. */
+  setSuspended(userId: string, suspended: boolean, reason?: string): Promise<Suspension> {
+    const path = `/moderation/users/${seg(userId)}/suspension`;
+    return suspended ? this.call('PUT', path, { body: { reason: reason ?? null } }) : this.call('DELETE', path);
+  }
+
+  /** Operators: one month (`YYYY-MM`, this one by default) of the audit record, newest first. */
+  auditRecord(query: { month?: string; limit?: number; cursor?: string } = {}): Promise<Page<AuditEntry>> {
+    return this.call('GET', '/moderation/audit', { query: { ...query } });
   }
 
   // ---------------------------------------------------------------- transport

@@ -205,6 +205,32 @@ describe('RestClient', () => {
     expect(await rest.currentToken()).toBeNull();
   });
 
+  it('reports and moderates on the documented routes', async () => {
+    const { rest, calls } = client(ok({ items: [], nextCursor: null, result: 'reported', resolved: 1 }));
+    await rest.report({ type: 'message', messageId: 'c1-7' }, 'spam', 'link farm');
+    await rest.report({ type: 'user', userId: 'u2' }, 'harassment');
+    await rest.openReports({ limit: 10 });
+    await rest.resolveReports({ type: 'user', userId: 'u2' }, 'dismissed');
+    await rest.moderateMessage('c1-7');
+    await rest.setSuspended('u 2', true, 'spam wave');
+    await rest.setSuspended('u 2', false);
+    await rest.auditRecord({ month: '2026-12' });
+    expect(calls.map(summary)).toEqual([
+      'POST /reports',
+      'POST /reports',
+      'GET /moderation/reports?limit=10',
+      'POST /moderation/reports/resolve',
+      'DELETE /moderation/messages/c1-7',
+      'PUT /moderation/users/u%202/suspension',
+      'DELETE /moderation/users/u%202/suspension',
+      'GET /moderation/audit?month=2026-12',
+    ]);
+    expect(calls[0]?.body).toEqual({ target: { type: 'message', messageId: 'c1-7' }, reason: 'spam', details: 'link farm' });
+    expect(calls[1]?.body).toEqual({ target: { type: 'user', userId: 'u2' }, reason: 'harassment', details: null });
+    expect(calls[3]?.body).toEqual({ target: { type: 'user', userId: 'u2' }, outcome: 'dismissed', note: null });
+    expect(calls[5]?.body).toEqual({ reason: 'spam wave' });
+  });
+
   it('asks a token function before every request', async () => {
     let n = 0;
     const net = fakeFetch(ok(USER));

@@ -452,6 +452,21 @@ describe('web app, two users', () => {
     expect(await privacy.json()).toEqual({ contactableBy: 'friends' });
   });
 
+  it('a user reports a message from its actions, once: a second report is known to the server', async () => {
+    await conversationItem(bob.page, privateChat).click();
+    const reported = message(bob.page, 'friends again?');
+    for (const expected of ['Report sent to the moderators', 'You already reported this']) {
+      await reported.hover();
+      await reported.getByTestId('message-report').click();
+      await bob.page.getByTestId('report-reason').selectOption('harassment');
+      await bob.page.getByTestId('report-send').click();
+      await hasText(bob.page.getByTestId('toast'), expected);
+      await bob.page.getByTestId('report-form').waitFor({ state: 'detached' });
+    }
+    // Nobody reports their own message.
+    expect(await message(alice.page, 'friends again?').getByTestId('message-report').count()).toBe(0);
+  });
+
   it("the group's owner makes the other member an admin, then hands the group over; both see the roles", async () => {
     for (const user of [alice, bob]) {
       await conversationItem(user.page, groupChat).click();

@@ -11,6 +11,7 @@ import { store } from '../state';
 import { Dot } from './Dot';
 import { MembersPanel } from './MembersPanel';
 import { MessageList } from './MessageList';
+import { ReportButton } from './ReportForm';
 
 export function ConversationPane(): JSX.Element {
   const view = store.conversations.active();
@@ -52,6 +53,7 @@ export function ConversationPane(): JSX.Element {
             {store.friends.isBlocked(peer._id) ? 'Unblock' : 'Block'}
           </button>
         )}
+        {peer && <ReportButton key={peer._id} target={{ type: 'user', userId: peer._id }} testid="peer-report" />}
         {c.type === 'group' && (
           <button type="button" class="secondary" data-testid="members-toggle" onClick={() => void store.members.toggle(c._id)}>
             {store.members.shownFor === c._id ? 'Hide members' : 'Members'}

@@ -9,6 +9,7 @@ import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 
 import { type ConversationView, type PendingSend, store } from '../state';
 import { time } from './format';
+import { ReportButton } from './ReportForm';
 
 const REACTIONS = ['👍', '❤️', '😂', '🎉', '😮'];
 
@@ -166,6 +167,7 @@ function MessageItem({ view, message, own, showSender }: { view: ConversationVie
               </button>
             </>
           )}
+          {!own && <ReportButton target={{ type: 'message', messageId: message._id }} testid="message-report" />}
         </div>
       )}
       {picking && (

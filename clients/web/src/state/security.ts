@@ -1,9 +1,9 @@
 /**
- * The signed-in user's sessions (logins on other devices, which they can end), logging out everywhere, and
- * changing the password (which ends every other session).
+ * The signed-in user's sessions (logins on other devices, which they can end), logging out everywhere, changing
+ * the password (which ends every other session), and reporting a message or a user to the operators.
  */
 
-import type { SessionInfo } from '@chat/sdk';
+import type { ReportReason, ReportTarget, SessionInfo } from '@chat/sdk';
 
 import { type Core, describe } from './core';
 
@@ -41,6 +41,20 @@ export class Security {
       this.core.notify(describe(error));
     }
     await this.refresh();
+  }
+
+  /** Whether the report was taken (a repeat of one already sent counts: the operators have it). */
+  async report(target: ReportTarget, reason: ReportReason): Promise<boolean> {
+    const client = this.core.client;
+    if (!client) return false;
+    try {
+      const { result } = await client.rest.report(target, reason);
+      this.core.notify(result === 'reported' ? 'Report sent to the moderators' : 'You already reported this');
+      return true;
+    } catch (error) {
+      this.core.notify(`Could not report: ${describe(error)}`);
+      return false;
+    }
   }
 
   async logoutEverywhere(): Promise<void> {
