@@ -762,11 +762,11 @@ async fn reports_dedupe_list_and_resolve_and_flags_and_audit_are_kept<S: Store>(
     assert!(!store.set_suspended(&UserId::random(), true).await.unwrap(), "no such user");
     assert_eq!(
         store.user_record(&alice.id).await.unwrap().unwrap().standing,
-        Standing { operator: true, suspended: false }
+        Standing { operator: true, ..Standing::default() }
     );
     assert_eq!(
         store.user_record(&bob.id).await.unwrap().unwrap().standing,
-        Standing { operator: false, suspended: true }
+        Standing { suspended: true, ..Standing::default() }
     );
     let session = SessionRecord {
         id: SessionId::random(),
