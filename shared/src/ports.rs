@@ -155,7 +155,8 @@ pub trait ErasureStore: Send + Sync {
 /// Where erasure jobs go: an SQS queue consumed by the `account-worker` function.
 #[async_trait]
 pub trait AccountQueue: Send + Sync {
-    async fn enqueue(&self, job: &ErasureJob) -> AppResult<()>;
+    /// Enqueues `job`, visible to the worker after `delay_secs`.
+    async fn enqueue(&self, job: &ErasureJob, delay_secs: u32) -> AppResult<()>;
 }
 
 /// Usernames are unique regardless of case; this is the form used for uniqueness and lookup.

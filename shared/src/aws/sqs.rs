@@ -89,9 +89,10 @@ impl SqsAccountQueue {
 
 #[async_trait]
 impl AccountQueue for SqsAccountQueue {
-    async fn enqueue(&self, job: &ErasureJob) -> AppResult<()> {
+    async fn enqueue(&self, job: &ErasureJob, delay_secs: u32) -> AppResult<()> {
         let body = serde_json::to_string(job).map_err(AppError::internal)?;
-        self.client.send_message().queue_url(&self.queue_url).message_body(body).send().await?;
+        let delay = delay_secs.min(900) as i32;
+        self.client.send_message().queue_url(&self.queue_url).message_body(body).delay_seconds(delay).send().await?;
         Ok(())
     }
 }

@@ -135,7 +135,7 @@ impl FanoutQueue for RecordingQueue {
 
 #[async_trait]
 impl AccountQueue for RecordingQueue {
-    async fn enqueue(&self, job: &ErasureJob) -> AppResult<()> {
+    async fn enqueue(&self, job: &ErasureJob, _delay_secs: u32) -> AppResult<()> {
         if self.refusing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(AppError::internal("the test queue refuses jobs"));
         }

@@ -61,7 +61,7 @@ impl Erasure {
         loop {
             match self.step(job).await? {
                 None => return Ok(()),
-                Some(next) if started.elapsed() >= budget => return self.queue.enqueue(&next).await,
+                Some(next) if started.elapsed() >= budget => return self.queue.enqueue(&next, 0).await,
                 Some(next) => job = next,
             }
         }

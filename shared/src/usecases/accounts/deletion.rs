@@ -14,6 +14,10 @@ use crate::auth;
 use crate::error::{AppError, AppResult};
 use crate::model::{ErasureJob, now_iso};
 
+/// How long the erasure job waits before the worker sees it: time for the request to close the account (a job
+/// that still finds it open is retried after the queue's visibility timeout).
+const CLOSING_SECS: u32 = 5;
+
 /// `DELETE /users/me` body: the password proves it is the owner, not a stolen token.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -39,7 +43,7 @@ impl Accounts {
             return Err(AppError::Forbidden("the password is wrong"));
         }
         let at = now_iso();
-        self.erasures.enqueue(&ErasureJob::new(who.user.id.clone(), at.clone())).await?;
+        self.erasures.enqueue(&ErasureJob::new(who.user.id.clone(), at.clone()), CLOSING_SECS).await?;
         if !self.erasure.tombstone_user(&who.user.id, &record.user.username, &at).await? {
             // Deleted by a request of another session a moment ago: that one closed it.
             return Err(GONE);
