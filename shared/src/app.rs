@@ -11,7 +11,7 @@ use crate::auth::TokenKeys;
 use crate::aws::apigateway::ApiGatewayFanout;
 use crate::aws::dynamo::DynamoDbStore;
 use crate::aws::s3::S3Files;
-use crate::aws::sqs::SqsFanoutQueue;
+use crate::aws::sqs::{SqsAccountQueue, SqsFanoutQueue};
 use crate::config::Config;
 use crate::cursor::CursorCodec;
 use crate::delivery::Delivery;
@@ -77,6 +77,7 @@ impl Root {
             fanout_inline_max: config.fanout_inline_max,
             uploads: config.uploads,
         };
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
         let wiring = Wiring::new(
             Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name)),
             Arc::new(S3Files::new(&sdk, config.attachments_bucket).await?),
@@ -84,7 +85,8 @@ impl Root {
                 management_client(&sdk, &config.management_endpoint),
                 config.posts_in_flight,
             )),
-            Arc::new(SqsFanoutQueue::new(aws_sdk_sqs::Client::new(&sdk), config.fanout_queue_url)),
+            Arc::new(SqsFanoutQueue::new(sqs.clone(), config.fanout_queue_url)),
+            Arc::new(SqsAccountQueue::new(sqs, config.account_queue_url)),
             limits,
         );
         Ok(Root { wiring, keys })

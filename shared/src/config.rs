@@ -21,6 +21,8 @@ pub struct Config {
     pub posts_in_flight: usize,
     /// The SQS queue that `fanout-worker` consumes.
     pub fanout_queue_url: String,
+    /// Where account erasure jobs go (the `account-worker` function consumes them).
+    pub account_queue_url: String,
     /// The most connections one invocation posts to itself; bigger deliveries go through the queue.
     pub fanout_inline_max: usize,
     /// Members a group may have.
@@ -79,6 +81,7 @@ impl Config {
             token_ttl: seconds("TOKEN_TTL_SECONDS", 15 * 60)?,
             posts_in_flight: count("POSTS_IN_FLIGHT", crate::ports::DEFAULT_POSTS_IN_FLIGHT, 1..=1000)?,
             fanout_queue_url: required("FANOUT_QUEUE_URL")?,
+            account_queue_url: required("ACCOUNT_QUEUE_URL")?,
             fanout_inline_max: count("FANOUT_INLINE_MAX", DEFAULT_FANOUT_INLINE_MAX, 0..=100_000)?,
             max_group_members: count("MAX_GROUP_MEMBERS", crate::model::DEFAULT_MAX_GROUP_MEMBERS, 2..=100_000)?,
             attachments_bucket: required("ATTACHMENTS_BUCKET")?,
@@ -126,12 +129,13 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const BASE: [(&str, &str); 5] = [
+    const BASE: [(&str, &str); 6] = [
         ("ATTACHMENTS_BUCKET", "chat-attachments"),
         ("TABLE_NAME", "chat"),
         ("JWT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:jwt"),
         ("MANAGEMENT_ENDPOINT", "https://abc.execute-api.us-east-1.amazonaws.com/prod/"),
         ("FANOUT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/chat-fanout"),
+        ("ACCOUNT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/chat-accounts"),
     ];
 
     #[test]
@@ -164,7 +168,8 @@ mod tests {
 
     #[test]
     fn missing_or_blank_values_fail_fast() {
-        for skip in ["TABLE_NAME", "MANAGEMENT_ENDPOINT", "FANOUT_QUEUE_URL", "ATTACHMENTS_BUCKET"] {
+        for skip in ["TABLE_NAME", "MANAGEMENT_ENDPOINT", "FANOUT_QUEUE_URL", "ACCOUNT_QUEUE_URL", "ATTACHMENTS_BUCKET"]
+        {
             let pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != skip).collect();
             let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
             assert!(format!("{:?}", err).contains(skip), "{err:?}");

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Attachment, AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection,
-    Message, NewMessage, Processed, Report, ReportStatus, ReportTarget, Roles, Roster, SessionId, SessionRecord,
-    Standing, Upload, UploadId, User, UserId, UserPresence, UserRecord,
+    Attachment, AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, ErasureJob,
+    LiveConnection, Message, NewMessage, Processed, Report, ReportStatus, ReportTarget, Roles, Roster, SessionId,
+    SessionRecord, Standing, Upload, UploadId, User, UserId, UserPresence, UserRecord,
 };
 
 // ---------------------------------------------------------------------------------------------- accounts
@@ -118,6 +118,45 @@ pub trait ModerationStore: Send + Sync {
     async fn record_audit(&self, entry: &AuditEntry) -> AppResult<()>;
     /// The entries of one month (`YYYY-MM`), newest first, strictly before `before`, at most `limit`.
     async fn audit_entries(&self, month: &str, before: Option<&AuditKey>, limit: usize) -> AppResult<Vec<AuditEntry>>;
+}
+
+// ---------------------------------------------------------------------------------------------- erasure
+
+/// One page of erasing a user's messages in one conversation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ErasedPage {
+    /// The messages erased, as they were (their attachments' objects are deleted next).
+    pub erased: Vec<Message>,
+    /// The highest seq this page looked at; `None` once the conversation has no message after `after_seq`.
+    pub scanned_through: Option<u64>,
+}
+
+/// What erasing a deleted account needs beyond the other ports.
+#[async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// Closes the account in one atomic write: frees the username claim, makes the profile a tombstone (shown as
+    /// [`crate::model::DELETED_ACCOUNT`], no avatar, no password, out of the search index, flagged `deleted`).
+    /// `false` if there is no such (undeleted) user.
+    async fn tombstone_user(&self, user_id: &UserId, username: &str, at: &str) -> AppResult<bool>;
+    /// Erases the messages `sender` sent in `conversation` after `after_seq`, looking at up to `limit` messages:
+    /// content replaced, marked deleted, the sender shown as deleted, the attachment dropped. The conversation's
+    /// `lastMessage` copy follows when the newest message is erased. Idempotent.
+    async fn erase_messages(
+        &self,
+        conversation: &Conversation,
+        sender: &UserId,
+        after_seq: u64,
+        limit: usize,
+    ) -> AppResult<ErasedPage>;
+    /// Deletes the user's presence record (status, blocks list, last seen).
+    async fn delete_presence(&self, user_id: &UserId) -> AppResult<()>;
+}
+
+/// Where erasure jobs go: an SQS queue consumed by the `account-worker` function.
+#[async_trait]
+pub trait AccountQueue: Send + Sync {
+    /// Enqueues `job`, visible to the worker after `delay_secs`.
+    async fn enqueue(&self, job: &ErasureJob, delay_secs: u32) -> AppResult<()>;
 }
 
 /// Usernames are unique regardless of case; this is the form used for uniqueness and lookup.
@@ -502,6 +541,7 @@ pub trait Store:
     + FriendStore
     + RateStore
     + ModerationStore
+    + ErasureStore
 {
 }
 impl<T> Store for T where
@@ -515,6 +555,7 @@ impl<T> Store for T where
         + FriendStore
         + RateStore
         + ModerationStore
+        + ErasureStore
 {
 }
 

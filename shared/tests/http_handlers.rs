@@ -1160,3 +1160,70 @@ async fn a_suspended_user_is_closed_out_refused_and_let_back_in() {
     let (status, body) = call(&services, "DELETE", "/moderation/users/nobody/suspension", Some(&op.token), None).await;
     assert_error(status, &body, 404, "not_found");
 }
+
+// ------------------------------------------------------------------ account deletion
+
+#[tokio::test]
+async fn a_deleted_account_closes_at_once_and_is_erased_by_its_job() {
+    let services = TestApp::new();
+    let (alice, bob, carol) =
+        (account(&services, "alice").await, account(&services, "bob").await, account(&services, "carol").await);
+    let club = group(&services, &alice, &[&bob, &carol], "club").await;
+    let pair = private(&services, &alice, &bob).await;
+    send(&services, &alice, &club, "alice in the club").await;
+    send(&services, &bob, &club, "bob in the club").await;
+    send(&services, &bob, &pair, "hi alice").await;
+    send(&services, &alice, &pair, "my secret").await;
+    let (status, _) =
+        call(&services, "POST", "/friend-requests", Some(&alice.token), Some(json!({"username": "bob"}))).await;
+    assert_eq!(status, 201);
+    assert_eq!(call(&services, "POST", "/friend-requests/alice/accept", Some(&bob.token), None).await.0, 200);
+    connect_with(&services, &alice.token, "c-alice").await;
+    connect(&services.store, &bob, "c-bob").await;
+
+    let (status, body) =
+        call(&services, "DELETE", "/users/me", Some(&alice.token), Some(json!({"password": "wrong-one-1"}))).await;
+    assert_error(status, &body, 403, "forbidden");
+    assert!(services.queue.take_erasures().is_empty(), "nothing queued for a refused deletion");
+    let (status, body) =
+        call(&services, "DELETE", "/users/me", Some(&alice.token), Some(json!({"password": "password123"}))).await;
+    assert_eq!((status, &body["status"]), (202, &json!("erasing")), "{body}");
+    assert_eq!(services.fanout.closed(), ["c-alice"], "the account's sockets close at once");
+    assert_eq!(me(&services, &alice.token).await, 401);
+    let login = json!({"username": "alice", "password": "password123"});
+    assert_eq!(call(&services, "POST", "/auth/login", None, Some(login.clone())).await.0, 401);
+    assert_eq!(call(&services, "POST", "/auth/register", None, Some(login)).await.0, 201, "the username is free");
+
+    assert_eq!(services.run_erasures(20).await, 0);
+    // Her messages are erased everywhere, her name with them; everyone else's stay.
+    for conversation in [&club, &pair] {
+        let (_, page) =
+            call(&services, "GET", &format!("/conversations/{conversation}/messages"), Some(&bob.token), None).await;
+        for message in page["items"].as_array().unwrap() {
+            if message["sender"]["_id"] == json!(alice.id) {
+                assert_eq!(message["content"], chat_shared::model::DELETED_CONTENT, "{message}");
+                assert_eq!(
+                    (&message["deleted"], &message["sender"]["username"]),
+                    (&json!(true), &json!("Deleted account"))
+                );
+            } else {
+                assert!(message["content"].as_str().unwrap().starts_with("b") || message["content"] == "hi alice");
+            }
+        }
+    }
+    let (_, listed) = call(&services, "GET", "/conversations", Some(&bob.token), None).await;
+    let text = listed.to_string();
+    assert!(!text.contains("my secret") && !text.contains("\"alice\""), "no preview keeps her words or name: {text}");
+    // She left the group (bob or carol, who joined together, owns it now); the private chat stays for bob.
+    let (_, view) = call(&services, "GET", &format!("/conversations/{club}"), Some(&bob.token), None).await;
+    assert_eq!(view["memberCount"], 2, "{view}");
+    assert!(view["ownerId"] == json!(bob.id) || view["ownerId"] == json!(carol.id), "{view}");
+    assert!(events_of(&services.fanout, "c-bob", "member_left").iter().any(|e| e["userId"] == json!(alice.id)));
+    assert_eq!(call(&services, "GET", &format!("/conversations/{pair}"), Some(&bob.token), None).await.0, 200);
+    let (_, friends) = call(&services, "GET", "/friends", Some(&bob.token), None).await;
+    assert_eq!(friends["items"], json!([]), "the friendship is gone");
+    // A second run of the same job (SQS delivers at least once) changes nothing and fails nothing.
+    let again = chat_shared::model::ErasureJob::new(UserId::parse(&alice.id).unwrap(), chat_shared::model::now_iso());
+    services.app.erasure.run(again, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(services.run_erasures(20).await, 0);
+}

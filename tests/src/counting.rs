@@ -76,7 +76,7 @@ impl Counting {
             Limits { connection_ttl: Duration::from_secs(600), fanout_inline_max: inline_max, ..Limits::default() };
         // Attachments are not what this counts: their bucket stays in memory.
         let files = Arc::new(chat_shared::testing::InMemoryFiles::new());
-        let wiring = Wiring::new(store.clone(), files, fanout.clone(), queue.clone(), limits);
+        let wiring = Wiring::new(store.clone(), files, fanout.clone(), queue.clone(), queue.clone(), limits);
         Counting {
             app: wiring.app(),
             queue,

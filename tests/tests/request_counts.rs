@@ -244,6 +244,36 @@ async fn requests_per_action() {
     h.http("DELETE .../suspension", "DELETE", &suspension, Some(tb), None).await;
     h.http("GET /moderation/audit", "GET", "/moderation/audit", Some(tb), None).await;
 
+    // Deleting an account: the request, then its erasure (alice sent 2 messages, in 1 conversation, 1 friend).
+    let dora = unique_name("dora");
+    let d = h
+        .http(
+            "(register dora)",
+            "POST",
+            "/auth/register",
+            None,
+            Some(json!({"username":dora,"password":"password123"})),
+        )
+        .await;
+    let td = d["token"].as_str().unwrap();
+    let with_dora = json!({"type":"private","participantId":b["user"]["_id"]});
+    let chat = h.http("(dora's chat with bob)", "POST", "/conversations", Some(td), Some(with_dora)).await;
+    let chat_messages = format!("/conversations/{}/messages", chat["_id"].as_str().unwrap());
+    for n in 0..2 {
+        h.http("(dora sends)", "POST", &chat_messages, Some(td), Some(json!({"content": format!("m{n}")}))).await;
+    }
+    let password = Some(json!({"password":"password123"}));
+    h.http("DELETE /users/me (1 session, no socket)", "DELETE", "/users/me", Some(td), password).await;
+    let mut steps = 0;
+    for job in h.counting.queue.take_erasures() {
+        let mut job = Some(job);
+        while let Some(current) = job {
+            job = h.counting.app.erasure.step(current).await.unwrap();
+            steps += 1;
+        }
+    }
+    h.record(&format!("(erasure: {steps} steps, 2 messages in 1 private chat)"));
+
     h.print();
     for (label, requests, _) in &h.rows {
         assert!(!requests.contains_key("Scan"), "{label} scanned the table");

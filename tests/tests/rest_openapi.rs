@@ -126,6 +126,15 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!(api.call("POST", "/auth/logout-all", Some(&token), None).await.0, 200);
     assert_eq!(api.call("POST", "/auth/logout", Some(&token), None).await.0, 401);
 
+    // Deleting an account, on one of its own (tests/tests/account_deletion.rs: the erasure).
+    let leaving = plain.register("leaving").await;
+    let mine = Some(leaving.token.as_str());
+    assert_eq!(api.call("DELETE", "/users/me", mine, Some(json!({"password": "wrong-horse-1"}))).await.0, 403);
+    assert_eq!(api.call("DELETE", "/users/me", mine, Some(json!({"password": 1}))).await.0, 400);
+    let (status, deleted) = api.call("DELETE", "/users/me", mine, Some(json!({"password": "correct-horse-1"}))).await;
+    assert_eq!((status, &deleted["status"]), (202, &json!("erasing")));
+    assert_eq!(api.call("DELETE", "/users/me", mine, Some(json!({"password": "correct-horse-1"}))).await.0, 401);
+
     // Conversations.
     let pair = json!({"type": "private", "participantId": bob.id});
     assert_eq!(api.call("POST", "/conversations", Some(&alice.token), Some(pair.clone())).await.0, 201);

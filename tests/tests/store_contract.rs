@@ -10,9 +10,9 @@ use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::error::AppResult;
 use chat_shared::model::{
     Attachment, AttachmentStatus, AuditAction, AuditEntry, Connection, ConnectionId, ContactableBy, Conversation,
-    ConversationId, ConversationKind, LISTED_MEMBERS_MAX, MessageId, MessageKind, NewMessage, Processed, Report,
-    ReportReason, ReportStatus, ReportTarget, Roles, Roster, Sender, SessionId, SessionRecord, Standing, Upload,
-    UploadId, User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
+    ConversationId, ConversationKind, DELETED_ACCOUNT, DELETED_CONTENT, LISTED_MEMBERS_MAX, MessageId, MessageKind,
+    NewMessage, Processed, Report, ReportReason, ReportStatus, ReportTarget, Roles, Roster, Sender, SessionId,
+    SessionRecord, Standing, Upload, UploadId, User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
 use chat_shared::ports::{Appended, AuditKey, Created, RateLimit, Relation, ReportKey, Store};
 
@@ -762,11 +762,11 @@ async fn reports_dedupe_list_and_resolve_and_flags_and_audit_are_kept<S: Store>(
     assert!(!store.set_suspended(&UserId::random(), true).await.unwrap(), "no such user");
     assert_eq!(
         store.user_record(&alice.id).await.unwrap().unwrap().standing,
-        Standing { operator: true, suspended: false }
+        Standing { operator: true, ..Standing::default() }
     );
     assert_eq!(
         store.user_record(&bob.id).await.unwrap().unwrap().standing,
-        Standing { operator: false, suspended: true }
+        Standing { suspended: true, ..Standing::default() }
     );
     let session = SessionRecord {
         id: SessionId::random(),
@@ -810,7 +810,55 @@ async fn reports_dedupe_list_and_resolve_and_flags_and_audit_are_kept<S: Store>(
     assert_eq!(mine, [entries[2].clone(), entries[1].clone(), entries[0].clone()]);
 }
 
+/// Closing an account frees its username and makes the profile a tombstone, once; erasing pages through one
+/// sender's messages only, keeps the preview in step, and is idempotent.
+async fn an_account_closes_once_and_its_messages_are_erased_in_pages<S: Store>(store: &S) {
+    let (alice, bob) = (user(store).await, user(store).await);
+    let Created::New(conversation) = store.create_conversation(&group(&[alice.clone(), bob.clone()])).await.unwrap()
+    else {
+        panic!("a new group")
+    };
+    for n in 0..5 {
+        let sender = if n % 2 == 0 { &alice } else { &bob };
+        append_ok(store, draft(&conversation.id, sender, &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
+    }
+    assert!(store.tombstone_user(&alice.id, &alice.username, &now_iso()).await.unwrap());
+    assert!(!store.tombstone_user(&alice.id, &alice.username, &now_iso()).await.unwrap(), "closed once");
+    assert!(store.find_by_username(&alice.username).await.unwrap().is_none(), "the username is free");
+    let record = store.user_record(&alice.id).await.unwrap().unwrap();
+    assert_eq!((record.user.username.as_str(), record.standing.deleted), (DELETED_ACCOUNT, true));
+    assert!(store.search_users(&alice.username.to_lowercase(), None, 10).await.unwrap().is_empty());
+
+    // Pages of two messages looked at: alice's are 1, 3 and 5 (the newest, so the preview follows).
+    let conversation = store.get_conversation(&conversation.id).await.unwrap().unwrap();
+    let mut after = 0;
+    let mut erased = Vec::new();
+    loop {
+        let page = store.erase_messages(&conversation, &alice.id, after, 2).await.unwrap();
+        erased.extend(page.erased.iter().map(|m| m.seq));
+        match page.scanned_through {
+            Some(seq) => after = seq,
+            None => break,
+        }
+    }
+    assert_eq!(erased, [1, 3, 5]);
+    let messages = store.messages(&conversation.id, chat_shared::ports::SeqRange::After(0), 10).await.unwrap();
+    for message in &messages {
+        let hers = message.sender.id == alice.id;
+        assert_eq!(message.deleted, hers, "{message:?}");
+        assert_eq!(message.sender.username == DELETED_ACCOUNT, hers);
+        assert_eq!(message.content == DELETED_CONTENT, hers);
+    }
+    let preview = store.get_conversation(&conversation.id).await.unwrap().unwrap().last_message.unwrap();
+    assert_eq!((preview.seq, preview.content.as_str()), (5, DELETED_CONTENT));
+    let again = store.erase_messages(&conversation, &alice.id, 0, 10).await.unwrap();
+    assert_eq!(again.erased.len(), 3, "erasing again finds them and changes nothing");
+    store.delete_presence(&alice.id).await.unwrap();
+    assert_eq!(store.presence(&alice.id).await.unwrap(), UserPresence::default());
+}
+
 contract!(
+    an_account_closes_once_and_its_messages_are_erased_in_pages,
     reports_dedupe_list_and_resolve_and_flags_and_audit_are_kept,
     uploads_are_attached_once_by_their_uploader_where_made,
     a_send_and_the_processor_never_lose_each_others_write,

@@ -15,12 +15,13 @@ use crate::steps::Steps;
 use crate::{DEFAULT_STACK, LOG_TAIL_LINES, Res, cmd, toolchain, write_json};
 
 /// The template's function resources and the binary each runs.
-const FUNCTIONS: [(&str, &str); 6] = [
+const FUNCTIONS: [(&str, &str); 7] = [
     ("ConnectFunction", "ws-connect"),
     ("DisconnectFunction", "ws-disconnect"),
     ("MessageFunction", "ws-message"),
     ("RestApiFunction", "rest-api"),
     ("FanoutWorkerFunction", "fanout-worker"),
+    ("AccountWorkerFunction", "account-worker"),
     ("AttachmentProcessorFunction", "attachment-processor"),
 ];
 

@@ -161,6 +161,11 @@ export interface Privacy {
   contactableBy: ContactableBy;
 }
 
+/** `DELETE /users/me`: the account is closed; its erasure is under way. */
+export interface AccountDeleted extends SessionsEnded {
+  status: 'erasing';
+}
+
 /** What a report is about. */
 export type ReportTarget = { type: 'message'; messageId: string } | { type: 'user'; userId: string };
 

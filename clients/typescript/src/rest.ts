@@ -10,6 +10,7 @@
 
 import { ChatError } from './errors.js';
 import type {
+  AccountDeleted,
   BlockOutcome,
   BlockedUser,
   ContactableBy,
@@ -215,6 +216,16 @@ export class RestClient {
   /** Ends another session of the user (a lost device). */
   endSession(sessionId: string): Promise<SessionsEnded> {
     return this.call('DELETE', `/users/me/sessions/${seg(sessionId)}`);
+  }
+
+  /**
+   * Deletes the account (the password confirms it): it closes now (every session, every socket) and its messages,
+   * memberships and relations are erased in the background. The client forgets its tokens.
+   */
+  async deleteAccount(password: string): Promise<AccountDeleted> {
+    const deleted = await this.call<AccountDeleted>('DELETE', '/users/me', { body: { password }, retry: false });
+    this.forget();
+    return deleted;
   }
 
   /** Changes the password; every other session ends, this one stays. */

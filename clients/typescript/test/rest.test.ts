@@ -231,6 +231,15 @@ describe('RestClient', () => {
     expect(calls[5]?.body).toEqual({ reason: 'spam wave' });
   });
 
+  it('deletes the account with the password and forgets the tokens', async () => {
+    const { rest, calls } = client(() => ({ status: 202, body: { status: 'erasing', endedSessions: 1, closedConnections: 0 } }));
+    const deleted = await rest.deleteAccount('password123');
+    expect(deleted.status).toBe('erasing');
+    expect(calls.map(summary)).toEqual(['DELETE /users/me']);
+    expect(calls[0]?.body).toEqual({ password: 'password123' });
+    expect(await rest.currentToken()).toBeNull();
+  });
+
   it('asks a token function before every request', async () => {
     let n = 0;
     const net = fakeFetch(ok(USER));

@@ -522,4 +522,19 @@ describe('web app, two users', () => {
     await alice.page.getByTestId('login-form').waitFor();
     await second.close();
   });
+
+  it('a user deletes their account in settings and can no longer log in', async () => {
+    const dora = await newUser('dora');
+    await dora.page.getByTestId('tab-settings').click();
+    await dora.page.getByTestId('delete-password').fill(PASSWORD);
+    await dora.page.getByTestId('delete-account').click();
+    await hasText(dora.page.getByTestId('delete-account'), 'Yes, delete my account');
+    await dora.page.getByTestId('delete-account').click();
+    await dora.page.getByTestId('login-form').waitFor();
+    await dora.page.getByTestId('login-username').fill(dora.name);
+    await dora.page.getByTestId('login-password').fill(PASSWORD);
+    await dora.page.getByTestId('login-submit').click();
+    await hasText(dora.page.getByTestId('auth-error'), 'invalid username or password');
+    await dora.context.close();
+  });
 });

@@ -91,6 +91,7 @@ export const FUNCTIONS = {
   MessageFunction: "ws-message",
   RestApiFunction: "rest-api",
   FanoutWorkerFunction: "fanout-worker",
+  AccountWorkerFunction: "account-worker",
   AttachmentProcessorFunction: "attachment-processor",
 } as const;
 

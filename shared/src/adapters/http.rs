@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::model::{Actor, ConversationId, MessageId, SessionId, UserId};
 use crate::ports::Created;
 use crate::usecases::App;
-use crate::usecases::accounts::{Accounts, ChangePassword, Credentials, RefreshRequest, UserSearch};
+use crate::usecases::accounts::{Accounts, ChangePassword, Credentials, DeleteAccount, RefreshRequest, UserSearch};
 use crate::usecases::blocks::{Privacy, UserRef};
 use crate::usecases::conversations::{
     AddMembers, CreateConversation, ListQuery, MembersQuery, SetRole, TransferOwnership, UpdateConversation,
@@ -107,6 +107,11 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
         (&Method::POST, ["auth", "logout"]) => ok(&accounts.logout(&who().await?).await?),
         (&Method::POST, ["auth", "logout-all"]) => ok(&accounts.logout_everywhere(&who().await?).await?),
         (&Method::GET, ["users", "me"]) => ok(&who().await?.user),
+        (&Method::DELETE, ["users", "me"]) => {
+            let who = who().await?;
+            let deleted = accounts.delete_account(&who, body::<DeleteAccount>(&request)?).await?;
+            Ok((StatusCode::ACCEPTED, to_json(&deleted)?))
+        }
         (&Method::GET, ["users", "me", "sessions"]) => {
             ok(&json!({ "items": accounts.list_sessions(&who().await?).await? }))
         }

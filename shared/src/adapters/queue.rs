@@ -1,12 +1,15 @@
-//! The fan-out queue's consumer: SQS records in, [`Delivery::run_job`] per record, a partial batch response out
-//! (only the records that must be tried again are reported; SQS deletes the rest and moves a record that keeps
-//! failing to the dead-letter queue).
+//! The queues' consumers: SQS records in, [`Delivery::run_job`] (fan-out) or [`Erasure::run`] (accounts) per
+//! record, a partial batch response out (only the records that must be tried again are reported; SQS deletes the
+//! rest and moves a record that keeps failing to its dead-letter queue).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::future::join_all;
 
 use crate::delivery::Delivery;
+use crate::error::{AppError, AppResult};
+use crate::model::ErasureJob;
 use crate::ports::FanoutJob;
+use crate::usecases::Erasure;
 
 /// Runs every job of the batch concurrently.
 pub async fn handle(delivery: &Delivery, event: SqsEvent) -> SqsBatchResponse {
@@ -15,18 +18,38 @@ pub async fn handle(delivery: &Delivery, event: SqsEvent) -> SqsBatchResponse {
         let job = record.body.as_deref().map(serde_json::from_str::<FanoutJob>);
         let outcome = match job {
             Some(Ok(job)) => delivery.run_job(job).await.map(|report| report.delivered),
-            Some(Err(e)) => Err(crate::error::AppError::internal(format!("unreadable fan-out job: {e}"))),
-            None => Err(crate::error::AppError::internal("fan-out job without a body")),
+            Some(Err(e)) => Err(AppError::internal(format!("unreadable fan-out job: {e}"))),
+            None => Err(AppError::internal("fan-out job without a body")),
         };
         (id, outcome)
     }))
     .await;
+    batch_response("fan-out", outcomes)
+}
+
+/// Runs each erasure job for at most `budget` (the rest goes back on the queue as a new job).
+pub async fn handle_erasures(erasure: &Erasure, event: SqsEvent, budget: std::time::Duration) -> SqsBatchResponse {
+    let outcomes = join_all(event.records.into_iter().map(|record| async move {
+        let id = record.message_id.unwrap_or_default();
+        let outcome = match record.body.as_deref().map(serde_json::from_str::<ErasureJob>) {
+            Some(Ok(job)) => erasure.run(job, budget).await,
+            Some(Err(e)) => Err(AppError::internal(format!("unreadable erasure job: {e}"))),
+            None => Err(AppError::internal("erasure job without a body")),
+        };
+        (id, outcome)
+    }))
+    .await;
+    batch_response("erasure", outcomes)
+}
+
+/// The records to try again: the failed ones.
+fn batch_response<T: std::fmt::Debug>(kind: &str, outcomes: Vec<(String, AppResult<T>)>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for (id, outcome) in outcomes {
         match outcome {
-            Ok(delivered) => tracing::debug!(message_id = %id, delivered, "fan-out job done"),
+            Ok(done) => tracing::debug!(message_id = %id, ?done, kind, "job done"),
             Err(e) => {
-                tracing::warn!(message_id = %id, error = ?e, "fan-out job failed; SQS will retry it");
+                tracing::warn!(message_id = %id, error = ?e, kind, "job failed; SQS will retry it");
                 response.add_failure(id);
             }
         }

@@ -1,11 +1,12 @@
-//! [`FanoutQueue`] over SQS: jobs as JSON messages, sent in batches of at most 10 messages and 256 KB (SQS's
-//! limits for one `SendMessageBatch`).
+//! [`FanoutQueue`] and [`AccountQueue`] over SQS: jobs as JSON messages; fan-out jobs are sent in batches of at
+//! most 10 messages and 256 KB (SQS's limits for one `SendMessageBatch`).
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use crate::error::{AppError, AppResult};
-use crate::ports::{FanoutJob, FanoutQueue};
+use crate::model::ErasureJob;
+use crate::ports::{AccountQueue, FanoutJob, FanoutQueue};
 
 const MAX_BATCH_ENTRIES: usize = 10;
 /// SQS's payload limit for one batch (and one message), with room for the request's own overhead.
@@ -70,6 +71,28 @@ impl FanoutQueue for SqsFanoutQueue {
             }
         }
         futures_util::future::try_join_all(batches.into_iter().map(|batch| self.send(batch, delay_secs))).await?;
+        Ok(())
+    }
+}
+
+/// The account queue: one erasure job per message.
+pub struct SqsAccountQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsAccountQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        SqsAccountQueue { client, queue_url }
+    }
+}
+
+#[async_trait]
+impl AccountQueue for SqsAccountQueue {
+    async fn enqueue(&self, job: &ErasureJob, delay_secs: u32) -> AppResult<()> {
+        let body = serde_json::to_string(job).map_err(AppError::internal)?;
+        let delay = delay_secs.min(900) as i32;
+        self.client.send_message().queue_url(&self.queue_url).message_body(body).delay_seconds(delay).send().await?;
         Ok(())
     }
 }

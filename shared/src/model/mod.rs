@@ -7,6 +7,7 @@ mod attachments;
 mod clock;
 mod connections;
 mod conversations;
+mod erasure;
 mod ids;
 mod messages;
 mod presence;
@@ -24,6 +25,7 @@ pub use conversations::{
     Conversation, ConversationKind, ConversationView, DEFAULT_MAX_GROUP_MEMBERS, LISTED_MEMBERS_MAX, MAX_ADMINS,
     MemberLeft, MemberView, Role, Roles, Roster,
 };
+pub use erasure::{DELETED_ACCOUNT, ErasureJob, ErasurePhase};
 pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, SessionId, UploadId, UserId};
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage};
 pub use presence::{ContactableBy, INVISIBLE, UserPresence, VisiblePresence};

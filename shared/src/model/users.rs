@@ -38,6 +38,15 @@ pub struct Standing {
     pub operator: bool,
     /// Refused at login and on every request; their connections were closed when it was set.
     pub suspended: bool,
+    /// The account was deleted: the profile is a tombstone until its erasure is done, and stays one after.
+    pub deleted: bool,
+}
+
+impl Standing {
+    /// Whether the account may act at all (not suspended, not deleted).
+    pub fn may_act(&self) -> bool {
+        !self.suspended && !self.deleted
+    }
 }
 
 /// Who is acting: the authenticated user and, over the WebSocket, the connection the request came from. That

@@ -45,7 +45,7 @@ impl TestApp {
         let fanout = Arc::new(RecordingFanout::new());
         let queue = Arc::new(RecordingQueue::new());
         let files = Arc::new(InMemoryFiles::new());
-        let wiring = Wiring::new(store.clone(), files.clone(), fanout.clone(), queue.clone(), limits);
+        let wiring = Wiring::new(store.clone(), files.clone(), fanout.clone(), queue.clone(), queue.clone(), limits);
         let tokens = TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)).expect("test secret is long enough");
         TestApp {
             app: wiring.app(),
@@ -70,6 +70,24 @@ impl TestApp {
             }
             for (job, _) in jobs {
                 if self.app.delivery.run_job(job).await.is_err() {
+                    failed += 1;
+                }
+            }
+        }
+        failed
+    }
+
+    /// Runs the erasure jobs waiting, step by step as `account-worker` would (continuations included), until none
+    /// is left or `rounds` passes are done. Returns the steps that failed.
+    pub async fn run_erasures(&self, rounds: usize) -> usize {
+        let mut failed = 0;
+        for _ in 0..rounds {
+            let jobs = self.queue.take_erasures();
+            if jobs.is_empty() {
+                break;
+            }
+            for job in jobs {
+                if self.app.erasure.run(job, Duration::ZERO).await.is_err() {
                     failed += 1;
                 }
             }

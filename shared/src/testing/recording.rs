@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
-use crate::model::ConnectionId;
-use crate::ports::{Fanout, FanoutJob, FanoutQueue, PostOutcome};
+use crate::model::{ConnectionId, ErasureJob};
+use crate::ports::{AccountQueue, Fanout, FanoutJob, FanoutQueue, PostOutcome};
 
 #[derive(Default)]
 pub struct RecordingFanout {
@@ -85,10 +85,12 @@ impl Fanout for RecordingFanout {
     }
 }
 
-/// Keeps enqueued jobs (with their delay) until a test takes them; can be made to refuse them.
+/// Keeps enqueued jobs (with their delay) until a test takes them; can be made to refuse them. Serves as both the
+/// fan-out queue and the account queue.
 #[derive(Default)]
 pub struct RecordingQueue {
     jobs: Mutex<Vec<(FanoutJob, u32)>>,
+    erasures: Mutex<Vec<ErasureJob>>,
     refusing: std::sync::atomic::AtomicBool,
     enqueued: std::sync::atomic::AtomicUsize,
 }
@@ -101,6 +103,11 @@ impl RecordingQueue {
     /// The jobs waiting, with their delays, oldest first; they are no longer waiting afterwards.
     pub fn take(&self) -> Vec<(FanoutJob, u32)> {
         std::mem::take(&mut *self.jobs.lock().unwrap())
+    }
+
+    /// The erasure jobs waiting, oldest first; they are no longer waiting afterwards.
+    pub fn take_erasures(&self) -> Vec<ErasureJob> {
+        std::mem::take(&mut *self.erasures.lock().unwrap())
     }
 
     /// Jobs enqueued since the start.
@@ -122,6 +129,17 @@ impl FanoutQueue for RecordingQueue {
         }
         self.enqueued.fetch_add(jobs.len(), std::sync::atomic::Ordering::SeqCst);
         self.jobs.lock().unwrap().extend(jobs.iter().cloned().map(|job| (job, delay_secs)));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AccountQueue for RecordingQueue {
+    async fn enqueue(&self, job: &ErasureJob, _delay_secs: u32) -> AppResult<()> {
+        if self.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AppError::internal("the test queue refuses jobs"));
+        }
+        self.erasures.lock().unwrap().push(job.clone());
         Ok(())
     }
 }

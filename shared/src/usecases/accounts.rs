@@ -2,8 +2,10 @@
 //! login is a session ([`sessions`]): the access token names it, and the session must still exist for the token
 //! to be accepted.
 
+mod deletion;
 mod sessions;
 
+pub use deletion::{AccountDeleted, DeleteAccount};
 pub(crate) use sessions::SessionCloser;
 pub use sessions::{ChangePassword, RefreshRequest, SessionsEnded};
 
@@ -16,7 +18,7 @@ use crate::auth::{self, TokenKeys};
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::model::{Actor, SessionId, Standing, User, UserId, UserRecord, now_iso};
-use crate::ports::{SessionStore, Store, UserKey, UserStore, username_key};
+use crate::ports::{AccountQueue, ErasureStore, SessionStore, Store, UserKey, UserStore, username_key};
 
 /// Page sizes of the user search: (default, maximum).
 const USER_PAGE: (u64, u64) = (20, 50);
@@ -86,12 +88,21 @@ pub struct Accounts {
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
     closer: SessionCloser,
+    erasure: Arc<dyn ErasureStore>,
+    erasures: Arc<dyn AccountQueue>,
     tokens: TokenKeys,
 }
 
 impl Accounts {
-    pub fn new(store: &Arc<dyn Store>, delivery: Delivery, tokens: TokenKeys) -> Self {
-        Accounts { users: store.clone(), sessions: store.clone(), closer: SessionCloser::new(store, delivery), tokens }
+    pub fn new(store: &Arc<dyn Store>, delivery: Delivery, erasures: Arc<dyn AccountQueue>, tokens: TokenKeys) -> Self {
+        Accounts {
+            users: store.clone(),
+            sessions: store.clone(),
+            closer: SessionCloser::new(store, delivery),
+            erasure: store.clone(),
+            erasures,
+            tokens,
+        }
     }
 
     pub async fn register(&self, input: Credentials) -> AppResult<Session> {
@@ -134,6 +145,9 @@ impl Accounts {
         let user_id = UserId::parse(&identity.user_id).map_err(|_| ENDED)?;
         let session_id = SessionId::parse(&identity.session_id).map_err(|_| ENDED)?;
         let (user, standing) = self.sessions.session_user(&user_id, &session_id).await?.ok_or(ENDED)?;
+        if standing.deleted {
+            return Err(ENDED);
+        }
         if standing.suspended {
             return Err(SUSPENDED_TOKEN);
         }

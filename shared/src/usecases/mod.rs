@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod blocks;
 pub mod conversations;
+pub mod erasure;
 pub mod friends;
 mod membership;
 pub mod messages;
@@ -20,13 +21,14 @@ use std::time::Duration;
 
 use crate::auth::TokenKeys;
 use crate::delivery::Delivery;
-use crate::ports::{Fanout, FanoutQueue, FileStore, Store};
+use crate::ports::{AccountQueue, Fanout, FanoutQueue, FileStore, Store};
 
 pub use crate::model::UploadRules;
 pub use accounts::Accounts;
 use accounts::SessionCloser;
 pub use blocks::Blocks;
 pub use conversations::Conversations;
+pub use erasure::Erasure;
 pub use friends::Friends;
 pub use messages::Messages;
 pub use moderation::Moderation;
@@ -48,6 +50,8 @@ pub struct App {
     pub presence: Presence,
     pub reports: Reports,
     pub moderation: Moderation,
+    /// Runs the erasure jobs of deleted accounts (`account-worker`).
+    pub erasure: Erasure,
     /// Answers to the connection a request came from.
     pub delivery: Delivery,
 }
@@ -83,6 +87,7 @@ pub struct Wiring {
     store: Arc<dyn Store>,
     files: Arc<dyn FileStore>,
     delivery: Delivery,
+    accounts_queue: Arc<dyn AccountQueue>,
     limits: Limits,
 }
 
@@ -92,10 +97,11 @@ impl Wiring {
         files: Arc<dyn FileStore>,
         fanout: Arc<dyn Fanout>,
         queue: Arc<dyn FanoutQueue>,
+        accounts_queue: Arc<dyn AccountQueue>,
         limits: Limits,
     ) -> Wiring {
         let delivery = Delivery::new(store.clone(), fanout, queue, limits.fanout_inline_max);
-        Wiring { store, files, delivery, limits }
+        Wiring { store, files, delivery, accounts_queue, limits }
     }
 
     /// Frames out: posted inline, or through the fan-out queue when a delivery is big.
@@ -121,12 +127,18 @@ impl Wiring {
                 Messages::new(store, uploads.clone(), delivery.clone()),
                 SessionCloser::new(store, delivery.clone()),
             ),
+            erasure: Erasure::new(
+                store,
+                Conversations::new(store, delivery.clone(), limits.max_group_members),
+                uploads.clone(),
+                self.accounts_queue.clone(),
+            ),
             delivery: delivery.clone(),
         }
     }
 
     /// Accounts, issuing and verifying tokens signed with `tokens`.
     pub fn accounts(&self, tokens: TokenKeys) -> Accounts {
-        Accounts::new(&self.store, self.delivery.clone(), tokens)
+        Accounts::new(&self.store, self.delivery.clone(), self.accounts_queue.clone(), tokens)
     }
 }

@@ -90,7 +90,7 @@ impl Presence {
         // for its connections before this one was there: look at the session again, now that it is (one more
         // read per `$connect`).
         let still = self.sessions.session_user(&connection.user_id, &who.session_id).await?;
-        if still.is_none_or(|(_, standing)| standing.suspended) {
+        if still.is_none_or(|(_, standing)| !standing.may_act()) {
             self.connections.remove_connection(&connection, &now_iso()).await?;
             return Err(AppError::Unauthorized("session ended"));
         }
@@ -295,8 +295,9 @@ mod tests {
         let fanout = Arc::new(CrossingFanout { recording: RecordingFanout::new(), after_first_post: Mutex::new(None) });
         let limits = crate::usecases::Limits { connection_ttl: Duration::from_secs(600), ..Default::default() };
         let queue = Arc::new(crate::testing::RecordingQueue::new());
-        let presence =
-            crate::usecases::Wiring::new(store.clone(), t.files.clone(), fanout.clone(), queue, limits).app().presence;
+        let wiring =
+            crate::usecases::Wiring::new(store.clone(), t.files.clone(), fanout.clone(), queue.clone(), queue, limits);
+        let presence = wiring.app().presence;
         presence.connect(ConnectionId::new("a1"), alice).await.unwrap();
         let b1 = presence.connect(ConnectionId::new("b1"), bob.clone()).await.unwrap();
         fanout.recording.clear();

@@ -1,5 +1,6 @@
 /**
- * Settings: the user's sessions (each can be ended), logging out everywhere, and changing the password. Every
+ * Settings: the user's sessions (each can be ended), logging out everywhere, changing the password, and deleting
+ * the account. Every
  * `data-testid` is used by the browser tests: keep them stable.
  */
 
@@ -33,7 +34,31 @@ export function Settings(): JSX.Element {
         Log out everywhere
       </button>
       <PasswordForm />
+      <DeleteAccountForm />
     </section>
+  );
+}
+
+/** Deleting the account: the password again, and a second click to confirm. */
+function DeleteAccountForm(): JSX.Element {
+  const [password, setPassword] = useState('');
+  const [confirming, setConfirming] = useState(false);
+  return (
+    <form
+      class="delete-account"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (confirming) void store.security.deleteAccount(password);
+        else setConfirming(true);
+      }}
+    >
+      <h3>Delete account</h3>
+      <p class="muted small">Your messages are erased and your username is freed. This cannot be undone.</p>
+      <input type="password" data-testid="delete-password" placeholder="Password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+      <button type="submit" class="danger" data-testid="delete-account" disabled={password === ''}>
+        {confirming ? 'Yes, delete my account' : 'Delete my account'}
+      </button>
+    </form>
   );
 }
 

@@ -68,6 +68,19 @@ export class Security {
     }
   }
 
+  /** Deletes the account (the password confirms it); this device is signed out once it is closed. */
+  async deleteAccount(password: string): Promise<void> {
+    const client = this.core.client;
+    if (!client) return;
+    try {
+      await client.rest.deleteAccount(password);
+      this.ended();
+      this.core.notify('Your account was deleted');
+    } catch (error) {
+      this.core.notify(`Could not delete the account: ${describe(error)}`);
+    }
+  }
+
   /** Whether the password changed. */
   async changePassword(current: string, next: string): Promise<boolean> {
     const client = this.core.client;

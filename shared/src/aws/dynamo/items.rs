@@ -23,7 +23,11 @@ pub(crate) fn user_from_item(item: &Item) -> AppResult<User> {
 
 /// The operator's decisions on a profile item (absent flags are `false`).
 pub(crate) fn standing_from_item(item: &Item) -> Standing {
-    Standing { operator: get_bool(item, "operator"), suspended: get_bool(item, "suspended") }
+    Standing {
+        operator: get_bool(item, "operator"),
+        suspended: get_bool(item, "suspended"),
+        deleted: get_bool(item, "deleted"),
+    }
 }
 
 pub(crate) fn conversation_from_item(item: &Item) -> AppResult<Conversation> {

@@ -7,6 +7,7 @@
 
 mod connections;
 mod conversations;
+mod erasure;
 mod friends;
 mod items;
 mod messages;

@@ -4,6 +4,7 @@
 
 mod connections;
 mod conversations;
+mod erasure;
 mod friends;
 mod messages;
 mod moderation;

@@ -86,6 +86,7 @@ impl Accounts {
             return Err(REFRESH_REFUSED);
         }
         match self.sessions.session_user(&user_id, &session_id).await? {
+            Some((_, standing)) if standing.deleted => Err(REFRESH_REFUSED),
             Some((_, standing)) if standing.suspended => Err(SUSPENDED_TOKEN),
             Some((user, _)) => self.tokens_for(user, &session_id, grant.generation + 1),
             None => Err(REFRESH_REFUSED),

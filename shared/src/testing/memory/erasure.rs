@@ -1,0 +1,71 @@
+//! [`ErasureStore`] in memory: the tombstone, message erasure in pages, presence removal.
+
+use async_trait::async_trait;
+
+use crate::error::AppResult;
+use crate::model::{Conversation, DELETED_ACCOUNT, UserId, now_iso};
+use crate::ports::{ErasedPage, ErasureStore, username_key};
+
+use super::InMemoryStore;
+
+#[async_trait]
+impl ErasureStore for InMemoryStore {
+    async fn tombstone_user(&self, user_id: &UserId, username: &str, _at: &str) -> AppResult<bool> {
+        let mut state = self.lock();
+        let key = username_key(username);
+        let claimed = state.usernames.get(&key) == Some(user_id);
+        let Some(record) = state.users.get_mut(user_id).filter(|r| claimed && !r.standing.deleted) else {
+            return Ok(false);
+        };
+        record.user.username = DELETED_ACCOUNT.to_owned();
+        record.user.avatar = None;
+        record.password_hash = String::new();
+        record.standing.deleted = true;
+        record.standing.operator = false;
+        state.usernames.remove(&key);
+        Ok(true)
+    }
+
+    async fn erase_messages(
+        &self,
+        conversation: &Conversation,
+        sender: &UserId,
+        after_seq: u64,
+        limit: usize,
+    ) -> AppResult<ErasedPage> {
+        let mut state = self.lock();
+        let seqs: Vec<u64> = state
+            .messages
+            .range((conversation.id.clone(), after_seq.saturating_add(1))..=(conversation.id.clone(), u64::MAX))
+            .map(|((_, seq), _)| *seq)
+            .collect();
+        let page: Vec<u64> = seqs.iter().take(limit).copied().collect();
+        let scanned_through = if seqs.len() > limit { page.last().copied() } else { None };
+        let at = now_iso();
+        let mut found = Vec::new();
+        for seq in page {
+            let key = (conversation.id.clone(), seq);
+            let Some(message) = state.messages.get(&key).filter(|m| m.sender.id == *sender).cloned() else {
+                continue;
+            };
+            let after = message.clone().erased(&at);
+            if let Some(stored) = state.conversations.get_mut(&conversation.id)
+                && stored.last_message.as_ref().is_some_and(|last| last.seq == seq)
+            {
+                stored.last_message = Some(after.clone());
+            }
+            state.messages.insert(key, after);
+            found.push(message);
+        }
+        Ok(ErasedPage { erased: found, scanned_through })
+    }
+
+    async fn delete_presence(&self, user_id: &UserId) -> AppResult<()> {
+        let mut state = self.lock();
+        state.presence.remove(user_id);
+        state.statuses.remove(user_id);
+        state.last_seen.remove(user_id);
+        state.contactable_by.remove(user_id);
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! Deleting an account on the deployed stack, from the side of the people around it: the account closes at once
+//! (sockets closed, tokens and login refused, the username free for someone else), and `account-worker` erases it
+//! in the background: every message of theirs shows "Deleted account" with no content, the groups they were in
+//! get a new owner and a `member_left`, their friends lose them from the list. And in a crowd: ten friends keep
+//! sending to the user while the deletion runs (nothing internal, every friend's message kept, every one of the
+//! user's erased). The account of `CHAT_ERASURE_MESSAGES` messages (1,000 unless set) prints how long its erasure
+//! took, the figure the docs give for 10,000.
+
+use std::time::{Duration, Instant};
+
+use chat_e2e::{Api, PASSWORD, Stack, TestUser, WsClient};
+use chat_shared::aws::dynamo::DynamoDbStore;
+use chat_shared::model::{ConversationId, MessageKind, NewMessage, Sender, UserId};
+use chat_shared::ports::{ConversationStore, MessageStore, RateLimit};
+use futures_util::future::join_all;
+use futures_util::{StreamExt, stream};
+use serde_json::{Value, json};
+
+/// How long an erasure may take on the emulator before a test gives up on it.
+const ERASED_WITHIN: Duration = Duration::from_secs(180);
+const DELETED: &str = "Deleted account";
+
+async fn delete_account(api: &Api, user: &TestUser) -> Value {
+    let (status, body) = api.call("DELETE", "/users/me", Some(&user.token), Some(json!({"password": PASSWORD}))).await;
+    assert_eq!(status, 202, "{body}");
+    body
+}
+
+/// Every message of a conversation, oldest first, as `reader` reads it.
+async fn all_messages(api: &Api, reader: &TestUser, conversation: &str) -> Vec<Value> {
+    let mut messages = Vec::new();
+    let mut after = 0;
+    loop {
+        let path = format!("/conversations/{conversation}/messages?afterSeq={after}&limit=100");
+        let (status, page) = api.call("GET", &path, Some(&reader.token), None).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().unwrap().clone();
+        let Some(last) = items.last() else { return messages };
+        after = last["seq"].as_u64().unwrap();
+        messages.extend(items);
+    }
+}
+
+/// Waits until every message `of` sent in `conversation` reads as erased; how long that took.
+async fn erased_within(api: &Api, reader: &TestUser, conversation: &str, of: &TestUser) -> Duration {
+    let started = Instant::now();
+    loop {
+        let messages = all_messages(api, reader, conversation).await;
+        let theirs: Vec<&Value> = messages.iter().filter(|m| m["sender"]["_id"] == json!(of.id)).collect();
+        if theirs.iter().all(|m| m["sender"]["username"] == DELETED && m["deleted"] == true) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < ERASED_WITHIN, "not erased after {ERASED_WITHIN:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The `data` of the next `name` event, past any other frame.
+async fn next_event(ws: &mut WsClient, name: &str) -> Value {
+    let deadline = Instant::now() + ERASED_WITHIN;
+    while Instant::now() < deadline {
+        if let Some(frame) = ws.next_frame_within(Duration::from_secs(5)).await
+            && frame["event"] == name
+        {
+            return frame["data"].clone();
+        }
+    }
+    panic!("no `{name}` within {ERASED_WITHIN:?}");
+}
+
+async fn create_group(api: &Api, owner: &TestUser, others: &[&TestUser]) -> String {
+    let ids: Vec<&str> = others.iter().map(|u| u.id.as_str()).collect();
+    let (status, created) = api
+        .call(
+            "POST",
+            "/conversations",
+            Some(&owner.token),
+            Some(json!({"type": "group", "name": "g", "participantIds": ids})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created["_id"].as_str().unwrap().to_owned()
+}
+
+async fn send(api: &Api, who: &TestUser, conversation: &str, content: &str) -> (u16, Value) {
+    api.call(
+        "POST",
+        &format!("/conversations/{conversation}/messages"),
+        Some(&who.token),
+        Some(json!({"content": content})),
+    )
+    .await
+}
+
+async fn befriend(api: &Api, a: &TestUser, b: &TestUser) {
+    let (status, body) =
+        api.call("POST", "/friend-requests", Some(&a.token), Some(json!({"username": b.username}))).await;
+    assert_eq!(status, 201, "{body}");
+    let path = format!("/friend-requests/{}/accept", a.username);
+    assert_eq!(api.call("POST", &path, Some(&b.token), None).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_deleted_account_closes_at_once_and_is_erased_in_the_background() {
+    let stack = Stack::load();
+    let api = stack.api();
+    let (alice, bob, carol) = (api.register("alice").await, api.register("bob").await, api.register("carol").await);
+    let club = create_group(&api, &alice, &[&bob, &carol]).await;
+    let pair = api.private_conversation(&alice, &bob).await;
+    assert_eq!(send(&api, &alice, &club, "alice in the club").await.0, 201);
+    assert_eq!(send(&api, &bob, &club, "bob in the club").await.0, 201);
+    assert_eq!(send(&api, &alice, &pair, "my secret").await.0, 201);
+    befriend(&api, &alice, &bob).await;
+    let mut alice_ws = WsClient::connect(&stack, &alice).await;
+    let mut bob_ws = WsClient::connect(&stack, &bob).await;
+
+    let wrong = api.call("DELETE", "/users/me", Some(&alice.token), Some(json!({"password": "wrong-horse-9"}))).await;
+    assert_eq!((wrong.0, wrong.1["error"]["code"].as_str()), (403, Some("forbidden")), "{}", wrong.1);
+    let deleted = delete_account(&api, &alice).await;
+    assert_eq!((&deleted["status"], &deleted["closedConnections"]), (&json!("erasing"), &json!(1)), "{deleted}");
+    assert!(alice_ws.ends_within(Duration::from_secs(10)).await, "her socket closes at once");
+    assert_eq!(api.call("GET", "/users/me", Some(&alice.token), None).await.0, 401);
+    assert!(WsClient::try_connect(&stack, &alice.token).await.is_err(), "a reconnect is refused");
+    let login = json!({"username": alice.username, "password": PASSWORD});
+    assert_eq!(api.call("POST", "/auth/login", None, Some(login.clone())).await.0, 401, "login is refused");
+    assert_eq!(api.call("POST", "/auth/register", None, Some(login)).await.0, 201, "the username is free again");
+
+    let took = erased_within(&api, &bob, &pair, &alice).await;
+    erased_within(&api, &bob, &club, &alice).await;
+    println!("erasing a 2-message account took {took:?} after the request");
+    let others: Vec<Value> =
+        all_messages(&api, &bob, &club).await.into_iter().filter(|m| m["sender"]["_id"] == json!(bob.id)).collect();
+    assert_eq!(others[0]["content"], "bob in the club", "everyone else's messages stay");
+    // She left the club (bob or carol, who joined together, owns it now; bob heard it), the private chat stays, the
+    // friendship is gone.
+    let left = next_event(&mut bob_ws, "member_left").await;
+    assert_eq!(left["userId"], json!(alice.id), "{left}");
+    let (_, club_view) = api.call("GET", &format!("/conversations/{club}"), Some(&bob.token), None).await;
+    assert_eq!(club_view["memberCount"], json!(2), "{club_view}");
+    assert!([json!(bob.id), json!(carol.id)].contains(&club_view["ownerId"]), "{club_view}");
+    let (_, listed) = api.call("GET", "/conversations", Some(&bob.token), None).await;
+    assert!(!listed.to_string().contains("my secret"), "no preview keeps her words: {listed}");
+    let (_, friends) = api.call("GET", "/friends", Some(&bob.token), None).await;
+    assert!(!friends.to_string().contains(&alice.id), "{friends}");
+    bob_ws.close().await;
+}
+
+#[tokio::test]
+async fn ten_friends_sending_while_the_account_is_deleted_lose_nothing_of_theirs() {
+    const FRIENDS: usize = 10;
+    const ROUNDS: usize = 6;
+    let stack = Stack::load();
+    let api = stack.api();
+    let alice = api.register("leaving").await;
+    let friends: Vec<TestUser> = stream::iter(0..FRIENDS).map(|_| api.register("friend")).buffered(10).collect().await;
+    let chats: Vec<String> = join_all(friends.iter().map(|f| api.private_conversation(&alice, f))).await;
+    let group_members: Vec<&TestUser> = friends.iter().collect();
+    let group = create_group(&api, &alice, &group_members).await;
+    for chat in &chats {
+        assert_eq!(send(&api, &alice, chat, "from alice").await.0, 201);
+    }
+
+    // The friends send into their chats and the group while alice deletes her account.
+    let (api, group) = (&api, &group);
+    let sending = join_all(friends.iter().zip(&chats).map(|(friend, chat)| async move {
+        let mut statuses = Vec::new();
+        for round in 0..ROUNDS {
+            statuses.push(send(api, friend, chat, &format!("to alice {round}")).await.0);
+            statuses.push(send(api, friend, group, &format!("to the group {round}")).await.0);
+        }
+        statuses
+    }));
+    let (statuses, _) = tokio::join!(sending, async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        delete_account(api, &alice).await
+    });
+    let statuses: Vec<u16> = statuses.into_iter().flatten().collect();
+    assert!(statuses.iter().all(|s| *s == 201), "every friend's send is stored: {statuses:?}");
+
+    for (friend, chat) in friends.iter().zip(&chats) {
+        erased_within(api, friend, chat, &alice).await;
+        let messages = all_messages(api, friend, chat).await;
+        let kept = messages.iter().filter(|m| m["sender"]["_id"] == json!(friend.id)).count();
+        assert_eq!(kept, ROUNDS, "every message the friend sent is there");
+    }
+    erased_within(api, &friends[0], group, &alice).await;
+    let (_, view) = api.call("GET", &format!("/conversations/{group}"), Some(&friends[0].token), None).await;
+    assert_eq!(view["memberCount"], json!(FRIENDS), "alice left, everyone else stayed: {view}");
+    assert!(friends.iter().any(|f| view["ownerId"] == json!(f.id)), "a friend owns the group: {view}");
+}
+
+#[tokio::test]
+async fn an_account_of_many_messages_is_erased_in_steps_and_the_time_is_printed() {
+    let messages: usize = std::env::var("CHAT_ERASURE_MESSAGES").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000);
+    const CONVERSATIONS: usize = 4;
+    let stack = Stack::load();
+    let api = stack.api();
+    let alice = api.register("prolific").await;
+    let bob = api.register("reader").await;
+    let readers = [&bob];
+    let chats: Vec<String> = join_all((0..CONVERSATIONS).map(|_| create_group(&api, &alice, &readers))).await;
+
+    // Written straight to the table (the send path has its own tests): CONVERSATIONS writers at once.
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&stack.aws_config().await), stack.table_name.clone());
+    let sender = Sender { id: UserId::parse(&alice.id).unwrap(), username: alice.username.clone(), avatar: None };
+    let unlimited = RateLimit { kind: "erasure-seed", max: u32::MAX, window_secs: 60 };
+    let seeded = Instant::now();
+    join_all(chats.iter().map(|chat| {
+        let (store, sender, unlimited) = (&store, &sender, &unlimited);
+        async move {
+            let id = ConversationId::parse(chat).unwrap();
+            let mut conversation = store.get_conversation(&id).await.unwrap().unwrap();
+            for n in 0..messages / CONVERSATIONS {
+                let draft = NewMessage {
+                    conversation_id: id.clone(),
+                    sender: sender.clone(),
+                    content: format!("message {n}"),
+                    kind: MessageKind::Text,
+                    file_url: None,
+                    file_name: None,
+                    attachment: None,
+                    client_message_id: None,
+                };
+                let appended = store.append_message(&conversation, draft, unlimited).await.unwrap().unwrap();
+                conversation.last_seq = appended.into_parts().0.message.seq;
+            }
+        }
+    }))
+    .await;
+    println!("seeded {messages} messages in {:?}", seeded.elapsed());
+
+    delete_account(&api, &alice).await;
+    let started = Instant::now();
+    for chat in &chats {
+        erased_within(&api, &bob, chat, &alice).await;
+    }
+    let took = started.elapsed();
+    println!("erasing an account of {messages} messages in {CONVERSATIONS} conversations took {took:?}");
+    for chat in &chats {
+        let all = all_messages(&api, &bob, chat).await;
+        assert_eq!(all.len(), messages / CONVERSATIONS);
+        assert!(all.iter().all(|m| m["content"] == chat_shared::model::DELETED_CONTENT), "every one erased");
+    }
+}
