@@ -70,6 +70,35 @@ impl Stack {
         assert!(store.set_operator(&id, true).await.expect("set the operator flag"), "{} exists", user.username);
     }
 
+    /// Writes `count` text messages of `sender` (`message 0`, `message 1`, …) into `conversation`, straight into the
+    /// table (the send path has its own tests): a big account in seconds.
+    pub async fn seed_messages(&self, conversation: &str, sender: &TestUser, count: usize) {
+        use chat_shared::model::{ConversationId, MessageKind, NewMessage, Sender, UserId};
+        use chat_shared::ports::{ConversationStore, MessageStore, RateLimit};
+        let store = chat_shared::aws::dynamo::DynamoDbStore::new(
+            aws_sdk_dynamodb::Client::new(&self.aws_config().await),
+            self.table_name.clone(),
+        );
+        let author = Sender { id: UserId::parse(&sender.id).unwrap(), username: sender.username.clone(), avatar: None };
+        let unlimited = RateLimit { kind: "seed", max: u32::MAX, window_secs: 60 };
+        let id = ConversationId::parse(conversation).expect("a conversation id");
+        let mut read = store.get_conversation(&id).await.expect("read").expect("the conversation exists");
+        for n in 0..count {
+            let draft = NewMessage {
+                conversation_id: id.clone(),
+                sender: author.clone(),
+                content: format!("message {n}"),
+                kind: MessageKind::Text,
+                file_url: None,
+                file_name: None,
+                attachment: None,
+                client_message_id: None,
+            };
+            let appended = store.append_message(&read, draft, &unlimited).await.expect("append").expect("appended");
+            read.last_seq = appended.into_parts().0.message.seq;
+        }
+    }
+
     /// Waits, at most `within`, until `users` have at most `at_most` connections recorded in the table (`$disconnect`
     /// has removed the others); returns how many are recorded.
     pub async fn connections_of(&self, users: &[TestUser], at_most: usize, within: Duration) -> usize {
@@ -175,6 +204,23 @@ impl Api {
             refresh_token: body["refreshToken"].as_str().expect("refresh token").to_owned(),
             ..user.clone()
         }
+    }
+
+    /// Creates a group of `owner` with `others` (the first 49 at creation, the rest added after, as the API
+    /// takes at most 50 at once); returns its id.
+    pub async fn group<'a>(&self, owner: &TestUser, others: impl IntoIterator<Item = &'a TestUser>) -> String {
+        let ids: Vec<&str> = others.into_iter().map(|u| u.id.as_str()).collect();
+        let (first, rest) = ids.split_at(ids.len().min(49));
+        let body = json!({"type": "group", "name": "group", "participantIds": first});
+        let (status, created) = self.call("POST", "/conversations", Some(&owner.token), Some(body)).await;
+        assert_eq!(status, 201, "create group: {created}");
+        let id = created["_id"].as_str().expect("conversation id").to_owned();
+        if !rest.is_empty() {
+            let path = format!("/conversations/{id}/members");
+            let (status, added) = self.call("POST", &path, Some(&owner.token), Some(json!({"userIds": rest}))).await;
+            assert_eq!(status, 200, "add members: {added}");
+        }
+        id
     }
 
     /// Creates (or finds) the private conversation of `a` with `b`; returns its id.

@@ -9,9 +9,6 @@
 use std::time::{Duration, Instant};
 
 use chat_e2e::{Api, PASSWORD, Stack, TestUser, WsClient};
-use chat_shared::aws::dynamo::DynamoDbStore;
-use chat_shared::model::{ConversationId, MessageKind, NewMessage, Sender, UserId};
-use chat_shared::ports::{ConversationStore, MessageStore, RateLimit};
 use futures_util::future::join_all;
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
@@ -68,20 +65,6 @@ async fn next_event(ws: &mut WsClient, name: &str) -> Value {
     panic!("no `{name}` within {ERASED_WITHIN:?}");
 }
 
-async fn create_group(api: &Api, owner: &TestUser, others: &[&TestUser]) -> String {
-    let ids: Vec<&str> = others.iter().map(|u| u.id.as_str()).collect();
-    let (status, created) = api
-        .call(
-            "POST",
-            "/conversations",
-            Some(&owner.token),
-            Some(json!({"type": "group", "name": "g", "participantIds": ids})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    created["_id"].as_str().unwrap().to_owned()
-}
-
 async fn send(api: &Api, who: &TestUser, conversation: &str, content: &str) -> (u16, Value) {
     api.call(
         "POST",
@@ -105,7 +88,7 @@ async fn a_deleted_account_closes_at_once_and_is_erased_in_the_background() {
     let stack = Stack::load();
     let api = stack.api();
     let (alice, bob, carol) = (api.register("alice").await, api.register("bob").await, api.register("carol").await);
-    let club = create_group(&api, &alice, &[&bob, &carol]).await;
+    let club = api.group(&alice, [&bob, &carol]).await;
     let pair = api.private_conversation(&alice, &bob).await;
     assert_eq!(send(&api, &alice, &club, "alice in the club").await.0, 201);
     assert_eq!(send(&api, &bob, &club, "bob in the club").await.0, 201);
@@ -154,8 +137,7 @@ async fn ten_friends_sending_while_the_account_is_deleted_lose_nothing_of_theirs
     let alice = api.register("leaving").await;
     let friends: Vec<TestUser> = stream::iter(0..FRIENDS).map(|_| api.register("friend")).buffered(10).collect().await;
     let chats: Vec<String> = join_all(friends.iter().map(|f| api.private_conversation(&alice, f))).await;
-    let group_members: Vec<&TestUser> = friends.iter().collect();
-    let group = create_group(&api, &alice, &group_members).await;
+    let group = api.group(&alice, &friends).await;
     for chat in &chats {
         assert_eq!(send(&api, &alice, chat, "from alice").await.0, 201);
     }
@@ -197,36 +179,11 @@ async fn an_account_of_many_messages_is_erased_in_steps_and_the_time_is_printed(
     let api = stack.api();
     let alice = api.register("prolific").await;
     let bob = api.register("reader").await;
-    let readers = [&bob];
-    let chats: Vec<String> = join_all((0..CONVERSATIONS).map(|_| create_group(&api, &alice, &readers))).await;
+    let chats: Vec<String> = join_all((0..CONVERSATIONS).map(|_| api.group(&alice, [&bob]))).await;
 
-    // Written straight to the table (the send path has its own tests): CONVERSATIONS writers at once.
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&stack.aws_config().await), stack.table_name.clone());
-    let sender = Sender { id: UserId::parse(&alice.id).unwrap(), username: alice.username.clone(), avatar: None };
-    let unlimited = RateLimit { kind: "erasure-seed", max: u32::MAX, window_secs: 60 };
+    // CONVERSATIONS writers at once.
     let seeded = Instant::now();
-    join_all(chats.iter().map(|chat| {
-        let (store, sender, unlimited) = (&store, &sender, &unlimited);
-        async move {
-            let id = ConversationId::parse(chat).unwrap();
-            let mut conversation = store.get_conversation(&id).await.unwrap().unwrap();
-            for n in 0..messages / CONVERSATIONS {
-                let draft = NewMessage {
-                    conversation_id: id.clone(),
-                    sender: sender.clone(),
-                    content: format!("message {n}"),
-                    kind: MessageKind::Text,
-                    file_url: None,
-                    file_name: None,
-                    attachment: None,
-                    client_message_id: None,
-                };
-                let appended = store.append_message(&conversation, draft, unlimited).await.unwrap().unwrap();
-                conversation.last_seq = appended.into_parts().0.message.seq;
-            }
-        }
-    }))
-    .await;
+    join_all(chats.iter().map(|chat| stack.seed_messages(chat, &alice, messages / CONVERSATIONS))).await;
     println!("seeded {messages} messages in {:?}", seeded.elapsed());
 
     delete_account(&api, &alice).await;

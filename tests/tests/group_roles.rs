@@ -13,14 +13,6 @@ use futures_util::future::join_all;
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
-async fn create_group(api: &Api, owner: &TestUser, others: &[TestUser]) -> String {
-    let ids: Vec<&str> = others.iter().map(|u| u.id.as_str()).collect();
-    let body = json!({"type": "group", "name": "roles", "participantIds": ids});
-    let (status, created) = api.call("POST", "/conversations", Some(&owner.token), Some(body)).await;
-    assert_eq!(status, 201, "{created}");
-    created["_id"].as_str().unwrap().to_owned()
-}
-
 /// Role as the member list tells it, for every member, paging through.
 async fn member_roles(api: &Api, viewer: &TestUser, id: &str) -> BTreeMap<String, String> {
     let mut roles = BTreeMap::new();
@@ -73,7 +65,7 @@ async fn owner_and_admins_run_a_group_and_members_are_protected() {
     let api = stack.api();
     let people: Vec<TestUser> = join_all(["owner", "admin", "member", "other"].map(|p| api.register(p))).await;
     let [owner, admin, member, other] = &people[..] else { unreachable!() };
-    let id = create_group(&api, owner, &people[1..]).await;
+    let id = api.group(owner, &people[1..]).await;
     let mut watcher = WsClient::connect(&stack, member).await;
     let call = |method: &'static str, path: String, who: &TestUser, body: Option<Value>| {
         let api = &api;
@@ -141,7 +133,7 @@ async fn an_owner_leaving_a_large_group_while_everyone_changes_it_leaves_exactly
     let members: Vec<TestUser> = stream::iter(0..MEMBERS).map(|_| api.register("member")).buffered(16).collect().await;
     let newcomers: Vec<TestUser> =
         stream::iter(0..ADMINS * 2).map(|_| api.register("new")).buffered(16).collect().await;
-    let id = create_group(&api, &owner, &members[..40]).await;
+    let id = api.group(&owner, &members[..40]).await;
     let ids: Vec<&str> = members[40..].iter().map(|u| u.id.as_str()).collect();
     let (status, view) = api
         .call("POST", &format!("/conversations/{id}/members"), Some(&owner.token), Some(json!({"userIds": ids})))

@@ -18,21 +18,6 @@ const CLOSED_WITHIN: Duration = Duration::from_secs(10);
 const CROWD_WAVE: usize = 8;
 
 /// A group of `owner` and `others`: created with the first 49 (a group starts with at most 50), the rest added.
-async fn create_group(api: &Api, owner: &TestUser, others: &[TestUser]) -> String {
-    let ids: Vec<&str> = others.iter().map(|u| u.id.as_str()).collect();
-    let (first, rest) = ids.split_at(ids.len().min(49));
-    let body = json!({"type": "group", "name": "moderated", "participantIds": first});
-    let (status, created) = api.call("POST", "/conversations", Some(&owner.token), Some(body)).await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["_id"].as_str().unwrap().to_owned();
-    if !rest.is_empty() {
-        let path = format!("/conversations/{id}/members");
-        let (status, added) = api.call("POST", &path, Some(&owner.token), Some(json!({"userIds": rest}))).await;
-        assert_eq!(status, 200, "{added}");
-    }
-    id
-}
-
 /// Every open report of `target`, paging through the operators' list.
 async fn open_reports_of(api: &Api, operator: &TestUser, target: &Value) -> Vec<Value> {
     let mut found = Vec::new();
@@ -59,7 +44,7 @@ async fn fifty_members_report_and_block_a_spammer_at_once_and_an_operator_acts_o
     let members: Vec<TestUser> = stream::iter(0..MEMBERS).map(|_| api.register("member")).buffered(16).collect().await;
     let operator = api.register("operator").await;
     stack.make_operator(&operator).await;
-    let group = create_group(&api, &spammer, &members).await;
+    let group = api.group(&spammer, &members).await;
     let (status, spam) = api
         .call(
             "POST",
