@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use crate::error::{AppError, AppResult};
 use crate::model::{
     Attachment, AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, ErasureJob,
-    LiveConnection, Message, NewMessage, Processed, Report, ReportStatus, ReportTarget, Roles, Roster, SessionId,
-    SessionRecord, Standing, Upload, UploadId, User, UserId, UserPresence, UserRecord,
+    ExportId, ExportJob, ExportRecord, LiveConnection, Message, NewMessage, Processed, ReadyExport, Report,
+    ReportStatus, ReportTarget, Roles, Roster, SessionId, SessionRecord, Standing, Upload, UploadId, User, UserId,
+    UserPresence, UserRecord,
 };
 
 // ---------------------------------------------------------------------------------------------- accounts
@@ -122,11 +123,12 @@ pub trait ModerationStore: Send + Sync {
 
 // ---------------------------------------------------------------------------------------------- erasure
 
-/// One page of erasing a user's messages in one conversation.
+/// One page of a user's messages in one conversation (an export reads them, an erasure erases them). There is
+/// no index by sender: a page looks at up to a limit of the conversation's messages and keeps the user's.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ErasedPage {
-    /// The messages erased, as they were (their attachments' objects are deleted next).
-    pub erased: Vec<Message>,
+pub struct SenderPage {
+    /// The user's messages among those looked at, oldest first, as they were before this page.
+    pub messages: Vec<Message>,
     /// The highest seq this page looked at; `None` once the conversation has no message after `after_seq`.
     pub scanned_through: Option<u64>,
 }
@@ -147,16 +149,50 @@ pub trait ErasureStore: Send + Sync {
         sender: &UserId,
         after_seq: u64,
         limit: usize,
-    ) -> AppResult<ErasedPage>;
+    ) -> AppResult<SenderPage>;
     /// Deletes the user's presence record (status, blocks list, last seen).
     async fn delete_presence(&self, user_id: &UserId) -> AppResult<()>;
 }
 
-/// Where erasure jobs go: an SQS queue consumed by the `account-worker` function.
+/// The latest export of each user's data.
+#[async_trait]
+pub trait ExportStore: Send + Sync {
+    /// Records `record` as the user's export unless the one they have was requested after `fresh_after`: then
+    /// that one is `Existing`, so requests at the same moment start one export.
+    async fn start_export(&self, record: &ExportRecord, fresh_after: &str) -> AppResult<Created<ExportRecord>>;
+    async fn export_record(&self, user_id: &UserId) -> AppResult<Option<ExportRecord>>;
+    /// Marks export `export_id` ready; `false` if the user's export is another one now (or none).
+    async fn finish_export(&self, user_id: &UserId, export_id: &ExportId, ready: &ReadyExport) -> AppResult<bool>;
+    /// Forgets the user's export record; the one forgotten, if any.
+    async fn forget_export(&self, user_id: &UserId) -> AppResult<Option<ExportRecord>>;
+}
+
+/// A job of the account queue, consumed by the `account-worker` function.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum AccountJob {
+    // First: an export job also reads as an erasure job in its first phases (an erasure job has no `exportId`).
+    Export(ExportJob),
+    Erasure(ErasureJob),
+}
+
+impl From<ErasureJob> for AccountJob {
+    fn from(job: ErasureJob) -> Self {
+        AccountJob::Erasure(job)
+    }
+}
+
+impl From<ExportJob> for AccountJob {
+    fn from(job: ExportJob) -> Self {
+        AccountJob::Export(job)
+    }
+}
+
+/// Where account jobs go: an SQS queue.
 #[async_trait]
 pub trait AccountQueue: Send + Sync {
     /// Enqueues `job`, visible to the worker after `delay_secs`.
-    async fn enqueue(&self, job: &ErasureJob, delay_secs: u32) -> AppResult<()>;
+    async fn enqueue(&self, job: &AccountJob, delay_secs: u32) -> AppResult<()>;
 }
 
 /// Usernames are unique regardless of case; this is the form used for uniqueness and lookup.
@@ -424,6 +460,15 @@ pub trait MessageStore: Send + Sync {
         range: SeqRange,
         limit: usize,
     ) -> AppResult<Vec<Message>>;
+    /// The messages `sender` sent in a conversation after `after_seq`, looking at up to `limit` messages (without
+    /// their reactions).
+    async fn sent_messages(
+        &self,
+        conversation_id: &ConversationId,
+        sender: &UserId,
+        after_seq: u64,
+        limit: usize,
+    ) -> AppResult<SenderPage>;
 }
 
 // ---------------------------------------------------------------------------------------------- uploads
@@ -542,6 +587,7 @@ pub trait Store:
     + RateStore
     + ModerationStore
     + ErasureStore
+    + ExportStore
 {
 }
 impl<T> Store for T where
@@ -556,6 +602,7 @@ impl<T> Store for T where
         + RateStore
         + ModerationStore
         + ErasureStore
+        + ExportStore
 {
 }
 
@@ -592,6 +639,8 @@ pub trait FileStore: Send + Sync {
     ) -> AppResult<UploadForm>;
     /// A GET URL for `key`, valid for `valid_for`.
     async fn read_url(&self, key: &str, valid_for: std::time::Duration) -> AppResult<String>;
+    /// A GET URL for `key` that a browser saves as `file_name`, valid for `valid_for`.
+    async fn download_url(&self, key: &str, file_name: &str, valid_for: std::time::Duration) -> AppResult<String>;
     /// Size and type of the object at `key`, `None` if there is none.
     async fn head(&self, key: &str) -> AppResult<Option<StoredObject>>;
     /// The object's bytes, `None` if there is none.
@@ -661,4 +710,27 @@ pub struct FanoutJob {
 pub trait FanoutQueue: Send + Sync {
     /// Enqueues every job, each after `delay_secs`; on an error some may have been enqueued.
     async fn enqueue(&self, jobs: &[FanoutJob], delay_secs: u32) -> AppResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ExportRecord;
+
+    #[test]
+    fn each_account_job_reads_back_as_its_kind() {
+        let user_id = UserId::parse("u1").unwrap();
+        let erasure = AccountJob::from(ErasureJob::new(user_id.clone(), "2026-12-04T00:00:00.000Z".into()));
+        let record = ExportRecord {
+            user_id,
+            export_id: ExportId::parse("e1").unwrap(),
+            requested_at: "2026-12-04T00:00:00.000Z".into(),
+            ready: None,
+        };
+        let export = AccountJob::from(ExportJob::new(&record));
+        for job in [erasure, export] {
+            let text = serde_json::to_string(&job).unwrap();
+            assert_eq!(serde_json::from_str::<AccountJob>(&text).unwrap(), job, "{text}");
+        }
+    }
 }

@@ -1184,7 +1184,7 @@ async fn a_deleted_account_closes_at_once_and_is_erased_by_its_job() {
     let (status, body) =
         call(&services, "DELETE", "/users/me", Some(&alice.token), Some(json!({"password": "wrong-one-1"}))).await;
     assert_error(status, &body, 403, "forbidden");
-    assert!(services.queue.take_erasures().is_empty(), "nothing queued for a refused deletion");
+    assert!(services.queue.take_account_jobs().is_empty(), "nothing queued for a refused deletion");
     let (status, body) =
         call(&services, "DELETE", "/users/me", Some(&alice.token), Some(json!({"password": "password123"}))).await;
     assert_eq!((status, &body["status"]), (202, &json!("erasing")), "{body}");
@@ -1194,7 +1194,7 @@ async fn a_deleted_account_closes_at_once_and_is_erased_by_its_job() {
     assert_eq!(call(&services, "POST", "/auth/login", None, Some(login.clone())).await.0, 401);
     assert_eq!(call(&services, "POST", "/auth/register", None, Some(login)).await.0, 201, "the username is free");
 
-    assert_eq!(services.run_erasures(20).await, 0);
+    assert_eq!(services.run_account_jobs(20).await, 0);
     // Her messages are erased everywhere, her name with them; everyone else's stay.
     for conversation in [&club, &pair] {
         let (_, page) =
@@ -1225,5 +1225,114 @@ async fn a_deleted_account_closes_at_once_and_is_erased_by_its_job() {
     // A second run of the same job (SQS delivers at least once) changes nothing and fails nothing.
     let again = chat_shared::model::ErasureJob::new(UserId::parse(&alice.id).unwrap(), chat_shared::model::now_iso());
     services.app.erasure.run(again, std::time::Duration::ZERO).await.unwrap();
-    assert_eq!(services.run_erasures(20).await, 0);
+    assert_eq!(services.run_account_jobs(20).await, 0);
+}
+
+#[tokio::test]
+async fn an_erasure_job_waits_for_its_account_to_close_and_is_dropped_if_it_never_does() {
+    let services = TestApp::new();
+    let (alice, bob) = (account(&services, "alice").await, account(&services, "bob").await);
+    let pair = private(&services, &alice, &bob).await;
+    send(&services, &alice, &pair, "still here").await;
+    let alice_id = UserId::parse(&alice.id).unwrap();
+
+    // The job is enqueued before the account closes: one that finds it open fails, and SQS retries it.
+    let early = chat_shared::model::ErasureJob::new(alice_id.clone(), chat_shared::model::now_iso());
+    assert!(services.app.erasure.run(early, std::time::Duration::ZERO).await.is_err());
+    // Ten minutes later the account was never closed (the request failed after queuing): the job is dropped.
+    let stale = (chrono::Utc::now() - chrono::Duration::minutes(11)).to_rfc3339();
+    let late = chat_shared::model::ErasureJob::new(alice_id, stale);
+    services.app.erasure.run(late, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(services.run_account_jobs(20).await, 0);
+    assert_eq!(me(&services, &alice.token).await, 200);
+    let (_, page) = call(&services, "GET", &format!("/conversations/{pair}/messages"), Some(&bob.token), None).await;
+    assert_eq!(page["items"][0]["content"], "still here", "nothing of an open account is erased");
+}
+
+#[tokio::test]
+async fn a_suspended_accounts_live_session_is_refused_on_every_path() {
+    use chat_shared::ports::ModerationStore;
+    let services = TestApp::new();
+    let alice = account(&services, "alice").await;
+    let phone = log_in(&services, "password123").await;
+    // Flagged without its sessions ended (as if the ending failed half-way): the flag alone refuses them.
+    services.store.set_suspended(&UserId::parse(&alice.id).unwrap(), true).await.unwrap();
+    let (status, body) = refresh(&services, &phone.refresh).await;
+    assert_error(status, &body, 401, "unauthorized");
+    assert_eq!(body["error"]["message"], "this account is suspended");
+    let (status, body) = call(&services, "GET", "/users/me", Some(&phone.token), None).await;
+    assert_error(status, &body, 401, "unauthorized");
+    assert_eq!(body["error"]["message"], "this account is suspended");
+}
+
+// ------------------------------------------------------------------ export of one's data
+
+#[tokio::test]
+async fn an_export_holds_the_users_own_data_and_is_made_once_an_hour() {
+    let services = TestApp::new();
+    let (alice, bob, carol) =
+        (account(&services, "alice").await, account(&services, "bob").await, account(&services, "carol").await);
+    let club = group(&services, &alice, &[&bob, &carol], "club").await;
+    let pair = private(&services, &alice, &bob).await;
+    for (who, conversation, text) in
+        [(&alice, &club, "a1"), (&bob, &club, "b1"), (&alice, &pair, "a2"), (&bob, &pair, "b2"), (&alice, &club, "a3")]
+    {
+        send(&services, who, conversation, text).await;
+    }
+    assert_eq!(
+        call(&services, "POST", "/friend-requests", Some(&alice.token), Some(json!({"username": "bob"}))).await.0,
+        201
+    );
+    assert_eq!(call(&services, "POST", "/friend-requests/alice/accept", Some(&bob.token), None).await.0, 200);
+    assert_eq!(call(&services, "POST", &format!("/users/{}/block", carol.id), Some(&alice.token), None).await.0, 200);
+
+    let (status, body) = call(&services, "GET", "/users/me/export", Some(&alice.token), None).await;
+    assert_error(status, &body, 404, "not_found");
+    let (status, first) = call(&services, "POST", "/users/me/export", Some(&alice.token), None).await;
+    assert_eq!((status, &first["status"]), (202, &json!("pending")), "{first}");
+    let (status, again) = call(&services, "POST", "/users/me/export", Some(&alice.token), None).await;
+    assert_eq!((status, &again["exportId"]), (202, &first["exportId"]), "a second request answers the first");
+    let (_, pending) = call(&services, "GET", "/users/me/export", Some(&alice.token), None).await;
+    assert_eq!(pending["status"], "pending");
+
+    // A zero budget makes every step hand over to the next invocation: the messages travel through parts.
+    assert_eq!(services.run_account_jobs(50).await, 0);
+    let (status, ready) = call(&services, "GET", "/users/me/export", Some(&alice.token), None).await;
+    assert_eq!((status, &ready["status"]), (200, &json!("ready")), "{ready}");
+    let url = ready["url"].as_str().unwrap();
+    assert!(url.contains("saveAs=chat-export.json"), "{url}");
+    let key = format!("exports/{}/{}.json", alice.id, first["exportId"].as_str().unwrap());
+    let bytes = services.files.get(&key).await.unwrap().expect("the document is written");
+    assert_eq!(ready["size"], json!(bytes.len()));
+    let document: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(document["format"], "chat-export/1");
+    assert_eq!(document["profile"]["username"], "alice");
+    let mut mine: Vec<&str> =
+        document["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    mine.sort();
+    assert_eq!(mine, ["a1", "a2", "a3"], "her messages, and only hers");
+    let conversations = document["conversations"].as_array().unwrap();
+    assert_eq!(conversations.len(), 2);
+    assert!(conversations.iter().all(|c| c["lastMessage"].is_null()), "no preview of others' words");
+    assert_eq!(document["friends"][0]["username"], "bob");
+    assert_eq!(document["blocked"][0]["username"], "carol");
+    assert!(
+        !services.files.exists(&format!(
+            "exports/{}/{}/part-00001.json",
+            alice.id,
+            first["exportId"].as_str().unwrap()
+        )),
+        "parts are deleted"
+    );
+
+    let (status, cached) = call(&services, "POST", "/users/me/export", Some(&alice.token), None).await;
+    assert_eq!((status, &cached["exportId"], &cached["status"]), (200, &first["exportId"], &json!("ready")));
+    assert!(services.queue.take_account_jobs().is_empty(), "one export an hour");
+
+    // Deleting the account deletes the export with the rest.
+    let (status, _) =
+        call(&services, "DELETE", "/users/me", Some(&alice.token), Some(json!({"password": "password123"}))).await;
+    assert_eq!(status, 202);
+    assert_eq!(services.run_account_jobs(50).await, 0);
+    assert!(!services.files.exists(&key), "the document goes with the account");
 }

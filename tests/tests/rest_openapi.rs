@@ -135,6 +135,13 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!((status, &deleted["status"]), (202, &json!("erasing")));
     assert_eq!(api.call("DELETE", "/users/me", mine, Some(json!({"password": "correct-horse-1"}))).await.0, 401);
 
+    // Exporting one's data (tests/tests/account_export.rs: the document).
+    assert_eq!(api.call("GET", "/users/me/export", Some(&carol.token), None).await.0, 404);
+    let (status, requested) = api.call("POST", "/users/me/export", Some(&carol.token), None).await;
+    assert_eq!((status, &requested["status"]), (202, &json!("pending")));
+    assert_eq!(api.call("GET", "/users/me/export", Some(&carol.token), None).await.0, 200);
+    assert_eq!(api.call("POST", "/users/me/export", None, None).await.0, 401);
+
     // Conversations.
     let pair = json!({"type": "private", "participantId": bob.id});
     assert_eq!(api.call("POST", "/conversations", Some(&alice.token), Some(pair.clone())).await.0, 201);

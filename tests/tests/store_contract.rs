@@ -822,6 +822,17 @@ async fn an_account_closes_once_and_its_messages_are_erased_in_pages<S: Store>(s
         let sender = if n % 2 == 0 { &alice } else { &bob };
         append_ok(store, draft(&conversation.id, sender, &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
     }
+    // Reading one sender's messages in pages of two looked at changes nothing.
+    let (mut after, mut read) = (0, Vec::new());
+    loop {
+        let page = store.sent_messages(&conversation.id, &alice.id, after, 2).await.unwrap();
+        read.extend(page.messages.iter().map(|m| (m.seq, m.content.clone())));
+        match page.scanned_through {
+            Some(seq) => after = seq,
+            None => break,
+        }
+    }
+    assert_eq!(read, [(1, "m0".to_owned()), (3, "m2".to_owned()), (5, "m4".to_owned())]);
     assert!(store.tombstone_user(&alice.id, &alice.username, &now_iso()).await.unwrap());
     assert!(!store.tombstone_user(&alice.id, &alice.username, &now_iso()).await.unwrap(), "closed once");
     assert!(store.find_by_username(&alice.username).await.unwrap().is_none(), "the username is free");
@@ -835,7 +846,7 @@ async fn an_account_closes_once_and_its_messages_are_erased_in_pages<S: Store>(s
     let mut erased = Vec::new();
     loop {
         let page = store.erase_messages(&conversation, &alice.id, after, 2).await.unwrap();
-        erased.extend(page.erased.iter().map(|m| m.seq));
+        erased.extend(page.messages.iter().map(|m| m.seq));
         match page.scanned_through {
             Some(seq) => after = seq,
             None => break,
@@ -852,12 +863,48 @@ async fn an_account_closes_once_and_its_messages_are_erased_in_pages<S: Store>(s
     let preview = store.get_conversation(&conversation.id).await.unwrap().unwrap().last_message.unwrap();
     assert_eq!((preview.seq, preview.content.as_str()), (5, DELETED_CONTENT));
     let again = store.erase_messages(&conversation, &alice.id, 0, 10).await.unwrap();
-    assert_eq!(again.erased.len(), 3, "erasing again finds them and changes nothing");
+    assert_eq!(again.messages.len(), 3, "erasing again finds them and changes nothing");
     store.delete_presence(&alice.id).await.unwrap();
     assert_eq!(store.presence(&alice.id).await.unwrap(), UserPresence::default());
 }
 
+/// One export per user at a time: a request while one is fresh gets that one; finishing names the export it
+/// finishes; forgetting answers what was forgotten.
+async fn an_export_starts_once_while_fresh_and_finishes_by_its_id<S: Store>(store: &S) {
+    use chat_shared::model::{ExportId, ExportRecord, ReadyExport};
+    let alice = user(store).await;
+    let record = |requested_at: &str| ExportRecord {
+        user_id: alice.id.clone(),
+        export_id: ExportId::random(),
+        requested_at: requested_at.to_owned(),
+        ready: None,
+    };
+    let first = record("2026-12-04T10:00:00.000Z");
+    assert_eq!(store.start_export(&first, "2026-12-04T09:30:00.000Z").await.unwrap(), Created::New(first.clone()));
+    let second = record("2026-12-04T10:20:00.000Z");
+    assert_eq!(
+        store.start_export(&second, "2026-12-04T09:20:00.000Z").await.unwrap(),
+        Created::Existing(first.clone()),
+        "the first is fresh"
+    );
+    let ready = ReadyExport { ready_at: "2026-12-04T10:00:05.000Z".into(), size: 42 };
+    assert!(!store.finish_export(&alice.id, &second.export_id, &ready).await.unwrap(), "not the user's export");
+    assert!(store.finish_export(&alice.id, &first.export_id, &ready).await.unwrap());
+    let finished = ExportRecord { ready: Some(ready), ..first.clone() };
+    assert_eq!(store.export_record(&alice.id).await.unwrap(), Some(finished.clone()));
+    let third = record("2026-12-04T11:30:00.000Z");
+    assert_eq!(
+        store.start_export(&third, "2026-12-04T10:30:00.000Z").await.unwrap(),
+        Created::New(third.clone()),
+        "an hour later the first is stale"
+    );
+    assert_eq!(store.forget_export(&alice.id).await.unwrap(), Some(third));
+    assert_eq!(store.forget_export(&alice.id).await.unwrap(), None);
+    assert_eq!(store.export_record(&alice.id).await.unwrap(), None);
+}
+
 contract!(
+    an_export_starts_once_while_fresh_and_finishes_by_its_id,
     an_account_closes_once_and_its_messages_are_erased_in_pages,
     reports_dedupe_list_and_resolve_and_flags_and_audit_are_kept,
     uploads_are_attached_once_by_their_uploader_where_made,

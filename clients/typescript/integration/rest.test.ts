@@ -84,4 +84,25 @@ describe('REST through the SDK', () => {
     const strangerView = await (await participant('carol')).client.getConversation(chat._id).catch((e: unknown) => e);
     expect(strangerView).toMatchObject({ status: 404, code: 'not_found' });
   });
+
+  it("exports the user's data: requested, made in the background, downloaded through its link", async () => {
+    const alice = await participant('alice');
+    const bob = await participant('bob');
+    const chat = await alice.client.createPrivate(bob.userId);
+    await alice.client.rest.postMessage(chat._id, { content: 'mine to take' });
+    await bob.client.rest.postMessage(chat._id, { content: 'not hers' });
+
+    expect(await alice.client.rest.exportStatus()).toBeNull();
+    const requested = await alice.client.rest.requestExport();
+    expect(requested.status).toBe('pending');
+    let status = requested;
+    for (let waited = 0; status.status !== 'ready'; waited += 500) {
+      expect(waited).toBeLessThan(120_000);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      status = (await alice.client.rest.exportStatus()) ?? requested;
+    }
+    expect(status.exportId).toBe(requested.exportId);
+    const document = (await (await fetch(status.url as string)).json()) as { messages: { content: string }[] };
+    expect(document.messages.map((m) => m.content)).toEqual(['mine to take']);
+  }, 150_000);
 });

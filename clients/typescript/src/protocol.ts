@@ -166,6 +166,23 @@ export interface AccountDeleted extends SessionsEnded {
   status: 'erasing';
 }
 
+/**
+ * An export of one's data (`POST`/`GET /users/me/export`). Once `ready`, `url` downloads the JSON document with a
+ * plain GET (no token) until `urlExpiresAt`; ask again for a fresh link. The document is kept until
+ * `availableUntil`, then `expired`.
+ */
+export interface ExportStatus {
+  exportId: string;
+  status: 'pending' | 'ready' | 'expired';
+  requestedAt: string;
+  readyAt?: string;
+  /** Bytes of the document. */
+  size?: number;
+  url?: string;
+  urlExpiresAt?: string;
+  availableUntil?: string;
+}
+
 /** What a report is about. */
 export type ReportTarget = { type: 'message'; messageId: string } | { type: 'user'; userId: string };
 

@@ -11,6 +11,7 @@
 import { ChatError } from './errors.js';
 import type {
   AccountDeleted,
+  ExportStatus,
   BlockOutcome,
   BlockedUser,
   ContactableBy,
@@ -226,6 +227,24 @@ export class RestClient {
     const deleted = await this.call<AccountDeleted>('DELETE', '/users/me', { body: { password }, retry: false });
     this.forget();
     return deleted;
+  }
+
+  /**
+   * Asks for a copy of the user's data (profile, conversations, relations, messages sent), made in the
+   * background. One per hour: within an hour of the last request this answers that one, pending or ready.
+   */
+  requestExport(): Promise<ExportStatus> {
+    return this.call('POST', '/users/me/export');
+  }
+
+  /** The latest export, with a fresh download link once ready; `null` if none was ever asked for. */
+  async exportStatus(): Promise<ExportStatus | null> {
+    try {
+      return await this.call<ExportStatus>('GET', '/users/me/export');
+    } catch (error) {
+      if (error instanceof ChatError && error.status === 404) return null;
+      throw error;
+    }
   }
 
   /** Changes the password; every other session ends, this one stays. */

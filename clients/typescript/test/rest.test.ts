@@ -240,6 +240,24 @@ describe('RestClient', () => {
     expect(await rest.currentToken()).toBeNull();
   });
 
+  it('asks for an export and reads it, none being null', async () => {
+    const pending = { exportId: 'e1', status: 'pending', requestedAt: '2026-12-04T10:00:00.000Z' };
+    let asked = false;
+    const { rest, calls } = client((call) => {
+      if (call.method === 'POST') {
+        asked = true;
+        return { status: 202, body: pending };
+      }
+      return asked
+        ? { status: 200, body: { ...pending, status: 'ready', url: 'https://bucket/e1.json' } }
+        : { status: 404, body: { error: { code: 'not_found', message: 'no export was requested' } } };
+    });
+    expect(await rest.exportStatus()).toBeNull();
+    expect((await rest.requestExport()).status).toBe('pending');
+    expect(await rest.exportStatus()).toMatchObject({ status: 'ready', url: 'https://bucket/e1.json' });
+    expect(calls.map(summary)).toEqual(['GET /users/me/export', 'POST /users/me/export', 'GET /users/me/export']);
+  });
+
   it('asks a token function before every request', async () => {
     let n = 0;
     const net = fakeFetch(ok(USER));

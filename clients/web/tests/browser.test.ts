@@ -523,9 +523,16 @@ describe('web app, two users', () => {
     await second.close();
   });
 
-  it('a user deletes their account in settings and can no longer log in', async () => {
+  it('a user downloads their data, then deletes their account in settings and can no longer log in', async () => {
     const dora = await newUser('dora');
     await dora.page.getByTestId('tab-settings').click();
+    // First a copy of her data: asked for with a button, ready in the background, downloaded through the link.
+    await dora.page.getByTestId('export-request').click();
+    const link = dora.page.getByTestId('export-download');
+    await link.waitFor({ timeout: 90_000 });
+    const document = (await (await fetch((await link.getAttribute('href')) as string)).json()) as { profile: { username: string } };
+    expect(document.profile.username).toBe(dora.name);
+    await shot(dora.page, 'settings-export.png');
     await dora.page.getByTestId('delete-password').fill(PASSWORD);
     await dora.page.getByTestId('delete-account').click();
     await hasText(dora.page.getByTestId('delete-account'), 'Yes, delete my account');
@@ -536,5 +543,5 @@ describe('web app, two users', () => {
     await dora.page.getByTestId('login-submit').click();
     await hasText(dora.page.getByTestId('auth-error'), 'invalid username or password');
     await dora.context.close();
-  });
+  }, 180_000);
 });

@@ -22,6 +22,7 @@ use crate::usecases::blocks::{Privacy, UserRef};
 use crate::usecases::conversations::{
     AddMembers, CreateConversation, ListQuery, MembersQuery, SetRole, TransferOwnership, UpdateConversation,
 };
+use crate::usecases::exports::ExportState;
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage};
 use crate::usecases::moderation::{ModerationQuery, Resolve, Suspend};
@@ -112,6 +113,12 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
             let deleted = accounts.delete_account(&who, body::<DeleteAccount>(&request)?).await?;
             Ok((StatusCode::ACCEPTED, to_json(&deleted)?))
         }
+        (&Method::POST, ["users", "me", "export"]) => {
+            let (export, _) = app.exports.request(&who().await?.user.id).await?.into_parts();
+            let status = if export.status == ExportState::Pending { StatusCode::ACCEPTED } else { StatusCode::OK };
+            Ok((status, to_json(&export)?))
+        }
+        (&Method::GET, ["users", "me", "export"]) => ok(&app.exports.status(&who().await?.user.id).await?),
         (&Method::GET, ["users", "me", "sessions"]) => {
             ok(&json!({ "items": accounts.list_sessions(&who().await?).await? }))
         }

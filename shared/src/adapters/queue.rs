@@ -1,15 +1,14 @@
-//! The queues' consumers: SQS records in, [`Delivery::run_job`] (fan-out) or [`Erasure::run`] (accounts) per
-//! record, a partial batch response out (only the records that must be tried again are reported; SQS deletes the
-//! rest and moves a record that keeps failing to its dead-letter queue).
+//! The queues' consumers: SQS records in, [`Delivery::run_job`] (fan-out) or an erasure's or export's `run`
+//! (accounts) per record, a partial batch response out (only the records that must be tried again are reported;
+//! SQS deletes the rest and moves a record that keeps failing to its dead-letter queue).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::future::join_all;
 
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
-use crate::model::ErasureJob;
-use crate::ports::FanoutJob;
-use crate::usecases::Erasure;
+use crate::ports::{AccountJob, FanoutJob};
+use crate::usecases::App;
 
 /// Runs every job of the batch concurrently.
 pub async fn handle(delivery: &Delivery, event: SqsEvent) -> SqsBatchResponse {
@@ -27,19 +26,21 @@ pub async fn handle(delivery: &Delivery, event: SqsEvent) -> SqsBatchResponse {
     batch_response("fan-out", outcomes)
 }
 
-/// Runs each erasure job for at most `budget` (the rest goes back on the queue as a new job).
-pub async fn handle_erasures(erasure: &Erasure, event: SqsEvent, budget: std::time::Duration) -> SqsBatchResponse {
+/// Runs each account job (an erasure or an export) for at most `budget` (the rest goes back on the queue as a
+/// new job).
+pub async fn handle_account_jobs(app: &App, event: SqsEvent, budget: std::time::Duration) -> SqsBatchResponse {
     let outcomes = join_all(event.records.into_iter().map(|record| async move {
         let id = record.message_id.unwrap_or_default();
-        let outcome = match record.body.as_deref().map(serde_json::from_str::<ErasureJob>) {
-            Some(Ok(job)) => erasure.run(job, budget).await,
-            Some(Err(e)) => Err(AppError::internal(format!("unreadable erasure job: {e}"))),
-            None => Err(AppError::internal("erasure job without a body")),
+        let outcome = match record.body.as_deref().map(serde_json::from_str::<AccountJob>) {
+            Some(Ok(AccountJob::Erasure(job))) => app.erasure.run(job, budget).await,
+            Some(Ok(AccountJob::Export(job))) => app.exports.run(job, budget).await,
+            Some(Err(e)) => Err(AppError::internal(format!("unreadable account job: {e}"))),
+            None => Err(AppError::internal("account job without a body")),
         };
         (id, outcome)
     }))
     .await;
-    batch_response("erasure", outcomes)
+    batch_response("account", outcomes)
 }
 
 /// The records to try again: the failed ones.

@@ -99,6 +99,19 @@ impl FileStore for S3Files {
         Ok(request.uri().to_owned())
     }
 
+    async fn download_url(&self, key: &str, file_name: &str, valid_for: Duration) -> AppResult<String> {
+        let config = PresigningConfig::expires_in(valid_for).map_err(AppError::internal)?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(format!("attachment; filename=\"{file_name}\""))
+            .presigned(config)
+            .await?;
+        Ok(request.uri().to_owned())
+    }
+
     async fn head(&self, key: &str) -> AppResult<Option<StoredObject>> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => Ok(Some(StoredObject {

@@ -5,8 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use crate::error::{AppError, AppResult};
-use crate::model::ErasureJob;
-use crate::ports::{AccountQueue, FanoutJob, FanoutQueue};
+use crate::ports::{AccountJob, AccountQueue, FanoutJob, FanoutQueue};
 
 const MAX_BATCH_ENTRIES: usize = 10;
 /// SQS's payload limit for one batch (and one message), with room for the request's own overhead.
@@ -75,7 +74,7 @@ impl FanoutQueue for SqsFanoutQueue {
     }
 }
 
-/// The account queue: one erasure job per message.
+/// The account queue: one erasure or export job per message.
 pub struct SqsAccountQueue {
     client: aws_sdk_sqs::Client,
     queue_url: String,
@@ -89,7 +88,7 @@ impl SqsAccountQueue {
 
 #[async_trait]
 impl AccountQueue for SqsAccountQueue {
-    async fn enqueue(&self, job: &ErasureJob, delay_secs: u32) -> AppResult<()> {
+    async fn enqueue(&self, job: &AccountJob, delay_secs: u32) -> AppResult<()> {
         let body = serde_json::to_string(job).map_err(AppError::internal)?;
         let delay = delay_secs.min(900) as i32;
         self.client.send_message().queue_url(&self.queue_url).message_body(body).delay_seconds(delay).send().await?;

@@ -104,6 +104,12 @@ string_id!(
     "a session id"
 );
 
+string_id!(
+    /// One export of a user's data: names its document (`exports/<userId>/<exportId>.json`).
+    ExportId,
+    "an export id"
+);
+
 /// A message: its conversation and its position there, written `<conversationId>-<seq>`, so the message is found
 /// with one key lookup and an id from one conversation can never alias a message of another.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,6 +8,7 @@ mod clock;
 mod connections;
 mod conversations;
 mod erasure;
+mod exports;
 mod ids;
 mod messages;
 mod presence;
@@ -26,7 +27,8 @@ pub use conversations::{
     MemberLeft, MemberView, Role, Roles, Roster,
 };
 pub use erasure::{DELETED_ACCOUNT, ErasureJob, ErasurePhase};
-pub use ids::{ConnectionId, ConversationId, INVALID_ID, MAX_ID_LEN, MessageId, SessionId, UploadId, UserId};
+pub use exports::{AccountExport, EXPORT_FORMAT, ExportJob, ExportPhase, ExportRecord, ExportedProfile, ReadyExport};
+pub use ids::{ConnectionId, ConversationId, ExportId, INVALID_ID, MAX_ID_LEN, MessageId, SessionId, UploadId, UserId};
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage};
 pub use presence::{ContactableBy, INVISIBLE, UserPresence, VisiblePresence};
 pub use reports::{AuditAction, AuditEntry, Report, ReportReason, ReportStatus, ReportTarget};

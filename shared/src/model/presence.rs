@@ -16,16 +16,6 @@ pub enum ContactableBy {
     Nobody,
 }
 
-impl ContactableBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContactableBy::Everyone => "everyone",
-            ContactableBy::Friends => "friends",
-            ContactableBy::Nobody => "nobody",
-        }
-    }
-}
-
 /// A status that makes a user look offline to everyone else.
 pub const INVISIBLE: &str = "invisible";
 

@@ -76,6 +76,10 @@ impl FileStore for InMemoryFiles {
         Ok(format!("{MEMORY_BUCKET_URL}/{key}?expires={}", valid_for.as_secs()))
     }
 
+    async fn download_url(&self, key: &str, file_name: &str, valid_for: Duration) -> AppResult<String> {
+        Ok(format!("{MEMORY_BUCKET_URL}/{key}?expires={}&saveAs={file_name}", valid_for.as_secs()))
+    }
+
     async fn head(&self, key: &str) -> AppResult<Option<StoredObject>> {
         let objects = self.objects.lock().unwrap();
         Ok(objects

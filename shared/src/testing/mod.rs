@@ -18,6 +18,7 @@ pub use recording::{RecordingFanout, RecordingQueue};
 use crate::adapters::http::Rest;
 use crate::auth::TokenKeys;
 use crate::cursor::CursorCodec;
+use crate::ports::AccountJob;
 use crate::usecases::{Accounts, App, Limits, Pager, Wiring};
 
 /// The signing key of test apps.
@@ -77,19 +78,21 @@ impl TestApp {
         failed
     }
 
-    /// Runs the erasure jobs waiting, step by step as `account-worker` would (continuations included), until none
-    /// is left or `rounds` passes are done. Returns the steps that failed.
-    pub async fn run_erasures(&self, rounds: usize) -> usize {
+    /// Runs the account jobs waiting (erasures and exports), step by step as `account-worker` would
+    /// (continuations included), until none is left or `rounds` passes are done. Returns the steps that failed.
+    pub async fn run_account_jobs(&self, rounds: usize) -> usize {
         let mut failed = 0;
         for _ in 0..rounds {
-            let jobs = self.queue.take_erasures();
+            let jobs = self.queue.take_account_jobs();
             if jobs.is_empty() {
                 break;
             }
             for job in jobs {
-                if self.app.erasure.run(job, Duration::ZERO).await.is_err() {
-                    failed += 1;
-                }
+                let outcome = match job {
+                    AccountJob::Erasure(job) => self.app.erasure.run(job, Duration::ZERO).await,
+                    AccountJob::Export(job) => self.app.exports.run(job, Duration::ZERO).await,
+                };
+                failed += usize::from(outcome.is_err());
             }
         }
         failed

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
-use crate::model::{ConnectionId, ErasureJob};
-use crate::ports::{AccountQueue, Fanout, FanoutJob, FanoutQueue, PostOutcome};
+use crate::model::ConnectionId;
+use crate::ports::{AccountJob, AccountQueue, Fanout, FanoutJob, FanoutQueue, PostOutcome};
 
 #[derive(Default)]
 pub struct RecordingFanout {
@@ -90,7 +90,7 @@ impl Fanout for RecordingFanout {
 #[derive(Default)]
 pub struct RecordingQueue {
     jobs: Mutex<Vec<(FanoutJob, u32)>>,
-    erasures: Mutex<Vec<ErasureJob>>,
+    account_jobs: Mutex<Vec<AccountJob>>,
     refusing: std::sync::atomic::AtomicBool,
     enqueued: std::sync::atomic::AtomicUsize,
 }
@@ -106,8 +106,8 @@ impl RecordingQueue {
     }
 
     /// The erasure jobs waiting, oldest first; they are no longer waiting afterwards.
-    pub fn take_erasures(&self) -> Vec<ErasureJob> {
-        std::mem::take(&mut *self.erasures.lock().unwrap())
+    pub fn take_account_jobs(&self) -> Vec<AccountJob> {
+        std::mem::take(&mut *self.account_jobs.lock().unwrap())
     }
 
     /// Jobs enqueued since the start.
@@ -135,11 +135,11 @@ impl FanoutQueue for RecordingQueue {
 
 #[async_trait]
 impl AccountQueue for RecordingQueue {
-    async fn enqueue(&self, job: &ErasureJob, _delay_secs: u32) -> AppResult<()> {
+    async fn enqueue(&self, job: &AccountJob, _delay_secs: u32) -> AppResult<()> {
         if self.refusing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(AppError::internal("the test queue refuses jobs"));
         }
-        self.erasures.lock().unwrap().push(job.clone());
+        self.account_jobs.lock().unwrap().push(job.clone());
         Ok(())
     }
 }

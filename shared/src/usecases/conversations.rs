@@ -468,6 +468,13 @@ impl Conversations {
         Ok(left)
     }
 
+    /// Every conversation of the user as the conversation list shows it, in no particular order (an export).
+    pub(crate) async fn every_view(&self, user_id: &UserId) -> AppResult<Vec<ConversationView>> {
+        let ids: Vec<ConversationId> =
+            self.conversations.memberships(user_id).await?.into_iter().map(|m| m.conversation_id).collect();
+        self.views(self.conversations.get_conversations(&ids).await?).await
+    }
+
     async fn view(&self, conversation: Conversation) -> AppResult<ConversationView> {
         Ok(self.views(vec![conversation]).await?.remove(0))
     }

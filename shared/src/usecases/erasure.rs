@@ -5,12 +5,13 @@
 //! In order: the user's messages in every conversation they belong to are erased (content, attachments, their
 //! name on each), then they leave every group (ownership passes as when an owner leaves; the members get
 //! `member_left`); a private conversation stays, its other side now shows [`DELETED_ACCOUNT`]; then friendships,
-//! friend requests both ways and the user's blocks go, and their presence record.
+//! friend requests both ways and the user's blocks go, their export of their data, and their presence record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::conversations::Conversations;
+use super::exports::Exports;
 use super::uploads::Uploads;
 use crate::error::{AppError, AppResult};
 use crate::model::{
@@ -33,6 +34,7 @@ pub struct Erasure {
     friends: Arc<dyn FriendStore>,
     groups: Conversations,
     uploads: Arc<Uploads>,
+    exports: Arc<Exports>,
     queue: Arc<dyn AccountQueue>,
 }
 
@@ -41,6 +43,7 @@ impl Erasure {
         store: &Arc<dyn Store>,
         groups: Conversations,
         uploads: Arc<Uploads>,
+        exports: Arc<Exports>,
         queue: Arc<dyn AccountQueue>,
     ) -> Self {
         Erasure {
@@ -51,6 +54,7 @@ impl Erasure {
             friends: store.clone(),
             groups,
             uploads,
+            exports,
             queue,
         }
     }
@@ -61,7 +65,7 @@ impl Erasure {
         loop {
             match self.step(job).await? {
                 None => return Ok(()),
-                Some(next) if started.elapsed() >= budget => return self.queue.enqueue(&next, 0).await,
+                Some(next) if started.elapsed() >= budget => return self.queue.enqueue(&next.into(), 0).await,
                 Some(next) => job = next,
             }
         }
@@ -115,7 +119,7 @@ impl Erasure {
             return Ok(None);
         };
         let page = self.store.erase_messages(&conversation, user_id, after_seq, ERASURE_PAGE).await?;
-        for attachment in page.erased.iter().filter_map(|m| m.attachment.as_ref()) {
+        for attachment in page.messages.iter().filter_map(|m| m.attachment.as_ref()) {
             self.uploads.discard(attachment).await;
         }
         if let Some(seq) = page.scanned_through {
@@ -153,6 +157,7 @@ impl Erasure {
         for session in self.sessions.sessions(user_id).await? {
             self.sessions.delete_session(user_id, &session.id).await?;
         }
+        self.exports.forget(user_id).await?;
         self.store.delete_presence(user_id).await
     }
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod blocks;
 pub mod conversations;
 pub mod erasure;
+pub mod exports;
 pub mod friends;
 mod membership;
 pub mod messages;
@@ -29,6 +30,7 @@ use accounts::SessionCloser;
 pub use blocks::Blocks;
 pub use conversations::Conversations;
 pub use erasure::Erasure;
+pub use exports::Exports;
 pub use friends::Friends;
 pub use messages::Messages;
 pub use moderation::Moderation;
@@ -52,6 +54,8 @@ pub struct App {
     pub moderation: Moderation,
     /// Runs the erasure jobs of deleted accounts (`account-worker`).
     pub erasure: Erasure,
+    /// Exports of users' data: requested over REST, produced by `account-worker`.
+    pub exports: Arc<Exports>,
     /// Answers to the connection a request came from.
     pub delivery: Delivery,
 }
@@ -113,8 +117,10 @@ impl Wiring {
     pub fn app(&self) -> App {
         let (store, delivery, limits) = (&self.store, &self.delivery, &self.limits);
         let uploads = Arc::new(Uploads::new(store, self.files.clone(), delivery.clone(), limits.uploads.clone()));
+        let conversations = || Conversations::new(store, delivery.clone(), limits.max_group_members);
+        let exports = Arc::new(Exports::new(store, conversations(), self.files.clone(), self.accounts_queue.clone()));
         App {
-            conversations: Conversations::new(store, delivery.clone(), limits.max_group_members),
+            conversations: conversations(),
             messages: Messages::new(store, uploads.clone(), delivery.clone()),
             uploads: uploads.clone(),
             rooms: Rooms::new(store, delivery.clone()),
@@ -129,10 +135,12 @@ impl Wiring {
             ),
             erasure: Erasure::new(
                 store,
-                Conversations::new(store, delivery.clone(), limits.max_group_members),
+                conversations(),
                 uploads.clone(),
+                exports.clone(),
                 self.accounts_queue.clone(),
             ),
+            exports,
             delivery: delivery.clone(),
         }
     }

@@ -1,7 +1,6 @@
 /**
- * Settings: the user's sessions (each can be ended), logging out everywhere, changing the password, and deleting
- * the account. Every
- * `data-testid` is used by the browser tests: keep them stable.
+ * Settings: the user's sessions (each can be ended), logging out everywhere, changing the password, downloading
+ * one's data, and deleting the account. Every `data-testid` is used by the browser tests: keep them stable.
  */
 
 import type { JSX } from 'preact';
@@ -34,8 +33,29 @@ export function Settings(): JSX.Element {
         Log out everywhere
       </button>
       <PasswordForm />
+      <DataExport />
       <DeleteAccountForm />
     </section>
+  );
+}
+
+/** A copy of one's data: asked for with a button, made in the background, then a download link. */
+function DataExport(): JSX.Element {
+  const made = store.security.export;
+  return (
+    <div class="data-export">
+      <h3>Your data</h3>
+      <p class="muted small">A copy of your profile, conversations, friends and the messages you sent, as JSON.</p>
+      {made?.status === 'ready' && made.url ? (
+        <a href={made.url} class="button" data-testid="export-download" download="chat-export.json">
+          Download ({Math.ceil((made.size ?? 0) / 1024)} KB, link valid until {time(made.urlExpiresAt ?? '')})
+        </a>
+      ) : (
+        <button type="button" class="secondary" data-testid="export-request" disabled={made?.status === 'pending'} onClick={() => void store.security.requestExport()}>
+          {made?.status === 'pending' ? 'Preparing your data…' : 'Export my data'}
+        </button>
+      )}
+    </div>
   );
 }
 

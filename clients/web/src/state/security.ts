@@ -1,14 +1,21 @@
 /**
  * The signed-in user's sessions (logins on other devices, which they can end), logging out everywhere, changing
- * the password (which ends every other session), and reporting a message or a user to the operators.
+ * the password (which ends every other session), exporting their data, and reporting a message or a user to the
+ * operators.
  */
 
-import type { ReportReason, ReportTarget, SessionInfo } from '@chat/sdk';
+import type { ExportStatus, ReportReason, ReportTarget, SessionInfo } from '@chat/sdk';
 
 import { type Core, describe } from './core';
 
+/** How often a pending export is asked about, and for how long. */
+const EXPORT_POLL_MS = 2_000;
+const EXPORT_WAIT_MS = 180_000;
+
 export class Security {
   sessions: SessionInfo[] = [];
+  /** The export asked for on this page, once asked. */
+  export: ExportStatus | null = null;
 
   constructor(
     private readonly core: Core,
@@ -18,6 +25,7 @@ export class Security {
 
   clear(): void {
     this.sessions = [];
+    this.export = null;
   }
 
   async refresh(): Promise<void> {
@@ -78,6 +86,27 @@ export class Security {
       this.core.notify('Your account was deleted');
     } catch (error) {
       this.core.notify(`Could not delete the account: ${describe(error)}`);
+    }
+  }
+
+  /**
+   * Asks for a copy of the user's data and follows it until its download link is there (within an hour of the
+   * last request the server answers that one, so a second click costs nothing).
+   */
+  async requestExport(): Promise<void> {
+    const client = this.core.client;
+    if (!client) return;
+    try {
+      this.export = await client.rest.requestExport();
+      this.core.changed();
+      for (let waited = 0; this.export.status === 'pending' && waited < EXPORT_WAIT_MS; waited += EXPORT_POLL_MS) {
+        await new Promise((resolve) => setTimeout(resolve, EXPORT_POLL_MS));
+        this.export = (await client.rest.exportStatus()) ?? this.export;
+        this.core.changed();
+      }
+      if (this.export.status === 'pending') this.core.notify('Your export is still being made: try again in a while');
+    } catch (error) {
+      this.core.notify(`Could not export your data: ${describe(error)}`);
     }
   }
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::items::{connection_entry, presence_from_item};
-use super::{DynamoDbStore, get_id, get_n, get_opt_s, get_s, id, keys, n, s};
+use super::{DynamoDbStore, get_id, get_n, get_opt_s, get_s, id, keys, n, name_of, s};
 use crate::error::AppResult;
 use crate::model::{Connection, ConnectionId, ContactableBy, LiveConnection, UserId, UserPresence, now_epoch_seconds};
 use crate::ports::ConnectionStore;
@@ -141,6 +141,6 @@ impl ConnectionStore for DynamoDbStore {
     }
 
     async fn set_contactable_by(&self, user_id: &UserId, setting: ContactableBy) -> AppResult<()> {
-        self.update_presence(user_id, "SET contactableBy = :c", vec![(":c", s(setting.as_str()))]).await.map(drop)
+        self.update_presence(user_id, "SET contactableBy = :c", vec![(":c", name_of(&setting)?)]).await.map(drop)
     }
 }

@@ -1,17 +1,15 @@
 //! [`ErasureStore`] over DynamoDB (patterns #57-#59): closing a deleted account in one transaction (username claim
-//! freed, profile made a tombstone), and erasing the user's messages one conversation page at a time. There is
-//! no index by sender: a page is a `Query` of the conversation's messages filtered on `senderId`, so erasing
-//! reads each conversation's history once, whoever wrote it.
+//! freed, profile made a tombstone), and erasing the user's messages one conversation page at a time (a page of
+//! [`MessageStore::sent_messages`], then one update per message).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::items::message_from_item;
-use super::{DynamoDbStore, cancellation_codes, id, keys, n, s};
-use crate::error::{AppError, AppResult};
+use super::{DynamoDbStore, cancellation_codes, id, keys, s};
+use crate::error::AppResult;
 use crate::model::{Conversation, DELETED_ACCOUNT, DELETED_CONTENT, Message, UserId};
-use crate::ports::{ErasedPage, ErasureStore, username_key};
+use crate::ports::{ErasureStore, MessageStore, SenderPage, username_key};
 
 /// Message updates one erasure page keeps in flight.
 const ERASES_IN_FLIGHT: usize = 16;
@@ -62,32 +60,12 @@ impl ErasureStore for DynamoDbStore {
         sender: &UserId,
         after_seq: u64,
         limit: usize,
-    ) -> AppResult<ErasedPage> {
-        // `Limit` bounds the items read; the filter then keeps the sender's.
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
-            .filter_expression("senderId = :me")
-            .expression_attribute_values(":pk", s(keys::conversation(&conversation.id)))
-            .expression_attribute_values(":low", s(keys::message(after_seq.saturating_add(1))))
-            .expression_attribute_values(":high", s(keys::message(u64::MAX)))
-            .expression_attribute_values(":me", id(sender))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .consistent_read(true)
-            .send()
-            .await?;
-        let scanned_through = match out.last_evaluated_key {
-            Some(key) if !key.is_empty() => Some(seq_of_sort_key(&key)?),
-            _ => None,
-        };
-        let found: Vec<Message> =
-            out.items.unwrap_or_default().iter().map(message_from_item).collect::<AppResult<_>>()?;
+    ) -> AppResult<SenderPage> {
+        let page = self.sent_messages(&conversation.id, sender, after_seq, limit).await?;
         let at = crate::model::now_iso();
-        let erasing: Vec<_> = found.iter().map(|message| self.erase_one(conversation, message, &at)).collect();
+        let erasing: Vec<_> = page.messages.iter().map(|message| self.erase_one(conversation, message, &at)).collect();
         stream::iter(erasing).buffer_unordered(ERASES_IN_FLIGHT).try_collect::<Vec<()>>().await?;
-        Ok(ErasedPage { erased: found, scanned_through })
+        Ok(page)
     }
 
     async fn delete_presence(&self, user_id: &UserId) -> AppResult<()> {
@@ -99,15 +77,6 @@ impl ErasureStore for DynamoDbStore {
             .await?;
         Ok(())
     }
-}
-
-/// The seq of a message sort key (`MSG#<20 digits>`) in a `LastEvaluatedKey`.
-fn seq_of_sort_key(key: &super::Item) -> AppResult<u64> {
-    let sort_key = super::get_s(key, "sk")?;
-    sort_key
-        .strip_prefix("MSG#")
-        .and_then(|digits| digits.parse().ok())
-        .ok_or_else(|| AppError::internal(format!("unexpected sort key {sort_key} in an erasure page")))
 }
 
 impl DynamoDbStore {
@@ -131,22 +100,6 @@ impl DynamoDbStore {
         if message.seq != conversation.last_seq {
             return Ok(());
         }
-        let last = serde_json::to_string(&message.clone().erased(at)).map_err(AppError::internal)?;
-        let refreshed = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(keys::conversation(&conversation.id), keys::META)))
-            .update_expression("SET lastMessage = :last")
-            .condition_expression("lastSeq = :seq")
-            .expression_attribute_values(":last", s(last))
-            .expression_attribute_values(":seq", n(message.seq))
-            .send()
-            .await;
-        match refreshed {
-            // A newer message came meanwhile: its copy is the one to keep.
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            other => other.map(|_| ()).map_err(Into::into),
-        }
+        self.refresh_last_message(&message.clone().erased(at)).await
     }
 }

@@ -4,12 +4,13 @@ use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{DynamoDbStore, Item, get_bool, get_id, get_n, get_n_or_zero, get_opt_s, get_s, id, keys, n, s};
+use super::{
+    DynamoDbStore, Item, get_bool, get_id, get_n, get_n_or_zero, get_opt_named, get_opt_s, get_s, id, keys, n, s,
+};
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Attachment, ContactableBy, Conversation, ConversationKind, LISTED_MEMBERS_MAX, LiveConnection, Message,
-    MessageKind, MessageStatus, Processed, Roles, Roster, Sender, Standing, Upload, User, UserId, UserPresence,
-    now_epoch_seconds,
+    Attachment, Conversation, ConversationKind, LISTED_MEMBERS_MAX, LiveConnection, Message, MessageKind,
+    MessageStatus, Processed, Roles, Roster, Sender, Standing, Upload, User, UserId, UserPresence, now_epoch_seconds,
 };
 
 pub(crate) fn user_from_item(item: &Item) -> AppResult<User> {
@@ -230,11 +231,8 @@ pub(crate) fn presence_from_item(item: &Item) -> (UserPresence, Vec<String>) {
             Some(AttributeValue::Ss(ids)) => ids.iter().filter_map(|id| id.parse().ok()).collect(),
             _ => Default::default(),
         },
-        contactable_by: match get_opt_s(item, "contactableBy").as_deref() {
-            Some("friends") => ContactableBy::Friends,
-            Some("nobody") => ContactableBy::Nobody,
-            _ => ContactableBy::Everyone,
-        },
+        // Absent until the user changes it.
+        contactable_by: get_opt_named(item, "contactableBy").unwrap_or_default(),
     };
     let mut expired = Vec::new();
     if let Some(AttributeValue::Ss(entries)) = item.get("conns") {

@@ -1,5 +1,6 @@
 //! [`MessageStore`] over DynamoDB: messages under their conversation's partition by `seq`, the send dedupe keys,
-//! reactions as items, and read pointers on the memberships (patterns #12-#16, #18, #19, #28).
+//! reactions as items, read pointers on the memberships, and one sender's messages (patterns #12-#16, #18, #19,
+//! #28, #58).
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use crate::model::{
     Attachment, AttachmentStatus, Conversation, ConversationId, DELETED_CONTENT, Message, NewMessage, UserId,
     now_epoch_seconds, now_iso,
 };
-use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SeqRange};
+use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SenderPage, SeqRange};
 use crate::retry;
 
 /// How often a message change retries when another writer held the item it needs.
@@ -308,6 +309,45 @@ impl MessageStore for DynamoDbStore {
         self.attach_reactions(conversation_id, &mut messages).await?;
         Ok(messages)
     }
+
+    async fn sent_messages(
+        &self,
+        conversation_id: &ConversationId,
+        sender: &UserId,
+        after_seq: u64,
+        limit: usize,
+    ) -> AppResult<SenderPage> {
+        // `Limit` bounds the items read; the filter then keeps the sender's (pattern #58).
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+            .filter_expression("senderId = :me")
+            .expression_attribute_values(":pk", s(keys::conversation(conversation_id)))
+            .expression_attribute_values(":low", s(keys::message(after_seq.saturating_add(1))))
+            .expression_attribute_values(":high", s(keys::message(u64::MAX)))
+            .expression_attribute_values(":me", id(sender))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await?;
+        let scanned_through = match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => Some(seq_of_sort_key(&key)?),
+            _ => None,
+        };
+        let messages = out.items.unwrap_or_default().iter().map(message_from_item).collect::<AppResult<_>>()?;
+        Ok(SenderPage { messages, scanned_through })
+    }
+}
+
+/// The seq of a message sort key (`MSG#<20 digits>`) in a `LastEvaluatedKey`.
+fn seq_of_sort_key(key: &super::Item) -> AppResult<u64> {
+    let sort_key = get_s(key, "sk")?;
+    sort_key
+        .strip_prefix("MSG#")
+        .and_then(|digits| digits.parse().ok())
+        .ok_or_else(|| AppError::internal(format!("unexpected sort key {sort_key} in a page of messages")))
 }
 
 impl DynamoDbStore {
@@ -374,24 +414,30 @@ impl DynamoDbStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let last = serde_json::to_string(&message).map_err(AppError::internal)?;
+        self.refresh_last_message(&message).await?;
+        Ok(message)
+    }
+
+    /// Replaces the conversation's `lastMessage` copy with `message` if it is still the newest (a newer message
+    /// arrived meanwhile: its copy is the one to keep).
+    pub(super) async fn refresh_last_message(&self, message: &Message) -> AppResult<()> {
+        let last = serde_json::to_string(message).map_err(AppError::internal)?;
         let refreshed = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(keys::conversation(conversation_id), keys::META)))
+            .set_key(Some(Self::key(keys::conversation(&message.conversation_id), keys::META)))
             .update_expression("SET lastMessage = :last")
             .condition_expression("lastSeq = :seq")
             .expression_attribute_values(":last", s(last))
-            .expression_attribute_values(":seq", n(seq))
+            .expression_attribute_values(":seq", n(message.seq))
             .send()
             .await;
         match refreshed {
-            Ok(_) => Ok(message),
             Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
-                Ok(message)
+                Ok(())
             }
-            Err(e) => Err(e.into()),
+            other => other.map(|_| ()).map_err(Into::into),
         }
     }
 

@@ -8,6 +8,7 @@
 mod connections;
 mod conversations;
 mod erasure;
+mod exports;
 mod friends;
 mod items;
 mod messages;
@@ -141,6 +142,8 @@ pub(crate) mod keys {
     }
     /// Bounds of the range of a user's partition holding blocks, memberships, requests and friends
     /// (`BLOCK#` < `CONV#` < `FREQ#` < `FRIEND#` < `FRIEND$`), which excludes the profile and the presence.
+    /// The user's latest export of their data (after `PROFILE`, outside the graph range).
+    pub const EXPORT: &str = "PROFILE#EXPORT";
     pub const GRAPH_START: &str = "BLOCK#";
     pub const GRAPH_END: &str = "FRIEND$";
 }
@@ -396,6 +399,23 @@ pub(crate) fn id(value: impl Display) -> AttributeValue {
 
 pub(crate) fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+/// A unit enum as a string attribute under its wire (serde) name, so the table and clients use one name.
+pub(crate) fn name_of(value: &impl serde::Serialize) -> AppResult<AttributeValue> {
+    match serde_json::to_value(value).map_err(AppError::internal)? {
+        serde_json::Value::String(name) => Ok(s(name)),
+        other => Err(AppError::internal(format!("{other} is not a name"))),
+    }
+}
+
+/// A unit enum from its wire name in `item[name]`; `None` if absent or not one of its names.
+pub(crate) fn get_opt_named<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(get_opt_s(item, name)?)).ok()
+}
+
+pub(crate) fn get_named<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> AppResult<T> {
+    get_opt_named(item, name).ok_or_else(|| AppError::internal(format!("stored item has no known {name}")))
 }
 
 pub(crate) fn get_s(item: &Item, name: &str) -> AppResult<String> {

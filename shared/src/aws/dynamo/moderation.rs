@@ -5,28 +5,16 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use super::{DynamoDbStore, Item, cancellation_codes, failed_condition, get_id, get_opt_s, get_s, id, keys, s};
+use super::{
+    DynamoDbStore, Item, cancellation_codes, failed_condition, get_id, get_named, get_opt_s, get_s, id, keys, name_of,
+    s,
+};
 use crate::error::{AppError, AppResult};
 use crate::model::{AuditEntry, Report, ReportStatus, ReportTarget, UserId, now_epoch_seconds};
 use crate::ports::{AuditKey, ModerationStore, RateLimit, ReportKey};
 
 const OPEN_REPORTS_INDEX: &str = "gsi1";
-
-/// A unit enum as its wire name.
-fn name_of(value: &impl Serialize) -> AppResult<AttributeValue> {
-    match serde_json::to_value(value).map_err(AppError::internal)? {
-        serde_json::Value::String(name) => Ok(s(name)),
-        other => Err(AppError::internal(format!("{other} is not a name"))),
-    }
-}
-
-fn get_named<T: DeserializeOwned>(item: &Item, name: &str) -> AppResult<T> {
-    serde_json::from_value(serde_json::Value::String(get_s(item, name)?))
-        .map_err(|_| AppError::internal(format!("stored item has an unknown {name}")))
-}
 
 fn get_target(item: &Item) -> AppResult<ReportTarget> {
     get_s(item, "target")?.parse().map_err(|_| AppError::internal("stored item has an invalid target"))

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use crate::error::AppResult;
 use crate::model::{Conversation, DELETED_ACCOUNT, UserId, now_iso};
-use crate::ports::{ErasedPage, ErasureStore, username_key};
+use crate::ports::{ErasureStore, MessageStore, SenderPage, username_key};
 
 use super::InMemoryStore;
 
@@ -32,32 +32,20 @@ impl ErasureStore for InMemoryStore {
         sender: &UserId,
         after_seq: u64,
         limit: usize,
-    ) -> AppResult<ErasedPage> {
-        let mut state = self.lock();
-        let seqs: Vec<u64> = state
-            .messages
-            .range((conversation.id.clone(), after_seq.saturating_add(1))..=(conversation.id.clone(), u64::MAX))
-            .map(|((_, seq), _)| *seq)
-            .collect();
-        let page: Vec<u64> = seqs.iter().take(limit).copied().collect();
-        let scanned_through = if seqs.len() > limit { page.last().copied() } else { None };
+    ) -> AppResult<SenderPage> {
+        let page = self.sent_messages(&conversation.id, sender, after_seq, limit).await?;
         let at = now_iso();
-        let mut found = Vec::new();
-        for seq in page {
-            let key = (conversation.id.clone(), seq);
-            let Some(message) = state.messages.get(&key).filter(|m| m.sender.id == *sender).cloned() else {
-                continue;
-            };
+        let mut state = self.lock();
+        for message in &page.messages {
             let after = message.clone().erased(&at);
             if let Some(stored) = state.conversations.get_mut(&conversation.id)
-                && stored.last_message.as_ref().is_some_and(|last| last.seq == seq)
+                && stored.last_message.as_ref().is_some_and(|last| last.seq == message.seq)
             {
                 stored.last_message = Some(after.clone());
             }
-            state.messages.insert(key, after);
-            found.push(message);
+            state.messages.insert((conversation.id.clone(), message.seq), after);
         }
-        Ok(ErasedPage { erased: found, scanned_through })
+        Ok(page)
     }
 
     async fn delete_presence(&self, user_id: &UserId) -> AppResult<()> {

@@ -8,7 +8,7 @@ use crate::error::{AppError, AppResult};
 use crate::model::{
     Attachment, AttachmentStatus, Conversation, ConversationId, Message, MessageId, NewMessage, UserId, now_iso,
 };
-use crate::ports::{Appended, Created, MessageStore, RateLimit, SeqRange};
+use crate::ports::{Appended, Created, MessageStore, RateLimit, SenderPage, SeqRange};
 
 use super::{InMemoryStore, State};
 
@@ -196,6 +196,26 @@ impl MessageStore for InMemoryStore {
                 .collect(),
         };
         Ok(page)
+    }
+
+    async fn sent_messages(
+        &self,
+        conversation_id: &ConversationId,
+        sender: &UserId,
+        after_seq: u64,
+        limit: usize,
+    ) -> AppResult<SenderPage> {
+        let state = self.lock();
+        let range = (
+            Bound::Excluded((conversation_id.clone(), after_seq)),
+            Bound::Included((conversation_id.clone(), u64::MAX)),
+        );
+        let looked_at: Vec<&Message> =
+            state.messages.range(range).map(|(_, m)| m).take(limit.saturating_add(1)).collect();
+        let scanned_through =
+            if looked_at.len() > limit { looked_at.get(limit.wrapping_sub(1)).map(|m| m.seq) } else { None };
+        let messages = looked_at.into_iter().take(limit).filter(|m| m.sender.id == *sender).cloned().collect();
+        Ok(SenderPage { messages, scanned_through })
     }
 }
 

@@ -5,6 +5,7 @@
 mod connections;
 mod conversations;
 mod erasure;
+mod exports;
 mod friends;
 mod messages;
 mod moderation;
@@ -19,8 +20,9 @@ use std::sync::Mutex;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, LiveConnection, Message, Report,
-    Roster, SessionId, SessionRecord, Upload, UploadId, UserId, UserPresence, UserRecord, now_epoch_seconds,
+    AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, ExportRecord, LiveConnection,
+    Message, Report, Roster, SessionId, SessionRecord, Upload, UploadId, UserId, UserPresence, UserRecord,
+    now_epoch_seconds,
 };
 use crate::ports::{Membership, RateLimit};
 
@@ -63,6 +65,7 @@ struct State {
     /// (target, reporter) → report
     reports: BTreeMap<(String, UserId), Report>,
     audit: Vec<AuditEntry>,
+    exports: HashMap<UserId, ExportRecord>,
 }
 
 impl State {

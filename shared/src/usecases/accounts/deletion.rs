@@ -43,7 +43,7 @@ impl Accounts {
             return Err(AppError::Forbidden("the password is wrong"));
         }
         let at = now_iso();
-        self.erasures.enqueue(&ErasureJob::new(who.user.id.clone(), at.clone()), CLOSING_SECS).await?;
+        self.erasures.enqueue(&ErasureJob::new(who.user.id.clone(), at.clone()).into(), CLOSING_SECS).await?;
         if !self.erasure.tombstone_user(&who.user.id, &record.user.username, &at).await? {
             // Deleted by a request of another session a moment ago: that one closed it.
             return Err(GONE);
