@@ -167,13 +167,26 @@ pub trait ExportStore: Send + Sync {
     async fn forget_export(&self, user_id: &UserId) -> AppResult<Option<ExportRecord>>;
 }
 
-/// A job of the account queue, consumed by the `account-worker` function.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A job of the account queue, consumed by the `account-worker` function: the job's own JSON, told apart by
+/// `exportId` (which only an export has), so erasure jobs queued before exports existed still read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(untagged)]
 pub enum AccountJob {
-    // First: an export job also reads as an erasure job in its first phases (an erasure job has no `exportId`).
     Export(ExportJob),
     Erasure(ErasureJob),
+}
+
+impl<'de> serde::Deserialize<'de> for AccountJob {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        // Never a fallback from one kind to the other: a malformed export must not read as an erasure.
+        if value.get("exportId").is_some() {
+            serde_json::from_value(value).map(AccountJob::Export).map_err(D::Error::custom)
+        } else {
+            serde_json::from_value(value).map(AccountJob::Erasure).map_err(D::Error::custom)
+        }
+    }
 }
 
 impl From<ErasureJob> for AccountJob {
@@ -732,5 +745,7 @@ mod tests {
             let text = serde_json::to_string(&job).unwrap();
             assert_eq!(serde_json::from_str::<AccountJob>(&text).unwrap(), job, "{text}");
         }
+        let malformed = r#"{"userId":"u1","exportId":"not an id","requestedAt":"t","parts":0,"phase":"start"}"#;
+        assert!(serde_json::from_str::<AccountJob>(malformed).is_err(), "a malformed export is not an erasure");
     }
 }

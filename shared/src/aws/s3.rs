@@ -48,6 +48,15 @@ impl S3Files {
     }
 }
 
+impl S3Files {
+    /// A GET URL of `key`, answered with `disposition` as its `Content-Disposition` when given.
+    async fn presigned_get(&self, key: &str, disposition: Option<String>, valid_for: Duration) -> AppResult<String> {
+        let config = PresigningConfig::expires_in(valid_for).map_err(AppError::internal)?;
+        let get = self.client.get_object().bucket(&self.bucket).key(key).set_response_content_disposition(disposition);
+        Ok(get.presigned(config).await?.uri().to_owned())
+    }
+}
+
 fn tagging(state: &str) -> String {
     format!("<Tagging><TagSet><Tag><Key>{STATE_TAG}</Key><Value>{state}</Value></Tag></TagSet></Tagging>")
 }
@@ -94,22 +103,11 @@ impl FileStore for S3Files {
     }
 
     async fn read_url(&self, key: &str, valid_for: Duration) -> AppResult<String> {
-        let config = PresigningConfig::expires_in(valid_for).map_err(AppError::internal)?;
-        let request = self.client.get_object().bucket(&self.bucket).key(key).presigned(config).await?;
-        Ok(request.uri().to_owned())
+        self.presigned_get(key, None, valid_for).await
     }
 
     async fn download_url(&self, key: &str, file_name: &str, valid_for: Duration) -> AppResult<String> {
-        let config = PresigningConfig::expires_in(valid_for).map_err(AppError::internal)?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .response_content_disposition(format!("attachment; filename=\"{file_name}\""))
-            .presigned(config)
-            .await?;
-        Ok(request.uri().to_owned())
+        self.presigned_get(key, Some(format!("attachment; filename=\"{file_name}\"")), valid_for).await
     }
 
     async fn head(&self, key: &str) -> AppResult<Option<StoredObject>> {

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 
 use super::conversations::Conversations;
@@ -108,7 +108,7 @@ impl Exports {
             requested_at: iso(now),
             ready: None,
         };
-        let fresh_after = iso(now - chrono::Duration::from_std(REQUEST_INTERVAL).map_err(AppError::internal)?);
+        let fresh_after = iso(now - delta(REQUEST_INTERVAL));
         match self.store.start_export(&record, &fresh_after).await? {
             Created::New(record) => {
                 if let Err(e) = self.queue.enqueue(&ExportJob::new(&record).into(), 0).await {
@@ -145,7 +145,7 @@ impl Exports {
         let Some(ready) = &record.ready else {
             return Ok(status);
         };
-        let until = parse(&ready.ready_at)? + chrono::Duration::from_std(AVAILABLE_FOR).map_err(AppError::internal)?;
+        let until = parse(&ready.ready_at)? + delta(AVAILABLE_FOR);
         let now = Utc::now();
         status.ready_at = Some(ready.ready_at.clone());
         status.size = Some(ready.size);
@@ -156,8 +156,7 @@ impl Exports {
         let link_valid_for = LINK_VALID_FOR.min((until - now).to_std().unwrap_or_default());
         status.status = ExportState::Ready;
         status.url = Some(self.files.download_url(&record.document_key(), FILE_NAME, link_valid_for).await?);
-        status.url_expires_at =
-            Some(iso(now + chrono::Duration::from_std(link_valid_for).map_err(AppError::internal)?));
+        status.url_expires_at = Some(iso(now + delta(link_valid_for)));
         status.available_until = Some(iso(until));
         Ok(status)
     }
@@ -297,6 +296,11 @@ impl Exports {
         }
         Ok(())
     }
+}
+
+/// Whole seconds of `duration` (this module's are minutes to a day).
+fn delta(duration: Duration) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(duration.as_secs()).unwrap_or(i64::MAX / 1000))
 }
 
 fn iso(at: DateTime<Utc>) -> String {
