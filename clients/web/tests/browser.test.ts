@@ -520,6 +520,8 @@ describe('web app, two users', () => {
 
     await alice.page.getByTestId('logout-everywhere').click();
     await alice.page.getByTestId('login-form').waitFor();
+    // Ended on purpose here: the login screen without a "session has ended" error.
+    expect(await alice.page.getByTestId('auth-error').count()).toBe(0);
     await second.close();
   });
 

@@ -97,9 +97,15 @@ export class Session {
     this.forget();
   }
 
-  /** This device's session was ended from here (logout everywhere): back to the login screen. */
+  /**
+   * This device's session was ended from here (logout everywhere, account deleted): back to the login screen,
+   * without the "session has ended" error. The client already forgot its tokens, which stopped everything here;
+   * only what is still running is stopped.
+   */
   endedHere(): void {
-    this.forget();
+    this.authError = null;
+    if (this.core.client) this.forget();
+    else this.core.changed();
   }
 
   /** Forgets the session here only (the server already ended it). */
