@@ -150,6 +150,9 @@ pub trait ErasureStore: Send + Sync {
         after_seq: u64,
         limit: usize,
     ) -> AppResult<SenderPage>;
+    /// Closes a private conversation whose member `deleted` deleted their account: it stays readable, and
+    /// [`Conversation::refuse_if_closed`] refuses writes to it. Idempotent.
+    async fn close_for_deleted_member(&self, conversation_id: &ConversationId, deleted: &UserId) -> AppResult<()>;
     /// Deletes the user's presence record (status, blocks list, last seen).
     async fn delete_presence(&self, user_id: &UserId) -> AppResult<()>;
 }

@@ -1220,6 +1220,17 @@ async fn a_deleted_account_closes_at_once_and_is_erased_by_its_job() {
     assert!(view["ownerId"] == json!(bob.id) || view["ownerId"] == json!(carol.id), "{view}");
     assert!(events_of(&services.fanout, "c-bob", "member_left").iter().any(|e| e["userId"] == json!(alice.id)));
     assert_eq!(call(&services, "GET", &format!("/conversations/{pair}"), Some(&bob.token), None).await.0, 200);
+    // Readable, closed: nothing more is stored for nobody to read.
+    let (status, refused) = call(
+        &services,
+        "POST",
+        &format!("/conversations/{pair}/messages"),
+        Some(&bob.token),
+        Some(json!({"content": "are you there?"})),
+    )
+    .await;
+    assert_error(status, &refused, 403, "forbidden");
+    assert_eq!(refused["error"]["message"], "the other account was deleted: this conversation is closed");
     let (_, friends) = call(&services, "GET", "/friends", Some(&bob.token), None).await;
     assert_eq!(friends["items"], json!([]), "the friendship is gone");
     // A second run of the same job (SQS delivers at least once) changes nothing and fails nothing.

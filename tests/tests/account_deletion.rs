@@ -1,10 +1,10 @@
 //! Deleting an account on the deployed stack, from the side of the people around it: the account closes at once
 //! (sockets closed, tokens and login refused, the username free for someone else), and `account-worker` erases it
 //! in the background: every message of theirs shows "Deleted account" with no content, the groups they were in
-//! get a new owner and a `member_left`, their friends lose them from the list. And in a crowd: ten friends keep
-//! sending to the user while the deletion runs (nothing internal, every friend's message kept, every one of the
-//! user's erased). The account of `CHAT_ERASURE_MESSAGES` messages (1,000 unless set) prints how long its erasure
-//! took, the figure the docs give for 10,000.
+//! get a new owner and a `member_left`, their friends lose them from the list, their private chats take no more
+//! messages. And in a crowd: ten friends keep sending to the user while the deletion runs (nothing internal, every
+//! friend's stored message kept, every one of the user's erased). The account of `CHAT_ERASURE_MESSAGES` messages
+//! (1,000 unless set) prints how long its erasure took, the figure the docs give for 10,000.
 
 use std::time::{Duration, Instant};
 
@@ -125,6 +125,9 @@ async fn a_deleted_account_closes_at_once_and_is_erased_in_the_background() {
     assert!(!listed.to_string().contains("my secret"), "no preview keeps her words: {listed}");
     let (_, friends) = api.call("GET", "/friends", Some(&bob.token), None).await;
     assert!(!friends.to_string().contains(&alice.id), "{friends}");
+    // The private chat stays readable and takes nothing more: no message is stored for nobody to read.
+    let (status, refused) = send(&api, &bob, &pair, "are you there?").await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("forbidden")), "{refused}");
     bob_ws.close().await;
 }
 
@@ -145,25 +148,29 @@ async fn ten_friends_sending_while_the_account_is_deleted_lose_nothing_of_theirs
     // The friends send into their chats and the group while alice deletes her account.
     let (api, group) = (&api, &group);
     let sending = join_all(friends.iter().zip(&chats).map(|(friend, chat)| async move {
-        let mut statuses = Vec::new();
+        let (mut to_alice, mut to_group) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
-            statuses.push(send(api, friend, chat, &format!("to alice {round}")).await.0);
-            statuses.push(send(api, friend, group, &format!("to the group {round}")).await.0);
+            to_alice.push(send(api, friend, chat, &format!("to alice {round}")).await.0);
+            to_group.push(send(api, friend, group, &format!("to the group {round}")).await.0);
         }
-        statuses
+        (to_alice, to_group)
     }));
     let (statuses, _) = tokio::join!(sending, async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         delete_account(api, &alice).await
     });
-    let statuses: Vec<u16> = statuses.into_iter().flatten().collect();
-    assert!(statuses.iter().all(|s| *s == 201), "every friend's send is stored: {statuses:?}");
+    // The private chats close once the erasure reaches them: a send is stored (201) or refused (403), never lost.
+    for (to_alice, to_group) in &statuses {
+        assert!(to_alice.iter().all(|s| *s == 201 || *s == 403), "{to_alice:?}");
+        assert!(to_group.iter().all(|s| *s == 201), "the group stays open: {to_group:?}");
+    }
 
-    for (friend, chat) in friends.iter().zip(&chats) {
+    for ((friend, chat), (to_alice, _)) in friends.iter().zip(&chats).zip(&statuses) {
         erased_within(api, friend, chat, &alice).await;
         let messages = all_messages(api, friend, chat).await;
         let kept = messages.iter().filter(|m| m["sender"]["_id"] == json!(friend.id)).count();
-        assert_eq!(kept, ROUNDS, "every message the friend sent is there");
+        let stored = to_alice.iter().filter(|s| **s == 201).count();
+        assert_eq!(kept, stored, "every message the friend's send stored is there");
     }
     erased_within(api, &friends[0], group, &alice).await;
     let (_, view) = api.call("GET", &format!("/conversations/{group}"), Some(&friends[0].token), None).await;

@@ -70,6 +70,7 @@ fn group(members: &[User]) -> Conversation {
         last_seq: 0,
         last_message: None,
         blocked: false,
+        member_deleted: false,
     }
 }
 
@@ -864,6 +865,13 @@ async fn an_account_closes_once_and_its_messages_are_erased_in_pages<S: Store>(s
     assert_eq!((preview.seq, preview.content.as_str()), (5, DELETED_CONTENT));
     let again = store.erase_messages(&conversation, &alice.id, 0, 10).await.unwrap();
     assert_eq!(again.messages.len(), 3, "erasing again finds them and changes nothing");
+    store.close_for_deleted_member(&conversation.id, &alice.id).await.unwrap();
+    store.close_for_deleted_member(&conversation.id, &alice.id).await.unwrap();
+    let closed = store.get_conversation(&conversation.id).await.unwrap().unwrap();
+    assert!(closed.member_deleted && closed.refuse_if_closed().is_err(), "closed, twice without harm");
+    let nowhere = ConversationId::parse("no-such-conversation").unwrap();
+    store.close_for_deleted_member(&nowhere, &alice.id).await.unwrap();
+    assert!(store.get_conversation(&nowhere).await.unwrap().is_none(), "closing creates nothing");
     store.delete_presence(&alice.id).await.unwrap();
     assert_eq!(store.presence(&alice.id).await.unwrap(), UserPresence::default());
 }

@@ -123,13 +123,20 @@ pub struct Conversation {
     pub last_message: Option<Message>,
     /// A private conversation one of whose two members blocked the other: it stays readable, nobody writes to it.
     pub blocked: bool,
+    /// A private conversation whose other member deleted their account: it stays readable, nobody writes to it.
+    pub member_deleted: bool,
 }
 
 impl Conversation {
-    /// Refuses a write (message, reaction, typing) into a private conversation closed by a block.
-    pub fn refuse_if_blocked(&self) -> crate::error::AppResult<()> {
+    /// Refuses a write (message, reaction, typing) into a private conversation closed by a block or by the other
+    /// member's account deletion.
+    pub fn refuse_if_closed(&self) -> crate::error::AppResult<()> {
+        use crate::error::AppError::Forbidden;
+        if self.member_deleted {
+            return Err(Forbidden("the other account was deleted: this conversation is closed"));
+        }
         if self.blocked {
-            return Err(crate::error::AppError::Forbidden("one of you blocked the other: this conversation is closed"));
+            return Err(Forbidden("one of you blocked the other: this conversation is closed"));
         }
         Ok(())
     }
@@ -246,6 +253,7 @@ mod tests {
             last_seq: 0,
             last_message: None,
             blocked: false,
+            member_deleted: false,
         };
         assert_eq!(mk("u1", "u2").private_pair_key(), mk("u2", "u1").private_pair_key());
         assert_eq!(mk("u2", "u1").private_pair_key().unwrap(), Conversation::pair_key_of(&user("u2"), &user("u1")));

@@ -224,6 +224,7 @@ impl Conversations {
             last_seq: 0,
             last_message: None,
             blocked: false,
+            member_deleted: false,
         };
         match self.conversations.create_conversation(&conversation).await? {
             Created::New(created) => {

@@ -4,8 +4,9 @@
 //!
 //! In order: the user's messages in every conversation they belong to are erased (content, attachments, their
 //! name on each), then they leave every group (ownership passes as when an owner leaves; the members get
-//! `member_left`); a private conversation stays, its other side now shows [`DELETED_ACCOUNT`]; then friendships,
-//! friend requests both ways and the user's blocks go, their export of their data, and their presence record.
+//! `member_left`); a private conversation is closed to writes first and stays readable, its other side now
+//! shows [`DELETED_ACCOUNT`]; then friendships, friend requests both ways and the user's blocks go, their export
+//! of their data, and their presence record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,6 +119,10 @@ impl Erasure {
         let Some(conversation) = self.conversations.get_conversation(id).await? else {
             return Ok(None);
         };
+        if conversation.kind == ConversationKind::Private && after_seq == 0 {
+            // First, so that nothing more is sent into it while its history is erased.
+            self.store.close_for_deleted_member(id, user_id).await?;
+        }
         let page = self.store.erase_messages(&conversation, user_id, after_seq, ERASURE_PAGE).await?;
         for attachment in page.messages.iter().filter_map(|m| m.attachment.as_ref()) {
             self.uploads.discard(attachment).await;

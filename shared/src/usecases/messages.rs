@@ -220,7 +220,7 @@ impl Messages {
         input.validate()?;
         let (conversation, _) =
             member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
-        conversation.refuse_if_blocked()?;
+        conversation.refuse_if_closed()?;
         let mut attempt = 0;
         let appended = loop {
             attempt += 1;
@@ -296,7 +296,7 @@ impl Messages {
         if message.sender.id != *actor.id() {
             return Err(AppError::Forbidden("only the sender can edit a message"));
         }
-        conversation.refuse_if_blocked()?;
+        conversation.refuse_if_closed()?;
         let edited = self
             .messages
             .edit_message(&conversation.id, message.seq, actor.id(), &input.new_content, &now_iso())
@@ -414,7 +414,7 @@ impl Messages {
     pub async fn react(&self, actor: &Actor, input: Reaction, add: bool) -> AppResult<bool> {
         validate_emoji(&input.emoji)?;
         let (conversation, message) = self.visible_message(actor, &input.message_id).await?;
-        conversation.refuse_if_blocked()?;
+        conversation.refuse_if_closed()?;
         let changed = if add {
             if message.deleted {
                 return Err(AppError::Conflict("message was deleted"));

@@ -103,7 +103,7 @@ impl Rooms {
     pub async fn typing(&self, actor: &Actor, input: Typing) -> AppResult<bool> {
         let (conversation, _) =
             member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
-        conversation.refuse_if_blocked()?;
+        conversation.refuse_if_closed()?;
         self.rates.take(actor.id(), &TYPING_LIMIT).await?;
         if input.is_typing {
             let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select, TransactWrite
 use super::items::{conversation_from_item, kind_str};
 use super::{
     DynamoDbStore, Item, READERS_INDEX, cancellation_codes, failed_condition, get_id, get_n_or_zero, get_opt_s, get_s,
-    id, id_set, keys, n, s,
+    id, id_set, keys, n, s, unless_refused,
 };
 use crate::error::{AppError, AppResult};
 use crate::model::{Conversation, ConversationId, ConversationKind, LISTED_MEMBERS_MAX, Roles, Roster, UserId};
@@ -386,11 +386,8 @@ impl ConversationStore for DynamoDbStore {
             set.push("avatar = :avatar");
             update = update.expression_attribute_values(":avatar", s(avatar));
         }
-        match update.update_expression(format!("SET {}", set.join(", "))).send().await {
-            Ok(out) => conversation_from_item(&out.attributes.unwrap_or_default()).map(Some),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let written = unless_refused(update.update_expression(format!("SET {}", set.join(", "))).send().await)?;
+        written.map(|out| conversation_from_item(&out.attributes.unwrap_or_default())).transpose()
     }
 
     /// One transaction: `META` (count, version, the set while listed) and, per added member, the membership and

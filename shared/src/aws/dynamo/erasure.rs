@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{DynamoDbStore, cancellation_codes, id, keys, s};
+use super::{DynamoDbStore, cancellation_codes, id, keys, s, unless_refused};
 use crate::error::AppResult;
-use crate::model::{Conversation, DELETED_ACCOUNT, DELETED_CONTENT, Message, UserId};
+use crate::model::{Conversation, ConversationId, DELETED_ACCOUNT, DELETED_CONTENT, Message, UserId};
 use crate::ports::{ErasureStore, MessageStore, SenderPage, username_key};
 
 /// Message updates one erasure page keeps in flight.
@@ -66,6 +66,21 @@ impl ErasureStore for DynamoDbStore {
         let erasing: Vec<_> = page.messages.iter().map(|message| self.erase_one(conversation, message, &at)).collect();
         stream::iter(erasing).buffer_unordered(ERASES_IN_FLIGHT).try_collect::<Vec<()>>().await?;
         Ok(page)
+    }
+
+    async fn close_for_deleted_member(&self, conversation_id: &ConversationId, deleted: &UserId) -> AppResult<()> {
+        let closed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(keys::conversation(conversation_id), keys::META)))
+            .update_expression("SET deletedMember = :deleted")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":deleted", id(deleted))
+            .send()
+            .await;
+        // Refused: gone already, nothing to close.
+        unless_refused(closed).map(drop)
     }
 
     async fn delete_presence(&self, user_id: &UserId) -> AppResult<()> {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::{DynamoDbStore, get_id, get_n, get_opt_s, get_s, id, keys, n, s};
+use super::{DynamoDbStore, get_id, get_n, get_opt_s, get_s, id, keys, n, s, unless_refused};
 use crate::error::{AppError, AppResult};
 use crate::model::{ExportId, ExportRecord, ReadyExport, UserId, now_epoch_seconds};
 use crate::ports::{Created, ExportStore};
@@ -45,10 +45,8 @@ impl ExportStore for DynamoDbStore {
                 .expression_attribute_values(":fresh", s(fresh_after))
                 .send()
                 .await;
-            match put {
-                Ok(_) => return Ok(Created::New(record.clone())),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(e.into()),
+            if unless_refused(put)?.is_some() {
+                return Ok(Created::New(record.clone()));
             }
             if let Some(existing) = self.export_record(&record.user_id).await? {
                 return Ok(Created::Existing(existing));
@@ -74,11 +72,7 @@ impl ExportStore for DynamoDbStore {
             .expression_attribute_values(":id", id(export_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        Ok(unless_refused(result)?.is_some())
     }
 
     async fn forget_export(&self, user_id: &UserId) -> AppResult<Option<ExportRecord>> {

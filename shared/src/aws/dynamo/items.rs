@@ -78,6 +78,7 @@ pub(crate) fn conversation_from_item(item: &Item) -> AppResult<Conversation> {
         last_message,
         // DynamoDB drops a set emptied by the last unblock.
         blocked: item.contains_key("blockedBy"),
+        member_deleted: item.contains_key("deletedMember"),
     })
 }
 

@@ -9,7 +9,10 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
 use super::items::{attachment_value, message_from_item, message_to_item};
-use super::{DynamoDbStore, cancellation_codes, contended, failed_condition, get_n, get_opt_s, get_s, id, keys, n, s};
+use super::{
+    DynamoDbStore, cancellation_codes, contended, failed_condition, get_n, get_opt_s, get_s, id, keys, n, s,
+    unless_refused,
+};
 use crate::error::{AppError, AppResult};
 use crate::model::{
     Attachment, AttachmentStatus, Conversation, ConversationId, DELETED_CONTENT, Message, NewMessage, UserId,
@@ -407,13 +410,8 @@ impl DynamoDbStore {
         for (name, value) in values {
             request = request.expression_attribute_values(*name, value.clone());
         }
-        let message = match request.send().await {
-            Ok(out) => message_from_item(&out.attributes.unwrap_or_default())?,
-            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
-                return Err(AppError::Conflict("message cannot be changed"));
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let changed = unless_refused(request.send().await)?.ok_or(AppError::Conflict("message cannot be changed"))?;
+        let message = message_from_item(&changed.attributes.unwrap_or_default())?;
         self.refresh_last_message(&message).await?;
         Ok(message)
     }
@@ -433,12 +431,7 @@ impl DynamoDbStore {
             .expression_attribute_values(":seq", n(message.seq))
             .send()
             .await;
-        match refreshed {
-            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
-                Ok(())
-            }
-            other => other.map(|_| ()).map_err(Into::into),
-        }
+        unless_refused(refreshed).map(drop)
     }
 
     /// One `Query` over the reaction items of `messages` (adjacent seqs of one conversation), folded into each

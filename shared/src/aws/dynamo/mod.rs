@@ -24,10 +24,9 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
@@ -243,13 +242,8 @@ impl DynamoDbStore {
     /// Runs a conditional `UpdateItem` (key, expressions) and answers the item after it; `None` when its condition
     /// failed.
     pub(crate) async fn update_if(&self, update: UpdateItemFluentBuilder) -> AppResult<Option<Item>> {
-        match update.table_name(&self.table).return_values(ReturnValue::AllNew).send().await {
-            Ok(out) => Ok(out.attributes),
-            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
+        let written = unless_refused(update.table_name(&self.table).return_values(ReturnValue::AllNew).send().await)?;
+        Ok(written.and_then(|out| out.attributes))
     }
 
     /// Runs a conditional transaction; `false` when a condition failed or another transaction held an item,
@@ -399,6 +393,23 @@ pub(crate) fn id(value: impl Display) -> AttributeValue {
 
 pub(crate) fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+/// A conditional write's outcome: `Some` with its output when written, `None` when its condition refused it.
+pub(crate) fn unless_refused<T, E, R>(result: Result<T, SdkError<E, R>>) -> AppResult<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e)
+            if e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A unit enum as a string attribute under its wire (serde) name, so the table and clients use one name.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
-use super::{DynamoDbStore, Item, keys, n};
+use super::{DynamoDbStore, Item, keys, n, unless_refused};
 use crate::error::AppResult;
 use crate::model::{UserId, now_epoch_seconds};
 use crate::ports::{RateLimit, RateStore};
@@ -58,12 +58,6 @@ impl RateStore for DynamoDbStore {
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(limit.exceeded(now))
-            }
-            Err(e) => Err(e.into()),
-        }
+        unless_refused(result)?.map(drop).ok_or_else(|| limit.exceeded(now))
     }
 }

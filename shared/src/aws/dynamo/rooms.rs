@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
-use super::{DynamoDbStore, get_id, get_n, id, keys, n};
+use super::{DynamoDbStore, get_id, get_n, id, keys, n, unless_refused};
 use crate::error::{AppError, AppResult};
 use crate::model::{Connection, ConnectionId, ConversationId, LiveConnection, UserId};
 use crate::ports::RoomStore;
@@ -106,11 +106,7 @@ impl RoomStore for DynamoDbStore {
             .expression_attribute_values(":cutoff", n(now_ms.saturating_sub(window_ms)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        Ok(unless_refused(result)?.is_some())
     }
 
     async fn release_typing(&self, conversation_id: &ConversationId, user_id: &UserId) -> AppResult<()> {

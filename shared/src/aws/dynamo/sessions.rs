@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::items::{standing_from_item, user_from_item};
-use super::{DynamoDbStore, get_id, get_n, get_s, id, keys, n, s};
+use super::{DynamoDbStore, get_id, get_n, get_s, id, keys, n, s, unless_refused};
 use crate::error::AppResult;
 use crate::model::{SessionId, SessionRecord, Standing, User, UserId, now_epoch_seconds};
 use crate::ports::SessionStore;
@@ -75,11 +75,7 @@ impl SessionStore for DynamoDbStore {
             .expression_attribute_values(":now", n(now_epoch_seconds()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        Ok(unless_refused(result)?.is_some())
     }
 
     async fn delete_session(&self, user_id: &UserId, session_id: &SessionId) -> AppResult<bool> {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::AppResult;
-use crate::model::{Conversation, DELETED_ACCOUNT, UserId, now_iso};
+use crate::model::{Conversation, ConversationId, DELETED_ACCOUNT, UserId, now_iso};
 use crate::ports::{ErasureStore, MessageStore, SenderPage, username_key};
 
 use super::InMemoryStore;
@@ -46,6 +46,13 @@ impl ErasureStore for InMemoryStore {
             state.messages.insert((conversation.id.clone(), message.seq), after);
         }
         Ok(page)
+    }
+
+    async fn close_for_deleted_member(&self, conversation_id: &ConversationId, _deleted: &UserId) -> AppResult<()> {
+        if let Some(conversation) = self.lock().conversations.get_mut(conversation_id) {
+            conversation.member_deleted = true;
+        }
+        Ok(())
     }
 
     async fn delete_presence(&self, user_id: &UserId) -> AppResult<()> {
