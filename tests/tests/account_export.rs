@@ -78,9 +78,15 @@ async fn an_export_holds_the_users_own_data_behind_a_link_and_is_made_once() {
 
     let (status, body) = api.call("GET", "/users/me/export", Some(&alice.token), None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
-    // Eight requests at the same moment (a double click, several devices): one export.
+    // Eight requests at the same moment (a double click, several devices): one export. A request that arrives
+    // once it is made (a slow cold start) answers it ready.
     let answers = join_all((0..8).map(|_| request_export(&api, &alice))).await;
-    assert!(answers.iter().all(|(status, body)| *status == 202 && body["status"] == "pending"), "{answers:?}");
+    assert!(
+        answers.iter().all(|(status, body)| (*status, body["status"].as_str()) == (202, Some("pending"))
+            || (*status, body["status"].as_str()) == (200, Some("ready"))),
+        "{answers:?}"
+    );
+    assert!(answers.iter().any(|(status, _)| *status == 202), "the first is pending: {answers:?}");
     let export_id = &answers[0].1["exportId"];
     assert!(answers.iter().all(|(_, body)| &body["exportId"] == export_id), "one export: {answers:?}");
 
