@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::error::AppError;
 use crate::model::{
-    Attachment, ConversationId, ConversationView, MemberLeft, Message, MessageId, MessageStatus, Role, Sender, User,
-    UserId,
+    Attachment, ConversationId, ConversationNotifications, ConversationView, MemberLeft, Message, MessageId,
+    MessageStatus, NotificationPreferences, Role, Sender, User, UserId,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -130,6 +130,17 @@ pub enum Event {
     },
     UserUnblocked {
         user: Sender,
+    },
+    /// To the member's other connections, so every device shows the same mute state.
+    ConversationNotificationsChanged {
+        conversation_id: ConversationId,
+        #[serde(flatten)]
+        notifications: ConversationNotifications,
+    },
+    /// To the user's other connections.
+    NotificationPreferencesChanged {
+        #[serde(flatten)]
+        preferences: NotificationPreferences,
     },
     /// The answer to `ping`.
     Pong {},

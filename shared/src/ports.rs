@@ -12,10 +12,10 @@ use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Attachment, AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, ErasureJob,
-    ExportId, ExportJob, ExportRecord, LiveConnection, Message, NewMessage, Processed, ReadyExport, Report,
-    ReportStatus, ReportTarget, Roles, Roster, SessionId, SessionRecord, Standing, Upload, UploadId, User, UserId,
-    UserPresence, UserRecord,
+    Attachment, AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId,
+    ConversationNotifications, ErasureJob, ExportId, ExportJob, ExportRecord, LiveConnection, Message, NewMessage,
+    NotificationPreferences, Processed, ReadyExport, Report, ReportStatus, ReportTarget, Roles, Roster, SessionId,
+    SessionRecord, Standing, Upload, UploadId, User, UserId, UserPresence, UserRecord,
 };
 
 // ---------------------------------------------------------------------------------------------- accounts
@@ -242,6 +242,12 @@ pub trait ConnectionStore: Send + Sync {
     async fn presences(&self, user_ids: &[UserId]) -> AppResult<HashMap<UserId, UserPresence>>;
     async fn set_status(&self, user_id: &UserId, status: &str) -> AppResult<()>;
     async fn set_contactable_by(&self, user_id: &UserId, setting: ContactableBy) -> AppResult<()>;
+    /// Stored with the presence, which whoever decides to notify the user reads anyway.
+    async fn set_notification_preferences(
+        &self,
+        user_id: &UserId,
+        preferences: &NotificationPreferences,
+    ) -> AppResult<()>;
 }
 
 // ---------------------------------------------------------------------------------------------- conversations
@@ -263,12 +269,33 @@ impl<T> Created<T> {
     }
 }
 
-/// A user's side of a membership: the read pointer that unread counts come from.
+/// A user's side of a membership: the read pointer that unread counts come from, the messages that mentioned
+/// them, and how they want to be notified.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Membership {
     pub conversation_id: ConversationId,
     /// Seq of the newest message the user has read; 0 before the first.
     pub last_read_seq: u64,
+    /// Seqs of messages that mentioned the user, ascending; those at or before the read pointer are removed when
+    /// it moves past them.
+    pub mention_seqs: Vec<u64>,
+    pub notifications: ConversationNotifications,
+}
+
+impl Membership {
+    pub fn new(conversation_id: ConversationId, last_read_seq: u64) -> Self {
+        Membership { conversation_id, last_read_seq, mention_seqs: Vec::new(), notifications: Default::default() }
+    }
+
+    /// Mentions of the user after their read pointer.
+    pub fn unread_mentions(&self) -> u64 {
+        self.mention_seqs.iter().filter(|seq| **seq > self.last_read_seq).count() as u64
+    }
+
+    /// The mentions a read pointer moved to `up_to` has read: the seqs to remove.
+    pub fn mentions_read_by(&self, up_to: u64) -> Vec<u64> {
+        self.mention_seqs.iter().copied().filter(|seq| *seq <= up_to).collect()
+    }
 }
 
 /// New values for a group's name and avatar; `None` leaves a field as it is.
@@ -299,6 +326,13 @@ pub trait ConversationStore: Send + Sync {
     ) -> AppResult<Option<(Conversation, Membership)>>;
     /// Every conversation the user belongs to, in no particular order.
     async fn memberships(&self, user_id: &UserId) -> AppResult<Vec<Membership>>;
+    /// Replaces the user's notification setting for the conversation; `false` if they are not a member.
+    async fn set_notifications(
+        &self,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
+        setting: &ConversationNotifications,
+    ) -> AppResult<bool>;
     /// Members of the listed conversations among `conversation_ids`, deduplicated; large groups contribute
     /// nobody (presence is never sent to every member of a large group).
     async fn listed_members_of(&self, conversation_ids: &[ConversationId]) -> AppResult<Vec<UserId>>;
@@ -412,6 +446,9 @@ pub trait MessageStore: Send + Sync {
     /// A message with an attachment also marks its upload attached, atomically, if the upload was made by the
     /// sender for this conversation, is not attached yet and is still as processed as the attachment says
     /// (else `Conflict`, and nothing is written: the caller re-reads the upload and decides again).
+    ///
+    /// Each of [`NewMessage::mentioned_others`] gets the message's seq in their membership's mentions, in the
+    /// same write; a mentioned user who is not a member refuses the whole message (`Validation`).
     async fn append_message(
         &self,
         conversation: &Conversation,
@@ -453,13 +490,15 @@ pub trait MessageStore: Send + Sync {
         user_id: &UserId,
         emoji: &str,
     ) -> AppResult<bool>;
-    /// Moves the user's read pointer forward to `seq`. Returns the previous pointer, or `None` if it already was
-    /// at or past `seq` (read pointers never move back).
+    /// Moves the user's read pointer forward to `seq` and forgets `read_mentions` (mentions at or before it, as
+    /// the caller read them). Returns the previous pointer, or `None` if it already was at or past `seq` (read
+    /// pointers never move back).
     async fn advance_read(
         &self,
         user_id: &UserId,
         conversation_id: &ConversationId,
         seq: u64,
+        read_mentions: &[u64],
     ) -> AppResult<Option<u64>>;
     /// Replaces the attachment of a message that is not deleted; `None` if it is gone or deleted.
     async fn set_attachment(

@@ -1347,3 +1347,103 @@ async fn an_export_holds_the_users_own_data_and_is_made_once_an_hour() {
     assert_eq!(services.run_account_jobs(50).await, 0);
     assert!(!services.files.exists(&key), "the document goes with the account");
 }
+
+// ------------------------------------------------------------------ mentions and notification settings
+
+#[tokio::test]
+async fn mentions_reach_the_mentioned_and_count_until_read() {
+    let services = TestApp::new();
+    let (alice, bob, carol, dave) = (
+        account(&services, "alice").await,
+        account(&services, "bob").await,
+        account(&services, "carol").await,
+        account(&services, "dave").await,
+    );
+    let trio = group(&services, &alice, &[&bob, &carol], "trio").await;
+    connect(&services.store, &bob, "bob-1").await;
+    let path = format!("/conversations/{trio}/messages");
+    let mention = |ids: &[&str], content: &str| json!({"content": content, "mentions": ids});
+
+    let (status, refused) =
+        call(&services, "POST", &path, Some(&alice.token), Some(mention(&[&bob.id, &dave.id], "@bob @dave"))).await;
+    assert_error(status, &refused, 422, "validation_failed");
+    assert_eq!(refused["error"]["message"], "mentions must name members of the conversation");
+    let (status, bad) = call(&services, "POST", &path, Some(&alice.token), Some(mention(&["not an id"], "x"))).await;
+    assert_error(status, &bad, 422, "validation_failed");
+
+    let (status, sent) =
+        call(&services, "POST", &path, Some(&alice.token), Some(mention(&[&bob.id, &bob.id], "@bob look"))).await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["mentions"], json!([bob.id]), "repeats are dropped");
+    assert_eq!(sent["seq"], 1, "the refused sends stored nothing");
+    send(&services, &carol, &trio, "no mention here").await;
+    let received = events_of(&services.fanout, "bob-1", "receive_message");
+    assert_eq!(received[0]["message"]["mentions"], json!([bob.id]), "bob's frame says he is mentioned");
+    assert_eq!(received[1]["message"]["mentions"], json!([]));
+
+    let unread_mentions = |who: &Account| {
+        let token = who.token.clone();
+        let services = &services;
+        async move {
+            let (_, list) = call(services, "GET", "/conversations", Some(&token), None).await;
+            (
+                list["items"][0]["unreadCount"].as_u64().unwrap(),
+                list["items"][0]["unreadMentionCount"].as_u64().unwrap(),
+            )
+        }
+    };
+    assert_eq!(unread_mentions(&bob).await, (2, 1));
+    assert_eq!(unread_mentions(&carol).await, (0, 0), "her own message is read, and nobody mentioned her");
+    let read = json!({"lastMessageId": sent["_id"]});
+    let (status, receipt) =
+        call(&services, "POST", &format!("/conversations/{trio}/read"), Some(&bob.token), Some(read)).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["lastReadSeq"], 1, "{receipt} {sent}");
+    assert_eq!(unread_mentions(&bob).await, (1, 0), "read once the pointer passes it");
+}
+
+#[tokio::test]
+async fn notification_settings_are_the_users_own_and_reach_their_other_devices() {
+    let services = TestApp::new();
+    let (alice, bob, carol) =
+        (account(&services, "alice").await, account(&services, "bob").await, account(&services, "carol").await);
+    let pair = private(&services, &alice, &bob).await;
+    connect(&services.store, &bob, "bob-phone").await;
+    let path = format!("/conversations/{pair}/notifications");
+
+    let quiet = json!({"level": "mentions", "until": "2099-01-01T09:00:00+01:00"});
+    let (status, set) = call(&services, "PUT", &path, Some(&bob.token), Some(quiet)).await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set, json!({"conversationId": pair, "level": "mentions", "until": "2099-01-01T08:00:00.000Z"}));
+    let told = events_of(&services.fanout, "bob-phone", "conversation_notifications_changed");
+    assert_eq!(told, std::slice::from_ref(&set), "his other device shows the same");
+    let (_, list) = call(&services, "GET", "/conversations", Some(&bob.token), None).await;
+    assert_eq!(list["items"][0]["notifications"], json!({"level": "mentions", "until": "2099-01-01T08:00:00.000Z"}));
+    let (_, alices) = call(&services, "GET", "/conversations", Some(&alice.token), None).await;
+    assert_eq!(alices["items"][0]["notifications"]["level"], "all", "one member's setting only");
+
+    for (body, status, code) in [
+        (json!({"level": "loud"}), 400, "bad_request"),
+        (json!({"level": "none", "until": "2001-01-01T00:00:00Z"}), 422, "validation_failed"),
+        (json!({"level": "all", "until": "2099-01-01T00:00:00Z"}), 422, "validation_failed"),
+        (json!({"level": "none", "forever": true}), 400, "bad_request"),
+    ] {
+        let (s, b) = call(&services, "PUT", &path, Some(&bob.token), Some(body.clone())).await;
+        assert_error(s, &b, status, code);
+    }
+    let (s, b) = call(&services, "PUT", &path, Some(&carol.token), Some(json!({"level": "none"}))).await;
+    assert_error(s, &b, 404, "not_found");
+
+    let (status, preferences) = call(&services, "GET", "/users/me/notifications", Some(&bob.token), None).await;
+    assert_eq!((status, preferences), (200, json!({"doNotDisturbUntil": null, "previews": true})));
+    let dnd = json!({"doNotDisturbUntil": "2099-06-01T22:00:00Z", "previews": false});
+    let (status, set) = call(&services, "PUT", "/users/me/notifications", Some(&bob.token), Some(dnd)).await;
+    assert_eq!((status, &set), (200, &json!({"doNotDisturbUntil": "2099-06-01T22:00:00.000Z", "previews": false})));
+    assert_eq!(
+        events_of(&services.fanout, "bob-phone", "notification_preferences_changed"),
+        std::slice::from_ref(&set)
+    );
+    assert_eq!(call(&services, "GET", "/users/me/notifications", Some(&bob.token), None).await.1, set);
+    let (s, b) = call(&services, "PUT", "/users/me/notifications", Some(&bob.token), Some(json!({"mute": 1}))).await;
+    assert_error(s, &b, 400, "bad_request");
+}

@@ -93,6 +93,7 @@ impl Stack {
                 file_name: None,
                 attachment: None,
                 client_message_id: None,
+                mentions: Vec::new(),
             };
             let appended = store.append_message(&read, draft, &unlimited).await.expect("append").expect("appended");
             read.last_seq = appended.into_parts().0.message.seq;

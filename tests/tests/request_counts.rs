@@ -86,6 +86,12 @@ impl Harness {
         json
     }
 
+    /// DynamoDB requests recorded under `label`.
+    fn requests_of(&self, label: &str) -> usize {
+        let (_, requests, _) = self.rows.iter().find(|(l, _, _)| l == label).expect("recorded");
+        requests.values().sum()
+    }
+
     fn print(&self) {
         println!("\n{:<46} {:>5} {:>6}  by operation", "action", "ddb", "posts");
         for (label, requests, posts) in &self.rows {
@@ -249,6 +255,49 @@ async fn requests_per_action() {
     for (label, requests, _) in &h.rows {
         assert!(!requests.contains_key("Scan"), "{label} scanned the table");
     }
+}
+
+/// Mentions and notification settings: a mention is an item in the send's own transaction and forgetting it one
+/// more action of the read pointer's update, so neither adds a request; the settings are one write each.
+#[tokio::test]
+async fn requests_per_mention_and_notification_setting() {
+    let mut h = Harness::new(chat_shared::config::DEFAULT_FANOUT_INLINE_MAX).await;
+    let mut users = Vec::new();
+    for name in ["alice", "bob"] {
+        let body = json!({"username": unique_name(name), "password": "password123"});
+        users.push(h.http(&format!("(register {name})"), "POST", "/auth/register", None, Some(body)).await);
+    }
+    let (ta, tb) = (users[0]["token"].as_str().unwrap(), users[1]["token"].as_str().unwrap());
+    let pair = json!({"type": "private", "participantId": users[1]["user"]["_id"]});
+    let conversation = h.http("(private conversation)", "POST", "/conversations", Some(ta), Some(pair)).await;
+    let cid = conversation["_id"].as_str().unwrap().to_owned();
+    let (a1, b1) = (unique_name("a1"), unique_name("b1"));
+    h.connect("(alice connects)", &a1, ta).await;
+    h.connect("(bob connects)", &b1, tb).await;
+    let plain = json!({"action": "send_message", "conversationId": cid, "content": "hi"});
+    let sent = h.act("send_message (no mention)", &a1, plain).await;
+    let mention = json!({"action": "send_message", "conversationId": cid, "content": "@bob", "mentions": [users[1]["user"]["_id"]]});
+    let mentioned = h.act("send_message (mentioning bob)", &a1, mention).await;
+    let read = |frames: &[Value]| json!({"action": "mark_read", "conversationId": cid, "lastMessageId": frames[0]["data"]["message"]["_id"]});
+    h.act("mark_read (no mention passed)", &b1, read(&sent)).await;
+    h.act("mark_read (past a mention)", &b1, read(&mentioned)).await;
+    let settings = format!("/conversations/{cid}/notifications");
+    h.http("PUT /conversations/:id/notifications", "PUT", &settings, Some(tb), Some(json!({"level": "mentions"})))
+        .await;
+    h.http("GET /users/me/notifications", "GET", "/users/me/notifications", Some(tb), None).await;
+    let dnd = json!({"doNotDisturbUntil": "2099-01-01T00:00:00Z", "previews": false});
+    h.http("PUT /users/me/notifications", "PUT", "/users/me/notifications", Some(tb), Some(dnd)).await;
+    h.print();
+    assert_eq!(
+        h.requests_of("send_message (mentioning bob)"),
+        h.requests_of("send_message (no mention)"),
+        "a mention rides in the send's own transaction"
+    );
+    assert_eq!(
+        h.requests_of("mark_read (past a mention)"),
+        h.requests_of("mark_read (no mention passed)"),
+        "forgetting the mention rides in the read pointer's update"
+    );
 }
 
 /// Exporting one's data and deleting one's account: the requests, then the jobs `account-worker` runs (dora sent

@@ -71,6 +71,9 @@ fn the_checker_rejects_answers_that_break_the_schema() {
     assert!(spec.check("GET /conversations/{id}", 200, &summary).is_err(), "unreadCount is required");
     let mut with_unread = summary.clone();
     with_unread["unreadCount"] = json!(0);
+    assert!(spec.check("GET /conversations/{id}", 200, &with_unread).is_err(), "so are the mentions and settings");
+    with_unread["unreadMentionCount"] = json!(0);
+    with_unread["notifications"] = json!({"level": "all", "until": null});
     assert!(spec.check("GET /conversations/{id}", 200, &with_unread).is_ok());
     with_unread["lastMessage"] = json!({"content": "no other fields"});
     assert!(spec.check("GET /conversations/{id}", 200, &with_unread).is_err(), "lastMessage is a Message or null");
@@ -280,6 +283,41 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
     assert_eq!(api.call("PUT", "/users/me/privacy", Some(&carol.token), Some(friends_only.clone())).await.0, 200);
     assert_eq!(api.call("GET", "/users/me/privacy", Some(&carol.token), None).await, (200, friends_only));
     assert_eq!(api.call("PUT", "/users/me/privacy", Some(&carol.token), Some(json!({}))).await.0, 400);
+
+    // Mentions and notification settings (tests/tests/mentions.rs: in a crowd).
+    let mention = json!({"content": "@bob", "mentions": [bob.id]});
+    assert_eq!(api.call("POST", &messages, Some(&alice.token), Some(mention)).await.0, 201);
+    let stranger = json!({"content": "@carol", "mentions": [carol.id]});
+    assert_eq!(api.call("POST", &messages, Some(&alice.token), Some(stranger)).await.0, 422);
+    let settings = format!("/conversations/{group}/notifications");
+    let quiet = json!({"level": "mentions", "until": "2099-01-01T00:00:00Z"});
+    assert_eq!(api.call("PUT", &settings, Some(&bob.token), Some(quiet)).await.0, 200);
+    assert_eq!(api.call("PUT", &settings, Some(&bob.token), Some(json!({"level": "loud"}))).await.0, 400);
+    assert_eq!(
+        api.call("PUT", &settings, Some(&bob.token), Some(json!({"level": "all", "until": "2099-01-01T00:00:00Z"})))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(api.call("PUT", &settings, Some(&carol.token), Some(json!({"level": "none"}))).await.0, 404);
+    assert_eq!(api.call("GET", "/users/me/notifications", Some(&bob.token), None).await.0, 200);
+    let dnd = json!({"doNotDisturbUntil": "2099-01-01T00:00:00Z", "previews": false});
+    assert_eq!(api.call("PUT", "/users/me/notifications", Some(&bob.token), Some(dnd)).await.0, 200);
+    assert_eq!(
+        api.call("PUT", "/users/me/notifications", Some(&bob.token), Some(json!({"previews": "no"}))).await.0,
+        400
+    );
+    assert_eq!(
+        api.call(
+            "PUT",
+            "/users/me/notifications",
+            Some(&bob.token),
+            Some(json!({"doNotDisturbUntil": "2001-01-01T00:00:00Z"}))
+        )
+        .await
+        .0,
+        422
+    );
 
     // Reports, and what operators do with them (tests/tests/moderation.rs: the rules in a crowd).
     let (status, spam) = api.call("POST", &messages, Some(&bob.token), Some(json!({"content": "buy now"}))).await;

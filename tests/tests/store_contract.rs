@@ -10,9 +10,10 @@ use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::error::AppResult;
 use chat_shared::model::{
     Attachment, AttachmentStatus, AuditAction, AuditEntry, Connection, ConnectionId, ContactableBy, Conversation,
-    ConversationId, ConversationKind, DELETED_ACCOUNT, DELETED_CONTENT, LISTED_MEMBERS_MAX, MessageId, MessageKind,
-    NewMessage, Processed, Report, ReportReason, ReportStatus, ReportTarget, Roles, Roster, Sender, SessionId,
-    SessionRecord, Standing, Upload, UploadId, User, UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
+    ConversationId, ConversationKind, ConversationNotifications, DELETED_ACCOUNT, DELETED_CONTENT, LISTED_MEMBERS_MAX,
+    MessageId, MessageKind, NewMessage, NotificationPreferences, NotifyLevel, Processed, Report, ReportReason,
+    ReportStatus, ReportTarget, Roles, Roster, Sender, SessionId, SessionRecord, Standing, Upload, UploadId, User,
+    UserId, UserPresence, UserRecord, now_epoch_seconds, now_iso,
 };
 use chat_shared::ports::{Appended, AuditKey, Created, RateLimit, Relation, ReportKey, Store};
 
@@ -84,6 +85,7 @@ fn draft(conversation: &ConversationId, sender: &User, content: &str, client_mes
         file_name: None,
         attachment: None,
         client_message_id: client_message_id.map(str::to_owned),
+        mentions: Vec::new(),
     }
 }
 
@@ -375,10 +377,10 @@ async fn read_pointers_move_forward_for_members_only<S: Store>(store: &S) {
     for n in 0..3 {
         append_ok(store, draft(&conversation.id, &a, &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
     }
-    assert_eq!(store.advance_read(&b.id, &conversation.id, 2).await.unwrap(), Some(0));
-    assert_eq!(store.advance_read(&b.id, &conversation.id, 1).await.unwrap(), None, "never back");
-    assert_eq!(store.advance_read(&b.id, &conversation.id, 3).await.unwrap(), Some(2));
-    assert_eq!(store.advance_read(&c.id, &conversation.id, 3).await.unwrap(), None, "a non-member has no pointer");
+    assert_eq!(store.advance_read(&b.id, &conversation.id, 2, &[]).await.unwrap(), Some(0));
+    assert_eq!(store.advance_read(&b.id, &conversation.id, 1, &[]).await.unwrap(), None, "never back");
+    assert_eq!(store.advance_read(&b.id, &conversation.id, 3, &[]).await.unwrap(), Some(2));
+    assert_eq!(store.advance_read(&c.id, &conversation.id, 3, &[]).await.unwrap(), None, "a non-member has no pointer");
     assert!(store.member_conversation(&conversation.id, &c.id).await.unwrap().is_none());
     let (_, membership) = store.member_conversation(&conversation.id, &b.id).await.unwrap().unwrap();
     assert_eq!(membership.last_read_seq, 3);
@@ -582,8 +584,8 @@ async fn read_counts_follow_read_pointers<S: Store>(store: &S) {
     for n in 0..2 {
         append_ok(store, draft(&conversation.id, &people[0], &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
     }
-    store.advance_read(&people[1].id, &conversation.id, 2).await.unwrap();
-    store.advance_read(&people[2].id, &conversation.id, 1).await.unwrap();
+    store.advance_read(&people[1].id, &conversation.id, 2, &[]).await.unwrap();
+    store.advance_read(&people[2].id, &conversation.id, 1, &[]).await.unwrap();
     let expected = [(1, 3), (2, 2)];
     let mut counts = Vec::new();
     for _ in 0..20 {
@@ -613,6 +615,75 @@ async fn large_groups_check_the_sender_in_the_append<S: Store>(store: &S) {
         panic!()
     };
     assert_eq!((appended.message.seq, appended.roster.count()), (1, LISTED_MEMBERS_MAX as u64 + 1));
+}
+
+fn mentioning(mut message: NewMessage, mentioned: &[&User]) -> NewMessage {
+    message.mentions = mentioned.iter().map(|user| user.id.clone()).collect();
+    message.mentions.sort();
+    message
+}
+
+/// A mention is kept on the mentioned member's membership in the send's own write, never for a non-member
+/// (the whole message is refused), and a read pointer forgets exactly the mentions it was given.
+async fn mentions_are_kept_per_member_and_forgotten_as_read<S: Store>(store: &S) {
+    let people = users(store, 4).await;
+    let (a, b, c, outsider) = (&people[0], &people[1], &people[2], &people[3]);
+    let Created::New(conversation) = store.create_conversation(&group(&people[..3])).await.unwrap() else { panic!() };
+    let err =
+        append(store, mentioning(draft(&conversation.id, a, "hi", None), &[b, outsider]), &NO_LIMIT).await.unwrap_err();
+    assert!(matches!(err, AppError::Validation(_)), "{err:?}");
+    assert_eq!(store.get_conversation(&conversation.id).await.unwrap().unwrap().last_seq, 0, "nothing stored");
+    for (n, mentioned) in [vec![b], vec![b, c], vec![a, c]].into_iter().enumerate() {
+        let sent =
+            append_ok(store, mentioning(draft(&conversation.id, a, &format!("m{n}"), None), &mentioned), &NO_LIMIT);
+        let (appended, _) = sent.await.unwrap().into_parts();
+        assert_eq!(appended.message.mentions.len(), mentioned.len());
+    }
+    let stored = store.get_message(&conversation.id, 2).await.unwrap().unwrap();
+    assert_eq!(stored.mentions, mentioning(draft(&conversation.id, a, "", None), &[b, c]).mentions);
+    let id = &conversation.id;
+    let membership = |user: &User| {
+        let user = user.id.clone();
+        async move { store.member_conversation(id, &user).await.unwrap().unwrap().1 }
+    };
+    assert_eq!(membership(b).await.mention_seqs, [1, 2]);
+    assert_eq!(membership(c).await.mention_seqs, [2, 3]);
+    assert!(membership(a).await.mention_seqs.is_empty(), "the sender's own mention is read");
+    assert_eq!(store.advance_read(&c.id, &conversation.id, 2, &[2]).await.unwrap(), Some(0));
+    let read = membership(c).await;
+    assert_eq!((read.mention_seqs.as_slice(), read.unread_mentions()), ([3].as_slice(), 1));
+    let listed = store.memberships(&b.id).await.unwrap();
+    assert_eq!(listed[0].mention_seqs, [1, 2], "the list reads them too");
+}
+
+/// A notification setting is a member's own, and goes with the membership.
+async fn notification_settings_belong_to_the_membership_and_presence<S: Store>(store: &S) {
+    let people = users(store, 3).await;
+    let Created::New(conversation) = store.create_conversation(&group(&people[..2])).await.unwrap() else { panic!() };
+    let quiet =
+        ConversationNotifications { level: NotifyLevel::Mentions, until: Some("2099-01-01T00:00:00.000Z".into()) };
+    assert!(store.set_notifications(&conversation.id, &people[1].id, &quiet).await.unwrap());
+    assert!(!store.set_notifications(&conversation.id, &people[2].id, &quiet).await.unwrap(), "not a member");
+    let listed = store.memberships(&people[1].id).await.unwrap();
+    assert_eq!(listed[0].notifications, quiet);
+    let (_, other) = store.member_conversation(&conversation.id, &people[0].id).await.unwrap().unwrap();
+    assert_eq!(other.notifications, ConversationNotifications::default(), "one member's setting only");
+    let forever = ConversationNotifications { level: NotifyLevel::None, until: None };
+    assert!(store.set_notifications(&conversation.id, &people[1].id, &forever).await.unwrap());
+    let (_, changed) = store.member_conversation(&conversation.id, &people[1].id).await.unwrap().unwrap();
+    assert_eq!(changed.notifications, forever, "a new setting without until drops the old until");
+    store.remove_member(&conversation, &people[1].id, &conversation.roles, &now_iso()).await.unwrap().expect("no race");
+    assert!(store.memberships(&people[1].id).await.unwrap().is_empty());
+
+    assert_eq!(store.presence(&people[0].id).await.unwrap().notifications, NotificationPreferences::default());
+    let dnd =
+        NotificationPreferences { do_not_disturb_until: Some("2099-01-01T00:00:00.000Z".into()), previews: false };
+    store.set_notification_preferences(&people[0].id, &dnd).await.unwrap();
+    let presences = store.presences(&[people[0].id.clone()]).await.unwrap();
+    assert_eq!(presences[&people[0].id].notifications, dnd, "read with the presence that delivery reads");
+    let plain = NotificationPreferences { do_not_disturb_until: None, previews: true };
+    store.set_notification_preferences(&people[0].id, &plain).await.unwrap();
+    assert_eq!(store.presence(&people[0].id).await.unwrap().notifications, plain);
 }
 
 fn upload_by(uploader: &User, conversation: &ConversationId, content_type: &str) -> Upload {
@@ -912,6 +983,8 @@ async fn an_export_starts_once_while_fresh_and_finishes_by_its_id<S: Store>(stor
 }
 
 contract!(
+    mentions_are_kept_per_member_and_forgotten_as_read,
+    notification_settings_belong_to_the_membership_and_presence,
     an_export_starts_once_while_fresh_and_finishes_by_its_id,
     an_account_closes_once_and_its_messages_are_erased_in_pages,
     reports_dedupe_list_and_resolve_and_flags_and_audit_are_kept,

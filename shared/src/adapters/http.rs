@@ -14,7 +14,9 @@ use tracing::Instrument;
 use super::{payload_error, strict_json};
 use crate::auth::bearer_token;
 use crate::error::{AppError, AppResult};
-use crate::model::{Actor, ConversationId, MessageId, SessionId, UserId};
+use crate::model::{
+    Actor, ConversationId, ConversationNotifications, MessageId, NotificationPreferences, SessionId, UserId,
+};
 use crate::ports::Created;
 use crate::usecases::App;
 use crate::usecases::accounts::{Accounts, ChangePassword, Credentials, DeleteAccount, RefreshRequest, UserSearch};
@@ -220,6 +222,15 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
         (&Method::POST, ["conversations", id, "read"]) => {
             let (actor, id) = (actor().await?, conversation(id)?);
             ok(&app.messages.mark_read(&actor, body_with::<MarkRead>(&request, "conversationId", id.as_str())?).await?)
+        }
+        (&Method::GET, ["users", "me", "notifications"]) => ok(&app.notifications.preferences(&actor().await?).await?),
+        (&Method::PUT, ["users", "me", "notifications"]) => {
+            ok(&app.notifications.set_preferences(&actor().await?, body::<NotificationPreferences>(&request)?).await?)
+        }
+        (&Method::PUT, ["conversations", id, "notifications"]) => {
+            let (actor, id) = (actor().await?, conversation(id)?);
+            let setting = body::<ConversationNotifications>(&request)?;
+            ok(&app.notifications.set_for_conversation(&actor, &id, setting).await?)
         }
         (&Method::GET, ["users", "me", "privacy"]) => ok(&app.blocks.privacy(&actor().await?).await?),
         (&Method::PUT, ["users", "me", "privacy"]) => {

@@ -52,7 +52,13 @@ pub struct Message {
     pub client_message_id: Option<String>,
     /// Emoji → ids of the users who reacted with it.
     pub reactions: BTreeMap<String, Vec<UserId>>,
+    /// The members the sender mentioned, in id order: a client knows it was mentioned when its user's id is here.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
 }
+
+/// Why a message mentioning somebody who is not a member is refused.
+pub const NOT_MEMBERS_MENTIONED: &str = "mentions must name members of the conversation";
 
 /// What a deleted message's content becomes (seed 003).
 pub const DELETED_CONTENT: &str = "This message was deleted";
@@ -69,9 +75,17 @@ pub struct NewMessage {
     /// Stored without URLs.
     pub attachment: Option<Attachment>,
     pub client_message_id: Option<String>,
+    /// Members of the conversation, sorted and without repeats.
+    pub mentions: Vec<UserId>,
 }
 
 impl NewMessage {
+    /// The mentioned members whose unread-mention count this message raises: everyone mentioned but the sender
+    /// (who has read their own message).
+    pub fn mentioned_others(&self) -> impl Iterator<Item = &UserId> {
+        self.mentions.iter().filter(|id| **id != self.sender.id)
+    }
+
     pub fn into_message(self, seq: u64, created_at: String) -> Message {
         Message {
             id: MessageId::new(self.conversation_id.clone(), seq),
@@ -91,6 +105,7 @@ impl NewMessage {
             deleted_at: None,
             client_message_id: self.client_message_id,
             reactions: BTreeMap::new(),
+            mentions: self.mentions,
         }
     }
 }
@@ -111,6 +126,7 @@ mod tests {
             file_name: None,
             attachment: None,
             client_message_id: Some("cm-1".into()),
+            mentions: vec![user("u2")],
         }
         .into_message(7, "2024-01-15T10:30:00.000Z".into());
         let v = serde_json::to_value(&msg).unwrap();
@@ -124,6 +140,7 @@ mod tests {
         assert!(v["editedAt"].is_null());
         assert_eq!(v["clientMessageId"], "cm-1");
         assert!(v.get("fileUrl").is_none());
+        assert_eq!(v["mentions"], serde_json::json!(["u2"]));
         assert!(now_iso().ends_with('Z'));
         let back: Message = serde_json::from_value(v).unwrap();
         assert_eq!(back, msg, "stored copies (lastMessage) read back the same");

@@ -11,6 +11,7 @@ mod erasure;
 mod exports;
 mod ids;
 mod messages;
+mod notifications;
 mod presence;
 mod reports;
 mod sessions;
@@ -29,7 +30,8 @@ pub use conversations::{
 pub use erasure::{DELETED_ACCOUNT, ErasureJob, ErasurePhase};
 pub use exports::{AccountExport, EXPORT_FORMAT, ExportJob, ExportPhase, ExportRecord, ExportedProfile, ReadyExport};
 pub use ids::{ConnectionId, ConversationId, ExportId, INVALID_ID, MAX_ID_LEN, MessageId, SessionId, UploadId, UserId};
-pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NewMessage};
+pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NOT_MEMBERS_MENTIONED, NewMessage};
+pub use notifications::{ConversationNotifications, NotificationPreferences, NotifyLevel};
 pub use presence::{ContactableBy, INVISIBLE, UserPresence, VisiblePresence};
 pub use reports::{AuditAction, AuditEntry, Report, ReportReason, ReportStatus, ReportTarget};
 pub use sessions::{SessionRecord, SessionView};

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LiveConnection, UserId};
+use super::{LiveConnection, NotificationPreferences, UserId};
 
 /// Who may start a private conversation with a user or add them to a group: their privacy setting.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +32,9 @@ pub struct UserPresence {
     pub blocked: BTreeSet<UserId>,
     /// Their privacy setting, kept here for the same reason: adding users to a group reads their presence.
     pub contactable_by: ContactableBy,
+    /// Do not disturb and previews, kept here because whoever decides to notify an offline user reads their
+    /// presence anyway to find out that they are offline.
+    pub notifications: NotificationPreferences,
 }
 
 impl UserPresence {

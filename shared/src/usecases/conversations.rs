@@ -21,11 +21,12 @@ use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{
-    Actor, ContactableBy, Conversation, ConversationId, ConversationKind, ConversationView, LISTED_MEMBERS_MAX,
-    MemberLeft, MemberView, Role, Roles, Roster, User, UserId, now_iso,
+    Actor, ContactableBy, Conversation, ConversationId, ConversationKind, ConversationNotifications, ConversationView,
+    LISTED_MEMBERS_MAX, MemberLeft, MemberView, Role, Roles, Roster, User, UserId, now_iso,
 };
 use crate::ports::{
-    ConnectionStore, ConversationChanges, ConversationStore, Created, FriendStore, RoomStore, Store, UserStore,
+    ConnectionStore, ConversationChanges, ConversationStore, Created, FriendStore, Membership, RoomStore, Store,
+    UserStore,
 };
 
 /// Users one request may add; a bigger group is built with several requests.
@@ -56,7 +57,8 @@ pub enum CreateConversation {
     Group { participant_ids: Vec<UserId>, name: String },
 }
 
-/// A conversation as one user sees it in their list: the shared view plus their own unread count.
+/// A conversation as one user sees it in their list: the shared view plus their own unread counts and
+/// notification setting.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationSummary {
@@ -64,12 +66,20 @@ pub struct ConversationSummary {
     pub conversation: ConversationView,
     /// Messages after the user's read pointer: `lastSeq - lastReadSeq`, never negative.
     pub unread_count: u64,
+    /// Of those, the messages that mention the user.
+    pub unread_mention_count: u64,
+    /// The user's setting in force now (a quieter level whose `until` passed shows as `all`).
+    pub notifications: ConversationNotifications,
 }
 
 impl ConversationSummary {
-    fn new(conversation: ConversationView, last_read_seq: u64) -> Self {
-        let unread_count = conversation.last_seq.saturating_sub(last_read_seq);
-        ConversationSummary { conversation, unread_count }
+    fn new(conversation: ConversationView, membership: &Membership) -> Self {
+        ConversationSummary {
+            unread_count: conversation.last_seq.saturating_sub(membership.last_read_seq),
+            unread_mention_count: membership.unread_mentions(),
+            notifications: membership.notifications.effective(&now_iso()),
+            conversation,
+        }
     }
 }
 
@@ -265,15 +275,16 @@ impl Conversations {
             updated_at: c.updated_at.clone(),
             id: c.id.clone(),
         });
-        let read: HashMap<ConversationId, u64> =
-            memberships.into_iter().map(|m| (m.conversation_id, m.last_read_seq)).collect();
+        let memberships: HashMap<ConversationId, Membership> =
+            memberships.into_iter().map(|m| (m.conversation_id.clone(), m)).collect();
         let items = self
             .views(page)
             .await?
             .into_iter()
             .map(|view| {
-                let last_read = read.get(&view.id).copied().unwrap_or(0);
-                ConversationSummary::new(view, last_read)
+                let membership =
+                    memberships.get(&view.id).cloned().unwrap_or_else(|| Membership::new(view.id.clone(), 0));
+                ConversationSummary::new(view, &membership)
             })
             .collect();
         Ok(Page { items, next_cursor })
@@ -283,7 +294,7 @@ impl Conversations {
     pub async fn summary(&self, actor: &Actor, conversation_id: &ConversationId) -> AppResult<ConversationSummary> {
         let (conversation, membership) =
             member_conversation(self.conversations.as_ref(), conversation_id, actor.id()).await?;
-        Ok(ConversationSummary::new(self.view(conversation).await?, membership.last_read_seq))
+        Ok(ConversationSummary::new(self.view(conversation).await?, &membership))
     }
 
     /// A page of a conversation's members, in id order (the order their items are stored in).
@@ -521,9 +532,10 @@ fn validate_group_name(name: &str) -> AppResult<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
-    fn unread_counts_never_go_negative() {
+    fn unread_counts_never_go_negative_and_count_only_unread_mentions() {
         let view = |last_seq| ConversationView {
             id: ConversationId::parse("c").unwrap(),
             kind: ConversationKind::Group,
@@ -540,10 +552,14 @@ mod tests {
             created_at: now_iso(),
             updated_at: now_iso(),
         };
-        assert_eq!(ConversationSummary::new(view(7), 3).unread_count, 4);
-        assert_eq!(ConversationSummary::new(view(3), 7).unread_count, 0);
-        let json = serde_json::to_value(ConversationSummary::new(view(2), 0)).unwrap();
-        assert_eq!(json["unreadCount"], 2);
+        let read_up_to = |seq| Membership::new(ConversationId::parse("c").unwrap(), seq);
+        assert_eq!(ConversationSummary::new(view(7), &read_up_to(3)).unread_count, 4);
+        assert_eq!(ConversationSummary::new(view(3), &read_up_to(7)).unread_count, 0);
+        let mentioned = Membership { mention_seqs: vec![2, 3, 5], ..read_up_to(3) };
+        assert_eq!(ConversationSummary::new(view(7), &mentioned).unread_mention_count, 1);
+        let json = serde_json::to_value(ConversationSummary::new(view(2), &read_up_to(0))).unwrap();
+        assert_eq!((&json["unreadCount"], &json["unreadMentionCount"]), (&json!(2), &json!(0)));
+        assert_eq!(json["notifications"], json!({"level": "all", "until": null}));
         assert_eq!(json["_id"], "c", "the view's fields are flattened into the summary");
     }
 }

@@ -2,6 +2,7 @@
 //! reading history. Each operation stores first and then tells the members' connections; the connection the
 //! request came from gets the answer instead of the broadcast.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -13,8 +14,8 @@ use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::model::{
-    Actor, Conversation, ConversationId, ConversationKind, Message, MessageId, MessageKind, NewMessage, Roster,
-    UploadId, UserId, now_iso,
+    Actor, Conversation, ConversationId, ConversationKind, Message, MessageId, MessageKind, NOT_MEMBERS_MENTIONED,
+    NewMessage, Roster, UploadId, UserId, now_iso,
 };
 use crate::ports::{Appended, ConnectionStore, ConversationStore, Created, MessageStore, RateLimit, SeqRange, Store};
 
@@ -23,6 +24,8 @@ pub const MAX_CONTENT_CHARS: usize = 4000;
 const MAX_CLIENT_MESSAGE_ID_LEN: usize = 64;
 const MAX_FILE_URL_LEN: usize = 2048;
 const MAX_FILE_NAME_LEN: usize = 255;
+/// Members one message may mention: each is one more item in the send's transaction (at most 100).
+pub const MAX_MENTIONS: usize = 50;
 /// `messages_read` lists at most this many ids; older ones are implied by `upToSeq`.
 const MAX_READ_IDS: u64 = 100;
 const MESSAGE_PAGE: (u64, u64) = (50, 100);
@@ -44,6 +47,9 @@ pub struct SendMessage {
     /// `file` messages instead of a `fileUrl`.
     pub attachment: Option<UploadId>,
     pub client_message_id: Option<String>,
+    /// Members mentioned (user ids; clients resolve `@name` against the member list). The text is not parsed.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
 }
 
 impl SendMessage {
@@ -77,6 +83,9 @@ impl SendMessage {
         }
         if self.file_name.as_ref().is_some_and(|n| n.is_empty() || n.len() > MAX_FILE_NAME_LEN) {
             return Err(AppError::Validation(format!("fileName must have 1-{MAX_FILE_NAME_LEN} characters")));
+        }
+        if self.mentions.len() > MAX_MENTIONS {
+            return Err(AppError::Validation(format!("at most {MAX_MENTIONS} mentions per message")));
         }
         if let Some(id) = &self.client_message_id {
             let ok = !id.is_empty()
@@ -221,6 +230,13 @@ impl Messages {
         let (conversation, _) =
             member_conversation(self.conversations.as_ref(), &input.conversation_id, actor.id()).await?;
         conversation.refuse_if_closed()?;
+        let mentions: Vec<UserId> = input.mentions.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        // A listed roster answers at once; a large group's members are checked by the write itself.
+        if let Some(members) = conversation.roster.listed()
+            && mentions.iter().any(|id| !members.contains(id))
+        {
+            return Err(AppError::Validation(NOT_MEMBERS_MENTIONED.into()));
+        }
         let mut attempt = 0;
         let appended = loop {
             attempt += 1;
@@ -240,6 +256,7 @@ impl Messages {
                 file_name: attachment.as_ref().map(|a| a.file_name.clone()).or_else(|| input.file_name.clone()),
                 attachment,
                 client_message_id: input.client_message_id.clone(),
+                mentions: mentions.clone(),
             };
             match self.messages.append_message(&conversation, new, &SEND_LIMIT).await {
                 // `None`: removed between the read and the write; the removal wins.
@@ -373,7 +390,9 @@ impl Messages {
             .into_iter()
             .max()
             .unwrap_or(0);
-        let Some(previous) = self.messages.advance_read(actor.id(), &conversation.id, up_to).await? else {
+        let read_mentions = membership.mentions_read_by(up_to);
+        let Some(previous) = self.messages.advance_read(actor.id(), &conversation.id, up_to, &read_mentions).await?
+        else {
             // Already read (by an earlier call, or by sending): the ack tells where the pointer is, not where
             // this call asked it to go.
             let last_read_seq = up_to.max(membership.last_read_seq);
@@ -558,8 +577,12 @@ mod tests {
             file_name: None,
             attachment: None,
             client_message_id: None,
+            mentions: Vec::new(),
         };
         base.validate().unwrap();
+        let user = |i: usize| UserId::parse(&format!("u{i}")).unwrap();
+        let crowded = SendMessage { mentions: (0..=MAX_MENTIONS).map(user).collect(), ..base.clone() };
+        assert_eq!(crowded.validate().unwrap_err().code(), "validation_failed");
         let empty = SendMessage { content: "  \n".into(), ..base.clone() };
         assert_eq!(empty.validate().unwrap_err().code(), "validation_failed");
         let long = SendMessage { content: "é".repeat(MAX_CONTENT_CHARS + 1), ..base.clone() };

@@ -11,6 +11,7 @@ pub mod friends;
 mod membership;
 pub mod messages;
 pub mod moderation;
+pub mod notifications;
 pub mod paging;
 pub mod presence;
 pub mod reports;
@@ -34,6 +35,7 @@ pub use exports::Exports;
 pub use friends::Friends;
 pub use messages::Messages;
 pub use moderation::Moderation;
+pub use notifications::Notifications;
 pub use paging::Pager;
 pub use presence::Presence;
 pub use reports::Reports;
@@ -49,6 +51,7 @@ pub struct App {
     pub rooms: Rooms,
     pub friends: Friends,
     pub blocks: Blocks,
+    pub notifications: Notifications,
     pub presence: Presence,
     pub reports: Reports,
     pub moderation: Moderation,
@@ -126,6 +129,7 @@ impl Wiring {
             rooms: Rooms::new(store, delivery.clone()),
             friends: Friends::new(store, delivery.clone()),
             blocks: Blocks::new(store, delivery.clone()),
+            notifications: Notifications::new(store, delivery.clone()),
             presence: Presence::new(store, delivery.clone(), limits.connection_ttl),
             reports: Reports::new(store),
             moderation: Moderation::new(

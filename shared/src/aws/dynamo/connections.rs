@@ -10,7 +10,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use super::items::{connection_entry, presence_from_item};
 use super::{DynamoDbStore, get_id, get_n, get_opt_s, get_s, id, keys, n, name_of, s};
 use crate::error::AppResult;
-use crate::model::{Connection, ConnectionId, ContactableBy, LiveConnection, UserId, UserPresence, now_epoch_seconds};
+use crate::model::{
+    Connection, ConnectionId, ContactableBy, LiveConnection, NotificationPreferences, UserId, UserPresence,
+    now_epoch_seconds,
+};
 use crate::ports::ConnectionStore;
 
 fn connection_from_item(item: &super::Item) -> AppResult<Connection> {
@@ -127,7 +130,10 @@ impl ConnectionStore for DynamoDbStore {
         let keys = ids.iter().map(|id| Self::key(keys::user(id), keys::PRESENCE)).collect();
         let mut found: HashMap<UserId, UserPresence> =
             ids.into_iter().map(|id| (id.clone(), UserPresence::default())).collect();
-        for item in self.batch_get(keys, Some("pk, conns, userStatus, lastSeen, blocked, contactableBy")).await? {
+        for item in self
+            .batch_get(keys, Some("pk, conns, userStatus, lastSeen, blocked, contactableBy, dndUntil, previews"))
+            .await?
+        {
             let pk = get_s(&item, "pk")?;
             if let Some(user_id) = pk.strip_prefix("USER#").and_then(|id| UserId::parse(id).ok()) {
                 found.insert(user_id, presence_from_item(&item).0);
@@ -142,5 +148,20 @@ impl ConnectionStore for DynamoDbStore {
 
     async fn set_contactable_by(&self, user_id: &UserId, setting: ContactableBy) -> AppResult<()> {
         self.update_presence(user_id, "SET contactableBy = :c", vec![(":c", name_of(&setting)?)]).await.map(drop)
+    }
+
+    async fn set_notification_preferences(
+        &self,
+        user_id: &UserId,
+        preferences: &NotificationPreferences,
+    ) -> AppResult<()> {
+        let previews = (":p", AttributeValue::Bool(preferences.previews));
+        let update = match &preferences.do_not_disturb_until {
+            Some(until) => {
+                self.update_presence(user_id, "SET previews = :p, dndUntil = :d", vec![previews, (":d", s(until))])
+            }
+            None => self.update_presence(user_id, "SET previews = :p REMOVE dndUntil", vec![previews]),
+        };
+        update.await.map(drop)
     }
 }

@@ -12,13 +12,16 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select, TransactWriteItem, Update};
 
-use super::items::{conversation_from_item, kind_str};
+use super::items::{MEMBERSHIP_ATTRIBUTES, conversation_from_item, kind_str, membership_from_item};
 use super::{
-    DynamoDbStore, Item, READERS_INDEX, cancellation_codes, failed_condition, get_id, get_n_or_zero, get_opt_s, get_s,
-    id, id_set, keys, n, s, unless_refused,
+    DynamoDbStore, Item, READERS_INDEX, cancellation_codes, failed_condition, get_id, get_opt_s, get_s, id, id_set,
+    keys, n, name_of, s, unless_refused,
 };
 use crate::error::{AppError, AppResult};
-use crate::model::{Conversation, ConversationId, ConversationKind, LISTED_MEMBERS_MAX, Roles, Roster, UserId};
+use crate::model::{
+    Conversation, ConversationId, ConversationKind, ConversationNotifications, LISTED_MEMBERS_MAX, Roles, Roster,
+    UserId,
+};
 use crate::ports::{ConversationChanges, ConversationStore, Created, Membership};
 
 /// Items one `TransactWriteItems` may hold.
@@ -259,8 +262,7 @@ impl ConversationStore for DynamoDbStore {
             if get_s(item, "sk")? == keys::META {
                 conversation = Some(conversation_from_item(item)?);
             } else {
-                let last_read_seq = get_n_or_zero(item, "lastReadSeq");
-                membership = Some(Membership { conversation_id: conversation_id.clone(), last_read_seq });
+                membership = Some(membership_from_item(conversation_id.clone(), item));
             }
         }
         Ok(conversation.zip(membership))
@@ -273,18 +275,35 @@ impl ConversationStore for DynamoDbStore {
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(keys::user(user_id)))
             .expression_attribute_values(":prefix", s(keys::CONV_PREFIX))
-            .projection_expression("conversationId, lastReadSeq")
+            .projection_expression(MEMBERSHIP_ATTRIBUTES)
             .consistent_read(true);
         self.query_all(query, None, None)
             .await?
             .iter()
-            .map(|item| {
-                Ok(Membership {
-                    conversation_id: get_id(item, "conversationId")?,
-                    last_read_seq: get_n_or_zero(item, "lastReadSeq"),
-                })
-            })
+            .map(|item| Ok(membership_from_item(get_id(item, "conversationId")?, item)))
             .collect()
+    }
+
+    async fn set_notifications(
+        &self,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
+        setting: &ConversationNotifications,
+    ) -> AppResult<bool> {
+        let level = (":level", name_of(&setting.level)?);
+        let update = self
+            .client
+            .update_item()
+            .set_key(Some(Self::membership_key(conversation_id, user_id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(level.0, level.1);
+        let update = match &setting.until {
+            Some(until) => update
+                .update_expression("SET notifyLevel = :level, notifyUntil = :until")
+                .expression_attribute_values(":until", s(until)),
+            None => update.update_expression("SET notifyLevel = :level REMOVE notifyUntil"),
+        };
+        Ok(self.update_if(update).await?.is_some())
     }
 
     async fn listed_members_of(&self, conversation_ids: &[ConversationId]) -> AppResult<Vec<UserId>> {

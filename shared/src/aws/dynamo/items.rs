@@ -9,9 +9,11 @@ use super::{
 };
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Attachment, Conversation, ConversationKind, LISTED_MEMBERS_MAX, LiveConnection, Message, MessageKind,
-    MessageStatus, Processed, Roles, Roster, Sender, Standing, Upload, User, UserId, UserPresence, now_epoch_seconds,
+    Attachment, Conversation, ConversationId, ConversationKind, ConversationNotifications, LISTED_MEMBERS_MAX,
+    LiveConnection, Message, MessageKind, MessageStatus, NotificationPreferences, Processed, Roles, Roster, Sender,
+    Standing, Upload, User, UserId, UserPresence, now_epoch_seconds,
 };
+use crate::ports::Membership;
 
 pub(crate) fn user_from_item(item: &Item) -> AppResult<User> {
     Ok(User {
@@ -122,7 +124,31 @@ pub(crate) fn message_to_item(m: &Message) -> Item {
     if let Some(cmid) = &m.client_message_id {
         item.insert("clientMessageId".into(), s(cmid));
     }
+    if !m.mentions.is_empty() {
+        item.insert("mentions".into(), AttributeValue::Ss(m.mentions.iter().map(|u| u.to_string()).collect()));
+    }
     item
+}
+
+/// The attributes of a membership item (`USER#<id>` / `CONV#<id>`) that [`membership_from_item`] reads.
+pub(crate) const MEMBERSHIP_ATTRIBUTES: &str = "conversationId, lastReadSeq, mentionSeqs, notifyLevel, notifyUntil";
+
+pub(crate) fn membership_from_item(conversation_id: ConversationId, item: &Item) -> Membership {
+    let mut mention_seqs: Vec<u64> = match item.get("mentionSeqs") {
+        Some(AttributeValue::Ns(seqs)) => seqs.iter().filter_map(|seq| seq.parse().ok()).collect(),
+        _ => Vec::new(),
+    };
+    mention_seqs.sort_unstable();
+    Membership {
+        conversation_id,
+        last_read_seq: get_n_or_zero(item, "lastReadSeq"),
+        mention_seqs,
+        // Absent until the member changes it.
+        notifications: ConversationNotifications {
+            level: get_opt_named(item, "notifyLevel").unwrap_or_default(),
+            until: get_opt_s(item, "notifyUntil"),
+        },
+    }
 }
 
 /// A message's attachment as stored: JSON, without read URLs.
@@ -201,6 +227,13 @@ pub(crate) fn message_from_item(item: &Item) -> AppResult<Message> {
         deleted_at: get_opt_s(item, "deletedAt"),
         client_message_id: get_opt_s(item, "clientMessageId"),
         reactions: Default::default(),
+        mentions: match item.get("mentions") {
+            Some(AttributeValue::Ss(ids)) => {
+                let ids: BTreeSet<UserId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+                ids.into_iter().collect()
+            }
+            _ => Vec::new(),
+        },
     })
 }
 
@@ -234,6 +267,10 @@ pub(crate) fn presence_from_item(item: &Item) -> (UserPresence, Vec<String>) {
         },
         // Absent until the user changes it.
         contactable_by: get_opt_named(item, "contactableBy").unwrap_or_default(),
+        notifications: NotificationPreferences {
+            do_not_disturb_until: get_opt_s(item, "dndUntil"),
+            previews: item.get("previews").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
+        },
     };
     let mut expired = Vec::new();
     if let Some(AttributeValue::Ss(entries)) = item.get("conns") {

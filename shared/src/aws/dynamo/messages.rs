@@ -5,24 +5,20 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
 use super::items::{attachment_value, message_from_item, message_to_item};
 use super::{
-    DynamoDbStore, cancellation_codes, contended, failed_condition, get_n, get_opt_s, get_s, id, keys, n, s,
-    unless_refused,
+    DynamoDbStore, cancellation_codes, contended, failed_condition, get_n, get_n_or_zero, get_opt_s, get_s, id, keys,
+    n, s, unless_refused,
 };
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Attachment, AttachmentStatus, Conversation, ConversationId, DELETED_CONTENT, Message, NewMessage, UserId,
-    now_epoch_seconds, now_iso,
+    Attachment, AttachmentStatus, Conversation, ConversationId, DELETED_CONTENT, Message, NOT_MEMBERS_MENTIONED,
+    NewMessage, UserId, now_epoch_seconds, now_iso,
 };
 use crate::ports::{Appended, ConversationStore, Created, MessageStore, RateLimit, SenderPage, SeqRange};
 use crate::retry;
-
-/// How often a message change retries when another writer held the item it needs.
-const WRITE_ATTEMPTS: u32 = 8;
 
 /// How long an append keeps retrying after another writer took the same `seq` first. Counted in time, not
 /// attempts: with dozens of senders landing on one conversation at the same instant, one wins per round, so the
@@ -98,6 +94,19 @@ impl MessageStore for DynamoDbStore {
             let now = now_epoch_seconds();
             let rate_index = items.len();
             items.push(TransactWriteItem::builder().update(self.rate_update(&new.sender.id, limit, now)?).build());
+            // Each mentioned member's unread mentions, only if they are a member: a large group's roster is not
+            // on `META`, so this condition is what checks them there.
+            let mentions = items.len()..items.len() + new.mentioned_others().count();
+            for mentioned in new.mentioned_others() {
+                let mention = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(keys::user(mentioned), keys::conversation(&new.conversation_id))))
+                    .update_expression("ADD mentionSeqs :seq")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(":seq", AttributeValue::Ns(vec![seq.to_string()]))
+                    .build()?;
+                items.push(TransactWriteItem::builder().update(mention).build());
+            }
 
             let Err(e) = self.transact(items).await else {
                 return Ok(Some(Created::New(Appended { message, roster })));
@@ -122,6 +131,9 @@ impl MessageStore for DynamoDbStore {
             }
             if failed_condition(&codes, rate_index) {
                 return Err(limit.exceeded(now));
+            }
+            if mentions.clone().any(|index| failed_condition(&codes, index)) {
+                return Err(AppError::Validation(NOT_MEMBERS_MENTIONED.into()));
             }
             // Another writer took this seq, or held one of the items (the sender's read pointer included).
             let raced =
@@ -251,39 +263,27 @@ impl MessageStore for DynamoDbStore {
         user_id: &UserId,
         conversation_id: &ConversationId,
         seq: u64,
+        read_mentions: &[u64],
     ) -> AppResult<Option<u64>> {
-        let mut attempt = 0;
-        loop {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(keys::user(user_id), keys::conversation(conversation_id))))
-                .update_expression("SET lastReadSeq = :seq")
-                .condition_expression("attribute_exists(pk) AND lastReadSeq < :seq")
-                .expression_attribute_values(":seq", n(seq))
-                .return_values(ReturnValue::UpdatedOld)
-                .send()
-                .await;
-            match result {
-                Ok(out) => {
-                    let previous = out.attributes.as_ref().map(|a| get_n(a, "lastReadSeq")).transpose()?;
-                    return Ok(Some(previous.unwrap_or(0)));
-                }
-                Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
-                    return Ok(None);
-                }
-                // The sender's own append moves this pointer in a transaction; wait for it and try again.
-                Err(e)
-                    if attempt < WRITE_ATTEMPTS
-                        && e.as_service_error().is_some_and(UpdateItemError::is_transaction_conflict_exception) =>
-                {
-                    attempt += 1;
-                    retry::pause(attempt).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
+        let mut update = self
+            .client
+            .update_item()
+            .set_key(Some(Self::key(keys::user(user_id), keys::conversation(conversation_id))))
+            .update_expression("SET lastReadSeq = :seq")
+            .condition_expression("attribute_exists(pk) AND lastReadSeq < :seq")
+            .expression_attribute_values(":seq", n(seq));
+        if !read_mentions.is_empty() {
+            // The seqs as read, not "all up to": a mention written meanwhile stays.
+            update = update
+                .update_expression("SET lastReadSeq = :seq DELETE mentionSeqs :read")
+                .expression_attribute_values(
+                    ":read",
+                    AttributeValue::Ns(read_mentions.iter().map(u64::to_string).collect()),
+                );
         }
+        // A send moves the sender's pointer in a transaction; the update waits for it.
+        let Some(old) = self.update_if_returning(update, ReturnValue::UpdatedOld).await? else { return Ok(None) };
+        Ok(Some(get_n_or_zero(&old, "lastReadSeq")))
     }
 
     async fn messages(

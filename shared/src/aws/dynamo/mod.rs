@@ -27,6 +27,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
@@ -242,8 +243,30 @@ impl DynamoDbStore {
     /// Runs a conditional `UpdateItem` (key, expressions) and answers the item after it; `None` when its condition
     /// failed.
     pub(crate) async fn update_if(&self, update: UpdateItemFluentBuilder) -> AppResult<Option<Item>> {
-        let written = unless_refused(update.table_name(&self.table).return_values(ReturnValue::AllNew).send().await)?;
-        Ok(written.and_then(|out| out.attributes))
+        self.update_if_returning(update, ReturnValue::AllNew).await
+    }
+
+    /// [`Self::update_if`] answering `returning`, and tried again (after a pause) while a transaction holds the
+    /// item: membership items are written by sends (the sender's read pointer, the mentioned members' mentions).
+    pub(crate) async fn update_if_returning(
+        &self,
+        update: UpdateItemFluentBuilder,
+        returning: ReturnValue,
+    ) -> AppResult<Option<Item>> {
+        const ATTEMPTS: u32 = 8;
+        let update = update.table_name(&self.table).return_values(returning);
+        for attempt in 1.. {
+            match update.clone().send().await {
+                Err(e)
+                    if attempt < ATTEMPTS
+                        && e.as_service_error().is_some_and(UpdateItemError::is_transaction_conflict_exception) =>
+                {
+                    retry::pause(attempt).await;
+                }
+                result => return Ok(unless_refused(result)?.and_then(|out| out.attributes)),
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 
     /// Runs a conditional transaction; `false` when a condition failed or another transaction held an item,

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use crate::error::AppResult;
-use crate::model::{Connection, ConnectionId, ContactableBy, LiveConnection, UserId, UserPresence, now_epoch_seconds};
+use crate::model::{
+    Connection, ConnectionId, ContactableBy, LiveConnection, NotificationPreferences, UserId, UserPresence,
+    now_epoch_seconds,
+};
 use crate::ports::ConnectionStore;
 
 use super::InMemoryStore;
@@ -67,6 +70,15 @@ impl ConnectionStore for InMemoryStore {
 
     async fn set_contactable_by(&self, user_id: &UserId, setting: ContactableBy) -> AppResult<()> {
         self.lock().contactable_by.insert(user_id.clone(), setting);
+        Ok(())
+    }
+
+    async fn set_notification_preferences(
+        &self,
+        user_id: &UserId,
+        preferences: &NotificationPreferences,
+    ) -> AppResult<()> {
+        self.lock().notification_preferences.insert(user_id.clone(), preferences.clone());
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
-use crate::model::{Conversation, ConversationId, ConversationKind, Roles, UserId};
+use crate::model::{Conversation, ConversationId, ConversationKind, ConversationNotifications, Roles, UserId};
 use crate::ports::{ConversationChanges, ConversationStore, Created, Membership};
 
 use super::InMemoryStore;
@@ -66,6 +66,20 @@ impl ConversationStore for InMemoryStore {
     async fn memberships(&self, user_id: &UserId) -> AppResult<Vec<Membership>> {
         let state = self.lock();
         Ok(state.members.keys().filter_map(|id| state.membership(id, user_id)).collect())
+    }
+
+    async fn set_notifications(
+        &self,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
+        setting: &ConversationNotifications,
+    ) -> AppResult<bool> {
+        let mut state = self.lock();
+        if !state.is_member(conversation_id, user_id) {
+            return Ok(false);
+        }
+        state.notify.insert((user_id.clone(), conversation_id.clone()), setting.clone());
+        Ok(true)
     }
 
     async fn listed_members_of(&self, conversation_ids: &[ConversationId]) -> AppResult<Vec<UserId>> {
@@ -164,9 +178,7 @@ impl ConversationStore for InMemoryStore {
             c.roles = roles.clone();
         }
         state.members.get_mut(&conversation.id).expect("a member was found").remove(user_id);
-        let membership = (user_id.clone(), conversation.id.clone());
-        state.read_seqs.remove(&membership);
-        state.joined_at.remove(&membership);
+        state.forget_membership(&conversation.id, user_id);
         Ok(state.conversation(&conversation.id))
     }
 

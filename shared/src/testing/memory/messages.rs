@@ -6,7 +6,8 @@ use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Attachment, AttachmentStatus, Conversation, ConversationId, Message, MessageId, NewMessage, UserId, now_iso,
+    Attachment, AttachmentStatus, Conversation, ConversationId, Message, MessageId, NOT_MEMBERS_MENTIONED, NewMessage,
+    UserId, now_iso,
 };
 use crate::ports::{Appended, Created, MessageStore, RateLimit, SenderPage, SeqRange};
 
@@ -49,7 +50,13 @@ impl MessageStore for InMemoryStore {
                 return Err(AppError::Conflict("the upload changed or is attached already"));
             }
         }
+        if new.mentioned_others().any(|id| !state.is_member(&new.conversation_id, id)) {
+            return Err(AppError::Validation(NOT_MEMBERS_MENTIONED.into()));
+        }
         state.count(&new.sender.id, limit)?;
+        for mentioned in new.mentioned_others() {
+            state.mentions.entry((mentioned.clone(), new.conversation_id.clone())).or_default().insert(seq);
+        }
         if let Some(upload) = new.attachment.as_ref().and_then(|a| state.uploads.get_mut(&a.id)) {
             upload.message_id = Some(message_id);
         }
@@ -163,17 +170,23 @@ impl MessageStore for InMemoryStore {
         user_id: &UserId,
         conversation_id: &ConversationId,
         seq: u64,
+        read_mentions: &[u64],
     ) -> AppResult<Option<u64>> {
         let mut state = self.lock();
         // Like the conditional update on the membership item: no membership, nothing to move.
         if !state.is_member(conversation_id, user_id) {
             return Ok(None);
         }
-        let pointer = state.read_seqs.entry((user_id.clone(), conversation_id.clone())).or_insert(0);
+        let key = (user_id.clone(), conversation_id.clone());
+        let pointer = state.read_seqs.entry(key.clone()).or_insert(0);
         if *pointer >= seq {
             return Ok(None);
         }
-        Ok(Some(std::mem::replace(pointer, seq)))
+        let previous = std::mem::replace(pointer, seq);
+        if let Some(mentions) = state.mentions.get_mut(&key) {
+            mentions.retain(|seq| !read_mentions.contains(seq));
+        }
+        Ok(Some(previous))
     }
 
     async fn messages(

@@ -20,9 +20,9 @@ use std::sync::Mutex;
 
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, ExportRecord, LiveConnection,
-    Message, Report, Roster, SessionId, SessionRecord, Upload, UploadId, UserId, UserPresence, UserRecord,
-    now_epoch_seconds,
+    AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, ConversationNotifications,
+    ExportRecord, LiveConnection, Message, NotificationPreferences, Report, Roster, SessionId, SessionRecord, Upload,
+    UploadId, UserId, UserPresence, UserRecord, now_epoch_seconds,
 };
 use crate::ports::{Membership, RateLimit};
 
@@ -45,6 +45,10 @@ struct State {
     read_seqs: HashMap<(UserId, ConversationId), u64>,
     /// (user, conversation) → when they joined
     joined_at: HashMap<(UserId, ConversationId), String>,
+    /// (user, conversation) → seqs of the messages that mentioned the user
+    mentions: HashMap<(UserId, ConversationId), BTreeSet<u64>>,
+    /// (user, conversation) → their notification setting, once changed
+    notify: HashMap<(UserId, ConversationId), ConversationNotifications>,
     /// (conversation, sender, client message id) → seq
     client_ids: HashMap<(ConversationId, UserId, String), u64>,
     /// (conversation, connection) → (user, connection)
@@ -61,6 +65,7 @@ struct State {
     /// (blocker, blocked) → created at
     blocks: BTreeMap<(UserId, UserId), String>,
     contactable_by: HashMap<UserId, ContactableBy>,
+    notification_preferences: HashMap<UserId, NotificationPreferences>,
     sessions: HashMap<(UserId, SessionId), SessionRecord>,
     /// (target, reporter) → report
     reports: BTreeMap<(String, UserId), Report>,
@@ -89,10 +94,22 @@ impl State {
     }
 
     fn membership(&self, id: &ConversationId, user_id: &UserId) -> Option<Membership> {
+        let key = (user_id.clone(), id.clone());
         self.is_member(id, user_id).then(|| Membership {
             conversation_id: id.clone(),
-            last_read_seq: self.read_seqs.get(&(user_id.clone(), id.clone())).copied().unwrap_or(0),
+            last_read_seq: self.read_seqs.get(&key).copied().unwrap_or(0),
+            mention_seqs: self.mentions.get(&key).into_iter().flatten().copied().collect(),
+            notifications: self.notify.get(&key).cloned().unwrap_or_default(),
         })
+    }
+
+    /// Forgets everything kept on a membership, as deleting its item does.
+    fn forget_membership(&mut self, id: &ConversationId, user_id: &UserId) {
+        let key = (user_id.clone(), id.clone());
+        self.read_seqs.remove(&key);
+        self.joined_at.remove(&key);
+        self.mentions.remove(&key);
+        self.notify.remove(&key);
     }
 
     /// The record of `conversation` if its roster is still at the version read, for a write.
@@ -126,6 +143,7 @@ impl State {
             last_seen: self.last_seen.get(user_id).cloned(),
             blocked: self.blocks.keys().filter(|(blocker, _)| blocker == user_id).map(|(_, b)| b.clone()).collect(),
             contactable_by: self.contactable_by.get(user_id).copied().unwrap_or_default(),
+            notifications: self.notification_preferences.get(user_id).cloned().unwrap_or_default(),
         }
     }
 }
