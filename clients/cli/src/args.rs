@@ -22,14 +22,21 @@ commands:
   create-private <user>                                private chat with <user> (username or user id)
   create-group <name> <user>...                        group chat with these users
   history <conversationId> [--limit N] [--after-seq N] messages, oldest first, one per line
-  send <conversationId> <text> [--client-message-id ID] [--timeout SECS]
-                                                       send over WebSocket, print the ack
+  send <conversationId> <text> [--client-message-id ID] [--timeout SECS] [--mention USER]...
+                                                       send over WebSocket, print the ack; each
+                                                       --mention names a member the message mentions
   send <conversationId> [caption] --file PATH          upload a file (image or document), send it
   listen [--count N] [--timeout SECS] [--event NAME]... [--join CONVERSATION]...
                                                        print every event as one JSON line until Ctrl-C,
                                                        N events (exit 3 if the timeout comes first) or
                                                        the timeout; --event keeps only these events,
                                                        --join also receives typing in a conversation
+  notify <conversationId> all|mentions|none [--until TIME]
+                                                       which messages of a conversation notify you
+                                                       (until an RFC 3339 TIME, else for good)
+  notifications [--dnd-until TIME|off] [--previews on|off]
+                                                       your notification preferences; with flags,
+                                                       change them (the others stay)
   report <target> --reason R [--details TEXT]          report `message:<messageId>` or `user:<user>` to the
                                                        operators (reasons: spam, harassment, hate, sexual,
                                                        violence, self_harm, other)
@@ -103,6 +110,18 @@ pub enum Command {
         file: Option<String>,
         client_message_id: Option<String>,
         timeout: Option<Duration>,
+        /// Members mentioned (usernames or ids).
+        mentions: Vec<String>,
+    },
+    Notify {
+        conversation_id: String,
+        level: String,
+        until: Option<String>,
+    },
+    Notifications {
+        /// `Some(None)`: turn do-not-disturb off.
+        dnd_until: Option<Option<String>>,
+        previews: Option<bool>,
     },
     Listen {
         count: Option<u64>,
@@ -137,7 +156,7 @@ pub struct Invocation {
 }
 
 /// Flags that take a value; every other flag is a switch.
-const VALUE_FLAGS: [&str; 21] = [
+const VALUE_FLAGS: [&str; 25] = [
     "--endpoints",
     "--http",
     "--ws",
@@ -157,6 +176,10 @@ const VALUE_FLAGS: [&str; 21] = [
     "--outcome",
     "--note",
     "--month",
+    "--mention",
+    "--until",
+    "--dnd-until",
+    "--previews",
     // Accepted spellings of the above.
     "--endpoints-file",
     "--events",
@@ -171,7 +194,9 @@ fn command_flags(command: &str) -> Option<&'static [&'static str]> {
         "register" | "login" => &["--password", "--print-token"],
         "users" | "conversations" => &["--limit"],
         "history" => &["--limit", "--after-seq"],
-        "send" => &["--client-message-id", "--timeout", "--file"],
+        "send" => &["--client-message-id", "--timeout", "--file", "--mention"],
+        "notify" => &["--until"],
+        "notifications" => &["--dnd-until", "--previews"],
         "listen" => &["--count", "--timeout", "--event", "--events", "--join"],
         "report" => &["--reason", "--details"],
         // Each subcommand takes some of these (checked in `moderation`).
@@ -304,7 +329,26 @@ where
                 file,
                 client_message_id: flags.last("--client-message-id"),
                 timeout: flags.seconds("--timeout")?,
+                mentions: flags.all("--mention").collect(),
             }
+        }
+        "notify" => {
+            let [conversation_id, level] = exactly(command, rest, ["conversationId", "level"])?;
+            if !matches!(level.as_str(), "all" | "mentions" | "none") {
+                return Err(CliError::Usage("`notify` takes a level of all, mentions or none".into()));
+            }
+            Command::Notify { conversation_id, level, until: flags.last("--until") }
+        }
+        "notifications" => {
+            exactly(command, rest, [])?;
+            let dnd_until = flags.last("--dnd-until").map(|until| Some(until).filter(|u| u != "off"));
+            let previews = match flags.last("--previews").as_deref() {
+                None => None,
+                Some("on") => Some(true),
+                Some("off") => Some(false),
+                Some(other) => return Err(CliError::Usage(format!("`--previews` is on or off, not `{other}`"))),
+            };
+            Command::Notifications { dnd_until, previews }
         }
         "listen" => {
             exactly(command, rest, [])?;
@@ -492,7 +536,8 @@ mod tests {
                 text: "hello".into(),
                 file: None,
                 client_message_id: None,
-                timeout: None
+                timeout: None,
+                mentions: vec![]
             }
         );
     }
@@ -519,6 +564,30 @@ mod tests {
         let invocation = parse(["send", "c1", "--", "--not-a-flag"]).unwrap();
         let Command::Send { text, .. } = invocation.command else { panic!("send") };
         assert_eq!(text, "--not-a-flag");
+    }
+
+    #[test]
+    fn mentions_and_notification_settings() {
+        let Command::Send { mentions, .. } = parsed("send c1 hi --mention bob --mention carol").command else {
+            panic!("send")
+        };
+        assert_eq!(mentions, ["bob", "carol"]);
+        assert_eq!(
+            parsed("notify c1 mentions --until 2030-01-01T00:00:00Z").command,
+            Command::Notify {
+                conversation_id: "c1".into(),
+                level: "mentions".into(),
+                until: Some("2030-01-01T00:00:00Z".into())
+            }
+        );
+        assert!(refused("notify c1 loud").contains("all, mentions or none"));
+        assert_eq!(parsed("notifications").command, Command::Notifications { dnd_until: None, previews: None });
+        assert_eq!(
+            parsed("notifications --dnd-until off --previews off").command,
+            Command::Notifications { dnd_until: Some(None), previews: Some(false) }
+        );
+        assert!(refused("notifications --previews maybe").contains("on or off"));
+        assert!(refused("notify c1 all --previews on").contains("does not take"));
     }
 
     #[test]

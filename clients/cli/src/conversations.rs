@@ -1,5 +1,5 @@
-//! `users`, `conversations`, `create-private`, `create-group`, `history`: the REST side of conversations, one
-//! JSON document per line.
+//! `users`, `conversations`, `create-private`, `create-group`, `history`, `notify`, `notifications`: the REST
+//! side of conversations, one JSON document per line.
 
 use crate::context::Context;
 use crate::error::{CliError, CliResult};
@@ -48,6 +48,30 @@ pub async fn history(
         eprintln!("(more messages: use --limit or --after-seq)");
     }
     Ok(())
+}
+
+pub async fn notify(context: &Context<'_>, conversation_id: &str, level: &str, until: Option<&str>) -> CliResult<()> {
+    json_line(&context.rest().await?.set_conversation_notifications(conversation_id, level, until).await?)
+}
+
+/// Prints the preferences; with a change, sends the current ones with that change (a `PUT` replaces them all).
+pub async fn notifications(
+    context: &Context<'_>,
+    dnd_until: Option<Option<&str>>,
+    previews: Option<bool>,
+) -> CliResult<()> {
+    let rest = context.rest().await?;
+    let mut preferences = rest.notification_preferences().await?;
+    if dnd_until.is_none() && previews.is_none() {
+        return json_line(&preferences);
+    }
+    if let Some(until) = dnd_until {
+        preferences["doNotDisturbUntil"] = until.into();
+    }
+    if let Some(previews) = previews {
+        preferences["previews"] = previews.into();
+    }
+    json_line(&rest.set_notification_preferences(preferences).await?)
 }
 
 /// A user id as given (32 hex digits), or the id of the user with exactly this username.

@@ -25,6 +25,7 @@ pub async fn send(
     attachment: Option<Uploaded>,
     client_message_id: Option<&str>,
     timeout: Option<Duration>,
+    mentions: &[String],
 ) -> CliResult<()> {
     let mut connection = context.connect().await?;
     let client_message_id =
@@ -42,6 +43,9 @@ pub async fn send(
         }
     }
     payload.insert("clientMessageId".into(), client_message_id.into());
+    if !mentions.is_empty() {
+        payload.insert("mentions".into(), mentions.into());
+    }
     let answer = connection.request("send_message", payload, timeout.unwrap_or(ACK_TIMEOUT), |_| ()).await;
     connection.close().await;
     json_line(&answer?)

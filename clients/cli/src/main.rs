@@ -70,12 +70,26 @@ async fn run(invocation: &Invocation, env: endpoints::Env<'_>) -> CliResult<()> 
         Command::History { conversation_id, limit, after_seq } => {
             conversations::history(&context, conversation_id, *limit, *after_seq).await
         }
-        Command::Send { conversation_id, text, file, client_message_id, timeout } => {
+        Command::Send { conversation_id, text, file, client_message_id, timeout, mentions } => {
             let attachment = match file {
                 Some(path) => Some(files::upload(&context, conversation_id, path).await?),
                 None => None,
             };
-            live::send(&context, conversation_id, text, attachment, client_message_id.as_deref(), *timeout).await
+            let mut mentioned = Vec::with_capacity(mentions.len());
+            if !mentions.is_empty() {
+                let rest = context.rest().await?;
+                for user in mentions {
+                    mentioned.push(conversations::user_id_of(&rest, user).await?);
+                }
+            }
+            let id = client_message_id.as_deref();
+            live::send(&context, conversation_id, text, attachment, id, *timeout, &mentioned).await
+        }
+        Command::Notify { conversation_id, level, until } => {
+            conversations::notify(&context, conversation_id, level, until.as_deref()).await
+        }
+        Command::Notifications { dnd_until, previews } => {
+            conversations::notifications(&context, dnd_until.as_ref().map(Option::as_deref), *previews).await
         }
         Command::Listen { count, timeout, events, join } => {
             live::listen(&context, live::ListenUntil { count: *count, timeout: *timeout }, events, join).await

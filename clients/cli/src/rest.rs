@@ -127,6 +127,24 @@ impl Rest {
     }
 
     /// One request; the parsed JSON body of a 2xx answer, else the server's error.
+    pub async fn set_conversation_notifications(
+        &self,
+        conversation_id: &str,
+        level: &str,
+        until: Option<&str>,
+    ) -> CliResult<Value> {
+        let path = format!("/conversations/{}/notifications", encode(conversation_id));
+        self.call("PUT", &path, Some(json!({ "level": level, "until": until }))).await
+    }
+
+    pub async fn notification_preferences(&self) -> CliResult<Value> {
+        self.call("GET", "/users/me/notifications", None).await
+    }
+
+    pub async fn set_notification_preferences(&self, preferences: Value) -> CliResult<Value> {
+        self.call("PUT", "/users/me/notifications", Some(preferences)).await
+    }
+
     /// `target` is `{"type": "message", "messageId"}` or `{"type": "user", "userId"}`.
     pub async fn report(&self, target: Value, reason: &str, details: Option<&str>) -> CliResult<Value> {
         self.call("POST", "/reports", Some(json!({ "target": target, "reason": reason, "details": details }))).await

@@ -272,6 +272,38 @@ fn a_retry_with_the_same_client_message_id_is_stored_once() {
 }
 
 #[test]
+fn a_mention_by_name_counts_for_the_mentioned_whose_settings_the_cli_sets() {
+    let cli = Cli::new();
+    let (_, _, alice_token) = cli.register("alice");
+    let (bob_id, bob, bob_token) = cli.register("bob");
+    let chat = cli.run(&["--token", &alice_token, "create-private", &bob]).assert_ok("create-private").json();
+    let chat_id = chat["_id"].as_str().expect("conversation id");
+    let ack = cli.run(&["--token", &alice_token, "send", chat_id, "@bob look", "--mention", &bob]).assert_ok("send");
+    assert_eq!(ack.json()["data"]["message"]["mentions"], json!([bob_id]));
+    let listed = cli.run(&["--token", &bob_token, "conversations"]).assert_ok("conversations").json();
+    assert_eq!(listed["unreadMentionCount"], 1, "{listed}");
+
+    let set = cli.run(&["--token", &bob_token, "notify", chat_id, "none", "--until", "2099-01-01T00:00:00Z"]);
+    assert_eq!(
+        set.assert_ok("notify").json(),
+        json!({"conversationId": chat_id, "level": "none", "until": "2099-01-01T00:00:00.000Z"})
+    );
+    let preferences =
+        cli.run(&["--token", &bob_token, "notifications", "--previews", "off"]).assert_ok("notifications");
+    assert_eq!(preferences.json(), json!({"doNotDisturbUntil": null, "previews": false}));
+    let dnd = cli.run(&["--token", &bob_token, "notifications", "--dnd-until", "2099-02-01T00:00:00Z"]);
+    assert_eq!(
+        dnd.assert_ok("notifications").json(),
+        json!({"doNotDisturbUntil": "2099-02-01T00:00:00.000Z", "previews": false}),
+        "the other preference stays"
+    );
+    let past = cli.run(&["--token", &bob_token, "notify", chat_id, "none", "--until", "2001-01-01T00:00:00Z"]);
+    assert_fails(&past, 1, "until must be in the future");
+    let stranger = cli.run(&["--token", &alice_token, "send", chat_id, "hi", "--mention", "no-such-user-here"]);
+    assert_fails(&stranger, 1, "no user named");
+}
+
+#[test]
 fn a_file_is_uploaded_and_sent_and_a_refused_one_says_why() {
     let cli = Cli::new();
     let (_, _, alice_token) = cli.register("alice");

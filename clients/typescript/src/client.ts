@@ -111,6 +111,8 @@ export interface SendOptions {
   attachment?: string;
   /** Reuse one to retry a send yourself; generated otherwise. */
   clientMessageId?: string;
+  /** Ids of the members the message mentions (`mentionsIn` finds them in a text). */
+  mentions?: string[];
 }
 
 export interface SentMessage {
@@ -394,6 +396,7 @@ export class ChatClient {
     if (options.fileUrl !== undefined) payload.fileUrl = options.fileUrl;
     if (options.fileName !== undefined) payload.fileName = options.fileName;
     if (options.attachment !== undefined) payload.attachment = options.attachment;
+    if (options.mentions !== undefined && options.mentions.length > 0) payload.mentions = options.mentions;
     const data = await this.connection.request('send_message', payload, { ...DURABLE, maxTimeouts: this.sendTimeouts });
     return { message: data.message, duplicate: data.duplicate === true, clientMessageId };
   }

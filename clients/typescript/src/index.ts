@@ -57,4 +57,6 @@ export type { Listener } from './emitter.js';
 
 export { isValidClientMessageId, randomToken, sequentialIds } from './ids.js';
 
+export { mentionsIn } from './mentions.js';
+
 export * from './protocol.js';

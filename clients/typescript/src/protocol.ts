@@ -48,6 +48,8 @@ export interface Message {
   clientMessageId?: string;
   /** Emoji → ids of the users who reacted with it. */
   reactions: Record<string, string[]>;
+  /** The members the sender mentioned, in id order: you are mentioned when your user id is here. */
+  mentions: string[];
 }
 
 /**
@@ -115,9 +117,30 @@ export interface Member extends User {
   role?: Role;
 }
 
-/** A conversation in the caller's list, with the caller's unread count. */
+/** Which messages of a conversation notify a member: every one, only those that mention them, or none. */
+export type NotifyLevel = 'all' | 'mentions' | 'none';
+
+/** A member's notification setting for one conversation; with `until`, a quieter level falls back to `all` then. */
+export interface ConversationNotifications {
+  level: NotifyLevel;
+  until: string | null;
+}
+
+/** Notification preferences across conversations (`GET`/`PUT /users/me/notifications`). */
+export interface NotificationPreferences {
+  /** No notification at all until then (ISO-8601); `null`: not set. */
+  doNotDisturbUntil: string | null;
+  /** `false`: notifications leave the message's text out. */
+  previews: boolean;
+}
+
+/** A conversation in the caller's list, with the caller's unread counts and notification setting. */
 export interface ConversationSummary extends Conversation {
   unreadCount: number;
+  /** Unread messages that mention the caller. */
+  unreadMentionCount: number;
+  /** The caller's setting in force now. */
+  notifications: ConversationNotifications;
 }
 
 /** A peer's presence as the caller may see it (invisible users look offline). */
@@ -312,6 +335,8 @@ export interface SendMessagePayload {
   attachment?: string;
   /** Idempotency key: 1–64 characters of `[A-Za-z0-9_.:-]`, unique per sender and conversation. */
   clientMessageId?: string;
+  /** Ids of members the message mentions (at most 50); a non-member refuses the message. */
+  mentions?: string[];
 }
 
 export type MarkReadPayload =
@@ -497,6 +522,8 @@ export interface ServerEvents {
   friendship_deleted: { userId: string; username: string };
   user_blocked: { user: Sender };
   user_unblocked: { user: Sender };
+  conversation_notifications_changed: ConversationNotifications & { conversationId: string };
+  notification_preferences_changed: NotificationPreferences;
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -533,6 +560,8 @@ export const SERVER_EVENTS = [
   ...FRIEND_EVENTS,
   'user_blocked',
   'user_unblocked',
+  'conversation_notifications_changed',
+  'notification_preferences_changed',
 ] as const satisfies readonly ServerEventName[];
 
 /** Any server frame, before it is told apart: `{event, data, requestId?}`. */

@@ -27,6 +27,9 @@ import type {
   MessageType,
   Page,
   Privacy,
+  NotificationPreferences,
+  NotifyLevel,
+  ConversationNotifications,
   ReadReceipt,
   Report,
   ReportOutcome,
@@ -419,6 +422,25 @@ export class RestClient {
   /** Who may start a conversation with you or add you to a group; existing conversations stay. */
   setPrivacy(contactableBy: ContactableBy): Promise<Privacy> {
     return this.call('PUT', '/users/me/privacy', { body: { contactableBy } });
+  }
+
+  /** Which messages of a conversation notify you; with `until` (ISO-8601) a quieter level ends then. */
+  setConversationNotifications(
+    conversationId: string,
+    level: NotifyLevel,
+    until?: string,
+  ): Promise<ConversationNotifications & { conversationId: string }> {
+    const body = until === undefined ? { level } : { level, until };
+    return this.call('PUT', `/conversations/${seg(conversationId)}/notifications`, { body });
+  }
+
+  notificationPreferences(): Promise<NotificationPreferences> {
+    return this.call('GET', '/users/me/notifications');
+  }
+
+  /** Do not disturb until a time (`null`: off) and whether notifications show the message's text. */
+  setNotificationPreferences(preferences: Partial<NotificationPreferences>): Promise<NotificationPreferences> {
+    return this.call('PUT', '/users/me/notifications', { body: preferences });
   }
 
   async blockedUsers(): Promise<BlockedUser[]> {

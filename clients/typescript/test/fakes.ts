@@ -30,6 +30,7 @@ export function message(seq: number, overrides: Partial<Message> = {}): Message 
     deleted: false,
     deletedAt: null,
     reactions: {},
+    mentions: [],
     ...overrides,
   };
 }

@@ -11,6 +11,7 @@ import {
   DEFAULT_BACKOFF,
   Emitter,
   isValidClientMessageId,
+  mentionsIn,
   PresenceMap,
   randomToken,
   sequentialIds,
@@ -185,5 +186,25 @@ describe('Emitter', () => {
     }
     expect(seen).toEqual([1, 10]);
     expect(thrown).toHaveLength(2);
+  });
+});
+
+describe('mentionsIn', () => {
+  const members = [
+    { _id: 'a1', username: 'alice' },
+    { _id: 'b2', username: 'bob' },
+    { _id: 'j3', username: 'j.doe-2' },
+  ];
+
+  it('finds members by @name, case-insensitively, once each, in order', () => {
+    expect(mentionsIn('@Bob and @alice, then @bob again', members)).toEqual(['b2', 'a1']);
+  });
+
+  it('keeps dots and dashes inside a name and drops them at its end', () => {
+    expect(mentionsIn('ping @j.doe-2. Thanks @bob.', members)).toEqual(['j3', 'b2']);
+  });
+
+  it('ignores e-mail addresses, non-members and a bare @', () => {
+    expect(mentionsIn('mail bob@bob.example, @carol, @ and @@bob', members)).toEqual([]);
   });
 });

@@ -467,6 +467,29 @@ describe('web app, two users', () => {
     expect(await message(alice.page, 'friends again?').getByTestId('message-report').count()).toBe(0);
   });
 
+  it('an @name typed in the composer mentions that member: a mention badge and a marked message; a mute is stored on the server', async () => {
+    await conversationItem(alice.page, privateChat).click();
+    await conversationItem(bob.page, groupChat).click();
+    await send(alice.page, `@${bob.name} have a look`);
+    await send(alice.page, 'no mention in this one');
+    const item = conversationItem(bob.page, privateChat);
+    await hasText(item.getByTestId('unread-count'), '2');
+    await hasText(item.getByTestId('unread-mention-count'), '@1');
+    await item.click();
+    await message(bob.page, 'have a look').and(bob.page.locator('[data-mentions-me=true]')).waitFor();
+    await message(bob.page, 'no mention in this one').and(bob.page.locator('[data-mentions-me=false]')).waitFor();
+    await item.getByTestId('unread-mention-count').waitFor({ state: 'detached' });
+
+    await bob.page.getByTestId('notify-level').selectOption('mentions');
+    await bob.page.locator('[data-testid=notify-level][data-level=mentions]').waitFor();
+    await item.getByTestId('conversation-muted').waitFor();
+    const { token } = await sessionOf(bob.page);
+    const stored = (await rest(endpoints, token, 'GET', `/conversations/${privateChat}`)) as { notifications: { level: string } };
+    expect(stored.notifications.level).toBe('mentions');
+    await bob.page.getByTestId('notify-level').selectOption('all');
+    await item.getByTestId('conversation-muted').waitFor({ state: 'detached' });
+  });
+
   it("the group's owner makes the other member an admin, then hands the group over; both see the roles", async () => {
     for (const user of [alice, bob]) {
       await conversationItem(user.page, groupChat).click();

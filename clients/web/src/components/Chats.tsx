@@ -1,5 +1,6 @@
 /**
- * The conversation list: newest activity first, unread counts, presence of private peers. Every `data-testid` is
+ * The conversation list: newest activity first, unread counts (and mentions of me), mute state, presence of
+ * private peers. Every `data-testid` is
  * used by the browser tests (tests/browser.test.ts): keep them stable.
  */
 
@@ -56,6 +57,12 @@ function ConversationItem({ view }: { view: ConversationView }): JSX.Element {
           <span class="row spread">
             <strong class="ellipsis" data-testid="conversation-title">
               {store.conversations.title(c)}
+              {c.notifications.level !== 'all' && (
+                <span class="muted small" data-testid="conversation-muted" title={`Notifications: ${c.notifications.level}`}>
+                  {' '}
+                  {c.notifications.level === 'none' ? '🔕' : '🔔@'}
+                </span>
+              )}
             </strong>
             {last && <span class="muted small">{time(last.createdAt)}</span>}
           </span>
@@ -67,6 +74,11 @@ function ConversationItem({ view }: { view: ConversationView }): JSX.Element {
                   ? `${c.type === 'group' || last.sender._id === store.core.me?._id ? `${last.sender._id === store.core.me?._id ? 'You' : last.sender.username}: ` : ''}${last.content}`
                   : 'No messages yet'}
             </span>
+            {c.unreadMentionCount > 0 && !active && (
+              <span class="badge mention" data-testid="unread-mention-count" title="Mentions of you">
+                @{c.unreadMentionCount}
+              </span>
+            )}
             {c.unreadCount > 0 && !active && (
               <span class="badge" data-testid="unread-count">
                 {c.unreadCount}

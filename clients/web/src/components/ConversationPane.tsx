@@ -3,7 +3,7 @@
  * is used by the browser tests (tests/browser.test.ts): keep them stable.
  */
 
-import { MAX_CONTENT_CHARS } from '@chat/sdk';
+import { MAX_CONTENT_CHARS, type NotifyLevel } from '@chat/sdk';
 import type { JSX } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 
@@ -54,6 +54,7 @@ export function ConversationPane(): JSX.Element {
           </button>
         )}
         {peer && <ReportButton key={peer._id} target={{ type: 'user', userId: peer._id }} testid="peer-report" />}
+        <NotifyMenu conversationId={c._id} level={c.notifications.level} until={c.notifications.until} />
         {c.type === 'group' && (
           <button type="button" class="secondary" data-testid="members-toggle" onClick={() => void store.members.toggle(c._id)}>
             {store.members.shownFor === c._id ? 'Hide members' : 'Members'}
@@ -135,5 +136,37 @@ function Composer({ conversationId }: { conversationId: string }): JSX.Element {
         Send
       </button>
     </form>
+  );
+}
+
+/** Which messages of this conversation notify me (stored on the server: every device of mine shows the same). */
+function NotifyMenu({ conversationId, level, until }: { conversationId: string; level: NotifyLevel; until: string | null }): JSX.Element {
+  const choices: { value: string; label: string; level: NotifyLevel; hours: number | null }[] = [
+    { value: 'all', label: 'All messages', level: 'all', hours: null },
+    { value: 'mentions', label: 'Only mentions', level: 'mentions', hours: null },
+    { value: 'none-1', label: 'Mute for 1 hour', level: 'none', hours: 1 },
+    { value: 'none-8', label: 'Mute for 8 hours', level: 'none', hours: 8 },
+    { value: 'none', label: 'Mute', level: 'none', hours: null },
+  ];
+  const current = level === 'none' && until !== null ? 'none-until' : level;
+  return (
+    <select
+      class="secondary"
+      data-testid="notify-level"
+      data-level={level}
+      title={until ? `Until ${new Date(until).toLocaleString()}` : 'Notifications'}
+      value={current}
+      onChange={(e) => {
+        const choice = choices.find((c) => c.value === e.currentTarget.value);
+        if (choice) void store.conversations.setNotifications(conversationId, choice.level, choice.hours);
+      }}
+    >
+      {choices.map((c) => (
+        <option key={c.value} value={c.value}>
+          {c.label}
+        </option>
+      ))}
+      {current === 'none-until' && <option value="none-until">{`Muted until ${new Date(until ?? '').toLocaleTimeString()}`}</option>}
+    </select>
   );
 }

@@ -72,13 +72,14 @@ function MessageItem({ view, message, own, showSender }: { view: ConversationVie
   const readers = own && view.summary.type === 'group' ? store.conversations.readersOf(view, message) : 0;
   return (
     <div
-      class={`message ${own ? 'own' : 'other'} ${message.deleted ? 'deleted' : ''}`}
+      class={`message ${own ? 'own' : 'other'} ${message.deleted ? 'deleted' : ''} ${!own && store.messages.mentionsMe(message) ? 'mentions-me' : ''}`}
       data-testid="message"
       data-message-id={message._id}
       data-seq={message.seq}
       data-own={String(own)}
       data-pending="false"
       data-deleted={String(message.deleted)}
+      data-mentions-me={String(!own && store.messages.mentionsMe(message))}
     >
       {showSender && !own && <div class="sender">{message.sender.username}</div>}
       <div class="bubble">

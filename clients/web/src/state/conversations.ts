@@ -3,7 +3,17 @@
  * scroll), read and delivery receipts, and creating private chats and groups.
  */
 
-import { ChatError, type ChatClient, type Conversation, type ConversationSummary, type Message, type PresenceState, type User } from '@chat/sdk';
+import {
+  ChatError,
+  type ChatClient,
+  type Conversation,
+  type ConversationNotifications,
+  type ConversationSummary,
+  type Message,
+  type NotifyLevel,
+  type PresenceState,
+  type User,
+} from '@chat/sdk';
 
 import { type Core, describe } from './core';
 import type { Typing } from './typing';
@@ -118,6 +128,27 @@ export class Conversations {
     this.core.changed();
   }
 
+  /** Which messages of the conversation notify me; `hours` makes a quieter level end after that long. */
+  async setNotifications(conversationId: string, level: NotifyLevel, hours: number | null): Promise<void> {
+    const client = this.core.client;
+    if (!client) return;
+    const until = level !== 'all' && hours !== null ? new Date(Date.now() + hours * 3_600_000).toISOString() : undefined;
+    try {
+      const { conversationId: id, ...setting } = await client.rest.setConversationNotifications(conversationId, level, until);
+      this.notificationsChanged(id, setting);
+    } catch (error) {
+      this.core.notify(`Could not change notifications: ${describe(error)}`);
+    }
+  }
+
+  /** A setting made here or on another device of mine. */
+  notificationsChanged(conversationId: string, notifications: ConversationNotifications): void {
+    const view = this.all.get(conversationId);
+    if (!view) return;
+    view.summary = { ...view.summary, notifications };
+    this.core.changed();
+  }
+
   /** Conversations, most recent activity first. */
   sorted(): ConversationView[] {
     return [...this.all.values()].sort((a, b) => activity(b.summary).localeCompare(activity(a.summary)));
@@ -227,7 +258,7 @@ export class Conversations {
     const newest = Math.max(view.summary.lastSeq, ...view.messages.keys());
     if (newest <= view.markedUpTo && view.summary.unreadCount === 0) return;
     view.markedUpTo = Math.max(view.markedUpTo, newest);
-    view.summary = { ...view.summary, unreadCount: 0 };
+    view.summary = { ...view.summary, unreadCount: 0, unreadMentionCount: 0 };
     this.core.changed();
     if (newest <= 0) return;
     try {
@@ -242,7 +273,10 @@ export class Conversations {
     const view = this.all.get(conversationId);
     if (!view) return;
     view.markedUpTo = Math.max(view.markedUpTo, upToSeq);
-    view.summary = { ...view.summary, unreadCount: Math.max(0, view.summary.lastSeq - view.markedUpTo) };
+    const unreadCount = Math.max(0, view.summary.lastSeq - view.markedUpTo);
+    // Which of the unread mentioned me is not known here: the count is exact again at the next refresh.
+    const unreadMentionCount = unreadCount === 0 ? 0 : Math.min(view.summary.unreadMentionCount, unreadCount);
+    view.summary = { ...view.summary, unreadCount, unreadMentionCount };
   }
 
   setReader(conversationId: string, userId: string, upToSeq: number): void {
@@ -298,7 +332,7 @@ export class Conversations {
   }
 
   private async openCreated(conversation: Conversation): Promise<void> {
-    const view = this.all.get(conversation._id) ?? this.upsert({ ...conversation, unreadCount: 0 });
+    const view = this.all.get(conversation._id) ?? this.upsert(summaryOf(conversation, 0));
     this.tab = 'chats';
     await this.open(view.summary._id);
   }
@@ -327,4 +361,9 @@ export async function listAll(client: ChatClient): Promise<ConversationSummary[]
     cursor = answer.nextCursor;
   }
   return all;
+}
+
+/** A conversation as my list shows it before the server has counted anything for me. */
+export function summaryOf(conversation: Conversation, unreadCount: number): ConversationSummary {
+  return { ...conversation, unreadCount, unreadMentionCount: 0, notifications: { level: 'all', until: null } };
 }

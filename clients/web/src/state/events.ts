@@ -6,6 +6,7 @@
 import { ChatError, type ChatClient, FRIEND_EVENTS } from '@chat/sdk';
 
 import type { Slices } from './session';
+import { summaryOf } from './conversations';
 import { seqOf } from './core';
 
 /** Subscribes every handler; returns the unsubscribe functions. */
@@ -62,7 +63,7 @@ export function wire(client: ChatClient, slices: Slices, expired: () => void, re
       core.changed();
     }),
     client.on('conversation_created', ({ conversation }) => {
-      conversations.upsert({ ...conversation, unreadCount: conversation.lastSeq });
+      conversations.upsert(summaryOf(conversation, conversation.lastSeq));
       void client.joinConversation(conversation._id).catch(() => undefined);
       core.changed();
     }),
@@ -86,6 +87,9 @@ export function wire(client: ChatClient, slices: Slices, expired: () => void, re
       members.changed(conversationId);
     }),
     client.on('status_changed', () => core.changed()),
+    client.on('conversation_notifications_changed', ({ conversationId, level, until }) =>
+      conversations.notificationsChanged(conversationId, { level, until }),
+    ),
   ];
   for (const event of [...FRIEND_EVENTS, 'user_blocked', 'user_unblocked'] as const) {
     offs.push(client.on(event, () => void friends.refresh()));

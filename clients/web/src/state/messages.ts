@@ -3,7 +3,7 @@
  * deletions and reactions (applied at once, undone if the server refuses).
  */
 
-import type { Attachment, Message } from '@chat/sdk';
+import { type Attachment, type Message, mentionsIn } from '@chat/sdk';
 
 import type { Conversations, PendingSend } from './conversations';
 import { type Core, describe, seqOf } from './core';
@@ -41,6 +41,8 @@ export class Messages {
         lastMessage: message,
         updatedAt: message.createdAt,
         unreadCount: mine ? summary.unreadCount : summary.unreadCount + 1,
+        unreadMentionCount:
+          !mine && this.mentionsMe(message) ? summary.unreadMentionCount + 1 : summary.unreadMentionCount,
       };
     }
     if (mine) view.markedUpTo = Math.max(view.markedUpTo, message.seq);
@@ -49,6 +51,10 @@ export class Messages {
     else this.conversations.setReader(conversationId, message.sender._id, message.seq);
     if (!mine && this.conversations.activeId === conversationId) void this.conversations.markRead(conversationId);
     this.core.changed();
+  }
+
+  mentionsMe(message: Message): boolean {
+    return this.core.me !== null && message.mentions.includes(this.core.me._id);
   }
 
   /** Shows the message at once; the ack (or its `message` event) replaces it with the stored one. */
@@ -71,7 +77,7 @@ export class Messages {
     this.core.changed();
     client
       .conversation(conversationId)
-      .send(pending.content, { clientMessageId: pending.clientMessageId })
+      .send(pending.content, { clientMessageId: pending.clientMessageId, mentions: mentionsIn(pending.content, view.summary.members ?? []) })
       .then(({ message }) => this.arrived(conversationId, message))
       .catch((error: unknown) => {
         const entry = this.conversations.get(conversationId)?.pending.find((p) => p.clientMessageId === pending.clientMessageId);
