@@ -467,7 +467,7 @@ describe('web app, two users', () => {
     expect(await message(alice.page, 'friends again?').getByTestId('message-report').count()).toBe(0);
   });
 
-  it('an @name typed in the composer mentions that member: a mention badge and a marked message; a mute is stored on the server', async () => {
+  it('an @name typed in the composer mentions that member: a mention badge and a marked message; a mute, do not disturb and previews are stored on the server', async () => {
     await conversationItem(alice.page, privateChat).click();
     await conversationItem(bob.page, groupChat).click();
     await send(alice.page, `@${bob.name} have a look`);
@@ -488,6 +488,19 @@ describe('web app, two users', () => {
     expect(stored.notifications.level).toBe('mentions');
     await bob.page.getByTestId('notify-level').selectOption('all');
     await item.getByTestId('conversation-muted').waitFor({ state: 'detached' });
+
+    // Do not disturb and previews, from Settings; stored on the server.
+    await bob.page.getByTestId('tab-settings').click();
+    await bob.page.locator('[data-testid=dnd-state][data-active=false]').waitFor();
+    await bob.page.getByTestId('dnd-1h').click();
+    await bob.page.locator('[data-testid=dnd-state][data-active=true]').waitFor();
+    await bob.page.getByTestId('previews').uncheck();
+    await expect.poll(async () => ((await rest(endpoints, token, 'GET', '/users/me/notifications')) as { previews: boolean }).previews).toBe(false);
+    const preferences = (await rest(endpoints, token, 'GET', '/users/me/notifications')) as { doNotDisturbUntil: string | null };
+    expect(preferences.doNotDisturbUntil).not.toBeNull();
+    await bob.page.getByTestId('dnd-off').click();
+    await bob.page.locator('[data-testid=dnd-state][data-active=false]').waitFor();
+    await bob.page.getByTestId('tab-chats').click();
   });
 
   it("the group's owner makes the other member an admin, then hands the group over; both see the roles", async () => {

@@ -1,6 +1,6 @@
 /**
- * Settings: the user's sessions (each can be ended), logging out everywhere, changing the password, downloading
- * one's data, and deleting the account. Every `data-testid` is used by the browser tests: keep them stable.
+ * Settings: notification preferences, the user's sessions (each can be ended), logging out everywhere, changing
+ * the password, downloading one's data, and deleting the account. Every `data-testid` is used by the browser tests: keep them stable.
  */
 
 import type { JSX } from 'preact';
@@ -14,6 +14,7 @@ export function Settings(): JSX.Element {
   useEffect(() => void security.refresh(), []);
   return (
     <section class="settings">
+      <NotificationSettings />
       <h3>Sessions</h3>
       <ul>
         {security.sessions.map((s) => (
@@ -36,6 +37,50 @@ export function Settings(): JSX.Element {
       <DataExport />
       <DeleteAccountForm />
     </section>
+  );
+}
+
+/** Do not disturb for a while, and whether notifications show the message's text. */
+function NotificationSettings(): JSX.Element | null {
+  const preferences = store.security.notifications;
+  if (!preferences) return null;
+  const until = preferences.doNotDisturbUntil;
+  const forHours = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString();
+  return (
+    <div class="notification-settings">
+      <h3>Notifications</h3>
+      <div class="row">
+        <span class="grow small" data-testid="dnd-state" data-active={String(until !== null)}>
+          {until ? `Do not disturb until ${time(until)}` : 'Notifications on'}
+        </span>
+        {until ? (
+          <button type="button" class="secondary small" data-testid="dnd-off" onClick={() => void store.security.setNotifications({ doNotDisturbUntil: null })}>
+            Turn off do not disturb
+          </button>
+        ) : (
+          [1, 8].map((hours) => (
+            <button
+              key={hours}
+              type="button"
+              class="secondary small"
+              data-testid={`dnd-${hours}h`}
+              onClick={() => void store.security.setNotifications({ doNotDisturbUntil: forHours(hours) })}
+            >
+              Do not disturb for {hours} h
+            </button>
+          ))
+        )}
+      </div>
+      <label class="row small">
+        <input
+          type="checkbox"
+          data-testid="previews"
+          checked={preferences.previews}
+          onChange={(e) => void store.security.setNotifications({ previews: e.currentTarget.checked })}
+        />
+        Show message text in notifications
+      </label>
+    </div>
   );
 }
 

@@ -11,7 +11,7 @@ import { seqOf } from './core';
 
 /** Subscribes every handler; returns the unsubscribe functions. */
 export function wire(client: ChatClient, slices: Slices, expired: () => void, reconnected: () => void): (() => void)[] {
-  const { core, conversations, messages, typing, friends, members } = slices;
+  const { core, conversations, messages, typing, friends, members, security } = slices;
   const me = () => core.me?._id;
   const offs = [
     client.on('state', ({ current, error }) => {
@@ -90,6 +90,7 @@ export function wire(client: ChatClient, slices: Slices, expired: () => void, re
     client.on('conversation_notifications_changed', ({ conversationId, level, until }) =>
       conversations.notificationsChanged(conversationId, { level, until }),
     ),
+    client.on('notification_preferences_changed', (preferences) => security.notificationsChanged(preferences)),
   ];
   for (const event of [...FRIEND_EVENTS, 'user_blocked', 'user_unblocked'] as const) {
     offs.push(client.on(event, () => void friends.refresh()));

@@ -1,10 +1,10 @@
 /**
  * The signed-in user's sessions (logins on other devices, which they can end), logging out everywhere, changing
- * the password (which ends every other session), exporting their data, and reporting a message or a user to the
- * operators.
+ * the password (which ends every other session), exporting their data, reporting a message or a user to the
+ * operators, and their notification preferences (stored on the server, so every device shows the same).
  */
 
-import type { ExportStatus, ReportReason, ReportTarget, SessionInfo } from '@chat/sdk';
+import type { ExportStatus, NotificationPreferences, ReportReason, ReportTarget, SessionInfo } from '@chat/sdk';
 
 import { type Core, describe } from './core';
 
@@ -16,6 +16,8 @@ export class Security {
   sessions: SessionInfo[] = [];
   /** The export asked for on this page, once asked. */
   export: ExportStatus | null = null;
+  /** Do not disturb and previews, once loaded. */
+  notifications: NotificationPreferences | null = null;
 
   constructor(
     private readonly core: Core,
@@ -26,16 +28,34 @@ export class Security {
   clear(): void {
     this.sessions = [];
     this.export = null;
+    this.notifications = null;
   }
 
   async refresh(): Promise<void> {
     const client = this.core.client;
     if (!client) return;
     try {
-      this.sessions = await client.rest.sessions();
+      [this.sessions, this.notifications] = await Promise.all([client.rest.sessions(), client.rest.notificationPreferences()]);
     } catch (error) {
-      this.core.notify(`Could not list your sessions: ${describe(error)}`);
+      this.core.notify(`Could not load your settings: ${describe(error)}`);
     }
+    this.core.changed();
+  }
+
+  /** Changes one preference and keeps the other (a `PUT` replaces both). */
+  async setNotifications(change: Partial<NotificationPreferences>): Promise<void> {
+    const client = this.core.client;
+    if (!client || !this.notifications) return;
+    try {
+      this.notificationsChanged(await client.rest.setNotificationPreferences({ ...this.notifications, ...change }));
+    } catch (error) {
+      this.core.notify(`Could not change notifications: ${describe(error)}`);
+    }
+  }
+
+  /** Set here or on another device of mine. */
+  notificationsChanged(preferences: NotificationPreferences): void {
+    this.notifications = preferences;
     this.core.changed();
   }
 
