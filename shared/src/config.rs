@@ -33,6 +33,14 @@ pub struct Config {
     pub uploads: UploadRules,
 }
 
+/// One required setting of a function that needs only a few (the [`Config`] of the others reads them all).
+pub fn required_env(name: &str) -> AppResult<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| AppError::internal(format!("missing configuration {name}")))
+}
+
 /// Connections one invocation posts to before handing a delivery to the workers, unless configured
 /// (`FANOUT_INLINE_MAX`; chosen by measurement, docs/performance.md).
 pub const DEFAULT_FANOUT_INLINE_MAX: usize = 1000;

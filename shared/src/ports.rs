@@ -791,3 +791,20 @@ mod tests {
         assert!(serde_json::from_str::<AccountJob>(malformed).is_err(), "a malformed export is not an erasure");
     }
 }
+
+// ---------------------------------------------------------------------------------------------- integrations
+
+/// One event for integrators (docs/events.md): its kind (`message.sent`, …) and its JSON detail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Published {
+    pub detail_type: &'static str,
+    pub detail: serde_json::Value,
+}
+
+/// Where integrators' events go: the stack's EventBridge bus.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes `events` in their order; an error means some were not accepted, and the caller has the whole
+    /// batch tried again (integrators get each event at least once).
+    async fn publish(&self, events: &[Published]) -> AppResult<()>;
+}

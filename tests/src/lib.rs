@@ -30,6 +30,9 @@ pub struct Stack {
     pub fanout_queue_url: String,
     pub fanout_dead_letter_queue_url: String,
     pub attachments_bucket: String,
+    /// The queue that gets a copy of every integrator event (`EventTap=enabled`, as `cargo xtask` deploys).
+    #[serde(default)]
+    pub event_tap_queue_url: Option<String>,
 }
 
 impl Stack {

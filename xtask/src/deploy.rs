@@ -117,6 +117,8 @@ pub struct Endpoints {
     pub fanout_queue_url: String,
     pub fanout_dead_letter_queue_url: String,
     pub attachments_bucket: String,
+    /// The copy of every integrator event (absent on a stack deployed without `EventTap=enabled`).
+    pub event_tap_queue_url: Option<String>,
 }
 
 impl Endpoints {
@@ -131,6 +133,7 @@ impl Endpoints {
             "fanoutQueueUrl": self.fanout_queue_url,
             "fanoutDeadLetterQueueUrl": self.fanout_dead_letter_queue_url,
             "attachmentsBucket": self.attachments_bucket,
+            "eventTapQueueUrl": self.event_tap_queue_url,
         })
     }
 }
@@ -209,6 +212,8 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
             "--parameter-overrides",
             &format!("Architecture={arch}"),
             &management,
+            // A copy of every integrator event on a queue, for the tests and for watching a dev stack.
+            "EventTap=enabled",
         ]);
         command.args(overrides);
         let deployed = cmd::run(&mut command);
@@ -265,6 +270,7 @@ pub fn read_endpoints(target: &AwsTarget, stack: &str, out_dir: &Path) -> Res<En
         fanout_queue_url: output("FanoutQueueUrl")?,
         fanout_dead_letter_queue_url: output("FanoutDeadLetterQueueUrl")?,
         attachments_bucket: output("AttachmentsBucketName")?,
+        event_tap_queue_url: output("EventTapQueueUrl").ok(),
     };
     write_json(&out_dir.join("endpoints.json"), &endpoints.to_json())?;
     Ok(endpoints)

@@ -59,6 +59,8 @@ export interface ChatBackendParameters {
   /** Origins whose pages may upload to the attachments bucket. */
   readonly uploadOrigins?: string[];
   readonly readUrlSeconds?: number;
+  /** `enabled`: copy every integrator event to a queue (output `EventTapQueueUrl`), to watch or test them. */
+  readonly eventTap?: "enabled" | "disabled";
   /** SNS topic every alarm notifies. */
   readonly alarmTopicArn?: string;
 }
@@ -81,6 +83,7 @@ export const PARAMETER_NAMES: { readonly [K in keyof Required<ChatBackendParamet
   allowedUploadTypes: "AllowedUploadTypes",
   uploadOrigins: "UploadOrigins",
   readUrlSeconds: "ReadUrlSeconds",
+  eventTap: "EventTap",
   alarmTopicArn: "AlarmTopicArn",
 };
 
@@ -93,6 +96,7 @@ export const FUNCTIONS = {
   FanoutWorkerFunction: "fanout-worker",
   AccountWorkerFunction: "account-worker",
   AttachmentProcessorFunction: "attachment-processor",
+  EventsWorkerFunction: "events-worker",
 } as const;
 
 export type FunctionId = keyof typeof FUNCTIONS;

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod bucket;
 pub mod http;
 pub mod queue;
+pub mod stream;
 pub mod strict_json;
 pub mod ws;
 

@@ -4,5 +4,6 @@
 
 pub mod apigateway;
 pub mod dynamo;
+pub mod eventbridge;
 pub mod s3;
 pub mod sqs;

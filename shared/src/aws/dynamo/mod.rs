@@ -16,6 +16,7 @@ mod moderation;
 mod rates;
 mod rooms;
 mod sessions;
+pub mod table_stream;
 mod uploads;
 mod users;
 
@@ -54,6 +55,7 @@ pub(crate) mod keys {
     pub fn user(user_id: impl Display) -> String {
         format!("USER#{user_id}")
     }
+    pub const USER_PREFIX: &str = "USER#";
     pub const PROFILE: &str = "PROFILE";
     /// A user's presence: live connections, chosen status, last seen.
     pub const PRESENCE: &str = "PRESENCE";
@@ -87,6 +89,7 @@ pub(crate) mod keys {
     pub fn message(seq: u64) -> String {
         format!("MSG#{seq:020}")
     }
+    pub const MESSAGE_PREFIX: &str = "MSG#";
     pub fn client_message(sender_id: impl Display, client_message_id: &str) -> String {
         format!("CMID#{sender_id}#{client_message_id}")
     }
@@ -94,6 +97,7 @@ pub(crate) mod keys {
     pub fn reaction(seq: u64, emoji: &str, user_id: impl Display) -> String {
         format!("RX#{seq:020}#{emoji}#{user_id}")
     }
+    pub const REACTION_PREFIX: &str = "RX#";
     pub fn joined(connection_id: impl Display) -> String {
         format!("JOIN#{connection_id}")
     }
