@@ -1,6 +1,7 @@
 //! The composition root: what a Lambda function is built from, once per cold start. Configuration is read and
 //! checked, the AWS clients are built, and, only for the functions that issue or verify tokens or sign cursors
-//! (`ws-connect`, `rest-api`), the signing key is fetched from Secrets Manager.
+//! (`ws-connect`, `rest-api`), the signing key is fetched from Secrets Manager; the VAPID key only where push
+//! subscriptions are made (`rest-api`) or pushes are sent (`push-sender`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +12,15 @@ use crate::auth::TokenKeys;
 use crate::aws::apigateway::ApiGatewayFanout;
 use crate::aws::dynamo::DynamoDbStore;
 use crate::aws::s3::S3Files;
-use crate::aws::sqs::{SqsAccountQueue, SqsFanoutQueue};
-use crate::config::Config;
+use crate::aws::sns::SnsMobilePush;
+use crate::aws::sqs::{SqsAccountQueue, SqsFanoutQueue, SqsPushQueue};
+use crate::config::{Config, required_env};
 use crate::cursor::CursorCodec;
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
+use crate::usecases::push::{PushPlanner, PushSender, PushSubscriptions};
 use crate::usecases::{Accounts, App, Limits, Pager, Wiring};
+use crate::webpush::{HttpPushService, VapidKey};
 
 /// The longest one PostToConnection may take, retries included.
 pub const POST_TIMEOUT: Duration = Duration::from_secs(6);
@@ -36,6 +40,9 @@ pub fn management_client(sdk: &aws_config::SdkConfig, endpoint: &str) -> aws_sdk
     aws_sdk_apigatewaymanagement::Client::from_conf(config)
 }
 
+/// The longest one push request may take: a push service that does not answer in time is tried again later.
+pub const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Whether a function needs the deployment's signing key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SigningKey {
@@ -45,8 +52,21 @@ pub enum SigningKey {
 
 /// Configuration and clients of one function.
 pub struct Root {
+    sdk: aws_config::SdkConfig,
     wiring: Wiring,
     keys: Option<(TokenKeys, CursorCodec)>,
+}
+
+/// A secret's text, trimmed.
+async fn secret_string(sdk: &aws_config::SdkConfig, arn: &str) -> AppResult<String> {
+    let secret = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await?
+        .secret_string
+        .ok_or_else(|| AppError::internal(format!("secret {arn} has no string value")))?;
+    Ok(secret.trim().to_owned())
 }
 
 impl Root {
@@ -60,14 +80,8 @@ impl Root {
                     .jwt_secret_arn
                     .as_deref()
                     .ok_or_else(|| AppError::internal("missing configuration JWT_SECRET_ARN"))?;
-                let secret = aws_sdk_secretsmanager::Client::new(&sdk)
-                    .get_secret_value()
-                    .secret_id(arn)
-                    .send()
-                    .await?
-                    .secret_string
-                    .ok_or_else(|| AppError::internal("JWT secret has no string value"))?;
-                let secret = secret.trim().as_bytes();
+                let secret = secret_string(&sdk, arn).await?;
+                let secret = secret.as_bytes();
                 Some((TokenKeys::new(secret, config.token_ttl)?, CursorCodec::new(secret)))
             }
         };
@@ -89,7 +103,7 @@ impl Root {
             Arc::new(SqsAccountQueue::new(sqs, config.account_queue_url)),
             limits,
         );
-        Ok(Root { wiring, keys })
+        Ok(Root { sdk, wiring, keys })
     }
 
     /// Delivery of frames: posted here, or through the fan-out queue when a delivery is big.
@@ -99,6 +113,51 @@ impl Root {
 
     pub fn app(&self) -> App {
         self.wiring.app()
+    }
+
+    /// The deployment's VAPID key (`VAPID_SECRET_ARN`, contact `VAPID_CONTACT`).
+    async fn vapid_key(&self) -> AppResult<VapidKey> {
+        let secret = secret_string(&self.sdk, &required_env("VAPID_SECRET_ARN")?).await?;
+        VapidKey::from_secret(&secret, &required_env("VAPID_CONTACT")?)
+    }
+
+    /// Phones' push through SNS: the platform applications `FCM_PLATFORM_APPLICATION_ARN` and
+    /// `APNS_PLATFORM_APPLICATION_ARN` (empty: that platform is not offered).
+    fn mobile_push(&self) -> Arc<SnsMobilePush> {
+        let application = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Arc::new(SnsMobilePush::new(
+            aws_sdk_sns::Client::new(&self.sdk),
+            application("FCM_PLATFORM_APPLICATION_ARN"),
+            application("APNS_PLATFORM_APPLICATION_ARN"),
+        ))
+    }
+
+    fn push_queue(&self) -> AppResult<Arc<SqsPushQueue>> {
+        Ok(Arc::new(SqsPushQueue::new(aws_sdk_sqs::Client::new(&self.sdk), required_env("PUSH_QUEUE_URL")?)))
+    }
+
+    /// Push subscriptions (`rest-api`): `PUSH_ALLOW_HTTP` (`true`/`false`) says whether `http` endpoints are
+    /// accepted.
+    pub async fn push_subscriptions(&self) -> AppResult<PushSubscriptions> {
+        let allow_http = match std::env::var("PUSH_ALLOW_HTTP").unwrap_or_default().trim() {
+            "" | "false" => false,
+            "true" => true,
+            other => return Err(AppError::internal(format!("PUSH_ALLOW_HTTP must be true or false, got {other:?}"))),
+        };
+        let server_key = self.vapid_key().await?.public_key().to_owned();
+        Ok(PushSubscriptions::new(&self.wiring.store(), self.mobile_push(), server_key, allow_http))
+    }
+
+    /// Who hears of a new message by push (`push-worker`).
+    pub fn push_planner(&self) -> AppResult<PushPlanner> {
+        Ok(PushPlanner::new(&self.wiring.store(), self.push_queue()?))
+    }
+
+    /// Sends push jobs (`push-sender`), each request bounded by [`PUSH_TIMEOUT`].
+    pub async fn push_sender(&self) -> AppResult<PushSender> {
+        let service = Arc::new(HttpPushService::new(PUSH_TIMEOUT)?);
+        let vapid = self.vapid_key().await?;
+        Ok(PushSender::new(&self.wiring.store(), service, self.mobile_push(), self.push_queue()?, vapid))
     }
 
     fn keys(&self) -> AppResult<&(TokenKeys, CursorCodec)> {

@@ -14,6 +14,7 @@
 //! - [`usecases`]: one module per resource, each deciding what is stored and what goes to whom.
 //! - [`adapters`]: the WebSocket and HTTP transports; they translate and decide nothing.
 //! - [`aws`]: the ports over DynamoDB and the API Gateway Management API.
+//! - [`webpush`]: Web Push encryption (RFC 8291), VAPID (RFC 8292) and the HTTP push service.
 //! - [`app`]: builds configuration, clients and (where needed) the signing key once per cold start.
 //! - `testing` (feature `test-util`): the in-memory store and the recording fan-out.
 
@@ -34,5 +35,6 @@ pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod usecases;
+pub mod webpush;
 
 pub use error::AppError;

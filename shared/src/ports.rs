@@ -7,6 +7,7 @@
 //! conversation per pair, gap-free `seq`, idempotent sends, presence read atomically with each change).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -14,8 +15,8 @@ use crate::error::{AppError, AppResult};
 use crate::model::{
     Attachment, AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId,
     ConversationNotifications, ErasureJob, ExportId, ExportJob, ExportRecord, LiveConnection, Message, NewMessage,
-    NotificationPreferences, Processed, ReadyExport, Report, ReportStatus, ReportTarget, Roles, Roster, SessionId,
-    SessionRecord, Standing, Upload, UploadId, User, UserId, UserPresence, UserRecord,
+    NotificationPreferences, Processed, PushSubscription, ReadyExport, Report, ReportStatus, ReportTarget, Roles,
+    Roster, SessionId, SessionRecord, Standing, Upload, UploadId, User, UserId, UserPresence, UserRecord,
 };
 
 // ---------------------------------------------------------------------------------------------- accounts
@@ -153,7 +154,7 @@ pub trait ErasureStore: Send + Sync {
     /// Closes a private conversation whose member `deleted` deleted their account: it stays readable, and
     /// [`Conversation::refuse_if_closed`] refuses writes to it. Idempotent.
     async fn close_for_deleted_member(&self, conversation_id: &ConversationId, deleted: &UserId) -> AppResult<()>;
-    /// Deletes the user's presence record (status, blocks list, last seen).
+    /// Deletes the user's presence record (status, blocks list, last seen) and their push subscriptions.
     async fn delete_presence(&self, user_id: &UserId) -> AppResult<()>;
 }
 
@@ -344,6 +345,12 @@ pub trait ConversationStore: Send + Sync {
         after: Option<&UserId>,
         limit: usize,
     ) -> AppResult<Vec<UserId>>;
+    /// The notification settings of those of `user_ids` who are members (any number; absent: not a member).
+    async fn notification_settings(
+        &self,
+        conversation_id: &ConversationId,
+        user_ids: &[UserId],
+    ) -> AppResult<HashMap<UserId, ConversationNotifications>>;
     /// Which of `user_ids` are members (at most 100 per call).
     async fn members_among(&self, conversation_id: &ConversationId, user_ids: &[UserId]) -> AppResult<Vec<UserId>>;
     /// How many members' read pointers are at or past `seq` (may lag writes by a moment).
@@ -643,6 +650,7 @@ pub trait Store:
     + ModerationStore
     + ErasureStore
     + ExportStore
+    + PushStore
 {
 }
 impl<T> Store for T where
@@ -658,6 +666,7 @@ impl<T> Store for T where
         + ModerationStore
         + ErasureStore
         + ExportStore
+        + PushStore
 {
 }
 
@@ -807,4 +816,103 @@ pub trait EventBus: Send + Sync {
     /// Publishes `events` in their order; an error means some were not accepted, and the caller has the whole
     /// batch tried again (integrators get each event at least once).
     async fn publish(&self, events: &[Published]) -> AppResult<()>;
+}
+
+// ---------------------------------------------------------------------------------------------- push
+
+/// What registering a push subscription did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriptionAdded {
+    New,
+    /// The endpoint was registered already; its keys are replaced.
+    Existing,
+    /// The user holds [`crate::model::MAX_PUSH_SUBSCRIPTIONS`] already.
+    Full,
+}
+
+/// Users' push subscriptions. Their number is kept on the presence item (`pushCount`), which whoever decides to
+/// push reads anyway, so users without one cost no further read.
+#[async_trait]
+pub trait PushStore: Send + Sync {
+    async fn add_push_subscription(
+        &self,
+        user_id: &UserId,
+        subscription: &PushSubscription,
+    ) -> AppResult<SubscriptionAdded>;
+    /// `false` if the user has no subscription with this id.
+    async fn remove_push_subscription(&self, user_id: &UserId, subscription_id: &str) -> AppResult<bool>;
+    async fn push_subscriptions(&self, user_id: &UserId) -> AppResult<Vec<PushSubscription>>;
+}
+
+/// One notification to one browser: the push worker's unit of work (a message to an offline member with two
+/// browsers is two jobs, retried independently).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushJob {
+    pub user_id: UserId,
+    pub subscription: PushSubscription,
+    pub notification: crate::model::PushNotification,
+    /// 1 for the first try.
+    pub attempt: u32,
+}
+
+/// One push request (RFC 8030 section 5), ready to POST.
+#[derive(Clone, Debug)]
+pub struct PushRequest {
+    pub endpoint: String,
+    pub authorization: String,
+    /// Seconds the push service keeps the message for an unreachable browser.
+    pub ttl: u32,
+    /// `high` for a message that mentions the recipient, else `normal` (RFC 8030 section 5.3).
+    pub urgency: &'static str,
+    pub body: Vec<u8>,
+}
+
+/// What a push service answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushResponse {
+    /// 201 (or any 2xx): accepted.
+    Accepted,
+    /// 404 or 410: the subscription expired or was unsubscribed; it must be forgotten.
+    Gone,
+    /// 429 or 5xx, or no answer in time: try again later, after `retry_after` if the service said.
+    Retry { retry_after: Option<Duration> },
+    /// Any other status (400, 401, 413…): this request will never succeed.
+    Refused(u16),
+}
+
+impl PushResponse {
+    pub fn of_status(status: u16, retry_after: Option<Duration>) -> PushResponse {
+        match status {
+            200..=299 => PushResponse::Accepted,
+            404 | 410 => PushResponse::Gone,
+            429 | 500..=599 => PushResponse::Retry { retry_after },
+            other => PushResponse::Refused(other),
+        }
+    }
+}
+
+/// Where push requests go: the browsers' push services over HTTPS.
+#[async_trait]
+pub trait PushService: Send + Sync {
+    async fn send(&self, request: &PushRequest) -> PushResponse;
+}
+
+/// Phones' notifications: Amazon SNS mobile push, through the deployment's platform applications (FCM, APNs).
+#[async_trait]
+pub trait MobilePush: Send + Sync {
+    /// The SNS platform endpoint of the device with `token` (made, or the one made before for it); a platform
+    /// the deployment has no application for is a `Validation` error.
+    async fn register(&self, platform: crate::model::PushPlatform, token: &str) -> AppResult<String>;
+    /// Publishes `notification` to the endpoint; `Gone` when SNS says the endpoint is disabled or deleted.
+    async fn send(&self, endpoint_arn: &str, notification: &crate::model::PushNotification) -> PushResponse;
+    /// Deletes an endpoint that went away (best effort: SNS keeps disabled endpoints until deleted).
+    async fn forget(&self, endpoint_arn: &str);
+}
+
+/// Where push jobs wait for the sender: an SQS queue consumed by `push-sender`.
+#[async_trait]
+pub trait PushQueue: Send + Sync {
+    /// Enqueues every job, each after `delay_secs`.
+    async fn enqueue(&self, jobs: &[PushJob], delay_secs: u32) -> AppResult<()>;
 }

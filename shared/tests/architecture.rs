@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Layer of each top-level module: a module may only use modules of a strictly lower layer.
-const LAYERS: [(&str, u8); 18] = [
+const LAYERS: [(&str, u8); 19] = [
     ("error", 0),
     ("retry", 0),
     ("telemetry", 0),
@@ -22,6 +22,8 @@ const LAYERS: [(&str, u8); 18] = [
     ("events", 2),
     ("delivery", 3),
     ("aws", 3),
+    // Web Push: payload encryption, VAPID, the HTTP push service.
+    ("webpush", 3),
     ("usecases", 4),
     ("adapters", 5),
     ("app", 6),

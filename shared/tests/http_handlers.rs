@@ -1447,3 +1447,252 @@ async fn notification_settings_are_the_users_own_and_reach_their_other_devices()
     let (s, b) = call(&services, "PUT", "/users/me/notifications", Some(&bob.token), Some(json!({"mute": 1}))).await;
     assert_error(s, &b, 400, "bad_request");
 }
+
+// ------------------------------------------------------------------ push notifications
+
+mod push {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use chat_shared::model::{ConversationId, PushNotification, UserId, subscription_id};
+    use chat_shared::ports::{ConnectionStore, PushJob, PushRequest, PushResponse, PushService, PushStore, Store};
+    use chat_shared::testing::{RecordingQueue, TEST_SERVER_KEY, TestApp};
+    use chat_shared::usecases::push::{PUSH_ATTEMPTS, PushOutcome, PushPlanner, PushSender};
+    use chat_shared::webpush::VapidKey;
+    use serde_json::{Value, json};
+
+    use super::{Account, account, call, connect, group};
+
+    /// RFC 8291's example user agent key: any valid P-256 point does.
+    const P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+    const AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+
+    fn browser(n: usize) -> Value {
+        json!({"endpoint": format!("https://push.example/send/{n}"), "keys": {"p256dh": P256DH, "auth": AUTH}, "expirationTime": null})
+    }
+
+    async fn subscribe(services: &TestApp, who: &Account, n: usize) -> (u16, Value) {
+        call(services, "POST", "/users/me/push-subscriptions", Some(&who.token), Some(browser(n))).await
+    }
+
+    #[tokio::test]
+    async fn push_subscriptions_are_registered_once_listed_capped_and_removed() {
+        let services = TestApp::new();
+        let alice = account(&services, "alice").await;
+        let (status, key) = call(&services, "GET", "/push/server-key", None, None).await;
+        assert_eq!((status, key["publicKey"].as_str()), (200, Some(TEST_SERVER_KEY)));
+
+        let (status, first) = subscribe(&services, &alice, 0).await;
+        assert_eq!(status, 201, "{first}");
+        assert_eq!(first["id"], subscription_id("https://push.example/send/0"));
+        assert!(first.get("keys").is_none(), "keys stay on the server: {first}");
+        assert_eq!(subscribe(&services, &alice, 0).await.0, 200, "the same browser again is the same subscription");
+        for n in 1..10 {
+            assert_eq!(subscribe(&services, &alice, n).await.0, 201);
+        }
+        let (status, full) = subscribe(&services, &alice, 10).await;
+        super::assert_error(status, &full, 409, "conflict");
+        let (_, listed) = call(&services, "GET", "/users/me/push-subscriptions", Some(&alice.token), None).await;
+        assert_eq!(listed["items"].as_array().unwrap().len(), 10);
+
+        let mut bad = browser(11);
+        bad["keys"]["auth"] = json!("c2hvcnQ");
+        let (status, refused) =
+            call(&services, "POST", "/users/me/push-subscriptions", Some(&alice.token), Some(bad)).await;
+        super::assert_error(status, &refused, 422, "validation_failed");
+        let path = format!("/users/me/push-subscriptions/{}", first["id"].as_str().unwrap());
+        assert_eq!(call(&services, "DELETE", &path, Some(&alice.token), None).await.0, 200);
+        let (status, gone) = call(&services, "DELETE", &path, Some(&alice.token), None).await;
+        super::assert_error(status, &gone, 404, "not_found");
+        let (status, _) =
+            call(&services, "DELETE", "/users/me/push-subscriptions/nope", Some(&alice.token), None).await;
+        assert_eq!(status, 404);
+        assert_eq!(subscribe(&services, &alice, 10).await.0, 201, "a removed one makes room");
+        let (status, _) = call(&services, "GET", "/users/me/push-subscriptions", None, None).await;
+        assert_eq!(status, 401);
+    }
+
+    /// Who a message is pushed to: offline members with a browser, unless muted (or mentions-only and not
+    /// mentioned), in do not disturb, or blocking the sender; each once per browser, previews as they chose.
+    #[tokio::test]
+    async fn a_message_is_pushed_to_the_members_who_should_hear_of_it() {
+        let services = TestApp::new();
+        let names = ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank"];
+        let mut people = Vec::new();
+        for name in names {
+            people.push(account(&services, name).await);
+        }
+        // gina has no browser subscribed: never pushed to.
+        let [alice, bob, carol, dave, erin, frank, _gina, hank] = &people[..] else { unreachable!() };
+        let others: Vec<&Account> = people[1..].iter().collect();
+        let conversation = group(&services, alice, &others, "team").await;
+        for (n, who) in [bob, carol, dave, erin, frank, hank].into_iter().enumerate() {
+            assert_eq!(subscribe(&services, who, n).await.0, 201);
+        }
+        assert_eq!(subscribe(&services, carol, 100).await.0, 201, "carol has two browsers");
+        connect(&services.store, bob, "bob-1").await;
+        let set = |who: &Account, path: String, body: Value| {
+            let token = who.token.clone();
+            let services = &services;
+            async move { assert_eq!(call(services, "PUT", &path, Some(&token), Some(body)).await.0, 200) }
+        };
+        set(carol, "/users/me/notifications".into(), json!({"previews": false})).await;
+        set(dave, format!("/conversations/{conversation}/notifications"), json!({"level": "none"})).await;
+        set(erin, format!("/conversations/{conversation}/notifications"), json!({"level": "mentions"})).await;
+        let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        set(frank, "/users/me/notifications".into(), json!({"doNotDisturbUntil": later, "previews": true})).await;
+        let block = format!("/users/{}/block", alice.id);
+        assert_eq!(call(&services, "POST", &block, Some(&hank.token), None).await.0, 200);
+
+        let path = format!("/conversations/{conversation}/messages");
+        let plain = json!({"content": "lunch?"});
+        assert_eq!(call(&services, "POST", &path, Some(&alice.token), Some(plain)).await.0, 201);
+        let mention = json!({"content": "erin, lunch?", "mentions": [erin.id]});
+        assert_eq!(call(&services, "POST", &path, Some(&alice.token), Some(mention)).await.0, 201);
+
+        let queue = Arc::new(RecordingQueue::new());
+        let store: Arc<dyn Store> = services.store.clone();
+        let planner = PushPlanner::new(&store, queue.clone());
+        let messages = services.store.messages_of(&ConversationId::parse(&conversation).unwrap());
+        let pushed = |jobs: Vec<(PushJob, u32)>| {
+            let mut who: Vec<(String, Option<String>, bool)> = jobs
+                .into_iter()
+                .map(|(job, delay)| {
+                    assert_eq!((job.attempt, delay), (1, 0));
+                    let name = names[people.iter().position(|p| p.id == job.user_id.as_str()).unwrap()];
+                    (name.to_owned(), job.notification.preview, job.notification.mentioned)
+                })
+                .collect();
+            who.sort();
+            who
+        };
+        assert_eq!(planner.plan(&messages[0]).await.unwrap(), 2);
+        assert_eq!(pushed(queue.take_push_jobs()), [("carol".into(), None, false), ("carol".into(), None, false)]);
+        assert_eq!(planner.plan(&messages[1]).await.unwrap(), 3);
+        assert_eq!(
+            pushed(queue.take_push_jobs()),
+            [
+                ("carol".into(), None, false),
+                ("carol".into(), None, false),
+                ("erin".into(), Some("erin, lunch?".into()), true)
+            ]
+        );
+    }
+
+    /// Answers from a script, and keeps what it was asked.
+    struct ScriptedService {
+        answers: Mutex<VecDeque<PushResponse>>,
+        requests: Mutex<Vec<PushRequest>>,
+    }
+
+    #[async_trait]
+    impl PushService for ScriptedService {
+        async fn send(&self, request: &PushRequest) -> PushResponse {
+            self.requests.lock().unwrap().push(request.clone());
+            self.answers.lock().unwrap().pop_front().expect("an answer for every request")
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sender_posts_forgets_gone_subscriptions_and_retries_with_backoff() {
+        let services = TestApp::new();
+        let carol = account(&services, "carol").await;
+        assert_eq!(subscribe(&services, &carol, 1).await.0, 201);
+        let user_id = UserId::parse(&carol.id).unwrap();
+        let subscription = services.store.push_subscriptions(&user_id).await.unwrap().remove(0);
+        let later = Some(Duration::from_secs(7));
+        let answers = [
+            PushResponse::Accepted,
+            PushResponse::Retry { retry_after: None },
+            PushResponse::Retry { retry_after: later },
+            PushResponse::Retry { retry_after: None },
+            PushResponse::Refused(400),
+            PushResponse::Gone,
+        ];
+        let service = Arc::new(ScriptedService { answers: Mutex::new(answers.into()), requests: Mutex::default() });
+        let queue = Arc::new(RecordingQueue::new());
+        let store: Arc<dyn Store> = services.store.clone();
+        let vapid = VapidKey::from_secret(&"v".repeat(40), "mailto:ops@example.com").unwrap();
+        let sender = PushSender::new(&store, service.clone(), services.mobile.clone(), queue.clone(), vapid.clone());
+        let notification: PushNotification = serde_json::from_value(json!({
+            "type": "message", "conversationId": "c1", "conversationName": null, "messageId": "c1-1", "seq": 1,
+            "sender": {"_id": "u1", "username": "alice", "avatar": null}, "preview": "hi", "mentioned": true,
+            "sentAt": "2026-12-04T10:00:00.000Z"}))
+        .unwrap();
+        let job = |attempt| PushJob {
+            user_id: user_id.clone(),
+            subscription: subscription.clone(),
+            notification: notification.clone(),
+            attempt,
+        };
+
+        assert_eq!(sender.send(job(1)).await.unwrap(), PushOutcome::Delivered);
+        let request = service.requests.lock().unwrap()[0].clone();
+        assert_eq!(
+            (request.endpoint.as_str(), request.urgency, request.ttl),
+            ("https://push.example/send/1", "high", 86_400)
+        );
+        assert!(request.authorization.starts_with("vapid t=") && request.authorization.ends_with(vapid.public_key()));
+        assert!(request.body.len() > 86 + 16, "header, record and tag");
+
+        assert_eq!(sender.send(job(1)).await.unwrap(), PushOutcome::Retrying(Duration::from_secs(5)));
+        assert_eq!(sender.send(job(2)).await.unwrap(), PushOutcome::Retrying(Duration::from_secs(7)));
+        let requeued: Vec<(u32, u32)> =
+            queue.take_push_jobs().iter().map(|(job, delay)| (job.attempt, *delay)).collect();
+        assert_eq!(requeued, [(2, 5), (3, 7)], "the next attempt, after the backoff or the service's Retry-After");
+        assert_eq!(sender.send(job(PUSH_ATTEMPTS)).await.unwrap(), PushOutcome::Dropped(None));
+        assert_eq!(sender.send(job(1)).await.unwrap(), PushOutcome::Dropped(Some(400)));
+        assert!(queue.take_push_jobs().is_empty(), "nothing more is retried");
+
+        assert_eq!(sender.send(job(1)).await.unwrap(), PushOutcome::Removed);
+        assert!(services.store.push_subscriptions(&user_id).await.unwrap().is_empty());
+        assert_eq!(services.store.presence(&user_id).await.unwrap().push_subscriptions, 0);
+    }
+
+    /// A phone registers its device token; its notifications are published through SNS (recorded here), and
+    /// an endpoint SNS calls gone is forgotten on both sides.
+    #[tokio::test]
+    async fn a_phone_is_pushed_through_sns_and_forgotten_when_its_endpoint_is_gone() {
+        let services = TestApp::new();
+        let alice = account(&services, "alice").await;
+        let carol = account(&services, "carol").await;
+        let conversation = group(&services, &alice, &[&carol], "team").await;
+        let phone = json!({"platform": "fcm", "token": "fcm-token-1"});
+        let path = "/users/me/push-subscriptions";
+        let (status, registered) = call(&services, "POST", path, Some(&carol.token), Some(phone.clone())).await;
+        assert_eq!((status, registered["platform"].as_str()), (201, Some("fcm")), "{registered}");
+        assert!(registered["endpoint"].as_str().unwrap().contains("fcm-token-1"), "the SNS endpoint: {registered}");
+        assert_eq!(call(&services, "POST", path, Some(&carol.token), Some(phone)).await.0, 200, "the same phone");
+        let mixed = json!({"platform": "apns", "token": "t", "endpoint": "https://push.example/1"});
+        let (status, refused) = call(&services, "POST", path, Some(&carol.token), Some(mixed)).await;
+        super::assert_error(status, &refused, 422, "validation_failed");
+
+        let body = json!({"content": "to carol's phone"});
+        let sent = format!("/conversations/{conversation}/messages");
+        assert_eq!(call(&services, "POST", &sent, Some(&alice.token), Some(body)).await.0, 201);
+        let queue = Arc::new(RecordingQueue::new());
+        let store: Arc<dyn Store> = services.store.clone();
+        let message = services.store.messages_of(&ConversationId::parse(&conversation).unwrap()).remove(0);
+        assert_eq!(PushPlanner::new(&store, queue.clone()).plan(&message).await.unwrap(), 1);
+        let (job, _) = queue.take_push_jobs().remove(0);
+        let vapid = VapidKey::from_secret(&"v".repeat(40), "mailto:ops@example.com").unwrap();
+        let browsers = Arc::new(ScriptedService { answers: Mutex::default(), requests: Mutex::default() });
+        let sender = PushSender::new(&store, browsers.clone(), services.mobile.clone(), queue.clone(), vapid);
+        assert_eq!(sender.send(job.clone()).await.unwrap(), PushOutcome::Delivered);
+        let published = services.mobile.published.lock().unwrap().clone();
+        assert_eq!(published.len(), 1);
+        assert_eq!(
+            (published[0].0.as_str(), published[0].1.preview.as_deref()),
+            (registered["endpoint"].as_str().unwrap(), Some("to carol's phone"))
+        );
+        assert!(browsers.requests.lock().unwrap().is_empty(), "a phone's push goes through SNS only");
+
+        services.mobile.answers.lock().unwrap().push_back(PushResponse::Gone);
+        assert_eq!(sender.send(job).await.unwrap(), PushOutcome::Removed);
+        assert_eq!(services.mobile.forgotten.lock().unwrap().as_slice(), [registered["endpoint"].as_str().unwrap()]);
+        let (_, listed) = call(&services, "GET", path, Some(&carol.token), None).await;
+        assert_eq!(listed["items"], json!([]));
+    }
+}

@@ -12,7 +12,9 @@ use chat_shared::adapters::http::Rest;
 use chat_shared::auth::TokenKeys;
 use chat_shared::aws::dynamo::DynamoDbStore;
 use chat_shared::cursor::CursorCodec;
+use chat_shared::ports::Store;
 use chat_shared::testing::{RecordingFanout, RecordingQueue};
+use chat_shared::usecases::push::PushSubscriptions;
 use chat_shared::usecases::{Accounts, App, Limits, Pager, Wiring};
 use serde_json::json;
 
@@ -59,6 +61,8 @@ pub struct Counting {
     pub fanout: Arc<RecordingFanout>,
     /// Jobs a delivery above `inline_max` connections enqueued (counted, not run).
     pub queue: Arc<RecordingQueue>,
+    /// Push subscriptions, accepting `http` endpoints.
+    pub push: PushSubscriptions,
 }
 
 impl Counting {
@@ -77,8 +81,12 @@ impl Counting {
         // Attachments are not what this counts: their bucket stays in memory.
         let files = Arc::new(chat_shared::testing::InMemoryFiles::new());
         let wiring = Wiring::new(store.clone(), files, fanout.clone(), queue.clone(), queue.clone(), limits);
+        let mobile = Arc::new(chat_shared::testing::RecordingMobilePush::default());
+        let push =
+            PushSubscriptions::new(&(store.clone() as Arc<dyn Store>), mobile, "counting-server-key".into(), true);
         Counting {
             app: wiring.app(),
+            push,
             queue,
             accounts: wiring.accounts(TokenKeys::new(secret, Duration::from_secs(600)).unwrap()),
             store,
@@ -89,7 +97,7 @@ impl Counting {
     }
 
     pub fn rest(&self) -> Rest<'_> {
-        Rest { app: &self.app, accounts: &self.accounts, pager: &self.pager }
+        Rest { app: &self.app, accounts: &self.accounts, pager: &self.pager, push: &self.push }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod counting;
 pub mod files;
+pub mod push;
 pub mod rest;
 
 use std::time::Duration;

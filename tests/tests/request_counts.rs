@@ -9,8 +9,15 @@ use std::collections::BTreeMap;
 use chat_e2e::counting::{Counting, ws_event};
 use chat_e2e::{Stack, unique_name};
 use chat_shared::adapters::{http, ws};
-use chat_shared::ports::AccountJob;
+use std::sync::Arc;
+
+use chat_shared::model::Message;
+use chat_shared::ports::{AccountJob, Store};
+use chat_shared::usecases::push::PushPlanner;
 use serde_json::{Value, json};
+/// A browser's P-256 key (RFC 8291's example): any valid point does.
+const P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+
 /// Connections above which the large-group test's deliveries are enqueued (the deployed test stack's value).
 const INLINE_MAX: usize = 100;
 
@@ -287,6 +294,26 @@ async fn requests_per_mention_and_notification_setting() {
     h.http("GET /users/me/notifications", "GET", "/users/me/notifications", Some(tb), None).await;
     let dnd = json!({"doNotDisturbUntil": "2099-01-01T00:00:00Z", "previews": false});
     h.http("PUT /users/me/notifications", "PUT", "/users/me/notifications", Some(tb), Some(dnd)).await;
+
+    // Push: carol, never connected, has a browser; alice writes to a group of the three. Planning the message's
+    // pushes reads the conversation, the members' presence, carol's setting and her subscriptions.
+    let body = json!({"username": unique_name("carol"), "password": "password123"});
+    let carol = h.http("(register carol)", "POST", "/auth/register", None, Some(body)).await;
+    let tc = carol["token"].as_str().unwrap();
+    let browser = json!({"endpoint": "http://127.0.0.1:9/push/counted", "keys": {"p256dh": P256DH, "auth": "BTBZMqHH6r4Tts7J_aSIgg"}});
+    h.http("POST /users/me/push-subscriptions", "POST", "/users/me/push-subscriptions", Some(tc), Some(browser)).await;
+    h.http("GET /users/me/push-subscriptions", "GET", "/users/me/push-subscriptions", Some(tc), None).await;
+    let ids = json!([users[1]["user"]["_id"], carol["user"]["_id"]]);
+    let group = json!({"type": "group", "name": "push", "participantIds": ids});
+    let group = h.http("(group of three)", "POST", "/conversations", Some(ta), Some(group)).await;
+    let plain = json!({"action": "send_message", "conversationId": group["_id"], "content": "to carol's phone"});
+    let sent = h.act("send_message (a member offline with a browser)", &a1, plain).await;
+    let message: Message = serde_json::from_value(sent[0]["data"]["message"].clone()).unwrap();
+    let store: Arc<dyn Store> = h.counting.store.clone();
+    let planner = PushPlanner::new(&store, h.counting.queue.clone());
+    assert_eq!(planner.plan(&message).await.unwrap(), 1, "carol's browser, not connected bob's");
+    h.record("push-worker: plan one message (1 of 2 recipients pushed)");
+    assert_eq!(h.counting.queue.take_push_jobs().len(), 1);
     h.print();
     assert_eq!(
         h.requests_of("send_message (mentioning bob)"),

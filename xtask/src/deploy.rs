@@ -192,6 +192,12 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
         substep(&format!("delete stack {stack} left in ROLLBACK_COMPLETE"), || delete_stack(target, stack))?;
     }
 
+    // CloudFormation cannot create SNS platform applications (operators make them with their FCM and APNs
+    // credentials); the emulator takes placeholder ones, so phones' push runs through SNS locally too.
+    let fcm = substep("SNS platform application for FCM", || platform_application(target, "GCM", "chat-local-fcm"))?;
+    let apns =
+        substep("SNS platform application for APNs", || platform_application(target, "APNS", "chat-local-apns"))?;
+
     substep("aws cloudformation deploy", || {
         let template = packaged.to_string_lossy();
         let management = format!("ManagementEndpointBase={}", target.management_endpoint_base());
@@ -214,6 +220,10 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
             &management,
             // A copy of every integrator event on a queue, for the tests and for watching a dev stack.
             "EventTap=enabled",
+            // The tests' push service listens on loopback, without TLS.
+            "PushAllowHttp=true",
+            &format!("FcmPlatformApplicationArn={fcm}"),
+            &format!("ApnsPlatformApplicationArn={apns}"),
         ]);
         command.args(overrides);
         let deployed = cmd::run(&mut command);
@@ -224,6 +234,29 @@ pub fn deploy(paths: &Paths, target: &AwsTarget, stack: &str, out_dir: &Path, ov
     })?;
 
     read_endpoints(target, stack, out_dir)
+}
+
+/// The ARN of the emulator's platform application `name` (made if missing; the same name answers the same ARN).
+fn platform_application(target: &AwsTarget, platform: &str, name: &str) -> Res<String> {
+    let output = cmd::output(&mut target.aws([
+        "sns",
+        "create-platform-application",
+        "--name",
+        name,
+        "--platform",
+        platform,
+        "--attributes",
+        "PlatformCredential=placeholder,PlatformPrincipal=placeholder",
+        "--query",
+        "PlatformApplicationArn",
+        "--output",
+        "text",
+    ]))?;
+    let arn = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if !arn.starts_with("arn:") {
+        return Err(format!("no platform application ARN in {arn:?}"));
+    }
+    Ok(arn)
 }
 
 /// The architecture of the functions in `<target>/lambda`, made runnable on this machine (qemu for arm64 on

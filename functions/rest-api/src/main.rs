@@ -11,13 +11,13 @@ use lambda_http::{Error, Request, run, service_fn};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let root = Root::from_env(SigningKey::Load).await?;
-    let api = Arc::new((root.app(), root.accounts()?, root.pager()?));
+    let api = Arc::new((root.app(), root.accounts()?, root.pager()?, root.push_subscriptions().await?));
     run(service_fn(move |request: Request| {
         // Each request future owns a cheap handle to what was built once at cold start.
         let api = Arc::clone(&api);
         async move {
-            let (app, accounts, pager) = &*api;
-            Ok::<_, Error>(http::handle(&Rest { app, accounts, pager }, request).await)
+            let (app, accounts, pager, push) = &*api;
+            Ok::<_, Error>(http::handle(&Rest { app, accounts, pager, push }, request).await)
         }
     }))
     .await

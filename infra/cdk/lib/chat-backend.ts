@@ -61,6 +61,13 @@ export interface ChatBackendParameters {
   readonly readUrlSeconds?: number;
   /** `enabled`: copy every integrator event to a queue (output `EventTapQueueUrl`), to watch or test them. */
   readonly eventTap?: "enabled" | "disabled";
+  /** Who push services may contact about this sender (`mailto:` or `https:`), the VAPID token's `sub`. */
+  readonly vapidContact?: string;
+  /** SNS platform applications for phones' push (empty: that platform is not offered). */
+  readonly fcmPlatformApplicationArn?: string;
+  readonly apnsPlatformApplicationArn?: string;
+  /** `true`: push subscriptions may name `http` endpoints (a push service on a private network). */
+  readonly pushAllowHttp?: "true" | "false";
   /** SNS topic every alarm notifies. */
   readonly alarmTopicArn?: string;
 }
@@ -84,6 +91,10 @@ export const PARAMETER_NAMES: { readonly [K in keyof Required<ChatBackendParamet
   uploadOrigins: "UploadOrigins",
   readUrlSeconds: "ReadUrlSeconds",
   eventTap: "EventTap",
+  vapidContact: "VapidContact",
+  pushAllowHttp: "PushAllowHttp",
+  fcmPlatformApplicationArn: "FcmPlatformApplicationArn",
+  apnsPlatformApplicationArn: "ApnsPlatformApplicationArn",
   alarmTopicArn: "AlarmTopicArn",
 };
 
@@ -97,6 +108,8 @@ export const FUNCTIONS = {
   AccountWorkerFunction: "account-worker",
   AttachmentProcessorFunction: "attachment-processor",
   EventsWorkerFunction: "events-worker",
+  PushWorkerFunction: "push-worker",
+  PushSenderFunction: "push-sender",
 } as const;
 
 export type FunctionId = keyof typeof FUNCTIONS;

@@ -15,7 +15,8 @@ use super::{payload_error, strict_json};
 use crate::auth::bearer_token;
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    Actor, ConversationId, ConversationNotifications, MessageId, NotificationPreferences, SessionId, UserId,
+    Actor, ConversationId, ConversationNotifications, MessageId, NewPushSubscription, NotificationPreferences,
+    SessionId, UserId,
 };
 use crate::ports::Created;
 use crate::usecases::App;
@@ -29,6 +30,7 @@ use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, HistoryQuery, MarkRead, SendMessage};
 use crate::usecases::moderation::{ModerationQuery, Resolve, Suspend};
 use crate::usecases::paging::Pager;
+use crate::usecases::push::PushSubscriptions;
 use crate::usecases::reports::NewReport;
 use crate::usecases::uploads::NewUpload;
 
@@ -36,11 +38,12 @@ use crate::usecases::uploads::NewUpload;
 const MAX_BODY_BYTES: usize = 64 * 1024;
 const NO_CONVERSATION: &str = "conversation not found";
 
-/// What the REST API is served by: the use cases, plus the ones that need the signing key.
+/// What the REST API is served by: the use cases, plus the ones that need the signing key or the VAPID key.
 pub struct Rest<'a> {
     pub app: &'a App,
     pub accounts: &'a Accounts,
     pub pager: &'a Pager,
+    pub push: &'a PushSubscriptions,
 }
 
 /// The parts of a request the routes use, owned so the handler future holds no borrow of the event.
@@ -81,7 +84,9 @@ pub async fn handle(rest: &Rest<'_>, request: Request) -> Response<Body> {
         path = request.uri().path(),
     );
     async move {
-        let response = match route(rest, HttpRequest::from(request)).await {
+        // On the heap: one state machine over every route is large enough to overflow a test thread's 2 MB
+        // stack in debug builds.
+        let response = match Box::pin(route(rest, HttpRequest::from(request))).await {
             Ok((status, body)) => json_response(status, &body),
             Err(err) => {
                 err.log();
@@ -98,7 +103,7 @@ pub async fn handle(rest: &Rest<'_>, request: Request) -> Response<Body> {
 type Reply = (StatusCode, Value);
 
 async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
-    let Rest { app, accounts, pager } = rest;
+    let Rest { app, accounts, pager, push } = rest;
     // Every segment counts: `/conversations/` or `/conversations//x` name no route (404), not a neighbouring one.
     let segments: Vec<&str> = request.path.strip_prefix('/').unwrap_or(&request.path).split('/').collect();
     let who = || accounts.authenticate(bearer_token(request.authorization.as_deref()));
@@ -231,6 +236,17 @@ async fn route(rest: &Rest<'_>, request: HttpRequest) -> AppResult<Reply> {
             let (actor, id) = (actor().await?, conversation(id)?);
             let setting = body::<ConversationNotifications>(&request)?;
             ok(&app.notifications.set_for_conversation(&actor, &id, setting).await?)
+        }
+        (&Method::GET, ["push", "server-key"]) => ok(&push.server_key()),
+        (&Method::GET, ["users", "me", "push-subscriptions"]) => {
+            ok(&json!({ "items": push.list(&actor().await?).await? }))
+        }
+        (&Method::POST, ["users", "me", "push-subscriptions"]) => {
+            created(push.register(&actor().await?, body::<NewPushSubscription>(&request)?).await?)
+        }
+        (&Method::DELETE, ["users", "me", "push-subscriptions", id]) => {
+            push.remove(&actor().await?, id).await?;
+            ok(&json!({ "id": id, "removed": true }))
         }
         (&Method::GET, ["users", "me", "privacy"]) => ok(&app.blocks.privacy(&actor().await?).await?),
         (&Method::PUT, ["users", "me", "privacy"]) => {

@@ -1,5 +1,5 @@
-//! The queues' consumers: SQS records in, [`Delivery::run_job`] (fan-out) or an erasure's or export's `run`
-//! (accounts) per record, a partial batch response out (only the records that must be tried again are reported;
+//! The queues' consumers: SQS records in, [`Delivery::run_job`] (fan-out), [`PushSender::send`] (push) or an
+//! erasure's or export's `run` (accounts) per record, a partial batch response out (only the records that must be tried again are reported;
 //! SQS deletes the rest and moves a record that keeps failing to its dead-letter queue).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -7,8 +7,9 @@ use futures_util::future::join_all;
 
 use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
-use crate::ports::{AccountJob, FanoutJob};
+use crate::ports::{AccountJob, FanoutJob, PushJob};
 use crate::usecases::App;
+use crate::usecases::push::PushSender;
 
 /// Runs every job of the batch concurrently.
 pub async fn handle(delivery: &Delivery, event: SqsEvent) -> SqsBatchResponse {
@@ -24,6 +25,21 @@ pub async fn handle(delivery: &Delivery, event: SqsEvent) -> SqsBatchResponse {
     }))
     .await;
     batch_response("fan-out", outcomes)
+}
+
+/// Sends every push job of the batch concurrently (a push service that does not answer holds only its own).
+pub async fn handle_push_jobs(sender: &PushSender, event: SqsEvent) -> SqsBatchResponse {
+    let outcomes = join_all(event.records.into_iter().map(|record| async move {
+        let id = record.message_id.unwrap_or_default();
+        let outcome = match record.body.as_deref().map(serde_json::from_str::<PushJob>) {
+            Some(Ok(job)) => sender.send(job).await,
+            Some(Err(e)) => Err(AppError::internal(format!("unreadable push job: {e}"))),
+            None => Err(AppError::internal("push job without a body")),
+        };
+        (id, outcome)
+    }))
+    .await;
+    batch_response("push", outcomes)
 }
 
 /// Runs each account job (an erasure or an export) for at most `budget` (the rest goes back on the queue as a

@@ -1,11 +1,13 @@
-//! The table's stream in, integrators' events out: each batch of changes becomes the events it stands for
-//! ([`crate::aws::dynamo::table_stream`]), published in order. A failure fails the batch, which the stream delivers
-//! again, so every event reaches the bus at least once.
+//! The table's stream in: integrators' events out (each batch of changes becomes the events it stands for,
+//! [`crate::aws::dynamo::table_stream`], published in order), and push notifications planned for the messages it
+//! sends. A failure fails the batch, which the stream delivers again: every event reaches the bus at least once,
+//! and every push job its queue.
 
 pub use crate::aws::dynamo::table_stream::StreamEvent;
-use crate::aws::dynamo::table_stream::published;
+use crate::aws::dynamo::table_stream::{published, sent_messages};
 use crate::error::AppResult;
 use crate::ports::EventBus;
+use crate::usecases::push::PushPlanner;
 
 /// Publishes the batch's events; how many.
 pub async fn handle(bus: &dyn EventBus, event: StreamEvent) -> AppResult<usize> {
@@ -15,6 +17,16 @@ pub async fn handle(bus: &dyn EventBus, event: StreamEvent) -> AppResult<usize> 
     }
     tracing::info!(records = event.records.len(), published = events.len(), "stream batch published");
     Ok(events.len())
+}
+
+/// Plans the pushes of the batch's new messages, in order; how many jobs were enqueued.
+pub async fn handle_pushes(planner: &PushPlanner, event: StreamEvent) -> AppResult<usize> {
+    let mut planned = 0;
+    for message in sent_messages(&event) {
+        planned += planner.plan(&message).await?;
+    }
+    tracing::info!(records = event.records.len(), planned, "stream batch planned");
+    Ok(planned)
 }
 
 #[cfg(test)]

@@ -6,4 +6,5 @@ pub mod apigateway;
 pub mod dynamo;
 pub mod eventbridge;
 pub mod s3;
+pub mod sns;
 pub mod sqs;

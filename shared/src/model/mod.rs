@@ -13,6 +13,7 @@ mod ids;
 mod messages;
 mod notifications;
 mod presence;
+mod push;
 mod reports;
 mod sessions;
 mod users;
@@ -33,6 +34,10 @@ pub use ids::{ConnectionId, ConversationId, ExportId, INVALID_ID, MAX_ID_LEN, Me
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NOT_MEMBERS_MENTIONED, NewMessage};
 pub use notifications::{ConversationNotifications, NotificationPreferences, NotifyLevel};
 pub use presence::{ContactableBy, INVISIBLE, UserPresence, VisiblePresence};
+pub use push::{
+    MAX_PUSH_SUBSCRIPTIONS, NewPushSubscription, PushKeys, PushNotification, PushPlatform, PushSubscription,
+    PushSubscriptionView, ValidSubscription, decode_base64url, is_subscription_id, subscription_id,
+};
 pub use reports::{AuditAction, AuditEntry, Report, ReportReason, ReportStatus, ReportTarget};
 pub use sessions::{SessionRecord, SessionView};
 pub use users::{Actor, Sender, Standing, User, UserRecord};

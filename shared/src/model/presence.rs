@@ -35,6 +35,8 @@ pub struct UserPresence {
     /// Do not disturb and previews, kept here because whoever decides to notify an offline user reads their
     /// presence anyway to find out that they are offline.
     pub notifications: NotificationPreferences,
+    /// How many push subscriptions the user holds: a user without one is never looked up to be pushed to.
+    pub push_subscriptions: u32,
 }
 
 impl UserPresence {

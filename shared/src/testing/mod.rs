@@ -13,16 +13,20 @@ use std::time::Duration;
 pub use files::InMemoryFiles;
 pub use images::png_bomb;
 pub use memory::InMemoryStore;
-pub use recording::{RecordingFanout, RecordingQueue};
+pub use recording::{RecordingFanout, RecordingMobilePush, RecordingQueue};
 
 use crate::adapters::http::Rest;
 use crate::auth::TokenKeys;
 use crate::cursor::CursorCodec;
-use crate::ports::AccountJob;
+use crate::ports::{AccountJob, Store};
+use crate::usecases::push::PushSubscriptions;
 use crate::usecases::{Accounts, App, Limits, Pager, Wiring};
 
 /// The signing key of test apps.
 pub const TEST_SECRET: &[u8] = b"in-memory-test-secret-with-enough-bytes";
+
+/// The VAPID public key test apps answer (any base64url text: nothing is signed with it).
+pub const TEST_SERVER_KEY: &str = "BTestServerKey";
 
 /// An app over the in-memory store, the recording fan-out and the recording queue, all kept for inspection.
 pub struct TestApp {
@@ -33,6 +37,9 @@ pub struct TestApp {
     pub files: Arc<InMemoryFiles>,
     pub fanout: Arc<RecordingFanout>,
     pub queue: Arc<RecordingQueue>,
+    pub push: PushSubscriptions,
+    /// Phones' push, recorded.
+    pub mobile: Arc<RecordingMobilePush>,
 }
 
 impl TestApp {
@@ -47,6 +54,9 @@ impl TestApp {
         let queue = Arc::new(RecordingQueue::new());
         let files = Arc::new(InMemoryFiles::new());
         let wiring = Wiring::new(store.clone(), files.clone(), fanout.clone(), queue.clone(), queue.clone(), limits);
+        let mobile = Arc::new(RecordingMobilePush::default());
+        let push =
+            PushSubscriptions::new(&(store.clone() as Arc<dyn Store>), mobile.clone(), TEST_SERVER_KEY.into(), true);
         let tokens = TokenKeys::new(TEST_SECRET, Duration::from_secs(3600)).expect("test secret is long enough");
         TestApp {
             app: wiring.app(),
@@ -56,6 +66,8 @@ impl TestApp {
             files,
             fanout,
             queue,
+            push,
+            mobile,
         }
     }
 
@@ -100,7 +112,7 @@ impl TestApp {
 
     /// The REST API over this app.
     pub fn rest(&self) -> Rest<'_> {
-        Rest { app: &self.app, accounts: &self.accounts, pager: &self.pager }
+        Rest { app: &self.app, accounts: &self.accounts, pager: &self.pager, push: &self.push }
     }
 }
 

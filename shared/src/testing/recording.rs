@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::error::{AppError, AppResult};
 use crate::model::ConnectionId;
-use crate::ports::{AccountJob, AccountQueue, Fanout, FanoutJob, FanoutQueue, PostOutcome};
+use crate::ports::{AccountJob, AccountQueue, Fanout, FanoutJob, FanoutQueue, PostOutcome, PushJob, PushQueue};
 
 #[derive(Default)]
 pub struct RecordingFanout {
@@ -91,6 +91,7 @@ impl Fanout for RecordingFanout {
 pub struct RecordingQueue {
     jobs: Mutex<Vec<(FanoutJob, u32)>>,
     account_jobs: Mutex<Vec<AccountJob>>,
+    push_jobs: Mutex<Vec<(PushJob, u32)>>,
     refusing: std::sync::atomic::AtomicBool,
     enqueued: std::sync::atomic::AtomicUsize,
 }
@@ -108,6 +109,11 @@ impl RecordingQueue {
     /// The erasure jobs waiting, oldest first; they are no longer waiting afterwards.
     pub fn take_account_jobs(&self) -> Vec<AccountJob> {
         std::mem::take(&mut *self.account_jobs.lock().unwrap())
+    }
+
+    /// The push jobs waiting, with their delays, oldest first; they are no longer waiting afterwards.
+    pub fn take_push_jobs(&self) -> Vec<(PushJob, u32)> {
+        std::mem::take(&mut *self.push_jobs.lock().unwrap())
     }
 
     /// Jobs enqueued since the start.
@@ -141,5 +147,45 @@ impl AccountQueue for RecordingQueue {
         }
         self.account_jobs.lock().unwrap().push(job.clone());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl PushQueue for RecordingQueue {
+    async fn enqueue(&self, jobs: &[PushJob], delay_secs: u32) -> AppResult<()> {
+        if self.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AppError::internal("the test queue refuses jobs"));
+        }
+        self.push_jobs.lock().unwrap().extend(jobs.iter().cloned().map(|job| (job, delay_secs)));
+        Ok(())
+    }
+}
+
+/// Phones' push in memory: every registration and publish recorded; publishes answered from a script (accepted
+/// once it runs out).
+#[derive(Default)]
+pub struct RecordingMobilePush {
+    pub published: Mutex<Vec<(String, crate::model::PushNotification)>>,
+    pub forgotten: Mutex<Vec<String>>,
+    pub answers: Mutex<std::collections::VecDeque<crate::ports::PushResponse>>,
+}
+
+#[async_trait]
+impl crate::ports::MobilePush for RecordingMobilePush {
+    async fn register(&self, platform: crate::model::PushPlatform, token: &str) -> AppResult<String> {
+        Ok(format!("arn:aws:sns:us-east-1:000000000000:endpoint/{}/test/{token}", platform.as_str()))
+    }
+
+    async fn send(
+        &self,
+        endpoint_arn: &str,
+        notification: &crate::model::PushNotification,
+    ) -> crate::ports::PushResponse {
+        self.published.lock().unwrap().push((endpoint_arn.to_owned(), notification.clone()));
+        self.answers.lock().unwrap().pop_front().unwrap_or(crate::ports::PushResponse::Accepted)
+    }
+
+    async fn forget(&self, endpoint_arn: &str) {
+        self.forgotten.lock().unwrap().push(endpoint_arn.to_owned());
     }
 }

@@ -14,6 +14,7 @@ pub mod moderation;
 pub mod notifications;
 pub mod paging;
 pub mod presence;
+pub mod push;
 pub mod reports;
 pub mod rooms;
 pub mod uploads;
@@ -109,6 +110,11 @@ impl Wiring {
     ) -> Wiring {
         let delivery = Delivery::new(store.clone(), fanout, queue, limits.fanout_inline_max);
         Wiring { store, files, delivery, accounts_queue, limits }
+    }
+
+    /// The store, for use cases built outside [`App`] (push).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     /// Frames out: posted inline, or through the fan-out queue when a delivery is big.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{connection_entry, presence_from_item};
 use super::{DynamoDbStore, get_id, get_n, get_opt_s, get_s, id, keys, n, name_of, s};
@@ -30,7 +30,8 @@ fn connection_from_item(item: &super::Item) -> AppResult<Connection> {
 }
 
 impl DynamoDbStore {
-    /// Applies `update` to the user's presence item (creating it) and returns the item as it is afterwards.
+    /// Applies `update` to the user's presence item (creating it) and returns the item as it is afterwards. Tried
+    /// again while a transaction holds the item (blocks and push subscriptions write it in transactions).
     async fn update_presence(
         &self,
         user_id: &UserId,
@@ -40,15 +41,13 @@ impl DynamoDbStore {
         let mut request = self
             .client
             .update_item()
-            .table_name(&self.table)
             .set_key(Some(Self::key(keys::user(user_id), keys::PRESENCE)))
-            .update_expression(update)
-            .return_values(ReturnValue::AllNew);
+            .update_expression(update);
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);
         }
-        let out = request.send().await?;
-        Ok(presence_from_item(&out.attributes.unwrap_or_default()))
+        let item = self.update_if(request).await?.unwrap_or_default();
+        Ok(presence_from_item(&item))
     }
 
     async fn remove_entries(&self, user_id: &UserId, entries: Vec<String>) -> AppResult<()> {
@@ -131,7 +130,10 @@ impl ConnectionStore for DynamoDbStore {
         let mut found: HashMap<UserId, UserPresence> =
             ids.into_iter().map(|id| (id.clone(), UserPresence::default())).collect();
         for item in self
-            .batch_get(keys, Some("pk, conns, userStatus, lastSeen, blocked, contactableBy, dndUntil, previews"))
+            .batch_get(
+                keys,
+                Some("pk, conns, userStatus, lastSeen, blocked, contactableBy, dndUntil, previews, pushCount"),
+            )
             .await?
         {
             let pk = get_s(&item, "pk")?;

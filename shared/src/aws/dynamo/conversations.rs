@@ -7,7 +7,7 @@
 //! non-member (removes always delete them); the write that makes a group large writes them for every member,
 //! so a large group's are exact.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select, TransactWriteItem, Update};
@@ -342,6 +342,22 @@ impl ConversationStore for DynamoDbStore {
                 sk.strip_prefix(keys::MEMBER_PREFIX)
                     .and_then(|id| UserId::parse(id).ok())
                     .ok_or_else(|| AppError::internal("stored member item has an invalid id"))
+            })
+            .collect()
+    }
+
+    async fn notification_settings(
+        &self,
+        conversation_id: &ConversationId,
+        user_ids: &[UserId],
+    ) -> AppResult<HashMap<UserId, ConversationNotifications>> {
+        let keys = user_ids.iter().map(|user_id| Self::membership_key(conversation_id, user_id)).collect();
+        let items = self.batch_get(keys, Some("pk, conversationId, notifyLevel, notifyUntil")).await?;
+        items
+            .iter()
+            .map(|item| {
+                let membership = membership_from_item(conversation_id.clone(), item);
+                Ok((membership_user(item)?, membership.notifications))
             })
             .collect()
     }

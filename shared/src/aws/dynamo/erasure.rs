@@ -9,6 +9,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use super::{DynamoDbStore, cancellation_codes, id, keys, s, unless_refused};
 use crate::error::AppResult;
 use crate::model::{Conversation, ConversationId, DELETED_ACCOUNT, DELETED_CONTENT, Message, UserId};
+use crate::ports::PushStore;
 use crate::ports::{ErasureStore, MessageStore, SenderPage, username_key};
 
 /// Message updates one erasure page keeps in flight.
@@ -84,6 +85,9 @@ impl ErasureStore for DynamoDbStore {
     }
 
     async fn delete_presence(&self, user_id: &UserId) -> AppResult<()> {
+        let subscriptions = self.push_subscriptions(user_id).await?;
+        let keys = subscriptions.iter().map(|sub| Self::key(keys::user(user_id), keys::push(&sub.id))).collect();
+        self.batch_delete(keys).await?;
         self.client
             .delete_item()
             .table_name(&self.table)

@@ -271,6 +271,7 @@ pub(crate) fn presence_from_item(item: &Item) -> (UserPresence, Vec<String>) {
             do_not_disturb_until: get_opt_s(item, "dndUntil"),
             previews: item.get("previews").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
         },
+        push_subscriptions: get_n_or_zero(item, "pushCount") as u32,
     };
     let mut expired = Vec::new();
     if let Some(AttributeValue::Ss(entries)) = item.get("conns") {

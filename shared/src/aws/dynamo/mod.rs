@@ -13,6 +13,7 @@ mod friends;
 mod items;
 mod messages;
 mod moderation;
+mod push;
 mod rates;
 mod rooms;
 mod sessions;
@@ -107,6 +108,11 @@ pub(crate) mod keys {
         format!("UPLOAD#{upload_id}")
     }
     pub const UPLOAD: &str = "UPLOAD";
+    /// One of a user's push subscriptions, under the user.
+    pub fn push(subscription_id: &str) -> String {
+        format!("PUSH#{subscription_id}")
+    }
+    pub const PUSH_PREFIX: &str = "PUSH#";
     pub fn rate(kind: &str, start: u64) -> String {
         format!("RATE#{kind}#{start}")
     }

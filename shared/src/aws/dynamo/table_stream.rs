@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::keys;
-use crate::model::DELETED_ACCOUNT;
+use crate::model::{DELETED_ACCOUNT, Message};
 use crate::ports::Published;
 
 /// A DynamoDB stream event as Lambda delivers it (view type `NEW_AND_OLD_IMAGES`). Only what the mapping reads.
@@ -96,6 +96,45 @@ fn published_of(record: &StreamRecord) -> Option<Published> {
     Some(Published { detail_type, detail })
 }
 
+/// The messages the batch sends (inserts of message items), in the records' order: what the push worker
+/// notifies offline members of. An image it cannot read is logged and skipped (it would fail every retry).
+pub fn sent_messages(event: &StreamEvent) -> Vec<Message> {
+    event
+        .records
+        .iter()
+        .filter(|record| record.event_name == "INSERT")
+        .filter(|record| string(&record.dynamodb.keys, "sk").is_some_and(|sk| sk.starts_with(keys::MESSAGE_PREFIX)))
+        .filter_map(|record| {
+            let item = attribute_values(record.dynamodb.new_image.as_ref()?)?;
+            super::items::message_from_item(&item)
+                .inspect_err(|e| tracing::error!(error = ?e, "unreadable message in the stream"))
+                .ok()
+        })
+        .collect()
+}
+
+/// An image in DynamoDB's JSON form as the SDK's attribute values.
+fn attribute_values(image: &Image) -> Option<super::Item> {
+    image.iter().map(|(name, value)| Some((name.clone(), attribute_value(value)?))).collect()
+}
+
+fn attribute_value(value: &Value) -> Option<aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let (kind, inner) = value.as_object()?.iter().next()?;
+    let texts = || inner.as_array().map(|v| v.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect());
+    Some(match kind.as_str() {
+        "S" => A::S(inner.as_str()?.to_owned()),
+        "N" => A::N(inner.as_str()?.to_owned()),
+        "BOOL" => A::Bool(inner.as_bool()?),
+        "NULL" => A::Null(true),
+        "SS" => A::Ss(texts()?),
+        "NS" => A::Ns(texts()?),
+        "L" => A::L(inner.as_array()?.iter().map(attribute_value).collect::<Option<_>>()?),
+        "M" => A::M(attribute_values(inner.as_object()?)?),
+        _ => return None,
+    })
+}
+
 /// The fields every message event carries.
 fn message_ref(image: &Image) -> Value {
     json!({
@@ -179,6 +218,26 @@ mod tests {
     fn events(records: Vec<Value>) -> Vec<(String, Value)> {
         let event: StreamEvent = serde_json::from_value(json!({"Records": records})).unwrap();
         published(&event).into_iter().map(|p| (p.detail_type.to_owned(), p.detail)).collect()
+    }
+
+    #[test]
+    fn the_messages_a_batch_sends_are_read_whole_from_their_images() {
+        let sk = keys::message(2);
+        let attachment = json!({"fileName": {"S": "a.pdf"}, "mentions": {"SS": ["u3", "u2"]}, "content": {"S": ""}});
+        let event: StreamEvent = serde_json::from_value(json!({"Records": [
+            record("INSERT", "CONV#c1", &sk, None, Some(message(2, attachment)), "1"),
+            record("MODIFY", "CONV#c1", &sk, Some(message(2, json!({}))), Some(message(2, json!({}))), "2"),
+            record("INSERT", "CONV#c1", &keys::reaction(2, "👍", "u2"), None, Some(json!({})), "3"),
+            record("INSERT", "CONV#c1", &keys::message(3), None, Some(json!({"seq": {"N": "3"}})), "4"),
+        ]}))
+        .unwrap();
+        let sent = sent_messages(&event);
+        assert_eq!(sent.len(), 1, "edits, reactions and unreadable images send nothing: {sent:?}");
+        let message = &sent[0];
+        assert_eq!((message.seq, message.sender.username.as_str()), (2, "alice"));
+        assert_eq!(message.file_name.as_deref(), Some("a.pdf"));
+        let mentions: Vec<String> = message.mentions.iter().map(ToString::to_string).collect();
+        assert_eq!(mentions, ["u2", "u3"]);
     }
 
     #[test]

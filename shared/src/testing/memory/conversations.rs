@@ -1,7 +1,7 @@
 //! [`ConversationStore`] in memory: conversations, members and read pointers, with the same conditional
 //! membership writes as the DynamoDB store.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 
@@ -103,6 +103,18 @@ impl ConversationStore for InMemoryStore {
         let state = self.lock();
         let members = state.members.get(conversation_id).into_iter().flatten();
         Ok(members.filter(|id| after.is_none_or(|a| *id > a)).take(limit).cloned().collect())
+    }
+
+    async fn notification_settings(
+        &self,
+        conversation_id: &ConversationId,
+        user_ids: &[UserId],
+    ) -> AppResult<HashMap<UserId, ConversationNotifications>> {
+        let state = self.lock();
+        Ok(user_ids
+            .iter()
+            .filter_map(|id| Some((id.clone(), state.membership(conversation_id, id)?.notifications)))
+            .collect())
     }
 
     async fn members_among(&self, conversation_id: &ConversationId, user_ids: &[UserId]) -> AppResult<Vec<UserId>> {

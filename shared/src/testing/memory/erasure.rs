@@ -61,6 +61,7 @@ impl ErasureStore for InMemoryStore {
         state.statuses.remove(user_id);
         state.last_seen.remove(user_id);
         state.contactable_by.remove(user_id);
+        state.push.remove(user_id);
         Ok(())
     }
 }

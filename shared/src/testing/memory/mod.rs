@@ -9,6 +9,7 @@ mod exports;
 mod friends;
 mod messages;
 mod moderation;
+mod push;
 mod rates;
 mod rooms;
 mod sessions;
@@ -21,8 +22,8 @@ use std::sync::Mutex;
 use crate::error::{AppError, AppResult};
 use crate::model::{
     AuditEntry, Connection, ConnectionId, ContactableBy, Conversation, ConversationId, ConversationNotifications,
-    ExportRecord, LiveConnection, Message, NotificationPreferences, Report, Roster, SessionId, SessionRecord, Upload,
-    UploadId, UserId, UserPresence, UserRecord, now_epoch_seconds,
+    ExportRecord, LiveConnection, Message, NotificationPreferences, PushSubscription, Report, Roster, SessionId,
+    SessionRecord, Upload, UploadId, UserId, UserPresence, UserRecord, now_epoch_seconds,
 };
 use crate::ports::{Membership, RateLimit};
 
@@ -71,6 +72,8 @@ struct State {
     reports: BTreeMap<(String, UserId), Report>,
     audit: Vec<AuditEntry>,
     exports: HashMap<UserId, ExportRecord>,
+    /// user → their push subscriptions by id
+    push: HashMap<UserId, BTreeMap<String, PushSubscription>>,
 }
 
 impl State {
@@ -144,6 +147,7 @@ impl State {
             blocked: self.blocks.keys().filter(|(blocker, _)| blocker == user_id).map(|(_, b)| b.clone()).collect(),
             contactable_by: self.contactable_by.get(user_id).copied().unwrap_or_default(),
             notifications: self.notification_preferences.get(user_id).cloned().unwrap_or_default(),
+            push_subscriptions: self.push.get(user_id).map_or(0, |subs| subs.len() as u32),
         }
     }
 }
