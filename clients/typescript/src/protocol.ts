@@ -134,6 +134,34 @@ export interface NotificationPreferences {
   previews: boolean;
 }
 
+/** A registered browser or phone (a browser's keys stay on the server). */
+export interface PushSubscriptionRecord {
+  id: string;
+  platform: 'web' | 'fcm' | 'apns';
+  /** A browser's push service URL, or a phone's SNS endpoint ARN. */
+  endpoint: string;
+  createdAt: string;
+}
+
+/**
+ * What a push notification carries to the service worker (decrypted by the browser): who wrote where, and the
+ * text unless the user turned previews off.
+ */
+export interface PushNotificationPayload {
+  type: 'message';
+  conversationId: string;
+  /** A group's name; `null` for a private conversation. */
+  conversationName: string | null;
+  messageId: string;
+  seq: number;
+  sender: { _id: string; username: string; avatar: string | null };
+  /** The first 140 characters (or the file's name); `null` when previews are off. */
+  preview: string | null;
+  /** Whether the message mentions the recipient. */
+  mentioned: boolean;
+  sentAt: string;
+}
+
 /** A conversation in the caller's list, with the caller's unread counts and notification setting. */
 export interface ConversationSummary extends Conversation {
   unreadCount: number;

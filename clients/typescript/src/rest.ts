@@ -28,6 +28,7 @@ import type {
   Page,
   Privacy,
   NotificationPreferences,
+  PushSubscriptionRecord,
   NotifyLevel,
   ConversationNotifications,
   ReadReceipt,
@@ -441,6 +442,42 @@ export class RestClient {
   /** Do not disturb until a time (`null`: off) and whether notifications show the message's text. */
   setNotificationPreferences(preferences: Partial<NotificationPreferences>): Promise<NotificationPreferences> {
     return this.call('PUT', '/users/me/notifications', { body: preferences });
+  }
+
+  // ---------------------------------------------------------------- push notifications
+
+  /** The VAPID public key (base64url) to subscribe with: `pushManager.subscribe({applicationServerKey})`. */
+  async pushServerKey(): Promise<string> {
+    return (await this.call<{ publicKey: string }>('GET', '/push/server-key')).publicKey;
+  }
+
+  /**
+   * Registers a browser's push subscription (`subscription.toJSON()`): while none of your sockets is open, the
+   * messages you would be notified of arrive there. Registering the same browser again replaces its keys.
+   */
+  registerPushSubscription(subscription: {
+    endpoint: string;
+    keys: { p256dh: string; auth: string };
+    expirationTime?: number | null;
+  }): Promise<PushSubscriptionRecord> {
+    const body = { endpoint: subscription.endpoint, keys: subscription.keys, expirationTime: subscription.expirationTime ?? null };
+    return this.call('POST', '/users/me/push-subscriptions', { body });
+  }
+
+  /**
+   * Registers a phone's device token (`fcm` for Firebase, `apns` for Apple): notifications reach the app through
+   * the deployment's SNS platform application. Register again after each app start (tokens change).
+   */
+  registerDevice(platform: 'fcm' | 'apns', token: string): Promise<PushSubscriptionRecord> {
+    return this.call('POST', '/users/me/push-subscriptions', { body: { platform, token } });
+  }
+
+  async pushSubscriptions(): Promise<PushSubscriptionRecord[]> {
+    return (await this.call<{ items: PushSubscriptionRecord[] }>('GET', '/users/me/push-subscriptions')).items;
+  }
+
+  removePushSubscription(id: string): Promise<{ id: string; removed: true }> {
+    return this.call('DELETE', `/users/me/push-subscriptions/${seg(id)}`);
   }
 
   async blockedUsers(): Promise<BlockedUser[]> {

@@ -205,6 +205,24 @@ describe('RestClient', () => {
     expect(await rest.currentToken()).toBeNull();
   });
 
+  it('registers, lists and removes push subscriptions on the documented routes', async () => {
+    const { rest, calls } = client(ok({ publicKey: 'BKey', items: [], id: 'a1', removed: true }));
+    expect(await rest.pushServerKey()).toBe('BKey');
+    await rest.registerPushSubscription({ endpoint: 'https://push.example/1', keys: { p256dh: 'p', auth: 'a' } });
+    await rest.registerDevice('apns', 'device-token');
+    await rest.pushSubscriptions();
+    await rest.removePushSubscription('a1');
+    expect(calls.map(summary)).toEqual([
+      'GET /push/server-key',
+      'POST /users/me/push-subscriptions',
+      'POST /users/me/push-subscriptions',
+      'GET /users/me/push-subscriptions',
+      'DELETE /users/me/push-subscriptions/a1',
+    ]);
+    expect(calls[1]?.body).toEqual({ endpoint: 'https://push.example/1', keys: { p256dh: 'p', auth: 'a' }, expirationTime: null });
+    expect(calls[2]?.body).toEqual({ platform: 'apns', token: 'device-token' });
+  });
+
   it('reports and moderates on the documented routes', async () => {
     const { rest, calls } = client(ok({ items: [], nextCursor: null, result: 'reported', resolved: 1 }));
     await rest.report({ type: 'message', messageId: 'c1-7' }, 'spam', 'link farm');

@@ -500,6 +500,15 @@ describe('web app, two users', () => {
     expect(preferences.doNotDisturbUntil).not.toBeNull();
     await bob.page.getByTestId('dnd-off').click();
     await bob.page.locator('[data-testid=dnd-state][data-active=false]').waitFor();
+
+    // Push: the service worker is registered on load, but permission is asked for only from the button. This
+    // browser refuses it (headless), which the page says instead of failing.
+    await expect.poll(() => bob.page.evaluate(async () => Boolean(await navigator.serviceWorker.getRegistration('./sw.js')))).toBe(true);
+    expect(await bob.page.evaluate(() => Notification.permission)).toBe('default');
+    await bob.page.locator('[data-testid=push-state][data-state=off]').waitFor();
+    await bob.page.getByTestId('push-enable').click();
+    await bob.page.locator('[data-testid=push-state][data-state=blocked]').waitFor();
+    expect(((await rest(endpoints, token, 'GET', '/users/me/push-subscriptions')) as { items: unknown[] }).items).toEqual([]);
     await bob.page.getByTestId('tab-chats').click();
   });
 

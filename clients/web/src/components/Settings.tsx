@@ -71,6 +71,7 @@ function NotificationSettings(): JSX.Element | null {
           ))
         )}
       </div>
+      <PushToggle />
       <label class="row small">
         <input
           type="checkbox"
@@ -80,6 +81,34 @@ function NotificationSettings(): JSX.Element | null {
         />
         Show message text in notifications
       </label>
+    </div>
+  );
+}
+
+/** Push notifications on this device: permission is asked for only when the button is pressed. */
+function PushToggle(): JSX.Element {
+  const state = store.security.push;
+  const label = {
+    unsupported: 'This browser cannot show notifications from the chat',
+    off: 'Notifications on this device are off',
+    blocked: 'Notifications are blocked in this browser\'s site settings',
+    on: 'Notifications on this device are on',
+  }[state];
+  return (
+    <div class="row">
+      <span class="grow small" data-testid="push-state" data-state={state}>
+        {label}
+      </span>
+      {state === 'off' && (
+        <button type="button" class="secondary small" data-testid="push-enable" onClick={() => void store.security.enablePush()}>
+          Notify me on this device
+        </button>
+      )}
+      {state === 'on' && (
+        <button type="button" class="secondary small" data-testid="push-disable" onClick={() => void store.security.disablePush()}>
+          Stop notifications here
+        </button>
+      )}
     </div>
   );
 }

@@ -1,7 +1,8 @@
 /**
  * The signed-in user's sessions (logins on other devices, which they can end), logging out everywhere, changing
  * the password (which ends every other session), exporting their data, reporting a message or a user to the
- * operators, and their notification preferences (stored on the server, so every device shows the same).
+ * operators, their notification preferences (stored on the server, so every device shows the same), and push
+ * notifications on this device (a service worker and a push subscription, only ever asked for from a button).
  */
 
 import type { ExportStatus, NotificationPreferences, ReportReason, ReportTarget, SessionInfo } from '@chat/sdk';
@@ -12,12 +13,33 @@ import { type Core, describe } from './core';
 const EXPORT_POLL_MS = 2_000;
 const EXPORT_WAIT_MS = 180_000;
 
+/** Push notifications on this browser: not possible here, not asked yet, refused by the user, or on. */
+export type PushState = 'unsupported' | 'off' | 'blocked' | 'on';
+
+/** The service worker that shows push notifications (clients/web/public/sw.js), next to index.html. */
+const SERVICE_WORKER = './sw.js';
+
+function pushSupported(): boolean {
+  return typeof navigator !== 'undefined' && 'serviceWorker' in navigator && typeof PushManager !== 'undefined' && typeof Notification !== 'undefined';
+}
+
+/** Registers the service worker (no permission is asked for that); the page works on without it. */
+export async function registerServiceWorker(): Promise<ServiceWorkerRegistration | null> {
+  if (!pushSupported()) return null;
+  try {
+    return await navigator.serviceWorker.register(SERVICE_WORKER);
+  } catch {
+    return null;
+  }
+}
+
 export class Security {
   sessions: SessionInfo[] = [];
   /** The export asked for on this page, once asked. */
   export: ExportStatus | null = null;
   /** Do not disturb and previews, once loaded. */
   notifications: NotificationPreferences | null = null;
+  push: PushState = 'off';
 
   constructor(
     private readonly core: Core,
@@ -36,10 +58,69 @@ export class Security {
     if (!client) return;
     try {
       [this.sessions, this.notifications] = await Promise.all([client.rest.sessions(), client.rest.notificationPreferences()]);
+      this.push = await this.pushState();
     } catch (error) {
       this.core.notify(`Could not load your settings: ${describe(error)}`);
     }
     this.core.changed();
+  }
+
+  private async pushState(): Promise<PushState> {
+    if (!pushSupported()) return 'unsupported';
+    if (Notification.permission === 'denied') return 'blocked';
+    const registration = await navigator.serviceWorker.getRegistration(SERVICE_WORKER);
+    return (await registration?.pushManager.getSubscription()) ? 'on' : 'off';
+  }
+
+  /**
+   * Asks for permission (called from a button, never on load), subscribes this browser with the server's VAPID
+   * key and registers the subscription, so messages reach this device while the app is closed.
+   */
+  async enablePush(): Promise<void> {
+    const client = this.core.client;
+    if (!client || !pushSupported()) return;
+    try {
+      if ((await Notification.requestPermission()) !== 'granted') {
+        this.push = 'blocked';
+        this.core.notify('Notifications are blocked for this site in your browser settings');
+        return;
+      }
+      const registration = (await registerServiceWorker()) ?? (await navigator.serviceWorker.ready);
+      // The base64url VAPID key, which `subscribe` takes as it is.
+      const applicationServerKey = await client.rest.pushServerKey();
+      const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey });
+      const json = subscription.toJSON();
+      await client.rest.registerPushSubscription({
+        endpoint: subscription.endpoint,
+        keys: { p256dh: json.keys?.p256dh ?? '', auth: json.keys?.auth ?? '' },
+        expirationTime: subscription.expirationTime,
+      });
+      this.push = 'on';
+    } catch (error) {
+      this.core.notify(`Could not turn on notifications: ${describe(error)}`);
+    } finally {
+      this.core.changed();
+    }
+  }
+
+  /** Unsubscribes this browser and forgets its subscription on the server. */
+  async disablePush(): Promise<void> {
+    const client = this.core.client;
+    if (!client || !pushSupported()) return;
+    try {
+      const registration = await navigator.serviceWorker.getRegistration(SERVICE_WORKER);
+      const subscription = await registration?.pushManager.getSubscription();
+      if (subscription) {
+        const registered = (await client.rest.pushSubscriptions()).find((s) => s.endpoint === subscription.endpoint);
+        if (registered) await client.rest.removePushSubscription(registered.id);
+        await subscription.unsubscribe();
+      }
+      this.push = 'off';
+    } catch (error) {
+      this.core.notify(`Could not turn off notifications: ${describe(error)}`);
+    } finally {
+      this.core.changed();
+    }
   }
 
   /** Changes one preference and keeps the other (a `PUT` replaces both). */

@@ -168,6 +168,9 @@ export class Session {
       await client.connect();
       await client.joinConversations(summaries.map((c) => c._id));
       await Promise.all([friends.refresh(), friends.refreshStatus()]);
+      // Opened from a push notification (sw.js): show its conversation.
+      const fromNotification = new URLSearchParams(window.location.search).get('conversation');
+      if (fromNotification && conversations.all.has(fromNotification)) await conversations.open(fromNotification);
     } catch (error) {
       if (client !== this.core.client) return;
       if (error instanceof ChatError && error.status === 401) {
