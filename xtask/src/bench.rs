@@ -15,7 +15,7 @@ use crate::steps::Steps;
 use crate::{DEFAULT_STACK, LOG_TAIL_LINES, Res, cmd, toolchain, write_json};
 
 /// The template's function resources and the binary each runs.
-const FUNCTIONS: [(&str, &str); 7] = [
+const FUNCTIONS: [(&str, &str); 10] = [
     ("ConnectFunction", "ws-connect"),
     ("DisconnectFunction", "ws-disconnect"),
     ("MessageFunction", "ws-message"),
@@ -23,6 +23,9 @@ const FUNCTIONS: [(&str, &str); 7] = [
     ("FanoutWorkerFunction", "fanout-worker"),
     ("AccountWorkerFunction", "account-worker"),
     ("AttachmentProcessorFunction", "attachment-processor"),
+    ("EventsWorkerFunction", "events-worker"),
+    ("PushWorkerFunction", "push-worker"),
+    ("PushSenderFunction", "push-sender"),
 ];
 
 pub fn bench(paths: &Paths, arch: Arch, client_args: &[String]) -> Res<()> {

@@ -186,6 +186,8 @@ pub fn first_event(binary: &str, token: &str) -> Value {
                 "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:cold", "awsRegion": "us-east-1"
             }]
         }),
+        // An empty batch of the stream (events, push planning) or of the push queue.
+        "events-worker" | "push-worker" | "push-sender" => json!({ "Records": [] }),
         // A bucket notification of an object that is no upload: parsed, logged, nothing to process.
         "attachment-processor" => json!({ "Records": [{ "s3": { "object": { "key": "cold/start" } } }] }),
         _ => json!({

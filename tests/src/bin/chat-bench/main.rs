@@ -9,6 +9,7 @@ mod attachments;
 mod fanout;
 mod functions;
 mod latency;
+mod push;
 mod report;
 mod sockets;
 mod stats;
@@ -31,6 +32,7 @@ use serde_json::json;
 use crate::fanout::{FanoutResult, LargeResult, Room};
 use crate::functions::{Function, FunctionResult};
 use crate::latency::{LatencyResult, ThroughputResult};
+use crate::push::PushLoadResult;
 use crate::stats::Summary;
 use crate::storm::StormResult;
 
@@ -59,6 +61,9 @@ struct Cli {
     /// Members of each large group (their connections spread over them).
     #[arg(long)]
     large_members: Option<usize>,
+    /// Members of the push-load group (half offline and pushed).
+    #[arg(long, default_value_t = 200)]
+    push_members: usize,
     /// Messages per room.
     #[arg(long)]
     rounds: Option<usize>,
@@ -88,6 +93,7 @@ struct Options {
     sizes: Vec<usize>,
     large: Vec<usize>,
     large_members: usize,
+    push_members: usize,
     rounds: usize,
     storm: usize,
     wave: usize,
@@ -107,6 +113,7 @@ impl From<Cli> for Options {
             sizes: cli.sizes.unwrap_or_else(|| if quick { vec![10, 100] } else { vec![10, 100, 1000] }),
             large: cli.large.unwrap_or_else(|| if quick { vec![1000] } else { vec![1000, 5000] }),
             large_members: cli.large_members.unwrap_or(pick(1000, 200)),
+            push_members: cli.push_members,
             rounds: cli.rounds.unwrap_or(pick(20, 5)),
             storm: cli.storm.unwrap_or(pick(300, 100)),
             wave: cli.wave,
@@ -188,6 +195,7 @@ impl Bench {
 struct Results {
     fanout: Vec<FanoutResult>,
     large: Vec<LargeResult>,
+    push_load: Option<PushLoadResult>,
     ceiling_in_flight: usize,
     ceiling_sweep: Vec<(usize, f64)>,
     posts_sweep: Vec<(usize, Summary)>,
@@ -274,6 +282,24 @@ async fn main() {
         room.close(&bench).await;
         results.large.push(result);
     }
+
+    let rounds = options.rounds.min(10);
+    eprintln!(
+        "push under load: {} members, half offline, {SENDERS} senders, {rounds} rounds",
+        options.push_members,
+        SENDERS = 5
+    );
+    let push_load = push::under_push_load(&bench, options.push_members, rounds).await;
+    eprintln!(
+        "push load: live {:.2} x without push; send -> push p50 {:.0} ms, p99 {:.0} ms; {} of {} pushes",
+        push_load.ratio,
+        push_load.push_p50_ms,
+        push_load.push_p99_ms,
+        push_load.pushes_received,
+        push_load.pushes_expected
+    );
+    results.push_load = Some(push_load);
+    note_peaks(&bench, &mut peaks);
 
     eprintln!("connect storm: {} clients in waves of {}", options.storm, options.wave);
     results.storm = Some(storm::run(&bench, options.storm, options.wave).await);

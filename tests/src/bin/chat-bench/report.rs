@@ -96,6 +96,31 @@ pub fn render(results: &Results, bench: &Bench) -> String {
     );
     fanout(&mut out, results);
     large_groups(&mut out, results);
+    if let Some(p) = &results.push_load {
+        let _ = writeln!(out, "\n### Push under load\n");
+        let _ = writeln!(
+            out,
+            "A group of {} members, {} offline each with a browser subscribed to a loopback push service; 5 members \
+            send at the same moment, {} rounds, alternating with a twin group (same connected members) whose offline \
+            half has no browser. Live delivery to the {} connected members, last recipient p50 / p99: **{} / {} ms \
+            with push work, {} / {} ms without ({:.2} ×)**. Send → push received: **p50 {} ms, p99 {} ms**; {} of {} \
+            pushes arrived, {} member-rounds without exactly one push per message.",
+            p.members,
+            p.offline,
+            p.rounds,
+            p.members - p.offline,
+            f0(p.with.last_p50),
+            f0(p.with.last_p99),
+            f0(p.without.last_p50),
+            f0(p.without.last_p99),
+            p.ratio,
+            f0(p.push_p50_ms),
+            f0(p.push_p99_ms),
+            p.pushes_received,
+            p.pushes_expected,
+            p.members_off_count
+        );
+    }
     if !results.posts_sweep.is_empty() {
         let _ = writeln!(out, "\n### `POSTS_IN_FLIGHT` sweep (largest room, 8 rounds each, ms)\n");
         let mut table = Table::new(&[">in flight", ">last p50", ">last p99", ">median p50"]);
