@@ -242,6 +242,8 @@ pub trait ConnectionStore: Send + Sync {
     /// UserPresence of each of `user_ids` (users never seen have the default presence).
     async fn presences(&self, user_ids: &[UserId]) -> AppResult<HashMap<UserId, UserPresence>>;
     async fn set_status(&self, user_id: &UserId, status: &str) -> AppResult<()>;
+    /// Marks the connection's app as in the background (or in front again).
+    async fn set_background(&self, user_id: &UserId, connection_id: &ConnectionId, background: bool) -> AppResult<()>;
     async fn set_contactable_by(&self, user_id: &UserId, setting: ContactableBy) -> AppResult<()>;
     /// Stored with the presence, which whoever decides to notify the user reads anyway.
     async fn set_notification_preferences(

@@ -547,6 +547,31 @@ async fn presence_follows_first_and_last_connection_and_status() {
     assert_eq!(friends[0]["status"], "in a meeting");
 }
 
+/// An app in the background makes its user reachable by push only while all their connections are; the state
+/// is forgotten with the connection.
+#[tokio::test]
+async fn a_user_is_away_only_while_every_connection_is_in_the_background() {
+    let w = world().await;
+    let away = |w: &World| {
+        let (store, alice) = (w.store.clone(), w.alice.clone());
+        async move { store.presence(&alice).await.unwrap().away_from_every_app() }
+    };
+    assert!(!away(&w).await);
+    act(&w, "a1", json!({"action":"set_app_state","requestId":"v","state":"background"})).await;
+    assert_eq!(w.fanout.frames("a1")[0]["data"], json!({"success": true, "state": "background"}));
+    assert!(!away(&w).await, "a2 is still in front");
+    act(&w, "a2", json!({"action":"set_app_state","state":"background"})).await;
+    assert!(away(&w).await);
+    act(&w, "a2", json!({"action":"set_app_state","state":"foreground"})).await;
+    assert!(!away(&w).await);
+    act(&w, "a1", json!({"action":"set_app_state","requestId":"x","state":"asleep"})).await;
+    let refused = w.fanout.frames("a1").last().unwrap().clone();
+    assert_eq!((refused["event"].as_str(), refused["requestId"].as_str()), (Some("error"), Some("x")), "{refused}");
+    disconnect(&w.t.app, ws_event("$disconnect", "a2", None, None, json!({}))).await;
+    assert!(away(&w).await, "a1, the one left, is in the background");
+    assert!(!w.store.presence(&w.alice).await.unwrap().background.contains(&ConnectionId::new("a2")), "forgotten");
+}
+
 #[test]
 fn the_template_routes_exactly_the_known_actions() {
     let template = include_str!("../../infra/template.yaml");

@@ -294,6 +294,8 @@ async fn requests_per_mention_and_notification_setting() {
     h.http("GET /users/me/notifications", "GET", "/users/me/notifications", Some(tb), None).await;
     let dnd = json!({"doNotDisturbUntil": "2099-01-01T00:00:00Z", "previews": false});
     h.http("PUT /users/me/notifications", "PUT", "/users/me/notifications", Some(tb), Some(dnd)).await;
+    h.act("set_app_state (background)", &b1, json!({"action": "set_app_state", "state": "background"})).await;
+    h.act("set_app_state (foreground)", &b1, json!({"action": "set_app_state", "state": "foreground"})).await;
 
     // Push: carol, never connected, has a browser; alice writes to a group of the three. Planning the message's
     // pushes reads the conversation, the members' presence, carol's setting and her subscriptions.

@@ -33,6 +33,7 @@ import { type PresenceChange, PresenceMap } from './presence.js';
 import {
   type AckResult,
   type Action,
+  type AppState,
   type ActionPayloads,
   type Conversation,
   type ConversationSummary,
@@ -499,6 +500,14 @@ export class ChatClient {
 
   async setStatus(status: string): Promise<string> {
     return (await this.connection.request('set_status', { status })).status;
+  }
+
+  /**
+   * Tells the server whether the app is in front of the user: while every connection of theirs is in the
+   * background, messages are also pushed to their browsers and phones. Frames keep arriving either way.
+   */
+  async setAppState(state: AppState): Promise<AppState> {
+    return (await this.connection.request('set_app_state', { state })).state;
   }
 
   async getStatus(): Promise<{ status: string; lastSeen: string | null }> {

@@ -134,6 +134,9 @@ export interface NotificationPreferences {
   previews: boolean;
 }
 
+/** Whether this connection's app is in front of its user (`set_app_state`). */
+export type AppState = 'foreground' | 'background';
+
 /** A registered browser or phone (a browser's keys stay on the server). */
 export interface PushSubscriptionRecord {
   id: string;
@@ -399,6 +402,7 @@ export interface ActionPayloads {
   unblock_user: { userId: string };
   get_blocked_users: Empty;
   set_status: { status: string };
+  set_app_state: { state: AppState };
   get_friends: Empty;
   get_friend_requests: Empty;
   get_status: Empty;
@@ -444,6 +448,7 @@ export const ACTIONS = [
   'unblock_user',
   'get_blocked_users',
   'set_status',
+  'set_app_state',
   'get_friends',
   'get_friend_requests',
   'get_status',
@@ -479,6 +484,7 @@ export interface AckData {
   unblock_user: BlockOutcome;
   get_blocked_users: { blocked: BlockedUser[] };
   set_status: { status: string };
+  set_app_state: { state: AppState };
   get_friends: { friends: Friend[] };
   get_friend_requests: FriendRequests;
   get_status: { status: string; lastSeen: string | null };

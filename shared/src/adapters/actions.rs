@@ -10,7 +10,7 @@ use crate::error::AppError;
 use crate::usecases::blocks::UserRef;
 use crate::usecases::friends::UsernameRef;
 use crate::usecases::messages::{EditMessage, MarkRead, MessageRef, Reaction, SendMessage};
-use crate::usecases::presence::SetStatus;
+use crate::usecases::presence::{SetAppState, SetStatus};
 use crate::usecases::rooms::{ConversationRef, JoinConversations, Typing};
 
 /// API Gateway closes a connection that sends a WebSocket frame over 32 KB (a message of up to 128 KB must come
@@ -43,6 +43,7 @@ pub enum ClientAction {
     UnblockUser(UserRef),
     GetBlockedUsers,
     SetStatus(SetStatus),
+    SetAppState(SetAppState),
     GetFriends,
     GetFriendRequests,
     GetStatus,
@@ -51,7 +52,7 @@ pub enum ClientAction {
 
 impl ClientAction {
     /// Every action's name, as clients write it and as the template routes it.
-    pub const NAMES: [&'static str; 24] = [
+    pub const NAMES: [&'static str; 25] = [
         "ping",
         "join_conversations",
         "join_conversation",
@@ -72,6 +73,7 @@ impl ClientAction {
         "unblock_user",
         "get_blocked_users",
         "set_status",
+        "set_app_state",
         "get_friends",
         "get_friend_requests",
         "get_status",

@@ -235,6 +235,9 @@ async fn handle<'a>(app: &'a App, origin: &ConnectionId, action: ClientAction) -
         ClientAction::SetStatus(input) => {
             ack(json!({ "status": app.presence.set_status(&actor(app, origin).await?, input).await? }))
         }
+        ClientAction::SetAppState(input) => {
+            ack(json!({ "state": app.presence.set_app_state(&actor(app, origin).await?, input).await? }))
+        }
         ClientAction::GetFriends => ack(json!({ "friends": app.friends.list(&actor(app, origin).await?).await? })),
         ClientAction::GetFriendRequests => ack(app.friends.requests(&actor(app, origin).await?).await?),
         ClientAction::GetStatus => ack(app.presence.own_status(&actor(app, origin).await?).await?),

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LiveConnection, NotificationPreferences, UserId};
+use super::{ConnectionId, LiveConnection, NotificationPreferences, UserId};
 
 /// Who may start a private conversation with a user or add them to a group: their privacy setting.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,12 +37,21 @@ pub struct UserPresence {
     pub notifications: NotificationPreferences,
     /// How many push subscriptions the user holds: a user without one is never looked up to be pushed to.
     pub push_subscriptions: u32,
+    /// Connections whose app said it went to the background (`set_app_state`): the user is pushed to as if they
+    /// were offline while every live connection is in here.
+    pub background: BTreeSet<ConnectionId>,
 }
 
 impl UserPresence {
     /// Whether this user blocked `user_id`.
     pub fn blocks(&self, user_id: &UserId) -> bool {
         self.blocked.contains(user_id)
+    }
+
+    /// Whether none of the user's live connections has the app in front: no connection, or all in the
+    /// background.
+    pub fn away_from_every_app(&self) -> bool {
+        self.connections.iter().all(|c| self.background.contains(&c.connection_id))
     }
 
     /// Whether others should see the user online: connected, and not invisible.

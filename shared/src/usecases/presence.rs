@@ -33,6 +33,20 @@ pub struct SetStatus {
     pub status: String,
 }
 
+/// Whether the app of a connection is in front of its user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppState {
+    Foreground,
+    Background,
+}
+
+/// `{state}`: set_app_state.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SetAppState {
+    pub state: AppState,
+}
+
 /// A peer's presence as the caller may see it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -184,6 +198,15 @@ impl Presence {
     pub async fn own_status(&self, actor: &Actor) -> AppResult<OwnStatus> {
         let presence = self.connections.presence(actor.id()).await?;
         Ok(OwnStatus { status: presence.status.unwrap_or_else(|| "online".into()), last_seen: presence.last_seen })
+    }
+
+    /// Records whether this connection's app is in the background: while all of a user's connections are, they
+    /// are pushed to as if offline (their sockets still get every frame). Told to nobody; WebSocket only.
+    pub async fn set_app_state(&self, actor: &Actor, input: SetAppState) -> AppResult<AppState> {
+        let connection_id =
+            actor.origin().ok_or_else(|| AppError::BadRequest("set_app_state is a WebSocket action".into()))?;
+        self.connections.set_background(actor.id(), connection_id, input.state == AppState::Background).await?;
+        Ok(input.state)
     }
 
     /// Stores the status and tells friends `status_changed`. Going invisible (or leaving it) is also a presence

@@ -191,10 +191,10 @@ impl PushPlanner {
     }
 }
 
-/// Whether a member with this presence is one to push to at all: no live connection, a subscription, not in do
-/// not disturb, and not blocking the sender.
+/// Whether a member with this presence is one to push to at all: no live connection with the app in front, a
+/// subscription, not in do not disturb, and not blocking the sender.
 fn wants_push(presence: &UserPresence, sender: &UserId, now: &str) -> bool {
-    presence.connections.is_empty()
+    presence.away_from_every_app()
         && presence.push_subscriptions > 0
         && !presence.blocks(sender)
         && presence.notifications.do_not_disturb_until.as_deref().is_none_or(|until| until <= now)

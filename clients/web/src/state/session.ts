@@ -57,8 +57,11 @@ export class Session {
     }
     window.addEventListener('online', () => this.core.client?.reconnectNow());
     document.addEventListener('visibilitychange', () => {
+      const visible = document.visibilityState === 'visible';
       const active = this.slices.conversations.activeId;
-      if (document.visibilityState === 'visible' && active) void this.slices.conversations.markRead(active);
+      if (visible && active) void this.slices.conversations.markRead(active);
+      // A hidden tab keeps its socket; the server pushes to this user's devices meanwhile.
+      void this.core.client?.setAppState(visible ? 'foreground' : 'background').catch(() => undefined);
     });
     const saved = sessionStorage.getItem(SESSION_KEY);
     if (saved) {

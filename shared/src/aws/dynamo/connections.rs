@@ -102,8 +102,12 @@ impl ConnectionStore for DynamoDbStore {
         let (presence, expired) = self
             .update_presence(
                 &c.user_id,
-                "DELETE conns :c SET lastSeen = :at",
-                vec![(":c", AttributeValue::Ss(vec![connection_entry(&c.live())])), (":at", s(last_seen))],
+                "DELETE conns :c, bgConns :id SET lastSeen = :at",
+                vec![
+                    (":c", AttributeValue::Ss(vec![connection_entry(&c.live())])),
+                    (":id", AttributeValue::Ss(vec![c.connection_id.to_string()])),
+                    (":at", s(last_seen)),
+                ],
             )
             .await?;
         if !expired.is_empty() {
@@ -132,7 +136,7 @@ impl ConnectionStore for DynamoDbStore {
         for item in self
             .batch_get(
                 keys,
-                Some("pk, conns, userStatus, lastSeen, blocked, contactableBy, dndUntil, previews, pushCount"),
+                Some("pk, conns, userStatus, lastSeen, blocked, contactableBy, dndUntil, previews, pushCount, bgConns"),
             )
             .await?
         {
@@ -146,6 +150,12 @@ impl ConnectionStore for DynamoDbStore {
 
     async fn set_status(&self, user_id: &UserId, status: &str) -> AppResult<()> {
         self.update_presence(user_id, "SET userStatus = :s", vec![(":s", s(status))]).await.map(drop)
+    }
+
+    async fn set_background(&self, user_id: &UserId, connection_id: &ConnectionId, background: bool) -> AppResult<()> {
+        let update = if background { "ADD bgConns :c" } else { "DELETE bgConns :c" };
+        let connection = AttributeValue::Ss(vec![connection_id.to_string()]);
+        self.update_presence(user_id, update, vec![(":c", connection)]).await.map(drop)
     }
 
     async fn set_contactable_by(&self, user_id: &UserId, setting: ContactableBy) -> AppResult<()> {

@@ -272,6 +272,10 @@ pub(crate) fn presence_from_item(item: &Item) -> (UserPresence, Vec<String>) {
             previews: item.get("previews").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
         },
         push_subscriptions: get_n_or_zero(item, "pushCount") as u32,
+        background: match item.get("bgConns") {
+            Some(AttributeValue::Ss(ids)) => ids.iter().map(crate::model::ConnectionId::new).collect(),
+            _ => Default::default(),
+        },
     };
     let mut expired = Vec::new();
     if let Some(AttributeValue::Ss(entries)) = item.get("conns") {

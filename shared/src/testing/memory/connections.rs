@@ -43,6 +43,9 @@ impl ConnectionStore for InMemoryStore {
             listed.retain(|_, c| c.expires_at > now);
         }
         state.last_seen.insert(connection.user_id.clone(), last_seen.to_owned());
+        if let Some(background) = state.background.get_mut(&connection.user_id) {
+            background.remove(&connection.connection_id);
+        }
         Ok(state.presence_of(&connection.user_id))
     }
 
@@ -61,6 +64,17 @@ impl ConnectionStore for InMemoryStore {
         self.injected("presences")?;
         let state = self.lock();
         Ok(user_ids.iter().map(|id| (id.clone(), state.presence_of(id))).collect())
+    }
+
+    async fn set_background(&self, user_id: &UserId, connection_id: &ConnectionId, background: bool) -> AppResult<()> {
+        let mut state = self.lock();
+        let set = state.background.entry(user_id.clone()).or_default();
+        if background {
+            set.insert(connection_id.clone());
+        } else {
+            set.remove(connection_id);
+        }
+        Ok(())
     }
 
     async fn set_status(&self, user_id: &UserId, status: &str) -> AppResult<()> {

@@ -72,6 +72,8 @@ struct State {
     reports: BTreeMap<(String, UserId), Report>,
     audit: Vec<AuditEntry>,
     exports: HashMap<UserId, ExportRecord>,
+    /// user → their connections whose app is in the background
+    background: HashMap<UserId, BTreeSet<ConnectionId>>,
     /// user → their push subscriptions by id
     push: HashMap<UserId, BTreeMap<String, PushSubscription>>,
 }
@@ -148,6 +150,7 @@ impl State {
             contactable_by: self.contactable_by.get(user_id).copied().unwrap_or_default(),
             notifications: self.notification_preferences.get(user_id).cloned().unwrap_or_default(),
             push_subscriptions: self.push.get(user_id).map_or(0, |subs| subs.len() as u32),
+            background: self.background.get(user_id).cloned().unwrap_or_default(),
         }
     }
 }
