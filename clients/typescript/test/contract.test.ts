@@ -223,6 +223,7 @@ describe('docs/asyncapi.yaml', () => {
       () => c.unblockUser('b0b00000000000000000000000000002'),
       () => c.blockedUsers(),
       () => c.setStatus('away'),
+      () => c.setAppState('background'),
       () => c.getFriends(),
       () => c.getFriendRequests(),
       () => c.getStatus(),
