@@ -283,6 +283,23 @@ async fn main() {
         results.large.push(result);
     }
 
+    eprintln!("connect storm: {} clients in waves of {}", options.storm, options.wave);
+    results.storm = Some(storm::run(&bench, options.storm, options.wave).await);
+    eprintln!("storm: {:?}", results.storm);
+    note_peaks(&bench, &mut peaks);
+    // 5 per second stays under one user's send limit (60 per 10 s), as a chatting person does.
+    eprintln!("one-to-one latency at 5 messages per second");
+    results.steady = Some(latency::steady(&bench, 100, 5.0).await);
+    eprintln!("steady: {:?}", results.steady);
+    eprintln!("throughput: 20 conversations at once");
+    results.throughput = Some(latency::many_conversations(&bench, 20, 20).await);
+    note_peaks(&bench, &mut peaks);
+    eprintln!("attachments: upload to thumbnail, {} images", options.images);
+    results.attachments = Some(attachments::upload_to_thumbnail(&bench, options.images).await);
+    eprintln!("attachments: {:?}", results.attachments);
+    note_peaks(&bench, &mut peaks);
+
+    // After the other scenarios, so the push functions' processes and queues do not share their machine.
     let rounds = options.rounds.min(10);
     eprintln!(
         "push under load: {} members, half offline, {SENDERS} senders, {rounds} rounds",
@@ -299,22 +316,6 @@ async fn main() {
         push_load.pushes_expected
     );
     results.push_load = Some(push_load);
-    note_peaks(&bench, &mut peaks);
-
-    eprintln!("connect storm: {} clients in waves of {}", options.storm, options.wave);
-    results.storm = Some(storm::run(&bench, options.storm, options.wave).await);
-    eprintln!("storm: {:?}", results.storm);
-    note_peaks(&bench, &mut peaks);
-    // 5 per second stays under one user's send limit (60 per 10 s), as a chatting person does.
-    eprintln!("one-to-one latency at 5 messages per second");
-    results.steady = Some(latency::steady(&bench, 100, 5.0).await);
-    eprintln!("steady: {:?}", results.steady);
-    eprintln!("throughput: 20 conversations at once");
-    results.throughput = Some(latency::many_conversations(&bench, 20, 20).await);
-    note_peaks(&bench, &mut peaks);
-    eprintln!("attachments: upload to thumbnail, {} images", options.images);
-    results.attachments = Some(attachments::upload_to_thumbnail(&bench, options.images).await);
-    eprintln!("attachments: {:?}", results.attachments);
     note_peaks(&bench, &mut peaks);
 
     if !bench.functions.is_empty() {
