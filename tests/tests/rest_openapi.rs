@@ -319,6 +319,27 @@ async fn every_deployed_route_answers_in_its_documented_shape() {
         422
     );
 
+    // Push subscriptions (tests/tests/push.rs: the pushes themselves).
+    let (status, key) = api.call("GET", "/push/server-key", None, None).await;
+    assert!(status == 200 && key["publicKey"].as_str().is_some_and(|k| !k.is_empty()), "{key}");
+    let browser = json!({
+        "endpoint": "http://127.0.0.1:9/push/contract",
+        "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", "auth": "BTBZMqHH6r4Tts7J_aSIgg"},
+        "expirationTime": null
+    });
+    let subscriptions = "/users/me/push-subscriptions";
+    let (status, registered) = api.call("POST", subscriptions, Some(&bob.token), Some(browser.clone())).await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(api.call("POST", subscriptions, Some(&bob.token), Some(browser)).await.0, 200);
+    let short_secret = json!({"endpoint": "http://127.0.0.1:9/push/x", "keys": {"p256dh": "BCVx", "auth": "c2hvcnQ"}});
+    assert_eq!(api.call("POST", subscriptions, Some(&bob.token), Some(short_secret)).await.0, 422);
+    assert_eq!(api.call("POST", subscriptions, Some(&bob.token), Some(json!({"endpoint": 7}))).await.0, 400);
+    let (status, listed) = api.call("GET", subscriptions, Some(&bob.token), None).await;
+    assert_eq!((status, listed["items"][0]["id"].clone()), (200, registered["id"].clone()), "{listed}");
+    let one = format!("{subscriptions}/{}", registered["id"].as_str().unwrap());
+    assert_eq!(api.call("DELETE", &one, Some(&bob.token), None).await.0, 200);
+    assert_eq!(api.call("DELETE", &one, Some(&bob.token), None).await.0, 404);
+
     // Reports, and what operators do with them (tests/tests/moderation.rs: the rules in a crowd).
     let (status, spam) = api.call("POST", &messages, Some(&bob.token), Some(json!({"content": "buy now"}))).await;
     assert_eq!(status, 201);
