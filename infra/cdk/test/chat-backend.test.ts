@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 
 import { App, CliCredentialsStackSynthesizer, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
@@ -43,8 +43,14 @@ const OUTPUTS_THE_TOOLS_READ = [
 
 type Json = Record<string, any>;
 
+/** Each synthesis stages copies of the function bundles (100+ MB), so the test removes what it wrote. */
+const outdirs: string[] = [];
+after(() => outdirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
 function synth(configure?: (backend: ChatBackend, stack: Stack) => void) {
-  const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), "chat-cdk-test-")) });
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "chat-cdk-test-"));
+  outdirs.push(outdir);
+  const app = new App({ outdir });
   const stack = new Stack(app, "Chat", {
     synthesizer: new CliCredentialsStackSynthesizer({ fileAssetsBucketName: ASSETS_BUCKET }),
     analyticsReporting: false,
