@@ -184,6 +184,66 @@ async fn mark_read_racing_send_message_never_fails() {
     assert_eq!(page["items"].as_array().unwrap().len(), ROUNDS + 1, "every send stored");
 }
 
+#[tokio::test]
+async fn a_crowd_reacting_to_one_message_at_once_is_stored_and_heard_once_per_reaction() {
+    const EMOJI: [&str; 2] = ["👍", "🎉"];
+    let stack = Stack::load();
+    let api = stack.api();
+    let (users, conversation_id) = group(&api, "reactors", GROUP_SIZE).await;
+    let mut clients = connect_all(&stack, &users).await;
+    for (ws, user) in clients.iter_mut().zip(&users) {
+        assert_live(ws, user).await;
+    }
+    let sent =
+        clients[0].call(json!({"action":"send_message","conversationId":conversation_id,"content":"vote"})).await;
+    let message_id = sent["data"]["message"]["_id"].as_str().expect("an id").to_owned();
+
+    // Every member adds both reactions at the same moment: every reaction's write checks the one message item.
+    join_all(clients.into_iter().zip(&users).map(|(mut ws, user)| {
+        let message_id = message_id.clone();
+        async move {
+            for emoji in EMOJI {
+                let react = json!({"action":"add_reaction","requestId":emoji,"messageId":message_id,"emoji":emoji});
+                ws.send(react).await;
+            }
+            let expected_from_others = (GROUP_SIZE - 1) * EMOJI.len();
+            let (mut acks, mut heard) = (0, BTreeSet::new());
+            let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT * 4;
+            while acks < EMOJI.len() || heard.len() < expected_from_others {
+                let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let Some(frame) = ws.next_frame_within(wait).await else {
+                    panic!("{}: {acks} acks, {} reactions heard by the deadline", user.username, heard.len())
+                };
+                match frame["event"].as_str() {
+                    Some("ack") => {
+                        assert_eq!(frame["data"]["changed"], true, "{}: {frame}", user.username);
+                        acks += 1;
+                    }
+                    Some("reaction_added") if frame["data"]["userId"] != user.id.as_str() => {
+                        let reaction = (frame["data"]["userId"].to_string(), frame["data"]["emoji"].to_string());
+                        assert!(heard.insert(reaction), "{}: heard twice: {frame}", user.username);
+                    }
+                    Some("error") => panic!("{}: {frame}", user.username),
+                    _ => {}
+                }
+            }
+            ws.close().await;
+        }
+    }))
+    .await;
+
+    let (status, page) =
+        api.call("GET", &format!("/conversations/{conversation_id}/messages"), Some(&users[1].token), None).await;
+    assert_eq!(status, 200, "{page}");
+    let message = page["items"].as_array().unwrap().iter().find(|m| m["_id"] == message_id.as_str()).unwrap();
+    let everyone: BTreeSet<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    for emoji in EMOJI {
+        let reactors: BTreeSet<&str> =
+            message["reactions"][emoji].as_array().unwrap().iter().map(|id| id.as_str().unwrap()).collect();
+        assert_eq!(reactors, everyone, "every member's {emoji} is stored once");
+    }
+}
+
 /// Marks read `rounds` times, each time up to the newest message this connection has heard of.
 async fn keep_reading(ws: &mut WsClient, conversation_id: &str, first_id: &str, rounds: usize) -> Vec<Value> {
     let mut replies = Vec::new();

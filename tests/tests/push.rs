@@ -4,7 +4,8 @@
 //! subscription the push service calls gone is forgotten; a push service that fails or hangs is tried again while
 //! live delivery goes on (its speed with and without push work is a benchmark figure); a crowd of five senders
 //! reaches every offline member of a large group exactly five times; a member whose app is in the background is
-//! pushed while still getting frames; and a phone registers as an SNS platform
+//! pushed while still getting frames; a crowd of one user's browsers subscribing and unsubscribing at the same
+//! moment keeps the limit of ten and the count exact; and a phone registers as an SNS platform
 //! endpoint, is published to, and is forgotten when SNS says its endpoint is gone.
 
 use std::collections::BTreeMap;
@@ -238,6 +239,78 @@ async fn a_member_whose_app_is_in_the_background_is_pushed_and_still_gets_the_fr
     tokio::time::sleep(QUIET_PERIOD).await;
     assert_eq!(service.received(&browser).len(), 1, "no push while the app is in front");
     socket.close().await;
+}
+
+/// The ids of `who`'s subscriptions, sorted.
+async fn subscription_ids(api: &Api, who: &TestUser) -> Vec<String> {
+    let (status, listed) = api.call("GET", "/users/me/push-subscriptions", Some(&who.token), None).await;
+    assert_eq!(status, 200, "{listed}");
+    let mut ids: Vec<String> =
+        listed["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    ids
+}
+
+/// Every browser in `browsers` registers for `who` at the same moment: the status and body of each.
+async fn subscribe_at_once(api: &Api, who: &TestUser, browsers: &[&Browser]) -> Vec<(u16, Value)> {
+    join_all(browsers.iter().map(|browser| {
+        api.call("POST", "/users/me/push-subscriptions", Some(&who.token), Some(browser.subscription()))
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn a_crowd_of_browsers_subscribing_at_once_keeps_the_limit_and_the_count_exact() {
+    const LIMIT: usize = 10;
+    let stack = Stack::load();
+    let api = stack.api();
+    let service = PushService::start().await;
+    let [alice, carol, dave] =
+        <[TestUser; 3]>::try_from(join_all(["alice", "carol", "dave"].map(|n| api.register(n))).await).unwrap();
+    let group = api.group(&alice, [&carol, &dave]).await;
+
+    // Fourteen of carol's browsers at the same moment: ten get in, four are told the limit.
+    let browsers: Vec<Browser> = (0..LIMIT + 4).map(|_| service.browser(&[])).collect();
+    let answers = subscribe_at_once(&api, &carol, &browsers.iter().collect::<Vec<_>>()).await;
+    let mut accepted: Vec<String> = Vec::new();
+    for (status, body) in &answers {
+        match status {
+            201 => accepted.push(body["id"].as_str().expect("an id").to_owned()),
+            409 => assert_eq!(body["error"]["code"], "conflict", "{body}"),
+            _ => panic!("{status}: {body}"),
+        }
+    }
+    accepted.sort();
+    assert_eq!(accepted.len(), LIMIT, "{answers:?}");
+    assert_eq!(subscription_ids(&api, &carol).await, accepted, "exactly the accepted ones are stored");
+
+    // One browser of dave's registering three times at once (a retried request, two tabs): one subscription.
+    let daves = service.browser(&[]);
+    let mut statuses: Vec<u16> = subscribe_at_once(&api, &dave, &[&daves; 3]).await.iter().map(|a| a.0).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 201]);
+    assert_eq!(subscription_ids(&api, &dave).await.len(), 1);
+
+    // A message reaches each stored browser once, and none of those refused.
+    send(&api, &alice, &group, "to every browser", &[]).await;
+    let stored: Vec<&Browser> = browsers.iter().zip(&answers).filter(|(_, a)| a.0 == 201).map(|(b, _)| b).collect();
+    for browser in stored.iter().copied().chain([&daves]) {
+        assert_eq!(service.wait_for(browser, 1, PUSH_WITHIN).await.len(), 1, "one push per stored browser");
+    }
+    tokio::time::sleep(QUIET_PERIOD).await;
+    for (browser, (status, _)) in browsers.iter().zip(&answers) {
+        let expected = usize::from(*status == 201);
+        assert_eq!(service.received(browser).len(), expected, "a refused browser is never pushed");
+    }
+
+    // All ten removed at once: the count returns to zero, so ten new browsers fit again.
+    let paths: Vec<String> = accepted.iter().map(|id| format!("/users/me/push-subscriptions/{id}")).collect();
+    let removed = join_all(paths.iter().map(|path| api.call("DELETE", path, Some(&carol.token), None))).await;
+    assert!(removed.iter().all(|(status, _)| *status == 200), "{removed:?}");
+    assert_eq!(subscription_ids(&api, &carol).await, Vec::<String>::new());
+    let newer: Vec<Browser> = (0..LIMIT).map(|_| service.browser(&[])).collect();
+    let answers = subscribe_at_once(&api, &carol, &newer.iter().collect::<Vec<_>>()).await;
+    assert!(answers.iter().all(|(status, _)| *status == 201), "{answers:?}");
 }
 
 /// The platforms of `who`'s subscriptions, sorted.

@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 
 use super::items::{attachment_value, message_from_item, message_to_item};
 use super::{
-    DynamoDbStore, cancellation_codes, contended, failed_condition, get_n, get_n_or_zero, get_opt_s, get_s, id, keys,
-    n, s, unless_refused,
+    DynamoDbStore, cancellation_codes, contended, failed_condition, get_n, get_n_or_zero, get_opt_s, get_s,
+    held_by_another_transaction, id, keys, n, s, unless_refused,
 };
 use crate::error::{AppError, AppResult};
 use crate::model::{
@@ -226,7 +226,8 @@ impl MessageStore for DynamoDbStore {
             )?,
             self.put(item, true)?,
         ];
-        match self.transact(items).await {
+        // The message item is in every reaction's transaction, so a crowd reacting at once contends for it.
+        match self.transact_patiently(items).await {
             Ok(()) => Ok(true),
             Err(e) => match cancellation_codes(&e) {
                 // Gone or deleted: which one, only a read tells (this path is rare).
@@ -235,6 +236,7 @@ impl MessageStore for DynamoDbStore {
                     None => Err(AppError::NotFound("message not found")),
                 },
                 Some(codes) if failed_condition(&codes, 1) => Ok(false),
+                Some(codes) if held_by_another_transaction(&codes) => Err(AppError::BUSY),
                 _ => Err(e.into()),
             },
         }

@@ -48,6 +48,8 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 pub(crate) const READERS_INDEX: &str = "readers";
 /// `BatchGetItem` calls one read keeps in flight (a room of 5,000 members is 50 calls).
 const BATCH_GETS_IN_FLIGHT: usize = 8;
+/// Tries of a write while another transaction holds its item; the pauses between them add up to a second at most.
+const CONTENDED_ATTEMPTS: u32 = 8;
 
 /// Key builders: the only place that knows how entities map to `pk`/`sk`.
 pub(crate) mod keys {
@@ -263,20 +265,28 @@ impl DynamoDbStore {
         update: UpdateItemFluentBuilder,
         returning: ReturnValue,
     ) -> AppResult<Option<Item>> {
-        const ATTEMPTS: u32 = 8;
         let update = update.table_name(&self.table).return_values(returning);
-        for attempt in 1.. {
-            match update.clone().send().await {
-                Err(e)
-                    if attempt < ATTEMPTS
-                        && e.as_service_error().is_some_and(UpdateItemError::is_transaction_conflict_exception) =>
-                {
-                    retry::pause(attempt).await;
-                }
-                result => return Ok(unless_refused(result)?.and_then(|out| out.attributes)),
-            }
-        }
-        unreachable!("the last attempt returns")
+        let result = retry::while_contended(
+            CONTENDED_ATTEMPTS,
+            || update.clone().send(),
+            |e| e.as_service_error().is_some_and(UpdateItemError::is_transaction_conflict_exception),
+        )
+        .await;
+        Ok(unless_refused(result)?.and_then(|out| out.attributes))
+    }
+
+    /// [`Self::transact`], tried again (after a pause) while another transaction holds one of its items: for a
+    /// user's counters that the user's own requests may write at the same moment.
+    pub(crate) async fn transact_patiently(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), SdkError<TransactWriteItemsError>> {
+        retry::while_contended(
+            CONTENDED_ATTEMPTS,
+            || self.transact(items.clone()),
+            |e| cancellation_codes(e).is_some_and(|codes| held_by_another_transaction(&codes)),
+        )
+        .await
     }
 
     /// Runs a conditional transaction; `false` when a condition failed or another transaction held an item,
@@ -285,7 +295,9 @@ impl DynamoDbStore {
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(e) => match cancellation_codes(&e) {
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict") => {
+                Some(codes)
+                    if codes.iter().any(|c| c == "ConditionalCheckFailed") || held_by_another_transaction(&codes) =>
+                {
                     Ok(false)
                 }
                 _ => Err(e.into()),
@@ -404,6 +416,11 @@ pub(crate) fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Opt
         }
         _ => None,
     }
+}
+
+/// A transaction was cancelled because another one held one of its items at that moment.
+pub(crate) fn held_by_another_transaction(codes: &[String]) -> bool {
+    codes.iter().any(|c| c == "TransactionConflict")
 }
 
 pub(crate) fn failed_condition(codes: &[String], index: usize) -> bool {

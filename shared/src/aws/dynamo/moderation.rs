@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
 use super::{
-    DynamoDbStore, Item, cancellation_codes, failed_condition, get_id, get_named, get_opt_s, get_s, id, keys, name_of,
-    s,
+    DynamoDbStore, Item, cancellation_codes, failed_condition, get_id, get_named, get_opt_s, get_s,
+    held_by_another_transaction, id, keys, name_of, s,
 };
 use crate::error::{AppError, AppResult};
 use crate::model::{AuditEntry, Report, ReportStatus, ReportTarget, UserId, now_epoch_seconds};
@@ -103,7 +103,7 @@ impl ModerationStore for DynamoDbStore {
                 Some(codes) if failed_condition(&codes, 0) => Ok(false),
                 Some(codes) if failed_condition(&codes, 1) => Err(limit.exceeded(now)),
                 // The same reporter's other report held the rate counter at that moment.
-                Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => Err(AppError::BUSY),
+                Some(codes) if held_by_another_transaction(&codes) => Err(AppError::BUSY),
                 _ => Err(e.into()),
             },
         }

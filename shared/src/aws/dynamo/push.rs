@@ -1,12 +1,15 @@
 //! [`PushStore`] over DynamoDB: one item per subscription under the user (`USER#<id>` / `PUSH#<subscription id>`,
 //! pattern #66) and their number on the presence item (`pushCount`), both written in one transaction so the count
-//! never drifts and the limit holds when a user's browsers subscribe at the same moment.
+//! never drifts and the limit holds when a user's browsers subscribe at the same moment. Those concurrent
+//! transactions on one presence item cancel each other (`TransactionConflict`) on DynamoDB, so they are tried
+//! again for a moment before the client is told to (429).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
-    DynamoDbStore, Item, cancellation_codes, failed_condition, get_named, get_opt_s, get_s, keys, n, name_of, s,
+    DynamoDbStore, Item, cancellation_codes, failed_condition, get_named, get_opt_s, get_s,
+    held_by_another_transaction, keys, n, name_of, s,
 };
 use crate::error::{AppError, AppResult};
 use crate::model::{MAX_PUSH_SUBSCRIPTIONS, PushKeys, PushSubscription, UserId};
@@ -55,7 +58,7 @@ impl PushStore for DynamoDbStore {
             &[(":one", n(1)), (":max", n(u64::from(MAX_PUSH_SUBSCRIPTIONS)))],
         )?;
         let put = self.put(subscription_item(user_id, subscription)?, true)?;
-        match self.transact(vec![put, counted]).await {
+        match self.transact_patiently(vec![put, counted]).await {
             Ok(()) => Ok(SubscriptionAdded::New),
             Err(e) => match cancellation_codes(&e) {
                 Some(codes) if failed_condition(&codes, 0) => {
@@ -74,6 +77,7 @@ impl PushStore for DynamoDbStore {
                     }
                 }
                 Some(codes) if failed_condition(&codes, 1) => Ok(SubscriptionAdded::Full),
+                Some(codes) if held_by_another_transaction(&codes) => Err(AppError::BUSY),
                 _ => Err(e.into()),
             },
         }
@@ -88,10 +92,11 @@ impl PushStore for DynamoDbStore {
             Some("pushCount > :zero"),
             &[(":minus", AttributeValue::N("-1".into())), (":zero", n(0))],
         )?;
-        match self.transact(vec![delete, uncounted]).await {
+        match self.transact_patiently(vec![delete, uncounted]).await {
             Ok(()) => Ok(true),
             Err(e) => match cancellation_codes(&e) {
                 Some(codes) if failed_condition(&codes, 0) => Ok(false),
+                Some(codes) if held_by_another_transaction(&codes) => Err(AppError::BUSY),
                 _ => Err(e.into()),
             },
         }
