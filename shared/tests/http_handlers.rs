@@ -1456,6 +1456,8 @@ mod push {
     use std::time::Duration;
 
     use async_trait::async_trait;
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use chat_shared::adapters::queue::handle_push_jobs;
     use chat_shared::model::{ConversationId, PushNotification, UserId, subscription_id};
     use chat_shared::ports::{ConnectionStore, PushJob, PushRequest, PushResponse, PushService, PushStore, Store};
     use chat_shared::testing::{RecordingQueue, TEST_SERVER_KEY, TestApp};
@@ -1645,6 +1647,23 @@ mod push {
         assert_eq!(sender.send(job(PUSH_ATTEMPTS)).await.unwrap(), PushOutcome::Dropped(None));
         assert_eq!(sender.send(job(1)).await.unwrap(), PushOutcome::Dropped(Some(400)));
         assert!(queue.take_push_jobs().is_empty(), "nothing more is retried");
+
+        // SQS refuses the retry: the record fails, so SQS offers the original job again after its timeout.
+        service.answers.lock().unwrap().push_front(PushResponse::Retry { retry_after: None });
+        queue.refuse(true);
+        let mut record = SqsMessage::default();
+        record.message_id = Some("record-1".into());
+        record.body = Some(serde_json::to_string(&job(1)).unwrap());
+        let mut event = SqsEvent::default();
+        event.records.push(record);
+        let failed: Vec<String> = handle_push_jobs(&sender, event)
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|failure| failure.item_identifier)
+            .collect();
+        assert_eq!(failed, ["record-1"]);
+        queue.refuse(false);
 
         assert_eq!(sender.send(job(1)).await.unwrap(), PushOutcome::Removed);
         assert!(services.store.push_subscriptions(&user_id).await.unwrap().is_empty());
