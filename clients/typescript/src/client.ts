@@ -9,6 +9,7 @@
  * `duplicate: true`); then the client, all at once,
  *
  * - re-sends `join_conversations` for the conversations the app joined (typing indicators are per socket),
+ * - re-sends `set_app_state background` if the app last said it was in the background (a socket starts in front),
  * - asks `get_presence` and reports the presence of every peer,
  * - catches up every followed conversation with `afterSeq` (missed messages arrive as `message` events, in
  *   order, exactly once; a `gap` event says when that was impossible),
@@ -167,6 +168,8 @@ export class ChatClient {
   private readonly nextClientMessageId: () => string;
   /** Conversations the app joined: joined again on every new socket. */
   private readonly joined = new Set<string>();
+  /** What the app last said of itself: a new socket starts in front, so `background` is said again on it. */
+  private appState: AppState = 'foreground';
   /** Conversations with a join request queued or in flight (those need no re-join). */
   private readonly joining = new Map<string, number>();
   private syncGeneration = 0;
@@ -507,6 +510,7 @@ export class ChatClient {
    * background, messages are also pushed to their browsers and phones. Frames keep arriving either way.
    */
   async setAppState(state: AppState): Promise<AppState> {
+    this.appState = state;
     return (await this.connection.request('set_app_state', { state })).state;
   }
 
@@ -618,8 +622,17 @@ export class ChatClient {
   /** After every socket opened: re-join, presence snapshot and catch-up, then `synced`. */
   private async resync(reconnect: boolean): Promise<void> {
     const generation = ++this.syncGeneration;
-    await Promise.allSettled([this.rejoin(), this.getPresence(), this.timeline.catchUpAll()]);
+    await Promise.allSettled([
+      this.rejoin(),
+      this.restoreAppState(),
+      this.getPresence(),
+      this.timeline.catchUpAll(),
+    ]);
     if (generation === this.syncGeneration && this.state === 'connected') this.events.emit('synced', { reconnect });
+  }
+
+  private async restoreAppState(): Promise<void> {
+    if (this.appState === 'background') await this.connection.request('set_app_state', { state: 'background' });
   }
 
   private async rejoin(): Promise<void> {

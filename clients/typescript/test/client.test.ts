@@ -376,6 +376,27 @@ describe('presence', () => {
   });
 });
 
+describe('app state', () => {
+  it('is said again on a new socket while the app is in the background, and not once it is in front', async () => {
+    const h = harness();
+    const first = await connected(h);
+    const hiding = h.client.setAppState('background');
+    first.ack(first.last('set_app_state'), { state: 'background' });
+    await expect(hiding).resolves.toBe('background');
+
+    const second = await reconnect(h, first, advance);
+    expect(second.frames('set_app_state')).toEqual([
+      { action: 'set_app_state', requestId: expect.any(String), state: 'background' },
+    ]);
+    second.ack(second.last('set_app_state'), { state: 'background' });
+    const showing = h.client.setAppState('foreground');
+    second.ack(second.last('set_app_state'), { state: 'foreground' });
+    await showing;
+    const third = await reconnect(h, second, advance);
+    expect(third.frames('set_app_state')).toEqual([]);
+  });
+});
+
 describe('joined conversations', () => {
   it('are joined again after a reconnect; rejected ones are forgotten', async () => {
     const h = harness();
