@@ -7,6 +7,7 @@
 //! conversation per pair, gap-free `seq`, idempotent sends, presence read atomically with each change).
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -533,6 +534,14 @@ pub trait MessageStore: Send + Sync {
         after_seq: u64,
         limit: usize,
     ) -> AppResult<SenderPage>;
+    /// The reactions `user_id` added to the messages of a conversation whose seq is in `seqs`, as `(seq, emoji)`
+    /// ordered by seq: an export reads them for each page of history it looks at.
+    async fn reactions_by(
+        &self,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
+        seqs: RangeInclusive<u64>,
+    ) -> AppResult<Vec<(u64, String)>>;
 }
 
 // ---------------------------------------------------------------------------------------------- uploads

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chat_shared::adapters::http::handle;
 use chat_shared::model::{Connection, ConnectionId, ConversationId, UserId, now_epoch_seconds};
-use chat_shared::ports::{ConnectionStore, FileStore};
+use chat_shared::ports::{ConnectionStore, FileStore, MessageStore};
 use chat_shared::testing::{InMemoryStore, RecordingFanout, TestApp};
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -1285,10 +1285,20 @@ async fn an_export_holds_the_users_own_data_and_is_made_once_an_hour() {
         (account(&services, "alice").await, account(&services, "bob").await, account(&services, "carol").await);
     let club = group(&services, &alice, &[&bob, &carol], "club").await;
     let pair = private(&services, &alice, &bob).await;
+    let mut sent = Vec::new();
     for (who, conversation, text) in
         [(&alice, &club, "a1"), (&bob, &club, "b1"), (&alice, &pair, "a2"), (&bob, &pair, "b2"), (&alice, &club, "a3")]
     {
-        send(&services, who, conversation, text).await;
+        sent.push(send(&services, who, conversation, text).await);
+    }
+    // Her reactions to bob's messages (and to her own) are hers; bob's reaction to hers is his.
+    for (message, who, emoji) in
+        [(&sent[1], &alice, "👍"), (&sent[3], &alice, "🎉"), (&sent[4], &alice, "👀"), (&sent[0], &bob, "👍")]
+    {
+        let conversation = ConversationId::parse(message["conversationId"].as_str().unwrap()).unwrap();
+        let seq = message["seq"].as_u64().unwrap();
+        let user = UserId::parse(&who.id).unwrap();
+        assert!(services.store.add_reaction(&conversation, seq, &user, emoji).await.unwrap());
     }
     assert_eq!(
         call(&services, "POST", "/friend-requests", Some(&alice.token), Some(json!({"username": "bob"}))).await.0,
@@ -1322,6 +1332,17 @@ async fn an_export_holds_the_users_own_data_and_is_made_once_an_hour() {
         document["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
     mine.sort();
     assert_eq!(mine, ["a1", "a2", "a3"], "her messages, and only hers");
+    let mut reactions: Vec<(&str, &str)> = document["reactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["messageId"].as_str().unwrap(), r["emoji"].as_str().unwrap()))
+        .collect();
+    reactions.sort();
+    let id = |n: usize| sent[n]["_id"].as_str().unwrap();
+    let mut expected = vec![(id(1), "👍"), (id(3), "🎉"), (id(4), "👀")];
+    expected.sort();
+    assert_eq!(reactions, expected, "her reactions, and only hers");
     let conversations = document["conversations"].as_array().unwrap();
     assert_eq!(conversations.len(), 2);
     assert!(conversations.iter().all(|c| c["lastMessage"].is_null()), "no preview of others' words");

@@ -1,24 +1,33 @@
 //! Exporting one's data on the deployed stack: `POST /users/me/export` answers at once (pending), `account-worker`
 //! writes the document to the bucket, `GET /users/me/export` hands out a link that downloads it without
-//! credentials. The document holds the user's profile, conversations, relations and every message they sent, and
-//! nobody else's words. And in a crowd: requests at the same moment start one export; a dozen members export at
+//! credentials. The document holds the user's profile, conversations, relations, every message they sent and
+//! every reaction they added, and nobody else's words. And in a crowd: requests at the same moment start one export; a dozen members export at
 //! once while the group keeps talking, and each gets exactly their own messages.
 
 use std::time::{Duration, Instant};
 
 use chat_e2e::files::fetch;
-use chat_e2e::{Api, Stack, TestUser};
+use chat_e2e::{Api, Stack, TestUser, WsClient};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 /// Queue delay, a few reads and one write: far less than this on an idle emulator.
 const READY_WITHIN: Duration = Duration::from_secs(120);
 
-async fn send(api: &Api, who: &TestUser, conversation: &str, content: impl Into<String>) {
+/// Sends a message over REST; its id.
+async fn send(api: &Api, who: &TestUser, conversation: &str, content: impl Into<String>) -> String {
     let content = content.into();
     let path = format!("/conversations/{conversation}/messages");
     let (status, body) = api.call("POST", &path, Some(&who.token), Some(json!({"content": content}))).await;
     assert_eq!(status, 201, "{body}");
+    body["_id"].as_str().expect("a message id").to_owned()
+}
+
+async fn react(stack: &Stack, who: &TestUser, message_id: &str, emoji: &str) {
+    let mut ws = WsClient::connect(stack, who).await;
+    let ack = ws.request(json!({"action": "add_reaction", "messageId": message_id, "emoji": emoji})).await;
+    assert_eq!(ack["data"]["changed"], true, "{ack}");
+    ws.close().await;
 }
 
 async fn request_export(api: &Api, who: &TestUser) -> (u16, Value) {
@@ -67,9 +76,11 @@ async fn an_export_holds_the_users_own_data_behind_a_link_and_is_made_once() {
     let (alice, bob, carol) = (api.register("alice").await, api.register("bob").await, api.register("carol").await);
     let club = api.group(&alice, [&bob, &carol]).await;
     let pair = api.private_conversation(&alice, &bob).await;
-    send(&api, &alice, &club, "alice 1").await;
-    send(&api, &bob, &club, "bob's words").await;
+    let alices = send(&api, &alice, &club, "alice 1").await;
+    let bobs = send(&api, &bob, &club, "bob's words").await;
     send(&api, &alice, &pair, "alice 2").await;
+    react(&stack, &alice, &bobs, "👍").await;
+    react(&stack, &bob, &alices, "🎉").await;
     let (status, _) =
         api.call("POST", "/friend-requests", Some(&alice.token), Some(json!({"username": bob.username}))).await;
     assert_eq!(status, 201);
@@ -108,6 +119,7 @@ async fn an_export_holds_the_users_own_data_behind_a_link_and_is_made_once() {
     expected.sort();
     assert_eq!(conversations, expected);
     assert!(!document.to_string().contains("bob's words"), "nobody else's words, not even in a preview");
+    assert_eq!(document["reactions"], json!([{"messageId": bobs, "emoji": "👍"}]), "her reactions, and only hers");
     assert_eq!(document["friendRequestsSent"][0]["username"], json!(bob.username));
     assert_eq!(document["blocked"][0]["username"], json!(carol.username));
 

@@ -402,6 +402,25 @@ async fn reactions_need_a_live_message<S: Store>(store: &S) {
     assert!(!store.remove_reaction(&conversation.id, 1, &b.id, "👍").await.unwrap());
 }
 
+/// One user's reactions in a range of seqs (an export's page): theirs only, by seq, the range's ends included.
+async fn a_users_reactions_are_read_by_seq_range<S: Store>(store: &S) {
+    let (a, b) = (user(store).await, user(store).await);
+    let Created::New(conversation) = store.create_conversation(&private(&a, &b)).await.unwrap() else { panic!() };
+    for n in 1..=4 {
+        append_ok(store, draft(&conversation.id, &a, &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
+    }
+    for (seq, who, emoji) in [(1, &b, "👍"), (2, &b, "🎉"), (2, &b, "👍"), (2, &a, "👍"), (3, &a, "🎉"), (4, &b, "❤")]
+    {
+        assert!(store.add_reaction(&conversation.id, seq, &who.id, emoji).await.unwrap());
+    }
+    let of = |pairs: &[(u64, &str)]| pairs.iter().map(|(seq, e)| (*seq, (*e).to_owned())).collect::<Vec<_>>();
+    let everything = store.reactions_by(&conversation.id, &b.id, 1..=u64::MAX).await.unwrap();
+    assert_eq!(everything, of(&[(1, "👍"), (2, "🎉"), (2, "👍"), (4, "❤")]), "b's, by seq then emoji");
+    assert_eq!(store.reactions_by(&conversation.id, &b.id, 2..=3).await.unwrap(), of(&[(2, "🎉"), (2, "👍")]));
+    assert_eq!(store.reactions_by(&conversation.id, &a.id, 3..=3).await.unwrap(), of(&[(3, "🎉")]));
+    assert_eq!(store.reactions_by(&conversation.id, &a.id, 5..=u64::MAX).await.unwrap(), of(&[]));
+}
+
 /// A send beyond the window's budget is refused and not stored; a retried send is not counted.
 async fn sends_are_counted_against_the_limit_in_the_same_write<S: Store>(store: &S) {
     let (a, b) = (user(store).await, user(store).await);
@@ -1008,5 +1027,6 @@ contract!(
     expired_and_unregistered_connections,
     read_pointers_move_forward_for_members_only,
     reactions_need_a_live_message,
+    a_users_reactions_are_read_by_seq_range,
     sends_are_counted_against_the_limit_in_the_same_write,
 );

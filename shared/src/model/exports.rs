@@ -1,11 +1,11 @@
 //! A copy of one's data (GDPR's right of access, `POST`/`GET /users/me/export`): asking only records the request
-//! and queues an [`ExportJob`]; `account-worker` gathers the profile, conversations, relations and every message
-//! the user sent into one JSON document in the attachments bucket, in bounded steps like an erasure, and the
+//! and queues an [`ExportJob`]; `account-worker` gathers the profile, conversations, relations, every message
+//! the user sent and every reaction they added into one JSON document in the attachments bucket, in bounded steps like an erasure, and the
 //! user fetches it through a short-lived link.
 
 use serde::{Deserialize, Serialize};
 
-use super::{ContactableBy, ConversationId, ConversationView, ExportId, Message, User, UserId};
+use super::{ContactableBy, ConversationId, ConversationView, ExportId, Message, MessageId, User, UserId};
 
 /// The document's format, so a reader knows which shape it holds.
 pub const EXPORT_FORMAT: &str = "chat-export/1";
@@ -105,10 +105,53 @@ pub struct AccountExport {
     /// Every message the user sent that is still stored, by conversation then in order (a deleted one shows as
     /// deleted: its content is gone).
     pub messages: Vec<Message>,
+    /// Every reaction the user added that is still stored, in the same order.
+    pub reactions: Vec<ExportedReaction>,
     pub friends: Vec<User>,
     pub friend_requests_received: Vec<User>,
     pub friend_requests_sent: Vec<User>,
     pub blocked: Vec<User>,
+}
+
+/// A reaction the user added: to which message, with which emoji.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedReaction {
+    pub message_id: MessageId,
+    pub emoji: String,
+}
+
+/// What the steps of one export gathered from the conversations' history (kept as a part object between
+/// invocations).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ExportGathered {
+    pub messages: Vec<Message>,
+    pub reactions: Vec<ExportedReaction>,
+}
+
+impl ExportGathered {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.reactions.is_empty()
+    }
+
+    pub fn extend(&mut self, more: ExportGathered) {
+        self.messages.extend(more.messages);
+        self.reactions.extend(more.reactions);
+    }
+
+    /// A part object as written by [`Serialize`], or by a version that exported no reactions (a list of messages).
+    pub fn from_part(bytes: &[u8]) -> serde_json::Result<Self> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Part {
+            Gathered(ExportGathered),
+            Messages(Vec<Message>),
+        }
+        Ok(match serde_json::from_slice(bytes)? {
+            Part::Gathered(gathered) => gathered,
+            Part::Messages(messages) => ExportGathered { messages, reactions: Vec::new() },
+        })
+    }
 }
 
 /// The user's profile and settings.
@@ -140,5 +183,21 @@ mod tests {
             r#"{"userId":"u1","exportId":"e1","requestedAt":"2026-12-04T00:00:00.000Z","parts":2,"phase":"conversations","remaining":["c1"],"afterSeq":7}"#
         );
         assert_eq!(serde_json::from_str::<ExportJob>(&text).unwrap(), job);
+    }
+
+    #[test]
+    fn a_part_is_read_back_whether_or_not_it_holds_reactions() {
+        let reaction = ExportedReaction {
+            message_id: MessageId::new(ConversationId::parse("c1").unwrap(), 3),
+            emoji: "👍".into(),
+        };
+        let part = ExportGathered { messages: Vec::new(), reactions: vec![reaction.clone()] };
+        let text = serde_json::to_string(&part).unwrap();
+        assert_eq!(text, r#"{"messages":[],"reactions":[{"messageId":"c1-3","emoji":"👍"}]}"#);
+        assert_eq!(ExportGathered::from_part(text.as_bytes()).unwrap().reactions, [reaction]);
+        // A part an earlier version wrote while the deployment changed: a list of messages.
+        let earlier = ExportGathered::from_part(b"[]").unwrap();
+        assert!(earlier.is_empty());
+        assert!(ExportGathered::from_part(b"{\"messages\": 1}").is_err(), "anything else is an error");
     }
 }

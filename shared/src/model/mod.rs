@@ -29,7 +29,10 @@ pub use conversations::{
     MemberLeft, MemberView, Role, Roles, Roster,
 };
 pub use erasure::{DELETED_ACCOUNT, ErasureJob, ErasurePhase};
-pub use exports::{AccountExport, EXPORT_FORMAT, ExportJob, ExportPhase, ExportRecord, ExportedProfile, ReadyExport};
+pub use exports::{
+    AccountExport, EXPORT_FORMAT, ExportGathered, ExportJob, ExportPhase, ExportRecord, ExportedProfile,
+    ExportedReaction, ReadyExport,
+};
 pub use ids::{ConnectionId, ConversationId, ExportId, INVALID_ID, MAX_ID_LEN, MessageId, SessionId, UploadId, UserId};
 pub use messages::{DELETED_CONTENT, Message, MessageKind, MessageStatus, NOT_MEMBERS_MENTIONED, NewMessage};
 pub use notifications::{ConversationNotifications, NotificationPreferences, NotifyLevel};

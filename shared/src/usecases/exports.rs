@@ -1,6 +1,6 @@
 //! A copy of one's data (GDPR's right of access): `POST /users/me/export` records the request and queues an
-//! [`ExportJob`]; `account-worker` gathers the user's messages one conversation page at a time (there is no
-//! index by sender, so it reads each of their conversations once, as an erasure does), then writes the document
+//! [`ExportJob`]; `account-worker` gathers the user's messages and reactions one conversation page at a time (there
+//! is no index by sender, so it reads each of their conversations once, as an erasure does), then writes the document
 //! to the attachments bucket; `GET /users/me/export` answers pending, or ready with a short-lived download link.
 //!
 //! An invocation that runs out of time writes what it gathered as a part object and puts the rest back on the
@@ -17,8 +17,8 @@ use serde::Serialize;
 use super::conversations::Conversations;
 use crate::error::{AppError, AppResult};
 use crate::model::{
-    AccountExport, EXPORT_FORMAT, ExportId, ExportJob, ExportPhase, ExportRecord, ExportedProfile, Message,
-    ReadyExport, User, UserId, now_iso,
+    AccountExport, EXPORT_FORMAT, ExportGathered, ExportId, ExportJob, ExportPhase, ExportRecord, ExportedProfile,
+    ExportedReaction, MessageId, ReadyExport, User, UserId, now_iso,
 };
 use crate::ports::{
     AccountQueue, ConnectionStore, ConversationStore, Created, ExportStore, FileStore, FriendStore, MessageStore,
@@ -165,7 +165,7 @@ impl Exports {
     /// back on the queue.
     pub async fn run(&self, mut job: ExportJob, budget: Duration) -> AppResult<()> {
         let started = Instant::now();
-        let mut gathered = Vec::new();
+        let mut gathered = ExportGathered::default();
         loop {
             match self.step(job, &mut gathered).await? {
                 None => return Ok(()),
@@ -182,9 +182,9 @@ impl Exports {
         }
     }
 
-    /// One bounded step, adding the messages it finds to `gathered`; the job that continues it, or `None` when
-    /// the document is written (or no longer wanted).
-    async fn step(&self, job: ExportJob, gathered: &mut Vec<Message>) -> AppResult<Option<ExportJob>> {
+    /// One bounded step, adding the messages and reactions it finds to `gathered`; the job that continues it, or
+    /// `None` when the document is written (or no longer wanted).
+    async fn step(&self, job: ExportJob, gathered: &mut ExportGathered) -> AppResult<Option<ExportJob>> {
         let phase = match job.phase {
             ExportPhase::Start => {
                 let current = self.store.export_record(&job.user_id).await?;
@@ -202,7 +202,15 @@ impl Exports {
                     return Ok(Some(ExportJob { phase: ExportPhase::Finish, ..job }));
                 };
                 let page = self.messages.sent_messages(current, &job.user_id, after_seq, EXPORT_PAGE).await?;
-                gathered.extend(page.messages);
+                let looked_at = after_seq.saturating_add(1)..=page.scanned_through.unwrap_or(u64::MAX);
+                let reactions = self.messages.reactions_by(current, &job.user_id, looked_at).await?;
+                gathered.messages.extend(page.messages);
+                gathered.reactions.extend(
+                    reactions.into_iter().map(|(seq, emoji)| ExportedReaction {
+                        message_id: MessageId::new(current.clone(), seq),
+                        emoji,
+                    }),
+                );
                 match page.scanned_through {
                     Some(seq) => ExportPhase::Conversations { remaining, after_seq: seq },
                     None => {
@@ -220,24 +228,24 @@ impl Exports {
     }
 
     /// Writes the document from the parts, `gathered` and what the user has now; marks the export ready.
-    async fn finish(&self, job: &ExportJob, gathered: Vec<Message>) -> AppResult<()> {
+    async fn finish(&self, job: &ExportJob, gathered: ExportGathered) -> AppResult<()> {
         let record = job.record();
         let Some(user) = self.users.user_record(&job.user_id).await?.filter(|r| !r.standing.deleted) else {
             tracing::info!(user_id = %job.user_id, "export of a deleted account dropped");
             return Ok(());
         };
         let part_keys: Vec<String> = (1..=job.parts).map(|n| record.part_key(n)).collect();
-        let mut messages = Vec::new();
+        let mut everything = ExportGathered::default();
         for key in &part_keys {
             let bytes = self
                 .files
                 .get(key)
                 .await?
                 .ok_or_else(|| AppError::internal(format!("export part {key} is missing")))?;
-            messages.extend(serde_json::from_slice::<Vec<Message>>(&bytes).map_err(AppError::internal)?);
+            everything.extend(ExportGathered::from_part(&bytes).map_err(AppError::internal)?);
         }
-        messages.extend(gathered);
-        let document = self.document(user.user, job, messages).await?;
+        everything.extend(gathered);
+        let document = self.document(user.user, job, everything).await?;
         let bytes = serde_json::to_vec_pretty(&document).map_err(AppError::internal)?;
         let ready = ReadyExport { ready_at: now_iso(), size: bytes.len() as u64 };
         let key = record.document_key();
@@ -250,11 +258,12 @@ impl Exports {
             self.files.delete(&part_keys).await?;
         }
         let took = Utc::now().signed_duration_since(parse(&job.requested_at)?).num_milliseconds();
-        tracing::info!(user_id = %job.user_id, messages = document.messages.len(), took_ms = took, "export ready");
+        let (messages, reactions) = (document.messages.len(), document.reactions.len());
+        tracing::info!(user_id = %job.user_id, messages, reactions, took_ms = took, "export ready");
         Ok(())
     }
 
-    async fn document(&self, user: User, job: &ExportJob, messages: Vec<Message>) -> AppResult<AccountExport> {
+    async fn document(&self, user: User, job: &ExportJob, gathered: ExportGathered) -> AppResult<AccountExport> {
         let presence = self.presence.presence(&user.id).await?;
         let mut conversations = self.conversations.every_view(&user.id).await?;
         for conversation in &mut conversations {
@@ -285,7 +294,8 @@ impl Exports {
             blocked: people(&blocked),
             profile: ExportedProfile { user, status: presence.status, contactable_by: presence.contactable_by },
             conversations,
-            messages,
+            messages: gathered.messages,
+            reactions: gathered.reactions,
         })
     }
 

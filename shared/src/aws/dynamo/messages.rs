@@ -1,7 +1,8 @@
 //! [`MessageStore`] over DynamoDB: messages under their conversation's partition by `seq`, the send dedupe keys,
-//! reactions as items, read pointers on the memberships, and one sender's messages (patterns #12-#16, #18, #19,
-//! #28, #58).
+//! reactions as items, read pointers on the memberships, and one user's messages and reactions (patterns #12-#16,
+//! #18, #19, #28, #58, #61).
 
+use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -343,6 +344,31 @@ impl MessageStore for DynamoDbStore {
         };
         let messages = out.items.unwrap_or_default().iter().map(message_from_item).collect::<AppResult<_>>()?;
         Ok(SenderPage { messages, scanned_through })
+    }
+
+    async fn reactions_by(
+        &self,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
+        seqs: RangeInclusive<u64>,
+    ) -> AppResult<Vec<(u64, String)>> {
+        // The page's reactions (pattern #19), filtered on the user (pattern #61).
+        let query = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+            .filter_expression("userId = :me")
+            .expression_attribute_values(":pk", s(keys::conversation(conversation_id)))
+            .expression_attribute_values(":low", s(reaction_bound(*seqs.start())))
+            .expression_attribute_values(":high", s(format!("{}~", reaction_bound(*seqs.end()))))
+            .expression_attribute_values(":me", id(user_id))
+            .projection_expression("sk, emoji")
+            .consistent_read(true);
+        let items = self.query_all(query, None, None).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| Some((reaction_seq(&get_s(item, "sk").ok()?)?, get_opt_s(item, "emoji")?)))
+            .collect())
     }
 }
 

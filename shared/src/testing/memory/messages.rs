@@ -1,6 +1,6 @@
 //! [`MessageStore`] in memory: gap-free `seq`, the send dedupe, reactions and read pointers.
 
-use std::ops::Bound;
+use std::ops::{Bound, RangeInclusive};
 
 use async_trait::async_trait;
 
@@ -229,6 +229,24 @@ impl MessageStore for InMemoryStore {
             if looked_at.len() > limit { looked_at.get(limit.wrapping_sub(1)).map(|m| m.seq) } else { None };
         let messages = looked_at.into_iter().take(limit).filter(|m| m.sender.id == *sender).cloned().collect();
         Ok(SenderPage { messages, scanned_through })
+    }
+
+    async fn reactions_by(
+        &self,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
+        seqs: RangeInclusive<u64>,
+    ) -> AppResult<Vec<(u64, String)>> {
+        let state = self.lock();
+        let range = (conversation_id.clone(), *seqs.start())..=(conversation_id.clone(), *seqs.end());
+        Ok(state
+            .messages
+            .range(range)
+            .flat_map(|(_, message)| {
+                let theirs = message.reactions.iter().filter(|(_, users)| users.contains(user_id));
+                theirs.map(|(emoji, _)| (message.seq, emoji.clone()))
+            })
+            .collect())
     }
 }
 
