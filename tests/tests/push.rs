@@ -120,7 +120,7 @@ async fn offline_members_get_one_encrypted_push_per_message_as_they_chose() {
     // Frank's push service answered 410: the subscription is forgotten (a job planned before that may still be
     // tried), and a later message is not pushed to it.
     assert_eq!(frank_got[0].status, Some(410));
-    assert!(platforms(&api, &frank).await.is_empty(), "the gone subscription is removed");
+    assert!(subscriptions(&api, &frank, "id").await.is_empty(), "the gone subscription is removed");
     let tried = service.received(&gone).len();
     assert!(tried <= 2, "at most one try per message planned before the removal: {tried}");
     let third = send(&api, &alice, &group, "one more", &[]).await;
@@ -241,14 +241,14 @@ async fn a_member_whose_app_is_in_the_background_is_pushed_and_still_gets_the_fr
     socket.close().await;
 }
 
-/// The ids of `who`'s subscriptions, sorted.
-async fn subscription_ids(api: &Api, who: &TestUser) -> Vec<String> {
+/// One field (`id`, `platform`) of each of `who`'s subscriptions, sorted.
+async fn subscriptions(api: &Api, who: &TestUser, field: &str) -> Vec<String> {
     let (status, listed) = api.call("GET", "/users/me/push-subscriptions", Some(&who.token), None).await;
     assert_eq!(status, 200, "{listed}");
-    let mut ids: Vec<String> =
-        listed["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
-    ids.sort();
-    ids
+    let mut values: Vec<String> =
+        listed["items"].as_array().unwrap().iter().map(|s| s[field].as_str().unwrap().to_owned()).collect();
+    values.sort();
+    values
 }
 
 /// Every browser in `browsers` registers for `who` at the same moment: the status and body of each.
@@ -282,14 +282,14 @@ async fn a_crowd_of_browsers_subscribing_at_once_keeps_the_limit_and_the_count_e
     }
     accepted.sort();
     assert_eq!(accepted.len(), LIMIT, "{answers:?}");
-    assert_eq!(subscription_ids(&api, &carol).await, accepted, "exactly the accepted ones are stored");
+    assert_eq!(subscriptions(&api, &carol, "id").await, accepted, "exactly the accepted ones are stored");
 
     // One browser of dave's registering three times at once (a retried request, two tabs): one subscription.
     let daves = service.browser(&[]);
     let mut statuses: Vec<u16> = subscribe_at_once(&api, &dave, &[&daves; 3]).await.iter().map(|a| a.0).collect();
     statuses.sort();
     assert_eq!(statuses, [200, 200, 201]);
-    assert_eq!(subscription_ids(&api, &dave).await.len(), 1);
+    assert_eq!(subscriptions(&api, &dave, "id").await.len(), 1);
 
     // A message reaches each stored browser once, and none of those refused.
     send(&api, &alice, &group, "to every browser", &[]).await;
@@ -307,20 +307,10 @@ async fn a_crowd_of_browsers_subscribing_at_once_keeps_the_limit_and_the_count_e
     let paths: Vec<String> = accepted.iter().map(|id| format!("/users/me/push-subscriptions/{id}")).collect();
     let removed = join_all(paths.iter().map(|path| api.call("DELETE", path, Some(&carol.token), None))).await;
     assert!(removed.iter().all(|(status, _)| *status == 200), "{removed:?}");
-    assert_eq!(subscription_ids(&api, &carol).await, Vec::<String>::new());
+    assert_eq!(subscriptions(&api, &carol, "id").await, Vec::<String>::new());
     let newer: Vec<Browser> = (0..LIMIT).map(|_| service.browser(&[])).collect();
     let answers = subscribe_at_once(&api, &carol, &newer.iter().collect::<Vec<_>>()).await;
     assert!(answers.iter().all(|(status, _)| *status == 201), "{answers:?}");
-}
-
-/// The platforms of `who`'s subscriptions, sorted.
-async fn platforms(api: &Api, who: &TestUser) -> Vec<String> {
-    let (status, listed) = api.call("GET", "/users/me/push-subscriptions", Some(&who.token), None).await;
-    assert_eq!(status, 200, "{listed}");
-    let mut platforms: Vec<String> =
-        listed["items"].as_array().unwrap().iter().map(|s| s["platform"].as_str().unwrap().to_owned()).collect();
-    platforms.sort();
-    platforms
 }
 
 #[tokio::test]
@@ -352,14 +342,14 @@ async fn a_phone_is_an_sns_endpoint_and_is_forgotten_when_sns_says_it_is_gone() 
     // Published to while the endpoints exist: both stay registered.
     send(&api, &alice, &group, "to carol's phones", &[]).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(platforms(&api, &carol).await, ["apns", "fcm"]);
+    assert_eq!(subscriptions(&api, &carol, "platform").await, ["apns", "fcm"]);
 
     // The Android app was uninstalled: SNS no longer has its endpoint. The next push finds it gone and forgets it.
     sns.delete_endpoint().endpoint_arn(&endpoints["fcm"]).send().await.expect("delete the endpoint");
     send(&api, &alice, &group, "again", &[]).await;
     let deadline = Instant::now() + PUSH_WITHIN;
-    while platforms(&api, &carol).await.len() > 1 && Instant::now() < deadline {
+    while subscriptions(&api, &carol, "platform").await.len() > 1 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(platforms(&api, &carol).await, ["apns"], "the gone phone is forgotten, the other stays");
+    assert_eq!(subscriptions(&api, &carol, "platform").await, ["apns"], "the gone phone is forgotten, the other stays");
 }
