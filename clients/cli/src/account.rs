@@ -1,7 +1,8 @@
 //! `register`, `login`, `logout`, `whoami`: getting a token, keeping it in the token file (or printing it), and
-//! forgetting it.
+//! forgetting it; `export`: a copy of the account's data.
 
 use std::io::{BufRead, IsTerminal};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -49,6 +50,39 @@ pub async fn logout(context: &Context<'_>) -> CliResult<()> {
 
 pub async fn whoami(context: &Context<'_>) -> CliResult<()> {
     json_line(&context.rest().await?.me().await?)
+}
+
+/// How long `export` waits for the document when `--timeout` does not say.
+const EXPORT_WAIT: Duration = Duration::from_secs(300);
+/// How often `export` asks whether the document is made.
+const EXPORT_POLL: Duration = Duration::from_secs(1);
+
+/// Asks for a copy of the user's data, waits until the server has made it, and saves it to `out`. Asking again
+/// within the hour answers the same export, so a wait that ran out can simply be run again.
+pub async fn export(context: &Context<'_>, out: &str, timeout: Option<Duration>) -> CliResult<()> {
+    let rest = context.rest().await?;
+    let deadline = Instant::now() + timeout.unwrap_or(EXPORT_WAIT);
+    let mut export = rest.request_export().await?;
+    while export["status"] == "pending" {
+        if Instant::now() >= deadline {
+            return Err(CliError::Timeout(
+                "the export is not made yet; run `export` again later for the same one".into(),
+            ));
+        }
+        tokio::time::sleep(EXPORT_POLL).await;
+        export = rest.export_status().await?;
+    }
+    let Some(url) = export["url"].as_str().filter(|_| export["status"] == "ready") else {
+        return Err(CliError::Connection(format!("the export cannot be downloaded: {export}")));
+    };
+    let bytes = rest.download(url).await?;
+    std::fs::write(out, &bytes).map_err(|e| CliError::Setup(format!("cannot write {out}: {e}")))?;
+    json_line(&json!({
+        "exportId": export["exportId"],
+        "readyAt": export["readyAt"],
+        "file": out,
+        "size": bytes.len(),
+    }))
 }
 
 /// `--password`, else `CHAT_PASSWORD`, else one line of stdin (with a prompt when it is a terminal).

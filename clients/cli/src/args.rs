@@ -17,6 +17,9 @@ commands:
   login <username> [--password P] [--print-token]      log in (stores the token, see --token-file)
   logout                                               forget the stored token
   whoami                                               your profile
+  export [--out FILE] [--timeout SECS]                 a copy of your data: asks for it, waits until it
+                                                       is made (5 minutes at most unless --timeout), and
+                                                       saves it to FILE (default chat-export.json)
   users <search> [--limit N]                           users whose name starts with <search>, one per line
   conversations [--limit N]                            your conversations, one per line
   create-private <user>                                private chat with <user> (username or user id)
@@ -84,6 +87,10 @@ pub enum Command {
     },
     Logout,
     Whoami,
+    Export {
+        out: String,
+        timeout: Option<Duration>,
+    },
     Users {
         search: String,
         limit: Option<u32>,
@@ -156,7 +163,7 @@ pub struct Invocation {
 }
 
 /// Flags that take a value; every other flag is a switch.
-const VALUE_FLAGS: [&str; 25] = [
+const VALUE_FLAGS: [&str; 26] = [
     "--endpoints",
     "--http",
     "--ws",
@@ -180,6 +187,7 @@ const VALUE_FLAGS: [&str; 25] = [
     "--until",
     "--dnd-until",
     "--previews",
+    "--out",
     // Accepted spellings of the above.
     "--endpoints-file",
     "--events",
@@ -193,6 +201,7 @@ fn command_flags(command: &str) -> Option<&'static [&'static str]> {
         "help" | "logout" | "whoami" | "create-private" | "create-group" => &[],
         "register" | "login" => &["--password", "--print-token"],
         "users" | "conversations" => &["--limit"],
+        "export" => &["--out", "--timeout"],
         "history" => &["--limit", "--after-seq"],
         "send" => &["--client-message-id", "--timeout", "--file", "--mention"],
         "notify" => &["--until"],
@@ -283,6 +292,11 @@ where
         "whoami" => {
             exactly(command, rest, [])?;
             Command::Whoami
+        }
+        "export" => {
+            exactly(command, rest, [])?;
+            let out = flags.last("--out").unwrap_or_else(|| "chat-export.json".to_owned());
+            Command::Export { out, timeout: flags.seconds("--timeout")? }
         }
         "users" => {
             let [search] = exactly(command, rest, ["search"])?;
@@ -519,6 +533,17 @@ mod tests {
         assert!(refused("mod").contains("subcommand"));
         assert!(refused("mod ban bob").contains("unknown"));
         assert!(refused("mod unsuspend").contains("<user>"));
+    }
+
+    #[test]
+    fn export_saves_to_a_file_of_ones_choosing() {
+        assert_eq!(parsed("export").command, Command::Export { out: "chat-export.json".into(), timeout: None });
+        assert_eq!(
+            parsed("export --out me.json --timeout 60").command,
+            Command::Export { out: "me.json".into(), timeout: Some(Duration::from_secs(60)) }
+        );
+        assert!(refused("export now").contains("export"));
+        assert!(refused("export --limit 3").contains("--limit"));
     }
 
     #[test]

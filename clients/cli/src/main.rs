@@ -63,6 +63,7 @@ async fn run(invocation: &Invocation, env: endpoints::Env<'_>) -> CliResult<()> 
         }
         Command::Logout => account::logout(&context).await,
         Command::Whoami => account::whoami(&context).await,
+        Command::Export { out, timeout } => account::export(&context, out, *timeout).await,
         Command::Users { search, limit } => conversations::users(&context, search, *limit).await,
         Command::Conversations { limit } => conversations::list(&context, *limit).await,
         Command::CreatePrivate { user } => conversations::create_private(&context, user).await,

@@ -145,6 +145,27 @@ impl Rest {
         self.call("PUT", "/users/me/notifications", Some(preferences)).await
     }
 
+    /// Asks for a copy of the user's data; the export's status (a request within the hour answers the last one).
+    pub async fn request_export(&self) -> CliResult<Value> {
+        self.call("POST", "/users/me/export", None).await
+    }
+
+    pub async fn export_status(&self) -> CliResult<Value> {
+        self.call("GET", "/users/me/export", None).await
+    }
+
+    /// The bytes behind a link the API signed (an export's `url`): a plain `GET`, without the token.
+    pub async fn download(&self, url: &str) -> CliResult<Vec<u8>> {
+        let failed = |e: reqwest::Error| CliError::Connection(format!("download: {}", chain(&e)));
+        let response = self.client.get(url).send().await.map_err(failed)?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let message = "the link did not give the file; ask again for a fresh one".to_owned();
+            return Err(CliError::Http { operation: "GET download".into(), status, code: "download".into(), message });
+        }
+        Ok(response.bytes().await.map_err(failed)?.to_vec())
+    }
+
     /// `target` is `{"type": "message", "messageId"}` or `{"type": "user", "userId"}`.
     pub async fn report(&self, target: Value, reason: &str, details: Option<&str>) -> CliResult<Value> {
         self.call("POST", "/reports", Some(json!({ "target": target, "reason": reason, "details": details }))).await

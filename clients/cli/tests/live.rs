@@ -1,6 +1,6 @@
 //! The built `chat-cli` binary against a deployed stack (the endpoints JSON named by `CHAT_ENDPOINTS_FILE`, as
 //! `cargo xtask` writes it): two users register, open a private chat and talk, one process listening while
-//! another sends; bad input ends with a non-zero exit and a message that says what is wrong.
+//! another sends; a user saves an export of their data; bad input ends with a non-zero exit and a message that says what is wrong.
 //!
 //! They need a deployed stack: `cargo xtask test` runs them after the deploy (`cargo test -p chat-cli` with
 //! `CHAT_ENDPOINTS_FILE`). Every process is bounded by a timeout and killed if it overruns.
@@ -368,6 +368,34 @@ fn login_stores_the_token_for_the_next_commands_and_logout_forgets_it() {
     assert_eq!((&logout["deleted"], &logout["sessionEnded"]), (&json!(true), &json!(true)));
     assert_fails(&cli.run(&["whoami", "--token-file", token_file]), 1, "not logged in");
     assert_fails(&cli.run(&["--token", &access, "whoami"]), 1, "unauthorized");
+}
+
+#[test]
+fn export_saves_a_copy_of_ones_own_data() {
+    let cli = Cli::new();
+    let (alice_id, _alice, alice_token) = cli.register("alice");
+    let (_, bob, bob_token) = cli.register("bob");
+    let chat = cli.run(&["--token", &alice_token, "create-private", &bob]).assert_ok("create-private").json();
+    let chat_id = chat["_id"].as_str().expect("conversation id").to_owned();
+    cli.run(&["--token", &alice_token, "send", &chat_id, "mine to keep"]).assert_ok("send");
+    cli.run(&["--token", &bob_token, "send", &chat_id, "bob's words"]).assert_ok("send");
+
+    let out = cli.home.join("alice-export.json");
+    let out = out.to_str().expect("utf-8 path");
+    let saved = cli.run(&["--token", &alice_token, "export", "--out", out, "--timeout", "40"]).assert_ok("export");
+    let saved = saved.json();
+    let bytes = std::fs::read(out).expect("the export is saved");
+    assert_eq!((&saved["file"], &saved["size"]), (&json!(out), &json!(bytes.len())), "{saved}");
+    let document: Value = serde_json::from_slice(&bytes).expect("a JSON document");
+    assert_eq!(document["profile"]["_id"], alice_id.as_str());
+    let contents: Vec<&str> =
+        document["messages"].as_array().expect("messages").iter().filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(contents, ["mine to keep"], "her messages, and only hers");
+
+    // Asked again within the hour: the same export, ready at once.
+    let again = cli.run(&["--token", &alice_token, "export", "--out", out]).assert_ok("export again").json();
+    assert_eq!(again["exportId"], saved["exportId"]);
+    assert_fails(&cli.run(&["--token", &alice_token, "export", "--out", "/"]), 1, "cannot write /");
 }
 
 #[test]
