@@ -1,8 +1,8 @@
 //! Exporting one's data on the deployed stack: `POST /users/me/export` answers at once (pending), `account-worker`
-//! writes the document to the bucket, `GET /users/me/export` hands out a link that downloads it without
-//! credentials. The document holds the user's profile, conversations, relations, every message they sent and
-//! every reaction they added, and nobody else's words. And in a crowd: requests at the same moment start one export; a dozen members export at
-//! once while the group keeps talking, and each gets exactly their own messages.
+//! writes the document to the bucket, `GET /users/me/export` hands out a link that downloads it without credentials.
+//! The document holds the user's profile, conversations, relations, every message they sent and every reaction they
+//! added, and nobody else's words. And in a crowd: requests at the same moment start one export; a dozen members export
+//! at once while the group keeps talking, and each gets exactly their own messages.
 
 use std::time::{Duration, Instant};
 

@@ -409,8 +409,8 @@ async fn a_users_reactions_are_read_by_seq_range<S: Store>(store: &S) {
     for n in 1..=4 {
         append_ok(store, draft(&conversation.id, &a, &format!("m{n}"), None), &NO_LIMIT).await.unwrap();
     }
-    for (seq, who, emoji) in [(1, &b, "👍"), (2, &b, "🎉"), (2, &b, "👍"), (2, &a, "👍"), (3, &a, "🎉"), (4, &b, "❤")]
-    {
+    let reactions = [(1, &b, "👍"), (2, &b, "🎉"), (2, &b, "👍"), (2, &a, "👍"), (3, &a, "🎉"), (4, &b, "❤")];
+    for (seq, who, emoji) in reactions {
         assert!(store.add_reaction(&conversation.id, seq, &who.id, emoji).await.unwrap());
     }
     let of = |pairs: &[(u64, &str)]| pairs.iter().map(|(seq, e)| (*seq, (*e).to_owned())).collect::<Vec<_>>();

@@ -1,6 +1,6 @@
-//! The built `chat-cli` binary against a deployed stack (the endpoints JSON named by `CHAT_ENDPOINTS_FILE`, as
-//! `cargo xtask` writes it): two users register, open a private chat and talk, one process listening while
-//! another sends; a user saves an export of their data; bad input ends with a non-zero exit and a message that says what is wrong.
+//! The built `chat-cli` binary against a deployed stack (the endpoints JSON named by `CHAT_ENDPOINTS_FILE`, as `cargo
+//! xtask` writes it): two users register, open a private chat and talk, one process listening while another sends; a
+//! user saves an export of their data; bad input ends with a non-zero exit and a message that says what is wrong.
 //!
 //! They need a deployed stack: `cargo xtask test` runs them after the deploy (`cargo test -p chat-cli` with
 //! `CHAT_ENDPOINTS_FILE`). Every process is bounded by a timeout and killed if it overruns.

@@ -1,7 +1,7 @@
-//! A copy of one's data (GDPR's right of access, `POST`/`GET /users/me/export`): asking only records the request
-//! and queues an [`ExportJob`]; `account-worker` gathers the profile, conversations, relations, every message
-//! the user sent and every reaction they added into one JSON document in the attachments bucket, in bounded steps like an erasure, and the
-//! user fetches it through a short-lived link.
+//! A copy of one's data (GDPR's right of access, `POST`/`GET /users/me/export`): asking only records the request and
+//! queues an [`ExportJob`]; `account-worker` gathers the profile, conversations, relations, every message the user sent
+//! and every reaction they added into one JSON document in the attachments bucket, in bounded steps like an erasure,
+//! and the user fetches it through a short-lived link.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,11 +1,11 @@
 //! A copy of one's data (GDPR's right of access): `POST /users/me/export` records the request and queues an
-//! [`ExportJob`]; `account-worker` gathers the user's messages and reactions one conversation page at a time (there
-//! is no index by sender, so it reads each of their conversations once, as an erasure does), then writes the document
-//! to the attachments bucket; `GET /users/me/export` answers pending, or ready with a short-lived download link.
+//! [`ExportJob`]; `account-worker` gathers the user's messages and reactions one conversation page at a time (there is
+//! no index by sender, so it reads each of their conversations once, as an erasure does), then writes the document to
+//! the attachments bucket; `GET /users/me/export` answers pending, or ready with a short-lived download link.
 //!
-//! An invocation that runs out of time writes what it gathered as a part object and puts the rest back on the
-//! queue, so no account is too big; a re-delivered step gathers the same messages into the same part. One export
-//! per user per [`REQUEST_INTERVAL`]: a request within it answers the export already made or being made.
+//! An invocation that runs out of time writes what it gathered as a part object and puts the rest back on the queue, so
+//! no account is too big; a re-delivered step gathers the same messages into the same part. One export per user per
+//! [`REQUEST_INTERVAL`]: a request within it answers the export already made or being made.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
