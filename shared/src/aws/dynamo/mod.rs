@@ -48,7 +48,7 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 pub(crate) const READERS_INDEX: &str = "readers";
 /// `BatchGetItem` calls one read keeps in flight (a room of 5,000 members is 50 calls).
 const BATCH_GETS_IN_FLIGHT: usize = 8;
-/// Tries of a write while another transaction holds its item; the pauses between them add up to a second at most.
+/// Tries of a write while another transaction holds its item; the jittered pauses between them add up to 1.6 s at most.
 const CONTENDED_ATTEMPTS: u32 = 8;
 
 /// Key builders: the only place that knows how entities map to `pk`/`sk`.
