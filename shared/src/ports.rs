@@ -484,6 +484,9 @@ pub trait MessageStore: Send + Sync {
         sender: Option<&UserId>,
         at: &str,
     ) -> AppResult<Message>;
+    /// Takes the deleted message `seq` out of each of `members`' unread mentions in the conversation; a member who
+    /// has left is skipped. Idempotent.
+    async fn forget_mention(&self, conversation_id: &ConversationId, seq: u64, members: &[UserId]) -> AppResult<()>;
     /// Records a reaction; `false` if this user already reacted with this emoji.
     async fn add_reaction(
         &self,

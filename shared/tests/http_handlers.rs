@@ -1170,8 +1170,15 @@ async fn a_deleted_account_closes_at_once_and_is_erased_by_its_job() {
         (account(&services, "alice").await, account(&services, "bob").await, account(&services, "carol").await);
     let club = group(&services, &alice, &[&bob, &carol], "club").await;
     let pair = private(&services, &alice, &bob).await;
-    send(&services, &alice, &club, "alice in the club").await;
+    let mentioning_carol = json!({"content": "alice in the club, @carol", "mentions": [carol.id]});
+    let club_path = format!("/conversations/{club}/messages");
+    assert_eq!(call(&services, "POST", &club_path, Some(&alice.token), Some(mentioning_carol)).await.0, 201);
     send(&services, &bob, &club, "bob in the club").await;
+    let carols_mentions = || async {
+        let (_, list) = call(&services, "GET", "/conversations", Some(&carol.token), None).await;
+        list["items"][0]["unreadMentionCount"].clone()
+    };
+    assert_eq!(carols_mentions().await, 1);
     send(&services, &bob, &pair, "hi alice").await;
     send(&services, &alice, &pair, "my secret").await;
     let (status, _) =
@@ -1211,6 +1218,7 @@ async fn a_deleted_account_closes_at_once_and_is_erased_by_its_job() {
             }
         }
     }
+    assert_eq!(carols_mentions().await, 0, "her mention of carol went with her words");
     let (_, listed) = call(&services, "GET", "/conversations", Some(&bob.token), None).await;
     let text = listed.to_string();
     assert!(!text.contains("my secret") && !text.contains("\"alice\""), "no preview keeps her words or name: {text}");
@@ -1421,6 +1429,17 @@ async fn mentions_reach_the_mentioned_and_count_until_read() {
     assert_eq!(status, 200, "{receipt}");
     assert_eq!(receipt["lastReadSeq"], 1, "{receipt} {sent}");
     assert_eq!(unread_mentions(&bob).await, (1, 0), "read once the pointer passes it");
+
+    // A deleted message's mentions stop counting; the message itself is still unread (its place in history).
+    let (_, again) = call(&services, "POST", &path, Some(&alice.token), Some(mention(&[&bob.id], "@bob oops"))).await;
+    send(&services, &carol, &trio, "carol mentions nobody").await;
+    let (_, later) = call(&services, "POST", &path, Some(&carol.token), Some(mention(&[&bob.id], "@bob me too"))).await;
+    assert_eq!(unread_mentions(&bob).await, (4, 2));
+    let delete = |message: &Value| format!("{path}/{}", message["_id"].as_str().unwrap());
+    assert_eq!(call(&services, "DELETE", &delete(&again), Some(&alice.token), None).await.0, 200);
+    assert_eq!(unread_mentions(&bob).await, (4, 1), "only the deleted message's mention went");
+    assert_eq!(call(&services, "DELETE", &delete(&later), Some(&carol.token), None).await.0, 200);
+    assert_eq!(unread_mentions(&bob).await, (4, 0));
 }
 
 #[tokio::test]

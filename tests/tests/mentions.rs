@@ -1,9 +1,10 @@
 //! Mentions and notification settings on the deployed stack, in a crowd: five members send at the same moment,
-//! each mentioning others, while the mentioned read and change their settings; every mention is counted exactly
-//! once for exactly the members it names, a read forgets only what it read, a mention of a non-member stores
-//! nothing, and a setting made on one device reaches the user's other devices.
+//! each mentioning others, while the mentioned read, delete and change their settings; every mention is counted
+//! exactly once for exactly the members it names, a read forgets only what it read, a deletion only its message's
+//! mentions, a mention of a non-member stores nothing, and a setting made on one device reaches the user's other
+//! devices.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chat_e2e::{Api, Stack, TestUser, WsClient};
@@ -106,6 +107,30 @@ async fn five_senders_mention_a_crowd_at_once_and_every_count_is_exact() {
     assert!(more.iter().all(|(status, _)| *status == 201), "{more:?}");
     let (unread, unread_mentions, _) = counts(&api, &members[15], &group).await;
     assert_eq!((unread, unread_mentions), (15, 15), "every message after the tenth mentions member 15");
+
+    // At the same moment every sender deletes their first message and their "again" while member 15 reads up to
+    // the fifteenth: a deletion takes its message's mentions away, the read what it covered, nothing else goes.
+    let deleted: Vec<&Value> = (0..5).flat_map(|s| [&answers[s * 4].1, &more[s].1]).collect();
+    let deletes = join_all(deleted.iter().enumerate().map(|(i, message)| {
+        let (api, sender) = (&api, &members[i / 2]);
+        let path = format!("/conversations/{group}/messages/{}", message["_id"].as_str().unwrap());
+        async move { api.call("DELETE", &path, Some(&sender.token), None).await }
+    }));
+    let fifteenth = history["items"][14]["_id"].clone();
+    let read = api.call("POST", &read_path, Some(&members[15].token), Some(json!({"lastMessageId": fifteenth})));
+    let (deletes, (status, receipt)) = tokio::join!(deletes, read);
+    assert_eq!(status, 200, "{receipt}");
+    assert!(deletes.iter().all(|(status, _)| *status == 200), "{deletes:?}");
+    let deleted_seqs: BTreeSet<u64> = deleted.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    let unread_and_kept = (16..=20).filter(|seq| !deleted_seqs.contains(seq)).count() as u64;
+    let (unread, unread_mentions, _) = counts(&api, &members[15], &group).await;
+    assert_eq!((unread, unread_mentions), (10, unread_and_kept), "deleted: {deleted_seqs:?}");
+    for (index, mentions) in expected.iter().filter(|(index, _)| **index != 15) {
+        // Sender s's first message mentioned member 5 + s.
+        let lost = u64::from((5..10).contains(index));
+        let (_, unread_mentions, _) = counts(&api, &members[*index], &group).await;
+        assert_eq!(unread_mentions, mentions - lost, "member {index}");
+    }
 }
 
 #[tokio::test]

@@ -643,7 +643,8 @@ fn mentioning(mut message: NewMessage, mentioned: &[&User]) -> NewMessage {
 }
 
 /// A mention is kept on the mentioned member's membership in the send's own write, never for a non-member
-/// (the whole message is refused), and a read pointer forgets exactly the mentions it was given.
+/// (the whole message is refused); a read pointer forgets exactly the mentions it was given, a deletion its
+/// message's.
 async fn mentions_are_kept_per_member_and_forgotten_as_read<S: Store>(store: &S) {
     let people = users(store, 4).await;
     let (a, b, c, outsider) = (&people[0], &people[1], &people[2], &people[3]);
@@ -673,6 +674,12 @@ async fn mentions_are_kept_per_member_and_forgotten_as_read<S: Store>(store: &S)
     assert_eq!((read.mention_seqs.as_slice(), read.unread_mentions()), ([3].as_slice(), 1));
     let listed = store.memberships(&b.id).await.unwrap();
     assert_eq!(listed[0].mention_seqs, [1, 2], "the list reads them too");
+    let everyone = [b.id.clone(), c.id.clone(), outsider.id.clone()];
+    store.forget_mention(id, 2, &everyone).await.unwrap();
+    store.forget_mention(id, 2, &everyone[..1]).await.unwrap();
+    assert_eq!(membership(b).await.mention_seqs, [1], "a deleted message's mention is forgotten, twice alike");
+    assert_eq!(membership(c).await.mention_seqs, [3]);
+    assert!(store.member_conversation(id, &outsider.id).await.unwrap().is_none(), "no membership for a non-member");
 }
 
 /// A notification setting is a member's own, and goes with the membership.

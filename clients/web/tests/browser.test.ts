@@ -475,6 +475,14 @@ describe('web app, two users', () => {
     const item = conversationItem(bob.page, privateChat);
     await hasText(item.getByTestId('unread-count'), '2');
     await hasText(item.getByTestId('unread-mention-count'), '@1');
+    // A deleted mention leaves the badge (the server stops counting it too); the message stays unread.
+    await send(alice.page, `@${bob.name} wrong chat, sorry`);
+    await hasText(item.getByTestId('unread-mention-count'), '@2');
+    const mistaken = message(alice.page, 'wrong chat, sorry').and(alice.page.locator('[data-pending=false]'));
+    await mistaken.hover();
+    await mistaken.getByTestId('message-delete').click();
+    await hasText(item.getByTestId('unread-mention-count'), '@1');
+    await hasText(item.getByTestId('unread-count'), '3');
     await item.click();
     await message(bob.page, 'have a look').and(bob.page.locator('[data-mentions-me=true]')).waitFor();
     await message(bob.page, 'no mention in this one').and(bob.page.locator('[data-mentions-me=false]')).waitFor();

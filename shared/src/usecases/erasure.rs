@@ -3,10 +3,10 @@
 //! is up, so no account is too big, and a failed step is simply run again (every step is idempotent).
 //!
 //! In order: the user's messages in every conversation they belong to are erased (content, attachments, their
-//! name on each), then they leave every group (ownership passes as when an owner leaves; the members get
-//! `member_left`); a private conversation is closed to writes first and stays readable, its other side now
-//! shows [`DELETED_ACCOUNT`]; then friendships, friend requests both ways and the user's blocks go, their export
-//! of their data, and their presence record.
+//! name on each, the mentions they made), then they leave every group (ownership passes as when an owner leaves;
+//! the members get `member_left`); a private conversation is closed to writes first and stays readable, its other
+//! side now shows [`DELETED_ACCOUNT`]; then friendships, friend requests both ways and the user's blocks go, their
+//! export of their data, and their presence record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +19,9 @@ use crate::model::{
     Actor, ConversationId, ConversationKind, DELETED_ACCOUNT, ErasureJob, ErasurePhase, Sender, UserId,
     now_epoch_seconds,
 };
-use crate::ports::{AccountQueue, ConversationStore, ErasureStore, FriendStore, SessionStore, Store, UserStore};
+use crate::ports::{
+    AccountQueue, ConversationStore, ErasureStore, FriendStore, MessageStore, SessionStore, Store, UserStore,
+};
 
 /// Messages one step looks at in a conversation.
 pub const ERASURE_PAGE: usize = 500;
@@ -32,6 +34,7 @@ pub struct Erasure {
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
     conversations: Arc<dyn ConversationStore>,
+    messages: Arc<dyn MessageStore>,
     friends: Arc<dyn FriendStore>,
     groups: Conversations,
     uploads: Arc<Uploads>,
@@ -52,6 +55,7 @@ impl Erasure {
             users: store.clone(),
             sessions: store.clone(),
             conversations: store.clone(),
+            messages: store.clone(),
             friends: store.clone(),
             groups,
             uploads,
@@ -124,6 +128,9 @@ impl Erasure {
             self.store.close_for_deleted_member(id, user_id).await?;
         }
         let page = self.store.erase_messages(&conversation, user_id, after_seq, ERASURE_PAGE).await?;
+        for message in page.messages.iter().filter(|m| !m.mentions.is_empty()) {
+            self.messages.forget_mention(id, message.seq, &message.mentions).await?;
+        }
         for attachment in page.messages.iter().filter_map(|m| m.attachment.as_ref()) {
             self.uploads.discard(attachment).await;
         }

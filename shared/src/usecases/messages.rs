@@ -344,7 +344,8 @@ impl Messages {
         self.erase(operator, &conversation, &message, None).await
     }
 
-    /// Soft-deletes the message (if `sender` sent it, when given), tells the members and discards its attachment.
+    /// Soft-deletes the message (if `sender` sent it, when given), takes it out of the mentioned members' unread
+    /// mentions, tells the members and discards its attachment.
     async fn erase(
         &self,
         actor: &Actor,
@@ -353,6 +354,13 @@ impl Messages {
         sender: Option<&UserId>,
     ) -> AppResult<Message> {
         let deleted = self.messages.delete_message(&conversation.id, message.seq, sender, &now_iso()).await?;
+        if !message.mentions.is_empty() {
+            // The deletion stands either way; a mention left behind counts until the member reads past it.
+            let forgotten = self.messages.forget_mention(&conversation.id, message.seq, &message.mentions).await;
+            if let Err(e) = forgotten {
+                tracing::warn!(message_id = %deleted.id, error = ?e, "a deleted message's mentions are still counted");
+            }
+        }
         let event =
             Event::MessageDeleted { message_id: deleted.id.clone(), conversation_id: deleted.conversation_id.clone() };
         self.announce(conversation, event, actor).await;

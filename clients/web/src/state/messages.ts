@@ -181,6 +181,14 @@ export class Messages {
   }
 
   deleted(conversationId: string, messageId: string): void {
+    const view = this.conversations.get(conversationId);
+    const message = view?.messages.get(seqOf(messageId));
+    // The server stops counting a deleted message's mentions; the badge follows when it was an unread one.
+    const unreadMention =
+      message && !message.deleted && message.sender._id !== this.core.me?._id && this.mentionsMe(message);
+    if (view && unreadMention && message.seq > view.markedUpTo) {
+      view.summary = { ...view.summary, unreadMentionCount: Math.max(0, view.summary.unreadMentionCount - 1) };
+    }
     this.patch(conversationId, messageId, (m) => deletedCopy(m, new Date().toISOString()));
   }
 

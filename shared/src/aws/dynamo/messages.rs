@@ -1,12 +1,13 @@
 //! [`MessageStore`] over DynamoDB: messages under their conversation's partition by `seq`, the send dedupe keys,
 //! reactions as items, read pointers on the memberships, and one user's messages and reactions (patterns #12-#16,
-//! #18, #19, #28, #58, #61).
+//! #18, #19, #28, #58, #61, #62).
 
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::items::{attachment_value, message_from_item, message_to_item};
 use super::{
@@ -25,6 +26,8 @@ use crate::retry;
 /// attempts: with dozens of senders landing on one conversation at the same instant, one wins per round, so the
 /// last needs as many rounds as there are writers. Well inside the function's 15 s timeout.
 const APPEND_RACE_BUDGET: Duration = Duration::from_secs(6);
+/// Memberships written at once when a deleted message's mentions are forgotten.
+const MENTIONS_IN_FLIGHT: usize = 16;
 
 /// Bounds of the reaction items of one message, `RX#<seq>#<emoji>#<userId>`. `~` sorts after `#`, so
 /// `reaction_bound(seq) + "~"` is above every reaction of `seq`.
@@ -259,6 +262,25 @@ impl MessageStore for DynamoDbStore {
             .send()
             .await?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn forget_mention(&self, conversation_id: &ConversationId, seq: u64, members: &[UserId]) -> AppResult<()> {
+        let forgetting: Vec<_> = members
+            .iter()
+            .map(|member| {
+                let update = self
+                    .client
+                    .update_item()
+                    .set_key(Some(Self::key(keys::user(member), keys::conversation(conversation_id))))
+                    .update_expression("DELETE mentionSeqs :seq")
+                    // An update makes the item it misses: a member who left must not get a membership back.
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(":seq", AttributeValue::Ns(vec![seq.to_string()]));
+                self.update_if_returning(update, ReturnValue::None)
+            })
+            .collect();
+        stream::iter(forgetting).buffer_unordered(MENTIONS_IN_FLIGHT).try_collect::<Vec<_>>().await?;
+        Ok(())
     }
 
     async fn advance_read(

@@ -165,6 +165,16 @@ impl MessageStore for InMemoryStore {
         Ok(removed)
     }
 
+    async fn forget_mention(&self, conversation_id: &ConversationId, seq: u64, members: &[UserId]) -> AppResult<()> {
+        let mut state = self.lock();
+        for member in members {
+            if let Some(mentions) = state.mentions.get_mut(&(member.clone(), conversation_id.clone())) {
+                mentions.remove(&seq);
+            }
+        }
+        Ok(())
+    }
+
     async fn advance_read(
         &self,
         user_id: &UserId,
