@@ -1505,7 +1505,7 @@ mod push {
     use chat_shared::webpush::VapidKey;
     use serde_json::{Value, json};
 
-    use super::{Account, account, call, connect, group};
+    use super::{Account, account, call, connect, group, private, send};
 
     /// RFC 8291's example user agent key: any valid P-256 point does.
     const P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
@@ -1640,8 +1640,11 @@ mod push {
     #[tokio::test]
     async fn the_sender_posts_forgets_gone_subscriptions_and_retries_with_backoff() {
         let services = TestApp::new();
-        let carol = account(&services, "carol").await;
+        let (alice, carol) = (account(&services, "alice").await, account(&services, "carol").await);
         assert_eq!(subscribe(&services, &carol, 1).await.0, 201);
+        let pair = private(&services, &alice, &carol).await;
+        send(&services, &alice, &pair, "hi").await;
+        let message = services.store.messages_of(&ConversationId::parse(&pair).unwrap()).remove(0);
         let user_id = UserId::parse(&carol.id).unwrap();
         let subscription = services.store.push_subscriptions(&user_id).await.unwrap().remove(0);
         let later = Some(Duration::from_secs(7));
@@ -1658,11 +1661,7 @@ mod push {
         let store: Arc<dyn Store> = services.store.clone();
         let vapid = VapidKey::from_secret(&"v".repeat(40), "mailto:ops@example.com").unwrap();
         let sender = PushSender::new(&store, service.clone(), services.mobile.clone(), queue.clone(), vapid.clone());
-        let notification: PushNotification = serde_json::from_value(json!({
-            "type": "message", "conversationId": "c1", "conversationName": null, "messageId": "c1-1", "seq": 1,
-            "sender": {"_id": "u1", "username": "alice", "avatar": null}, "preview": "hi", "mentioned": true,
-            "sentAt": "2026-12-04T10:00:00.000Z"}))
-        .unwrap();
+        let notification = PushNotification::of(&message, None, true, true);
         let job = |attempt| PushJob {
             user_id: user_id.clone(),
             subscription: subscription.clone(),
@@ -1747,6 +1746,18 @@ mod push {
             (registered["endpoint"].as_str().unwrap(), Some("to carol's phone"))
         );
         assert!(browsers.requests.lock().unwrap().is_empty(), "a phone's push goes through SNS only");
+
+        // A retry goes out as its message reads then: edited, or not at all once deleted.
+        let retry = PushJob { attempt: 2, ..job.clone() };
+        let message_path = format!("{sent}/{}", message.id);
+        let edit = json!({"newContent": "to carol's phone, edited"});
+        assert_eq!(call(&services, "PUT", &message_path, Some(&alice.token), Some(edit)).await.0, 200);
+        assert_eq!(sender.send(retry.clone()).await.unwrap(), PushOutcome::Delivered);
+        let edited = services.mobile.published.lock().unwrap()[1].1.clone();
+        assert_eq!((edited.preview.as_deref(), edited.seq), (Some("to carol's phone, edited"), message.seq));
+        assert_eq!(call(&services, "DELETE", &message_path, Some(&alice.token), None).await.0, 200);
+        assert_eq!(sender.send(retry).await.unwrap(), PushOutcome::Withdrawn);
+        assert_eq!(services.mobile.published.lock().unwrap().len(), 2, "nothing is sent of a deleted message");
 
         services.mobile.answers.lock().unwrap().push_back(PushResponse::Gone);
         assert_eq!(sender.send(job).await.unwrap(), PushOutcome::Removed);

@@ -157,6 +157,9 @@ pub struct TestUser {
 }
 
 /// A unique username, so tests can share a stack and run concurrently.
+/// Setup requests a test keeps in flight at once: enough to be quick, few enough for a 2-core machine.
+pub const SETUP_IN_FLIGHT: usize = 16;
+
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
@@ -197,6 +200,13 @@ impl Api {
             token: body["token"].as_str().expect("token").to_owned(),
             refresh_token: body["refreshToken"].as_str().expect("refresh token").to_owned(),
         }
+    }
+
+    /// `n` users for a test's setup, [`SETUP_IN_FLIGHT`] registrations at a time: each is a password hash, and on
+    /// a fresh stack under qemu a cold start too, which sixty at once on two cores can push past the emulator's
+    /// 10 s init limit.
+    pub async fn register_many(&self, prefix: &str, n: usize) -> Vec<TestUser> {
+        futures_util::stream::iter(0..n).map(|_| self.register(prefix)).buffered(SETUP_IN_FLIGHT).collect().await
     }
 
     /// Another session of `user` (a second device): a login with the password [`Api::register`] sets.

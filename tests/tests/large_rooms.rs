@@ -8,20 +8,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use chat_e2e::{Api, FRAME_TIMEOUT, Stack, TestUser, WsClient};
+use chat_e2e::{FRAME_TIMEOUT, SETUP_IN_FLIGHT, Stack, TestUser, WsClient};
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
 const MEMBERS: usize = 200;
-/// Registrations and handshakes in flight at once: enough to be quick, few enough for a 2-core machine.
-const IN_FLIGHT: usize = 16;
-
-async fn register_all(api: &Api, n: usize) -> Vec<TestUser> {
-    stream::iter(0..n).map(|_| api.register("big")).buffered(IN_FLIGHT).collect().await
-}
-
 async fn connect_all(stack: &Stack, users: &[TestUser]) -> Vec<WsClient> {
-    stream::iter(users).map(|user| WsClient::connect(stack, user)).buffered(IN_FLIGHT).collect().await
+    stream::iter(users).map(|user| WsClient::connect(stack, user)).buffered(SETUP_IN_FLIGHT).collect().await
 }
 
 /// How long a connection stays silent before its burst counts as over.
@@ -61,7 +54,7 @@ async fn received_by_all(sockets: &mut [WsClient]) -> Vec<Vec<String>> {
 async fn a_group_of_200_built_in_pages_reaches_every_connection_once_and_forgets_a_removed_member() {
     let stack = Stack::load();
     let api = stack.api();
-    let users = register_all(&api, MEMBERS).await;
+    let users = api.register_many("big", MEMBERS).await;
     let owner = &users[0];
 
     // Created with 10, grown with two requests of up to 100 (the store splits them into transactions).

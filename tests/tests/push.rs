@@ -2,7 +2,8 @@
 //! connected get one encrypted notification per message on every browser they subscribed (decrypted here with
 //! the browser's keys, the VAPID token checked), as their settings say; a connected member gets none; a
 //! subscription the push service calls gone is forgotten; a push service that fails or hangs is tried again while
-//! live delivery goes on (its speed with and without push work is a benchmark figure); a crowd of five senders
+//! live delivery goes on (its speed with and without push work is a benchmark figure), and its retry is sent as
+//! the message reads then, or not at all once it is deleted; a crowd of five senders
 //! reaches every offline member of a large group exactly five times; a member whose app is in the background is
 //! pushed while still getting frames; a crowd of one user's browsers subscribing and unsubscribing at the same
 //! moment keeps the limit of ten and the count exact; and a phone registers as an SNS platform
@@ -168,13 +169,50 @@ async fn a_failing_or_hanging_push_service_is_retried_while_live_delivery_goes_o
 }
 
 #[tokio::test]
+async fn a_retry_is_sent_as_its_message_reads_then_and_not_at_all_once_it_is_deleted() {
+    let stack = Stack::load();
+    let api = stack.api();
+    let service = PushService::start().await;
+    let key = server_key(&api).await;
+    let [alice, bob, carol] =
+        <[TestUser; 3]>::try_from(join_all(["alice", "bob", "carol"].map(|n| api.register(n))).await).unwrap();
+    let (with_bob, with_carol) =
+        tokio::join!(api.private_conversation(&alice, &bob), api.private_conversation(&alice, &carol));
+    let (bobs, carols) = (service.browser(&[Answer::Status(500)]), service.browser(&[Answer::Status(500)]));
+    subscribe(&api, &bob, &bobs).await;
+    subscribe(&api, &carol, &carols).await;
+    let path = |conversation: &str, message: &Value| {
+        format!("/conversations/{conversation}/messages/{}", message["_id"].as_str().unwrap())
+    };
+
+    // Each first try fails, and its retry waits 5 s on the queue: alice edits one message and deletes the other
+    // meanwhile.
+    let (to_bob, to_carol) = tokio::join!(
+        send(&api, &alice, &with_bob, "see you at 5", &[]),
+        send(&api, &alice, &with_carol, "the door code is 1234", &[])
+    );
+    tokio::join!(service.wait_for(&bobs, 1, PUSH_WITHIN), service.wait_for(&carols, 1, PUSH_WITHIN));
+    put(&api, &alice, &path(&with_bob, &to_bob), json!({"newContent": "see you at 6"})).await;
+    let (status, deleted) = api.call("DELETE", &path(&with_carol, &to_carol), Some(&alice.token), None).await;
+    assert_eq!(status, 200, "{deleted}");
+
+    let bob_got = service.wait_for(&bobs, 2, PUSH_WITHIN).await;
+    let retried = opened(&service, &bobs, &key, &bob_got);
+    let seq = to_bob["seq"].as_u64().unwrap();
+    assert_eq!(retried[&seq]["preview"], "see you at 6", "the retry shows the edit");
+    // Carol's retry was due when bob's was: it has been withdrawn by now, not merely delayed.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(service.received(&carols).len(), 1, "only the failed first try of a message deleted since");
+}
+
+#[tokio::test]
 async fn five_senders_reach_every_offline_member_of_a_large_group_exactly_five_times() {
     let stack = Stack::load();
     let api = stack.api();
     let service = PushService::start().await;
     let key = server_key(&api).await;
     // 60 members: more than a listed roster holds, so the worker pages the members as in any large group.
-    let members: Vec<TestUser> = join_all((0..60).map(|_| api.register("crowd"))).await;
+    let members = api.register_many("crowd", 60).await;
     let group = api.group(&members[0], &members[1..]).await;
     let (online, offline) = members.split_at(30);
     let browsers: Vec<Browser> = offline.iter().map(|_| service.browser(&[])).collect();

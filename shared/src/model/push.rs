@@ -236,6 +236,11 @@ impl PushNotification {
             sent_at: message.created_at.clone(),
         }
     }
+
+    /// This notification with `message` as it reads now (edited since it was planned), previews as chosen.
+    pub fn as_of(&self, message: &Message) -> Self {
+        PushNotification::of(message, self.conversation_name.clone(), self.preview.is_some(), self.mentioned)
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! disturb, the conversation not muted, or muted to mentions and mentioned, the sender not blocked);
 //! [`PushSender`] sends one job (a browser's encrypted and posted to its push service, a phone's published through
 //! SNS), forgets a subscription the service calls gone, and puts a job the service could not take back on the
-//! queue with a growing delay.
+//! queue with a growing delay (a retry is sent as the message reads then: edited, or not at all once deleted).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +19,8 @@ use crate::model::{
     now_epoch_seconds, now_iso, subscription_id,
 };
 use crate::ports::{
-    ConnectionStore, ConversationStore, Created, MobilePush, PushJob, PushQueue, PushRequest, PushResponse,
-    PushService, PushStore, Store, SubscriptionAdded,
+    ConnectionStore, ConversationStore, Created, MessageStore, MobilePush, PushJob, PushQueue, PushRequest,
+    PushResponse, PushService, PushStore, Store, SubscriptionAdded,
 };
 use crate::webpush::{self, VapidKey};
 
@@ -215,11 +215,14 @@ pub enum PushOutcome {
     Retrying(Duration),
     /// Refused for good (the status), or failed [`PUSH_ATTEMPTS`] times (`None`).
     Dropped(Option<u16>),
+    /// A retry of a message deleted since: not sent.
+    Withdrawn,
 }
 
 /// Sends push jobs: browsers' through their push services, phones' through SNS.
 pub struct PushSender {
     push: Arc<dyn PushStore>,
+    messages: Arc<dyn MessageStore>,
     service: Arc<dyn PushService>,
     mobile: Arc<dyn MobilePush>,
     queue: Arc<dyn PushQueue>,
@@ -234,7 +237,7 @@ impl PushSender {
         queue: Arc<dyn PushQueue>,
         vapid: VapidKey,
     ) -> Self {
-        PushSender { push: store.clone(), service, mobile, queue, vapid }
+        PushSender { push: store.clone(), messages: store.clone(), service, mobile, queue, vapid }
     }
 
     async fn deliver(&self, job: &PushJob) -> AppResult<PushResponse> {
@@ -253,7 +256,21 @@ impl PushSender {
         Ok(self.service.send(&request).await)
     }
 
+    /// The job as its message reads now, `None` if it was deleted. Only a retry looks (a read per retry): a first
+    /// try is sent about a second after the message, as planned.
+    async fn current(&self, job: PushJob) -> AppResult<Option<PushJob>> {
+        if job.attempt == 1 {
+            return Ok(Some(job));
+        }
+        let planned = &job.notification;
+        match self.messages.get_message(&planned.conversation_id, planned.seq).await? {
+            Some(message) if !message.deleted => Ok(Some(PushJob { notification: planned.as_of(&message), ..job })),
+            _ => Ok(None),
+        }
+    }
+
     pub async fn send(&self, job: PushJob) -> AppResult<PushOutcome> {
+        let Some(job) = self.current(job).await? else { return Ok(PushOutcome::Withdrawn) };
         let outcome = match self.deliver(&job).await? {
             PushResponse::Accepted => PushOutcome::Delivered,
             PushResponse::Gone => {
