@@ -102,11 +102,6 @@ async fn no_private_conversation_starts_after_a_block_and_a_group_cannot_take_th
     assert_eq!(status, 200, "{body}");
 }
 
-/// Group members connected at once: a handful at a time, as [`Stack::close_in_waves`] closes them.
-async fn connect_all(stack: &Stack, users: &[TestUser]) -> Vec<WsClient> {
-    stream::iter(users).map(|user| WsClient::connect(stack, user)).buffered(chat_e2e::CLOSING_WAVE).collect().await
-}
-
 /// The `receive_message` contents on `ws` until it is quiet.
 async fn contents_received(ws: &mut WsClient) -> Vec<String> {
     let mut contents = Vec::new();
@@ -124,13 +119,13 @@ async fn half_of_a_fifty_member_group_blocking_one_sender_at_once_stop_receiving
     let stack = Stack::load();
     let api = stack.api();
     let sender = api.register("sender").await;
-    let members: Vec<TestUser> = stream::iter(0..MEMBERS).map(|_| api.register("member")).buffered(16).collect().await;
+    let members = api.register_many("member", MEMBERS).await;
     let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
     let group = json!({"type": "group", "name": "crowd", "participantIds": ids});
     let (status, created) = api.call("POST", "/conversations", Some(&sender.token), Some(group)).await;
     assert_eq!(status, 201, "{created}");
     let conversation_id = created["_id"].as_str().unwrap().to_owned();
-    let mut sockets = connect_all(&stack, &members).await;
+    let mut sockets = stack.connect_all(&members).await;
     let mut sender_socket = WsClient::connect(&stack, &sender).await;
 
     // Every other member blocks the sender at the same moment, while the sender keeps writing.

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use chat_e2e::{Api, Stack, TestUser, WsClient};
 use futures_util::future::join_all;
-use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
 /// Role as the member list tells it, for every member, paging through.
@@ -130,9 +129,8 @@ async fn an_owner_leaving_a_large_group_while_everyone_changes_it_leaves_exactly
     let stack = Stack::load();
     let api = stack.api();
     let owner = api.register("owner").await;
-    let members: Vec<TestUser> = stream::iter(0..MEMBERS).map(|_| api.register("member")).buffered(16).collect().await;
-    let newcomers: Vec<TestUser> =
-        stream::iter(0..ADMINS * 2).map(|_| api.register("new")).buffered(16).collect().await;
+    let members = api.register_many("member", MEMBERS).await;
+    let newcomers = api.register_many("new", ADMINS * 2).await;
     let id = api.group(&owner, &members[..40]).await;
     let ids: Vec<&str> = members[40..].iter().map(|u| u.id.as_str()).collect();
     let (status, view) = api

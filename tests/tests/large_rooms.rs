@@ -8,29 +8,26 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use chat_e2e::{FRAME_TIMEOUT, SETUP_IN_FLIGHT, Stack, TestUser, WsClient};
-use futures_util::{StreamExt, stream};
+use chat_e2e::{Stack, WsClient};
 use serde_json::{Value, json};
 
 const MEMBERS: usize = 200;
-async fn connect_all(stack: &Stack, users: &[TestUser]) -> Vec<WsClient> {
-    stream::iter(users).map(|user| WsClient::connect(stack, user)).buffered(SETUP_IN_FLIGHT).collect().await
-}
 
-/// How long a connection stays silent before its burst counts as over.
-const QUIET: Duration = Duration::from_secs(5);
+/// How long a connection keeps listening after its last expected frame, for a duplicate.
+const LINGER: Duration = Duration::from_secs(2);
 
-/// The `receive_message` frames that arrive on `ws` until it has been quiet for [`QUIET`], at most `wait`.
-async fn messages_received(ws: &mut WsClient, wait: Duration) -> Vec<Value> {
+/// The `receive_message` frames that arrive on `ws` until `expected` of them did (then [`LINGER`] more, to see
+/// a duplicate), at most `wait`. A quiet window cannot end the wait: deliveries of one burst pause for many
+/// seconds between frames when the functions run under qemu (arm64 on an x86_64 machine, the test command's
+/// default) beside other tests, and a 5 s window once cut a member's collection short (2 of 8 frames) in a
+/// fresh-clone run.
+async fn messages_received(ws: &mut WsClient, expected: usize, wait: Duration) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut messages = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        // Deliveries of one burst can pause for seconds between frames when the functions run under qemu
-        // (arm64 on an x86_64 machine, the test command's default) beside other tests: a 1.5 s quiet window once
-        // cut a member's collection short (2 of 10 frames) in a fresh-clone run.
-        let quiet = if messages.is_empty() { left } else { left.min(QUIET) };
-        match ws.next_frame_within(quiet).await {
+        let listen = if messages.len() >= expected { left.min(LINGER) } else { left };
+        match ws.next_frame_within(listen).await {
             Some(frame) if frame["event"] == "receive_message" => messages.push(frame["data"]["message"].clone()),
             Some(_) => {}
             None => return messages,
@@ -38,17 +35,23 @@ async fn messages_received(ws: &mut WsClient, wait: Duration) -> Vec<Value> {
     }
 }
 
-/// Every member's connection, concurrently: the message ids each received.
-async fn received_by_all(sockets: &mut [WsClient]) -> Vec<Vec<String>> {
-    let waits = sockets.iter_mut().map(|ws| async move {
-        messages_received(ws, FRAME_TIMEOUT * 2)
-            .await
-            .iter()
-            .map(|m| m["_id"].as_str().unwrap_or_default().to_owned())
-            .collect::<Vec<_>>()
+/// Every member's connection, concurrently: the ids of the messages each received, `expected(n)` on the n-th.
+async fn received_by_all(sockets: &mut [WsClient], expected: impl Fn(usize) -> usize) -> Vec<Vec<String>> {
+    let waits = sockets.iter_mut().enumerate().map(|(n, ws)| {
+        let expected = expected(n);
+        async move {
+            messages_received(ws, expected, DELIVERY_WAIT)
+                .await
+                .iter()
+                .map(|m| m["_id"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        }
     });
     futures_util::future::join_all(waits).await
 }
+
+/// How long a burst may take to reach every connection through the queue.
+const DELIVERY_WAIT: Duration = Duration::from_secs(90);
 
 #[tokio::test]
 async fn a_group_of_200_built_in_pages_reaches_every_connection_once_and_forgets_a_removed_member() {
@@ -97,67 +100,85 @@ async fn a_group_of_200_built_in_pages_reaches_every_connection_once_and_forgets
     assert_eq!(paged.iter().cloned().collect::<BTreeSet<_>>(), expected);
 
     // Everyone online; the owner writes once. 199 connections exceed the stack's inline limit of 100.
-    let mut sockets = connect_all(&stack, &users).await;
-    let sent =
-        sockets[0].call(json!({"action": "send_message", "conversationId": id, "content": "hello, square"})).await;
-    assert_eq!(sent["event"], "ack", "{sent}");
-    let message_id = sent["data"]["message"]["_id"].as_str().unwrap().to_owned();
-    let received = received_by_all(&mut sockets[1..]).await;
-    let wrong: HashMap<&str, &Vec<String>> = users[1..]
-        .iter()
-        .zip(&received)
-        .filter(|(_, ids)| **ids != [message_id.clone()])
-        .map(|(user, ids)| (user.username.as_str(), ids))
-        .collect();
-    assert!(wrong.is_empty(), "{} of 199 members did not get the message exactly once: {wrong:?}", wrong.len());
+    let sockets = stack.connect_all(&users).await;
+    stack
+        .run_then_close_in_waves(&users, sockets, async |sockets: &mut [WsClient]| {
+            let sent = sockets[0]
+                .call(json!({"action": "send_message", "conversationId": id, "content": "hello, square"}))
+                .await;
+            assert_eq!(sent["event"], "ack", "{sent}");
+            let message_id = sent["data"]["message"]["_id"].as_str().unwrap().to_owned();
+            let received = received_by_all(&mut sockets[1..], |_| 1).await;
+            let wrong: HashMap<&str, &Vec<String>> = users[1..]
+                .iter()
+                .zip(&received)
+                .filter(|(_, ids)| **ids != [message_id.clone()])
+                .map(|(user, ids)| (user.username.as_str(), ids))
+                .collect();
+            assert!(wrong.is_empty(), "{} of 199 members did not get the message exactly once: {wrong:?}", wrong.len());
 
-    // A crowd: five members write at the same moment, twice each, every delivery going through the queue.
-    // Each connection gets each of the others' ten messages exactly once.
-    const SENDERS: usize = 5;
-    let writes = sockets[..SENDERS].iter_mut().enumerate().map(|(n, ws)| {
-        let id = id.clone();
-        async move {
-            let mut ids = Vec::new();
-            for k in 0..2 {
-                let content = format!("crowd {n}.{k}");
-                let ack = ws.call(json!({"action": "send_message", "conversationId": id, "content": content})).await;
-                assert_eq!(ack["event"], "ack", "sender {n}: {ack}");
-                ids.push(ack["data"]["message"]["_id"].as_str().unwrap().to_owned());
+            // A crowd: five members write at the same moment, twice each, every delivery going through the queue.
+            // Each connection gets each of the others' messages exactly once.
+            const SENDERS: usize = 5;
+            let writes = sockets[..SENDERS].iter_mut().enumerate().map(|(n, ws)| {
+                let id = id.clone();
+                async move {
+                    let mut ids = Vec::new();
+                    for k in 0..2 {
+                        let content = format!("crowd {n}.{k}");
+                        let ack =
+                            ws.call(json!({"action": "send_message", "conversationId": id, "content": content})).await;
+                        assert_eq!(ack["event"], "ack", "sender {n}: {ack}");
+                        ids.push(ack["data"]["message"]["_id"].as_str().unwrap().to_owned());
+                    }
+                    ids
+                }
+            });
+            let sent_by: Vec<Vec<String>> = futures_util::future::join_all(writes).await;
+            let received = received_by_all(sockets, |n| 2 * if n < SENDERS { SENDERS - 1 } else { SENDERS }).await;
+            for (n, ids) in received.iter().enumerate() {
+                let expected: BTreeSet<String> = sent_by
+                    .iter()
+                    .enumerate()
+                    .filter(|(sender, _)| *sender != n)
+                    .flat_map(|(_, ids)| ids.clone())
+                    .collect();
+                let got: BTreeSet<String> = ids.iter().cloned().collect();
+                assert_eq!(got.len(), ids.len(), "member {n} received a message twice: {ids:?}");
+                assert_eq!(got, expected, "member {n}");
             }
-            ids
-        }
-    });
-    let sent_by: Vec<Vec<String>> = futures_util::future::join_all(writes).await;
-    let received = received_by_all(&mut sockets).await;
-    for (n, ids) in received.iter().enumerate() {
-        let expected: BTreeSet<String> =
-            sent_by.iter().enumerate().filter(|(sender, _)| *sender != n).flat_map(|(_, ids)| ids.clone()).collect();
-        let got: BTreeSet<String> = ids.iter().cloned().collect();
-        assert_eq!(got.len(), ids.len(), "member {n} received a message twice: {ids:?}");
-        assert_eq!(got, expected, "member {n}");
-    }
 
-    // A removed member hears that they were removed, then nothing; the others keep receiving.
-    let removed = &users[150];
-    let (status, body) =
-        api.call("DELETE", &format!("/conversations/{id}/members/{}", removed.id), Some(&owner.token), None).await;
-    assert_eq!(status, 200, "{body}");
-    let left = sockets[150].expect_event("member_left").await;
-    assert_eq!(left["userId"], removed.id.as_str());
-    let after = sockets[0].call(json!({"action": "send_message", "conversationId": id, "content": "after"})).await;
-    assert_eq!(after["event"], "ack", "{after}");
-    let after_id = after["data"]["message"]["_id"].as_str().unwrap().to_owned();
-    let mut witnesses = sockets.split_off(149);
-    let mut removed_socket = witnesses.remove(1);
-    let others = received_by_all(&mut witnesses).await;
-    for (n, ids) in others.iter().enumerate() {
-        // The member_left frame came first; the message after it, once.
-        assert_eq!(ids, &vec![after_id.clone()], "member {} got {ids:?}", 149 + if n == 0 { 0 } else { n + 1 });
-    }
-    let heard = messages_received(&mut removed_socket, Duration::from_secs(3)).await;
-    assert!(heard.is_empty(), "the removed member still received {heard:?}");
-    let open: Vec<WsClient> = sockets.into_iter().chain(witnesses).chain([removed_socket]).collect();
-    stack.close_in_waves(&users, open).await;
+            // A removed member hears that they were removed, then nothing; the others keep receiving.
+            const REMOVED: usize = 150;
+            let removed = &users[REMOVED];
+            let (status, body) = api
+                .call("DELETE", &format!("/conversations/{id}/members/{}", removed.id), Some(&owner.token), None)
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let left = sockets[REMOVED].expect_event("member_left").await;
+            assert_eq!(left["userId"], removed.id.as_str());
+            let after =
+                sockets[0].call(json!({"action": "send_message", "conversationId": id, "content": "after"})).await;
+            assert_eq!(after["event"], "ack", "{after}");
+            let after_id = after["data"]["message"]["_id"].as_str().unwrap().to_owned();
+            // The member_left frame came first; the message after it, once; then the removed member has nothing.
+            const WATCHED: usize = 140;
+            let (before, rest) = sockets.split_at_mut(REMOVED);
+            let (removed_socket, after_removed) = rest.split_first_mut().expect("the removed member's socket");
+            let (heard_before, heard_after) = futures_util::future::join(
+                received_by_all(&mut before[WATCHED..], |_| 1),
+                received_by_all(after_removed, |_| 1),
+            )
+            .await;
+            for (member, ids) in
+                (WATCHED..REMOVED).chain(REMOVED + 1..MEMBERS).zip(heard_before.iter().chain(&heard_after))
+            {
+                assert_eq!(ids, &vec![after_id.clone()], "member {member} got {ids:?}");
+            }
+            let heard = messages_received(removed_socket, 0, LINGER).await;
+            assert!(heard.is_empty(), "the removed member still received {heard:?}");
+        })
+        .await;
 }
 
 #[tokio::test]

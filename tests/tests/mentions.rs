@@ -46,7 +46,7 @@ fn send<'a>(
 async fn five_senders_mention_a_crowd_at_once_and_every_count_is_exact() {
     let stack = Stack::load();
     let api = stack.api();
-    let members: Vec<TestUser> = join_all((0..16).map(|_| api.register("mention"))).await;
+    let members = api.register_many("mention", 16).await;
     let outsider = api.register("outsider").await;
     let group = api.group(&members[0], &members[1..]).await;
     let mut listener = WsClient::connect(&stack, &members[15]).await;

@@ -41,7 +41,7 @@ async fn fifty_members_report_and_block_a_spammer_at_once_and_an_operator_acts_o
     let stack = Stack::load();
     let api = stack.api();
     let spammer = api.register("spammer").await;
-    let members: Vec<TestUser> = stream::iter(0..MEMBERS).map(|_| api.register("member")).buffered(16).collect().await;
+    let members = api.register_many("member", MEMBERS).await;
     let operator = api.register("operator").await;
     stack.make_operator(&operator).await;
     let group = api.group(&spammer, &members).await;

@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chat_e2e::push::{Answer, Browser, PushService, Received, check_vapid};
-use chat_e2e::{Api, QUIET_PERIOD, Stack, TestUser, WsClient};
+use chat_e2e::{Api, QUIET_PERIOD, SETUP_IN_FLIGHT, Stack, TestUser, WsClient};
 use futures_util::future::join_all;
+use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
 /// How long a push may take from the send: the stream poller, the worker, the queue, the sender.
@@ -216,34 +217,36 @@ async fn five_senders_reach_every_offline_member_of_a_large_group_exactly_five_t
     let group = api.group(&members[0], &members[1..]).await;
     let (online, offline) = members.split_at(30);
     let browsers: Vec<Browser> = offline.iter().map(|_| service.browser(&[])).collect();
-    join_all(offline.iter().zip(&browsers).map(|(who, browser)| subscribe(&api, who, browser))).await;
     let online_browsers: Vec<Browser> = online.iter().map(|_| service.browser(&[])).collect();
-    join_all(online.iter().zip(&online_browsers).map(|(who, browser)| subscribe(&api, who, browser))).await;
-    let sockets = join_all(online.iter().map(|who| WsClient::connect(&stack, who))).await;
+    stream::iter(offline.iter().chain(online).zip(browsers.iter().chain(&online_browsers)))
+        .for_each_concurrent(SETUP_IN_FLIGHT, |(who, browser)| subscribe(&api, who, browser))
+        .await;
+    let sockets = stack.connect_all(online).await;
 
-    let (api_ref, group_ref) = (&api, &group);
-    let sent = join_all(
-        (0..5).map(|s| async move { send(api_ref, &online[s], group_ref, &format!("from sender {s}"), &[]).await }),
-    )
-    .await;
-    let seqs: Vec<u64> = {
-        let mut seqs: Vec<u64> = sent.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
-        seqs.sort_unstable();
-        seqs
-    };
-    let got = join_all(browsers.iter().map(|browser| service.wait_for(browser, 5, PUSH_WITHIN))).await;
-    tokio::time::sleep(QUIET_PERIOD * 2).await;
-    for (browser, got) in browsers.iter().zip(got) {
-        let opened = opened(&service, browser, &key, &got);
-        assert_eq!(opened.keys().copied().collect::<Vec<_>>(), seqs, "every message once");
-        assert_eq!(service.received(browser).len(), 5, "exactly five pushes");
-    }
-    for browser in &online_browsers {
-        assert!(service.received(browser).is_empty(), "connected members get no push");
-    }
-    for socket in sockets {
-        socket.close().await;
-    }
+    stack
+        .run_then_close_in_waves(online, sockets, async |_: &mut [WsClient]| {
+            let (api, group) = (&api, &group);
+            let sent = join_all(
+                (0..5).map(|s| async move { send(api, &online[s], group, &format!("from sender {s}"), &[]).await }),
+            )
+            .await;
+            let seqs: Vec<u64> = {
+                let mut seqs: Vec<u64> = sent.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+                seqs.sort_unstable();
+                seqs
+            };
+            let got = join_all(browsers.iter().map(|browser| service.wait_for(browser, 5, PUSH_WITHIN))).await;
+            tokio::time::sleep(QUIET_PERIOD * 2).await;
+            for (browser, got) in browsers.iter().zip(got) {
+                let opened = opened(&service, browser, &key, &got);
+                assert_eq!(opened.keys().copied().collect::<Vec<_>>(), seqs, "every message once");
+                assert_eq!(service.received(browser).len(), 5, "exactly five pushes");
+            }
+            for browser in &online_browsers {
+                assert!(service.received(browser).is_empty(), "connected members get no push");
+            }
+        })
+        .await;
 }
 
 #[tokio::test]

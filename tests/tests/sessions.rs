@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use chat_e2e::{Api, PASSWORD, Stack, TestUser, WsClient};
+use chat_e2e::{Api, PASSWORD, SETUP_IN_FLIGHT, Stack, TestUser, WsClient};
 use futures_util::future::join_all;
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
@@ -101,8 +101,8 @@ async fn twenty_users_logging_out_at_once_all_lose_their_sockets_and_nothing_els
     const USERS: usize = 20;
     let stack = Stack::load();
     let api = stack.api();
-    let users: Vec<TestUser> = stream::iter(0..USERS).map(|_| api.register("crowd")).buffered(16).collect().await;
-    let second: Vec<TestUser> = join_all(users.iter().map(|u| api.login(u))).await;
+    let users = api.register_many("crowd", USERS).await;
+    let second: Vec<TestUser> = stream::iter(&users).map(|u| api.login(u)).buffered(SETUP_IN_FLIGHT).collect().await;
     let mut leaving = Vec::new();
     let mut staying = Vec::new();
     for (user, other) in users.iter().zip(&second) {
@@ -128,7 +128,7 @@ async fn a_connect_racing_the_logout_of_its_session_never_stays_open() {
     const RACES: usize = 12;
     let stack = Stack::load();
     let api = stack.api();
-    let users: Vec<TestUser> = stream::iter(0..RACES).map(|_| api.register("racer")).buffered(16).collect().await;
+    let users = api.register_many("racer", RACES).await;
     // The logout starts 0, 6, 12… ms after the connect, so races land before, during and after `$connect`.
     let (api, stack) = (&api, &stack);
     let races = users.iter().enumerate().map(|(n, user)| async move {
