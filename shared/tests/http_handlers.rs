@@ -1443,6 +1443,84 @@ async fn mentions_reach_the_mentioned_and_count_until_read() {
 }
 
 #[tokio::test]
+async fn a_deletion_stands_when_its_mentions_cannot_be_forgotten_and_reading_past_them_clears_them() {
+    let services = TestApp::new();
+    let (alice, bob) = (account(&services, "alice").await, account(&services, "bob").await);
+    let pair = group(&services, &alice, &[&bob], "pair").await;
+    connect(&services.store, &bob, "bob-1").await;
+    let path = format!("/conversations/{pair}/messages");
+    let (_, sent) =
+        call(&services, "POST", &path, Some(&alice.token), Some(json!({"content": "@bob", "mentions": [bob.id]})))
+            .await;
+    let bobs_mentions = || async {
+        let (_, list) = call(&services, "GET", "/conversations", Some(&bob.token), None).await;
+        list["items"][0]["unreadMentionCount"].as_u64().unwrap()
+    };
+    assert_eq!(bobs_mentions().await, 1);
+
+    services.store.fail("forget_mention");
+    let message_path = format!("{path}/{}", sent["_id"].as_str().unwrap());
+    let (status, deleted) = call(&services, "DELETE", &message_path, Some(&alice.token), None).await;
+    assert_eq!((status, &deleted["deleted"]), (200, &json!(true)), "the deletion stands: {deleted}");
+    let told = events_of(&services.fanout, "bob-1", "message_deleted");
+    assert_eq!(told.len(), 1, "members are told as always");
+    let (_, history) = call(&services, "GET", &path, Some(&bob.token), None).await;
+    assert_eq!(history["items"][0]["content"], chat_shared::model::DELETED_CONTENT, "{history}");
+    assert_eq!(bobs_mentions().await, 1, "left behind, it counts until bob reads past it");
+    services.store.heal();
+
+    let read = json!({"lastMessageId": sent["_id"]});
+    assert_eq!(
+        call(&services, "POST", &format!("/conversations/{pair}/read"), Some(&bob.token), Some(read)).await.0,
+        200
+    );
+    assert_eq!(bobs_mentions().await, 0);
+}
+
+#[tokio::test]
+async fn an_erasure_step_that_cannot_forget_mentions_fails_and_its_redelivery_forgets_them() {
+    let services = TestApp::new();
+    let (alice, bob) = (account(&services, "alice").await, account(&services, "bob").await);
+    let club = group(&services, &alice, &[&bob], "club").await;
+    let path = format!("/conversations/{club}/messages");
+    let mention = json!({"content": "@bob", "mentions": [bob.id]});
+    assert_eq!(call(&services, "POST", &path, Some(&alice.token), Some(mention)).await.0, 201);
+    let (status, _) =
+        call(&services, "DELETE", "/users/me", Some(&alice.token), Some(json!({"password": "password123"}))).await;
+    assert_eq!(status, 202);
+
+    // Run the steps as account-worker would; a failed step's job stays for SQS to offer again.
+    services.store.fail("forget_mention");
+    let mut offered_again = Vec::new();
+    loop {
+        let jobs = services.queue.take_account_jobs();
+        if jobs.is_empty() {
+            break;
+        }
+        for job in jobs {
+            let chat_shared::ports::AccountJob::Erasure(erasure) = job.clone() else { panic!("{job:?}") };
+            if services.app.erasure.run(erasure, std::time::Duration::ZERO).await.is_err() {
+                offered_again.push(job);
+            }
+        }
+    }
+    assert_eq!(offered_again.len(), 1, "the step with the mention failed");
+    let (_, list) = call(&services, "GET", "/conversations", Some(&bob.token), None).await;
+    assert_eq!(list["items"][0]["unreadMentionCount"], 1, "not forgotten yet");
+
+    services.store.heal();
+    for job in offered_again {
+        let chat_shared::ports::AccountJob::Erasure(erasure) = job else { unreachable!() };
+        services.app.erasure.run(erasure, std::time::Duration::ZERO).await.expect("the retried step");
+    }
+    assert_eq!(services.run_account_jobs(20).await, 0);
+    let (_, list) = call(&services, "GET", "/conversations", Some(&bob.token), None).await;
+    assert_eq!(list["items"][0]["unreadMentionCount"], 0, "the redelivered step forgot it");
+    let (_, history) = call(&services, "GET", &path, Some(&bob.token), None).await;
+    assert_eq!(history["items"][0]["content"], chat_shared::model::DELETED_CONTENT, "{history}");
+}
+
+#[tokio::test]
 async fn notification_settings_are_the_users_own_and_reach_their_other_devices() {
     let services = TestApp::new();
     let (alice, bob, carol) =

@@ -166,6 +166,7 @@ impl MessageStore for InMemoryStore {
     }
 
     async fn forget_mention(&self, conversation_id: &ConversationId, seq: u64, members: &[UserId]) -> AppResult<()> {
+        self.injected("forget_mention")?;
         let mut state = self.lock();
         for member in members {
             if let Some(mentions) = state.mentions.get_mut(&(member.clone(), conversation_id.clone())) {
