@@ -239,6 +239,12 @@ impl Api {
         }
     }
 
+    /// One user per name prefix, registered at once: `let [alice, bob] = api.users(["alice", "bob"]).await;`.
+    pub async fn users<const N: usize>(&self, prefixes: [&str; N]) -> [TestUser; N] {
+        let users = futures_util::future::join_all(prefixes.map(|prefix| self.register(prefix))).await;
+        users.try_into().unwrap_or_else(|_| unreachable!("one user per prefix"))
+    }
+
     /// `n` users for a test's setup, [`SETUP_IN_FLIGHT`] registrations at a time: each is a password hash, and on
     /// a fresh stack under qemu a cold start too, which sixty at once on two cores can push past the emulator's
     /// 10 s init limit.

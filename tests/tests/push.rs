@@ -66,10 +66,7 @@ async fn offline_members_get_one_encrypted_push_per_message_as_they_chose() {
     let api = stack.api();
     let service = PushService::start().await;
     let key = server_key(&api).await;
-    let [alice, bob, carol, dave, erin, frank] = <[TestUser; 6]>::try_from(
-        join_all(["alice", "bob", "carol", "dave", "erin", "frank"].map(|n| api.register(n))).await,
-    )
-    .unwrap();
+    let [alice, bob, carol, dave, erin, frank] = api.users(["alice", "bob", "carol", "dave", "erin", "frank"]).await;
     let group = api.group(&alice, [&bob, &carol, &dave, &erin, &frank]).await;
     let browsers: Vec<Browser> = (0..6).map(|_| service.browser(&[])).collect();
     let gone = service.browser(&[Answer::Status(410)]);
@@ -139,8 +136,7 @@ async fn a_failing_or_hanging_push_service_is_retried_while_live_delivery_goes_o
     let api = stack.api();
     let service = PushService::start().await;
     let key = server_key(&api).await;
-    let [alice, bob, carol, dave] =
-        <[TestUser; 4]>::try_from(join_all(["alice", "bob", "carol", "dave"].map(|n| api.register(n))).await).unwrap();
+    let [alice, bob, carol, dave] = api.users(["alice", "bob", "carol", "dave"]).await;
     let group = api.group(&alice, [&bob, &carol, &dave]).await;
     let failing = service.browser(&[Answer::Status(500)]);
     let hanging = service.browser(&[Answer::Hang(Duration::from_secs(30))]);
@@ -175,8 +171,7 @@ async fn a_retry_is_sent_as_its_message_reads_then_and_not_at_all_once_it_is_del
     let api = stack.api();
     let service = PushService::start().await;
     let key = server_key(&api).await;
-    let [alice, bob, carol] =
-        <[TestUser; 3]>::try_from(join_all(["alice", "bob", "carol"].map(|n| api.register(n))).await).unwrap();
+    let [alice, bob, carol] = api.users(["alice", "bob", "carol"]).await;
     let (with_bob, with_carol) =
         tokio::join!(api.private_conversation(&alice, &bob), api.private_conversation(&alice, &carol));
     let (bobs, carols) = (service.browser(&[Answer::Status(500)]), service.browser(&[Answer::Status(500)]));
@@ -255,8 +250,7 @@ async fn a_member_whose_app_is_in_the_background_is_pushed_and_still_gets_the_fr
     let api = stack.api();
     let service = PushService::start().await;
     let key = server_key(&api).await;
-    let [alice, bob, carol] =
-        <[TestUser; 3]>::try_from(join_all(["alice", "bob", "carol"].map(|n| api.register(n))).await).unwrap();
+    let [alice, bob, carol] = api.users(["alice", "bob", "carol"]).await;
     let group = api.group(&alice, [&bob, &carol]).await;
     let (browser, carols) = (service.browser(&[]), service.browser(&[]));
     subscribe(&api, &bob, &browser).await;
@@ -306,8 +300,7 @@ async fn a_crowd_of_browsers_subscribing_at_once_keeps_the_limit_and_the_count_e
     let stack = Stack::load();
     let api = stack.api();
     let service = PushService::start().await;
-    let [alice, carol, dave] =
-        <[TestUser; 3]>::try_from(join_all(["alice", "carol", "dave"].map(|n| api.register(n))).await).unwrap();
+    let [alice, carol, dave] = api.users(["alice", "carol", "dave"]).await;
     let group = api.group(&alice, [&carol, &dave]).await;
 
     // Fourteen of carol's browsers at the same moment: ten get in, four are told the limit.
@@ -359,8 +352,7 @@ async fn a_phone_is_an_sns_endpoint_and_is_forgotten_when_sns_says_it_is_gone() 
     let stack = Stack::load();
     let api = stack.api();
     let sns = aws_sdk_sns::Client::new(&stack.aws_config().await);
-    let [alice, carol] =
-        <[TestUser; 2]>::try_from(join_all(["alice", "carol"].map(|n| api.register(n))).await).unwrap();
+    let [alice, carol] = api.users(["alice", "carol"]).await;
     let group = api.group(&alice, [&carol]).await;
     let token = |p: &str| format!("{p}-token-{}", uuid::Uuid::new_v4().simple());
     let (android, iphone) = (token("fcm"), token("apns"));
