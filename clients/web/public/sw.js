@@ -1,6 +1,6 @@
 // The web app's service worker: shows the push notifications the chat backend sends while no tab of the app
 // is connected (payload: docs/protocol.md, "Push notifications"), and opens the conversation when one is
-// clicked. It caches nothing.
+// clicked. An open tab closes a notification whose message was deleted or read since. It caches nothing.
 
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
@@ -22,7 +22,8 @@ self.addEventListener('push', (event) => {
       // One notification per conversation: a newer message replaces the older one.
       tag: `conversation-${payload.conversationId}`,
       renotify: true,
-      data: { conversationId: payload.conversationId },
+      // What the page needs to close it once the message is deleted or read (state/security.ts).
+      data: { conversationId: payload.conversationId, messageId: payload.messageId, seq: payload.seq },
     }),
   );
 });

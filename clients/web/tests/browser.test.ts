@@ -520,6 +520,55 @@ describe('web app, two users', () => {
     await bob.page.getByTestId('tab-chats').click();
   });
 
+  it('a notification the service worker showed closes in an open tab once its message is deleted or read', async () => {
+    const page = alice.page;
+    const origin = new URL(app.url).origin;
+    await alice.context.grantPermissions(['notifications'], { origin });
+    // Another conversation open, so that nothing in the group is read by being seen.
+    await conversationItem(page, privateChat).click();
+    const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
+    // Chromium's DevTools protocol hands sw.js a push as the browser's push service would.
+    const cdp = await alice.context.newCDPSession(page);
+    const registrations: { registrationId: string; scopeURL: string }[] = [];
+    cdp.on('ServiceWorker.workerRegistrationUpdated', (event) => registrations.push(...event.registrations));
+    await cdp.send('ServiceWorker.enable');
+    await expect.poll(() => registrations.some((r) => r.scopeURL === scope), { timeout: SEEN }).toBe(true);
+    const registrationId = registrations.find((r) => r.scopeURL === scope)!.registrationId;
+    type Sent = { _id: string; seq: number; content: string; createdAt: string };
+    const bobToken = (await sessionOf(bob.page)).token;
+    const pushed = async (content: string): Promise<Sent> => {
+      const message = await rest<Sent>(endpoints, bobToken, 'POST', `/conversations/${groupChat}/messages`, { content });
+      const payload = {
+        type: 'message', conversationId: groupChat, conversationName: 'group', messageId: message._id, seq: message.seq,
+        sender: { _id: bob.id, username: bob.name, avatar: null }, preview: content, mentioned: false, sentAt: message.createdAt,
+      };
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: JSON.stringify(payload) });
+      await expect.poll(shown, { timeout: SEEN }).toEqual([message._id]);
+      return message;
+    };
+    const shown = () =>
+      page.evaluate(async (tag) => {
+        const notifications = await (await navigator.serviceWorker.ready).getNotifications({ tag });
+        return notifications.map((n) => (n.data as { messageId: string }).messageId);
+      }, `conversation-${groupChat}`);
+
+    const deleted = await pushed('about to vanish');
+    await rest(endpoints, bobToken, 'DELETE', `/conversations/${groupChat}/messages/${deleted._id}`);
+    await expect.poll(shown, { timeout: SEEN }).toEqual([]);
+
+    // Read on another device of hers (her phone, through the REST API).
+    const readElsewhere = await pushed('read on the phone');
+    const aliceToken = (await sessionOf(page)).token;
+    await rest(endpoints, aliceToken, 'POST', `/conversations/${groupChat}/read`, { lastMessageId: readElsewhere._id });
+    await expect.poll(shown, { timeout: SEEN }).toEqual([]);
+
+    // Read here, by opening the conversation.
+    await pushed('read in this tab');
+    await conversationItem(page, groupChat).click();
+    await expect.poll(shown, { timeout: SEEN }).toEqual([]);
+    await cdp.detach();
+  });
+
   it("the group's owner makes the other member an admin, then hands the group over; both see the roles", async () => {
     for (const user of [alice, bob]) {
       await conversationItem(user.page, groupChat).click();
@@ -539,7 +588,8 @@ describe('web app, two users', () => {
     await row(bob.page, bob.name).and(bob.page.locator('[data-role=owner]')).waitFor();
     await row(bob.page, alice.name).and(bob.page.locator('[data-role=admin]')).waitFor();
     await row(bob.page, alice.name).getByTestId('member-admin-toggle').waitFor();
-    expect(await alice.page.getByTestId('member-make-owner').count()).toBe(0);
+    // Alice's page hears of the change on its own socket, maybe after Bob's.
+    await expect.poll(() => alice.page.getByTestId('member-make-owner').count(), { timeout: SEEN }).toBe(0);
     await shot(bob.page, 'group-members.png');
   });
 

@@ -16,6 +16,7 @@ import {
 } from '@chat/sdk';
 
 import { type Core, describe } from './core';
+import { withdrawNotification } from './security';
 import type { Typing } from './typing';
 
 /** A message typed here whose ack has not arrived yet (or whose send failed). */
@@ -256,6 +257,7 @@ export class Conversations {
     const view = this.all.get(conversationId);
     if (!client || !view || document.visibilityState === 'hidden') return;
     const newest = Math.max(view.summary.lastSeq, ...view.messages.keys());
+    void withdrawNotification(conversationId, (shown) => (shown.seq ?? 0) <= newest);
     if (newest <= view.markedUpTo && view.summary.unreadCount === 0) return;
     view.markedUpTo = Math.max(view.markedUpTo, newest);
     view.summary = { ...view.summary, unreadCount: 0, unreadMentionCount: 0 };

@@ -8,6 +8,7 @@ import { ChatError, type ChatClient, FRIEND_EVENTS } from '@chat/sdk';
 import type { Slices } from './session';
 import { summaryOf } from './conversations';
 import { seqOf } from './core';
+import { withdrawNotification } from './security';
 
 /** Subscribes every handler; returns the unsubscribe functions. */
 export function wire(client: ChatClient, slices: Slices, expired: () => void, reconnected: () => void): (() => void)[] {
@@ -32,7 +33,10 @@ export function wire(client: ChatClient, slices: Slices, expired: () => void, re
     client.on('message_edited', ({ conversationId, messageId, newContent, editedAt }) =>
       messages.edited(conversationId, messageId, newContent, editedAt),
     ),
-    client.on('message_deleted', ({ conversationId, messageId }) => messages.deleted(conversationId, messageId)),
+    client.on('message_deleted', ({ conversationId, messageId }) => {
+      messages.deleted(conversationId, messageId);
+      void withdrawNotification(conversationId, (shown) => shown.messageId === messageId);
+    }),
     client.on('attachment_processed', ({ conversationId, messageId, attachment }) =>
       messages.attachmentProcessed(conversationId, messageId, attachment),
     ),
@@ -43,7 +47,10 @@ export function wire(client: ChatClient, slices: Slices, expired: () => void, re
       messages.reacted(conversationId, messageId, emoji, userId, false),
     ),
     client.on('messages_read', ({ conversationId, readBy, upToSeq }) => {
-      if (readBy === me()) conversations.markedElsewhere(conversationId, upToSeq);
+      if (readBy === me()) {
+        conversations.markedElsewhere(conversationId, upToSeq);
+        void withdrawNotification(conversationId, (shown) => (shown.seq ?? 0) <= upToSeq);
+      }
       else conversations.setReader(conversationId, readBy, upToSeq);
       core.changed();
     }),

@@ -33,6 +33,31 @@ export async function registerServiceWorker(): Promise<ServiceWorkerRegistration
   }
 }
 
+/** What the service worker keeps on the notification it shows for a conversation (its newest pushed message). */
+export interface ShownMessage {
+  conversationId?: string;
+  messageId?: string;
+  seq?: number;
+}
+
+/**
+ * Closes this browser's notification of `conversationId` when `stale` says its message needs no attention any
+ * more: deleted, or read in this tab or on another device. Only a browser with a tab of the app open hears of
+ * that; the server pushes no withdrawals.
+ */
+export async function withdrawNotification(conversationId: string, stale: (shown: ShownMessage) => boolean): Promise<void> {
+  if (!pushSupported()) return;
+  try {
+    const registration = await navigator.serviceWorker.getRegistration(SERVICE_WORKER);
+    const shown = (await registration?.getNotifications({ tag: `conversation-${conversationId}` })) ?? [];
+    for (const notification of shown) {
+      if (stale((notification.data ?? {}) as ShownMessage)) notification.close();
+    }
+  } catch {
+    // A notification left open is only a nuisance; the conversation itself is right.
+  }
+}
+
 export class Security {
   sessions: SessionInfo[] = [];
   /** The export asked for on this page, once asked. */
